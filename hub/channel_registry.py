@@ -1,0 +1,42 @@
+"""Which adapter serves which channel, picked from settings. The hub depends on the protocol in
+channels/base.py, never on a concrete adapter."""
+
+from __future__ import annotations
+
+from channels.base import Channel
+from hub.errors import HubError
+
+
+class ChannelNotConfigured(HubError):
+    code = "channel_not_configured"
+
+
+class ChannelRegistry:
+    def __init__(self) -> None:
+        self._channels: dict[str, Channel] = {}
+
+    def register(self, channel: Channel, name: str | None = None) -> None:
+        self._channels[name or channel.name] = channel
+
+    def get(self, name: str) -> Channel:
+        try:
+            return self._channels[name]
+        except KeyError:
+            raise ChannelNotConfigured(
+                f"no adapter is configured for channel {name!r}; configured: {', '.join(sorted(self._channels)) or 'none'}"
+            ) from None
+
+    def names(self) -> list[str]:
+        return sorted(self._channels)
+
+    def all(self) -> list[Channel]:
+        return list(self._channels.values())
+
+
+def build_registry(settings) -> ChannelRegistry:
+    from channels.log import LogChannel
+
+    registry = ChannelRegistry()
+    for name in settings.log_channels:
+        registry.register(LogChannel(name, path=settings.data_dir / "outbound.jsonl"), name)
+    return registry

@@ -1,0 +1,113 @@
+"""The servicehub command: serve, migrate, demo, create-agent, create-token."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+
+from hub.errors import HubError
+from hub.settings import load_settings
+
+
+def _engine(settings):
+    from hub.db import make_engine
+    from hub.migrate import upgrade
+
+    upgrade(settings.effective_database_url)
+    return make_engine(settings.effective_database_url, pool_size=2)
+
+
+def cmd_migrate(args, settings) -> int:
+    from hub.migrate import upgrade
+
+    upgrade(settings.effective_database_url)
+    print(f"store migrated: {settings.effective_database_url.split('@')[-1]}")
+    return 0
+
+
+def cmd_serve(args, settings) -> int:
+    from aiohttp import web
+
+    from hub.web.app import create_app
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    app = create_app(settings)
+    print(f"servicehub listening on http://{host}:{port}", flush=True)
+    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    return 0
+
+
+def cmd_demo(args, settings) -> int:
+    from hub.demo import seed
+
+    creds = seed(_engine(settings), settings.data_dir)
+    print("demo data seeded")
+    print(f"admin login:  {creds['admin_email']} / {creds['admin_password']}")
+    print(f"API token (integration): {creds['api_token']}")
+    print(f"(kept in {settings.data_dir / 'demo-credentials.json'})")
+    return 0
+
+
+def cmd_create_agent(args, settings) -> int:
+    from hub.auth import create_agent
+
+    password = args.password
+    if password is None:
+        if not sys.stdin.isatty():
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = getpass.getpass("password: ")
+            if getpass.getpass("again: ") != password:
+                print("the passwords differ", file=sys.stderr)
+                return 2
+    agent_id = create_agent(_engine(settings), args.email, password, role=args.role, name=args.name)
+    print(f"agent {agent_id} created: {args.email} ({args.role})")
+    return 0
+
+
+def cmd_create_token(args, settings) -> int:
+    from hub.auth import create_token
+
+    token = create_token(_engine(settings), args.name, role=args.role)
+    print(f"token {args.name!r} ({args.role}) created; it is shown once:")
+    print(token)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="servicehub", description="Omnichannel customer-service hub")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="run the hub (web app, inbox API, channels, outbox worker)")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=cmd_serve)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("demo", help="seed demo customers, conversations, an admin and a token").set_defaults(func=cmd_demo)
+    p = sub.add_parser("create-agent", help="create an agent login")
+    p.add_argument("email")
+    p.add_argument("--role", choices=["agent", "admin"], default="agent")
+    p.add_argument("--name")
+    p.add_argument("--password", help="prompted for (or read from stdin) when absent")
+    p.set_defaults(func=cmd_create_agent)
+    p = sub.add_parser("create-token", help="create an API token (printed alone on the last line)")
+    p.add_argument("name")
+    p.add_argument("--role", choices=["integration", "backoffice"], required=True)
+    p.set_defaults(func=cmd_create_token)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args, load_settings())
+    except HubError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,372 @@
+"""Conversations as agents see them: the inbox listing, one conversation with its messages, and
+what agents do to it (status, assignee, priority, replies, internal notes)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Engine, or_, select, tuple_, update
+
+from hub.auth import Principal, audit
+from hub.db import read_tx, write_tx
+from hub.errors import NotFound, RejectedInput
+from hub.models import (
+    Agent,
+    Attachment,
+    Conversation,
+    ConversationStatus,
+    Customer,
+    Direction,
+    Identity,
+    Message,
+    Outbox,
+    OutboxStatus,
+    Priority,
+    utcnow,
+)
+from hub.outbox import enqueue
+from hub.sanitize import sanitize_html
+
+conversation_t = Conversation.__table__
+customer_t = Customer.__table__
+message_t = Message.__table__
+identity_t = Identity.__table__
+outbox_t = Outbox.__table__
+agent_t = Agent.__table__
+attachment_t = Attachment.__table__
+
+MAX_PAGE = 200
+# How the outbox's states read to an agent.
+DELIVERY_STATE = {
+    OutboxStatus.pending: "queued",
+    OutboxStatus.sending: "sending",
+    OutboxStatus.sent: "sent",
+    OutboxStatus.dead: "failed",
+}
+
+
+def iso(when: datetime | None) -> str | None:
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def encode_cursor(when: datetime, conversation_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{iso(when)}|{conversation_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        when, _, ident = raw.partition("|")
+        return datetime.fromisoformat(when.replace("Z", "+00:00")), int(ident)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise RejectedInput("the cursor is not valid; use the next_cursor of a previous page") from None
+
+
+@dataclass(frozen=True)
+class ConversationFilter:
+    status: str | None = None
+    channel: str | None = None
+    assignee: int | None = None  # 0: unassigned
+    customer: int | None = None
+    q: str | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+
+_LIST_COLS = (
+    conversation_t.c.id,
+    conversation_t.c.customer_id,
+    conversation_t.c.channel,
+    conversation_t.c.subject,
+    conversation_t.c.status,
+    conversation_t.c.priority,
+    conversation_t.c.assignee_id,
+    conversation_t.c.intent,
+    conversation_t.c.sla_due_at,
+    conversation_t.c.first_response_at,
+    conversation_t.c.resolved_at,
+    conversation_t.c.last_message_at,
+    conversation_t.c.created_at,
+    customer_t.c.name.label("customer_name"),
+)
+
+
+def _conversation_dict(row) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "customer": {"id": row.customer_id, "name": row.customer_name},
+        "channel": row.channel,
+        "subject": row.subject,
+        "status": row.status,
+        "priority": row.priority,
+        "assignee_id": row.assignee_id,
+        "intent": row.intent,
+        "sla_due_at": iso(row.sla_due_at),
+        "first_response_at": iso(row.first_response_at),
+        "resolved_at": iso(row.resolved_at),
+        "last_message_at": iso(row.last_message_at),
+        "created_at": iso(row.created_at),
+    }
+
+
+def list_conversations(engine: Engine, f: ConversationFilter) -> dict[str, Any]:
+    """Newest activity first, keyset-paginated: a page costs the same at any depth."""
+    if f.status is not None and f.status not in ConversationStatus.__members__:
+        raise RejectedInput(f"status must be one of: {', '.join(ConversationStatus.__members__)}")
+    limit = max(1, min(f.limit, MAX_PAGE))
+    stmt = select(*_LIST_COLS).join(customer_t, customer_t.c.id == conversation_t.c.customer_id)
+    if f.status:
+        stmt = stmt.where(conversation_t.c.status == f.status)
+    if f.channel:
+        stmt = stmt.where(conversation_t.c.channel == f.channel)
+    if f.assignee is not None:
+        stmt = stmt.where(
+            conversation_t.c.assignee_id.is_(None) if f.assignee == 0 else conversation_t.c.assignee_id == f.assignee
+        )
+    if f.customer is not None:
+        stmt = stmt.where(conversation_t.c.customer_id == f.customer)
+    if f.q:
+        pattern = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        by_address = select(identity_t.c.customer_id).where(identity_t.c.address.ilike(pattern, escape="\\"))
+        stmt = stmt.where(
+            or_(
+                conversation_t.c.subject.ilike(pattern, escape="\\"),
+                customer_t.c.name.ilike(pattern, escape="\\"),
+                conversation_t.c.customer_id.in_(by_address),
+            )
+        )
+    if f.cursor:
+        when, ident = decode_cursor(f.cursor)
+        stmt = stmt.where(tuple_(conversation_t.c.last_message_at, conversation_t.c.id) < tuple_(when, ident))
+    stmt = stmt.order_by(conversation_t.c.last_message_at.desc(), conversation_t.c.id.desc()).limit(limit + 1)
+    with read_tx(engine) as conn:
+        rows = conn.execute(stmt).all()
+    page = rows[:limit]
+    next_cursor = encode_cursor(page[-1].last_message_at, page[-1].id) if len(rows) > limit else None
+    return {"items": [_conversation_dict(r) for r in page], "next_cursor": next_cursor}
+
+
+def _delivery(row) -> dict[str, Any] | None:
+    if row.outbox_status is None:
+        return None
+    return {
+        "state": DELIVERY_STATE.get(row.outbox_status, row.outbox_status),
+        "attempts": row.outbox_attempts,
+        "last_error": row.outbox_error,
+        "next_attempt_at": iso(row.outbox_next) if row.outbox_status == OutboxStatus.pending else None,
+        "sent_at": iso(row.outbox_sent_at),
+    }
+
+
+def get_conversation(engine: Engine, conversation_id: int) -> dict[str, Any]:
+    with read_tx(engine) as conn:
+        conv = conn.execute(
+            select(*_LIST_COLS)
+            .join(customer_t, customer_t.c.id == conversation_t.c.customer_id)
+            .where(conversation_t.c.id == conversation_id)
+        ).first()
+        if conv is None:
+            raise NotFound(f"conversation {conversation_id} does not exist")
+        rows = conn.execute(
+            select(
+                message_t,
+                identity_t.c.kind.label("sender_kind"),
+                identity_t.c.address.label("sender_address"),
+                identity_t.c.display_name.label("sender_name"),
+                outbox_t.c.status.label("outbox_status"),
+                outbox_t.c.attempts.label("outbox_attempts"),
+                outbox_t.c.last_error.label("outbox_error"),
+                outbox_t.c.next_attempt_at.label("outbox_next"),
+                outbox_t.c.sent_at.label("outbox_sent_at"),
+            )
+            .outerjoin(identity_t, identity_t.c.id == message_t.c.identity_id)
+            .outerjoin(outbox_t, outbox_t.c.message_id == message_t.c.id)
+            .where(message_t.c.conversation_id == conversation_id)
+            .order_by(message_t.c.id)
+        ).all()
+        attachments: dict[int, list] = {}
+        if rows:
+            for att in conn.execute(
+                select(attachment_t).where(attachment_t.c.message_id.in_([r.id for r in rows]))
+            ).all():
+                attachments.setdefault(att.message_id, []).append(
+                    {"id": att.id, "filename": att.filename, "content_type": att.content_type, "size": att.size, "sha256": att.sha256}
+                )
+    out = _conversation_dict(conv)
+    out["messages"] = [
+        {
+            "id": r.id,
+            "direction": r.direction,
+            "channel": r.channel,
+            "external_id": r.external_id,
+            "sender": {"kind": r.sender_kind, "address": r.sender_address, "name": r.sender_name}
+            if r.identity_id
+            else None,
+            "author_agent_id": r.author_agent_id,
+            "subject": r.subject,
+            "text": r.text,
+            "html": r.html,
+            "sent_at": iso(r.sent_at),
+            "created_at": iso(r.created_at),
+            "attachments": attachments.get(r.id, []),
+            "delivery": _delivery(r),
+        }
+        for r in rows
+    ]
+    return out
+
+
+def _require_conversation(conn, conversation_id: int):
+    row = conn.execute(select(conversation_t).where(conversation_t.c.id == conversation_id)).first()
+    if row is None:
+        raise NotFound(f"conversation {conversation_id} does not exist")
+    return row
+
+
+def update_conversation(engine: Engine, conversation_id: int, changes: dict[str, Any], actor: Principal) -> dict[str, Any]:
+    """Apply status / assignee_id / priority; unknown keys are the caller's bug, not silently ignored."""
+    values: dict[str, Any] = {}
+    now = utcnow()
+    with write_tx(engine) as conn:
+        _require_conversation(conn, conversation_id)
+        if "status" in changes:
+            status = changes["status"]
+            if status not in ConversationStatus.__members__:
+                raise RejectedInput(f"status must be one of: {', '.join(ConversationStatus.__members__)}")
+            values["status"] = status
+            if status == ConversationStatus.resolved:
+                values["resolved_at"] = now
+            elif status in (ConversationStatus.open, ConversationStatus.pending):
+                values["resolved_at"] = None
+        if "priority" in changes:
+            if changes["priority"] not in Priority.__members__:
+                raise RejectedInput(f"priority must be one of: {', '.join(Priority.__members__)}")
+            values["priority"] = changes["priority"]
+        if "assignee_id" in changes:
+            assignee = changes["assignee_id"]
+            if assignee is not None:
+                ok = conn.execute(
+                    select(agent_t.c.id).where(agent_t.c.id == assignee, agent_t.c.active.is_(True))
+                ).first()
+                if ok is None:
+                    raise RejectedInput(f"agent {assignee} does not exist or is inactive")
+            values["assignee_id"] = assignee
+        if values:
+            values["updated_at"] = now
+            conn.execute(update(conversation_t).where(conversation_t.c.id == conversation_id).values(**values))
+            audit(conn, actor.actor, "conversation.update", f"conversation:{conversation_id}", **{
+                k: v for k, v in changes.items() if k in ("status", "priority", "assignee_id")
+            })
+    return get_conversation(engine, conversation_id)
+
+
+def _recipient(conn, conv) -> tuple[str, list[str]]:
+    """Who a reply goes to (the sender of the latest inbound message on the conversation's channel)
+    and the external ids it answers, newest first, for threading in the customer's client."""
+    inbound = conn.execute(
+        select(message_t.c.external_id, identity_t.c.address)
+        .join(identity_t, identity_t.c.id == message_t.c.identity_id)
+        .where(
+            message_t.c.conversation_id == conv.id,
+            message_t.c.direction == Direction.inbound,
+            message_t.c.channel == conv.channel,
+        )
+        .order_by(message_t.c.id.desc())
+        .limit(10)
+    ).all()
+    if not inbound:
+        raise RejectedInput(f"conversation {conv.id} has no inbound message on {conv.channel} to reply to")
+    return inbound[0].address, [r.external_id for r in inbound if r.external_id]
+
+
+def reply(engine: Engine, conversation_id: int, actor: Principal, text: str, html: str | None = None) -> dict[str, Any]:
+    """Store an agent's reply and queue its delivery, in one transaction."""
+    if not text or not text.strip():
+        raise RejectedInput("a reply needs text")
+    now = utcnow()
+    with write_tx(engine) as conn:
+        conv = _require_conversation(conn, conversation_id)
+        recipient, reply_to = _recipient(conn, conv)
+        subject = f"Re: {conv.subject or 'Your request'} [#{conv.id}]"
+        clean_html = sanitize_html(html)
+        message_id = conn.execute(
+            message_t.insert()
+            .values(
+                conversation_id=conv.id,
+                direction=Direction.outbound,
+                channel=conv.channel,
+                author_agent_id=actor.id if actor.is_agent else None,
+                subject=subject,
+                text=text,
+                html=clean_html,
+                sent_at=now,
+                created_at=now,
+                metadata={},
+            )
+            .returning(message_t.c.id)
+        ).scalar_one()
+        enqueue(
+            conn,
+            kind="message",
+            channel=conv.channel,
+            message_id=message_id,
+            idempotency_key=f"message:{message_id}",
+            payload={
+                "conversation_id": conv.id,
+                "channel": conv.channel,
+                "recipient": recipient,
+                "text": text,
+                "html": clean_html,
+                "subject": subject,
+                "reply_to": reply_to,
+                "thread_key": conv.thread_key,
+            },
+        )
+        values: dict[str, Any] = {"updated_at": now}
+        if conv.first_response_at is None:
+            values["first_response_at"] = now
+        if conv.status == ConversationStatus.open:
+            values["status"] = ConversationStatus.pending  # waiting for the customer now
+        conn.execute(update(conversation_t).where(conversation_t.c.id == conv.id).values(**values))
+    return _message(engine, message_id)
+
+
+def add_note(engine: Engine, conversation_id: int, actor: Principal, text: str) -> dict[str, Any]:
+    """An internal note: stored in the conversation, never sent to the customer."""
+    if not text or not text.strip():
+        raise RejectedInput("a note needs text")
+    now = utcnow()
+    with write_tx(engine) as conn:
+        conv = _require_conversation(conn, conversation_id)
+        message_id = conn.execute(
+            message_t.insert()
+            .values(
+                conversation_id=conv.id,
+                direction=Direction.note,
+                channel=conv.channel,
+                author_agent_id=actor.id if actor.is_agent else None,
+                text=text,
+                sent_at=now,
+                created_at=now,
+                metadata={},
+            )
+            .returning(message_t.c.id)
+        ).scalar_one()
+    return _message(engine, message_id)
+
+
+def _message(engine: Engine, message_id: int) -> dict[str, Any]:
+    with read_tx(engine) as conn:
+        conversation_id = conn.execute(
+            select(message_t.c.conversation_id).where(message_t.c.id == message_id)
+        ).scalar_one()
+    conv = get_conversation(engine, conversation_id)
+    return next(m for m in conv["messages"] if m["id"] == message_id)

@@ -1,0 +1,82 @@
+"""One customer across channels: their identities and conversations, and merging two profiles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+
+from hub.auth import Principal, audit
+from hub.conversations import iso
+from hub.db import read_tx, write_tx
+from hub.errors import Conflict, NotFound
+from hub.models import Conversation, Customer, Identity, utcnow
+
+customer_t = Customer.__table__
+identity_t = Identity.__table__
+conversation_t = Conversation.__table__
+
+
+def get_customer(engine: Engine, customer_id: int) -> dict[str, Any]:
+    with read_tx(engine) as conn:
+        row = conn.execute(select(customer_t).where(customer_t.c.id == customer_id)).first()
+        if row is None:
+            raise NotFound(f"customer {customer_id} does not exist")
+        identities = conn.execute(
+            select(identity_t).where(identity_t.c.customer_id == customer_id).order_by(identity_t.c.id)
+        ).all()
+        conversations = conn.execute(
+            select(conversation_t)
+            .where(conversation_t.c.customer_id == customer_id)
+            .order_by(conversation_t.c.last_message_at.desc(), conversation_t.c.id.desc())
+            .limit(500)
+        ).all()
+    return {
+        "id": row.id,
+        "name": row.name,
+        "segment": row.segment,
+        "merged_into": row.merged_into,
+        "created_at": iso(row.created_at),
+        "identities": [
+            {"id": i.id, "kind": i.kind, "address": i.address, "display_name": i.display_name, "verified": i.verified}
+            for i in identities
+        ],
+        "conversations": [
+            {
+                "id": c.id,
+                "channel": c.channel,
+                "subject": c.subject,
+                "status": c.status,
+                "last_message_at": iso(c.last_message_at),
+            }
+            for c in conversations
+        ],
+    }
+
+
+def merge_customers(engine: Engine, target_id: int, source_id: int, actor: Principal) -> dict[str, Any]:
+    """Move the source's identities and conversations to the target; the source stays as a
+    tombstone pointing at the target (merged_into) so old links still resolve."""
+    if target_id == source_id:
+        raise Conflict("a customer cannot be merged into itself")
+    with write_tx(engine) as conn:
+        rows = {
+            r.id: r
+            for r in conn.execute(
+                select(customer_t.c.id, customer_t.c.merged_into).where(customer_t.c.id.in_([target_id, source_id]))
+            )
+        }
+        for cid in (target_id, source_id):
+            if cid not in rows:
+                raise NotFound(f"customer {cid} does not exist")
+            if rows[cid].merged_into is not None:
+                raise Conflict(f"customer {cid} was already merged into customer {rows[cid].merged_into}")
+        conn.execute(update(identity_t).where(identity_t.c.customer_id == source_id).values(customer_id=target_id))
+        conn.execute(
+            update(conversation_t).where(conversation_t.c.customer_id == source_id).values(customer_id=target_id)
+        )
+        now = utcnow()
+        conn.execute(update(customer_t).where(customer_t.c.id == source_id).values(merged_into=target_id, updated_at=now))
+        conn.execute(update(customer_t).where(customer_t.c.id == target_id).values(updated_at=now))
+        audit(conn, actor.actor, "customer.merge", f"customer:{target_id}", source=source_id)
+    return get_customer(engine, target_id)

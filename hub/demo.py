@@ -1,0 +1,74 @@
+"""Demo data: customers reaching us on several channels, with threaded conversations, an admin
+and an integration token. Idempotent: running it again changes nothing (external ids dedupe)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+
+from hub.auth import create_agent, create_token
+from hub.conversations import reply, update_conversation
+from hub.auth import Principal
+from hub.db import read_tx
+from hub.ingest import ingest
+from hub.messages import InboundMessage, Sender, ThreadHints
+from hub.models import Agent, utcnow
+
+ADMIN_EMAIL = "admin@example.com"
+
+
+def _messages(now):
+    ago = lambda minutes: now - timedelta(minutes=minutes)  # noqa: E731
+    return [
+        InboundMessage("email", "<demo-1@mail.example>", Sender("ana.silva@example.com", "Ana Silva"),
+                       "Hello, my order #A1001 was due on Monday and has not arrived. Can you check where it is?",
+                       subject="Where is my order A1001?", sent_at=ago(300)),
+        InboundMessage("email", "<demo-2@mail.example>", Sender("Ana.Silva@Example.com", "Ana Silva"),
+                       "Any news? I need it for the weekend.", subject="Re: Where is my order A1001?",
+                       sent_at=ago(200), thread=ThreadHints(in_reply_to=("<demo-1@mail.example>",))),
+        InboundMessage("telegram", "demo-tg-1", Sender("48151623", "Ben Okafor"),
+                       "Hi! Do you have the blue kettle (SKU KET-BLUE) in stock?", sent_at=ago(120),
+                       thread=ThreadHints(thread_key="48151623")),
+        InboundMessage("telegram", "demo-tg-2", Sender("48151623", "Ben Okafor"),
+                       "And how long is delivery to Lagos?", sent_at=ago(118),
+                       thread=ThreadHints(thread_key="48151623")),
+        InboundMessage("voice", "demo-call-1", Sender("+44 20 7946 0958", "Chloé Martin"),
+                       "Customer: I was charged twice for my last order.\nAgent: I am sorry, let me check that.",
+                       subject="Call: double charge", sent_at=ago(90)),
+        InboundMessage("webform", "demo-form-1", Sender("dmitri@example.org", "Dmitri Volkov"),
+                       "The product page says 'ships in 2 days' but checkout says 2 weeks. Which is right?",
+                       subject="Delivery time question", sent_at=ago(60)),
+        InboundMessage("email", "<demo-3@mail.example>", Sender("dmitri@example.org", "Dmitri Volkov"),
+                       "Following up on my web form question about delivery times.",
+                       subject="Delivery times", sent_at=ago(30)),
+    ]
+
+
+def seed(engine: Engine, data_dir: Path) -> dict:
+    """Seed demo data; returns (and keeps in data_dir/demo-credentials.json) the demo logins."""
+    creds_path = data_dir / "demo-credentials.json"
+    if creds_path.exists():
+        creds = json.loads(creds_path.read_text())
+    else:
+        creds = {"admin_email": ADMIN_EMAIL, "admin_password": secrets.token_urlsafe(12)}
+    with read_tx(engine) as conn:
+        admin_id = conn.execute(select(Agent.__table__.c.id).where(Agent.__table__.c.email == ADMIN_EMAIL)).scalar()
+    if admin_id is None:
+        admin_id = create_agent(engine, ADMIN_EMAIL, creds["admin_password"], role="admin", name="Demo Admin", actor="demo")
+    if "api_token" not in creds:
+        creds["api_token"] = create_token(engine, "demo integration", role="integration", actor="demo")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    creds_path.write_text(json.dumps(creds, indent=2))
+    creds_path.chmod(0o600)
+
+    now = utcnow()
+    results = [ingest(engine, msg) for msg in _messages(now)]
+    if results[0].created:
+        admin = Principal("agent", admin_id, "admin", ADMIN_EMAIL)
+        reply(engine, results[0].conversation_id, admin, "Hi Ana, I am checking with the warehouse and will get back to you today.")
+        update_conversation(engine, results[4].conversation_id, {"status": "resolved"}, admin)
+    return creds

@@ -1,0 +1,46 @@
+"""Failures a caller can act on. The web layer maps each to one HTTP status, once (hub/web/errors.py)."""
+
+from __future__ import annotations
+
+
+class HubError(Exception):
+    """Base: `code` is stable for clients, the message is for a person."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, detail: object | None = None):
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+
+class RejectedInput(HubError):
+    """The input can never be accepted as it is (malformed address, unknown channel...)."""
+
+    code = "rejected_input"
+
+
+class NotFound(HubError):
+    code = "not_found"
+
+
+class Conflict(HubError):
+    """The request contradicts the current state (merging a customer into itself...)."""
+
+    code = "conflict"
+
+
+class Unauthenticated(HubError):
+    code = "unauthenticated"
+
+
+class PermissionDenied(HubError):
+    code = "forbidden"
+
+
+class TooManyRequests(HubError):
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float):
+        super().__init__(message)
+        self.retry_after = retry_after

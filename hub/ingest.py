@@ -1,0 +1,329 @@
+"""The one write path in: every channel's InboundMessage becomes stored rows here, and only here.
+
+ingest() and ingest_many() are plain synchronous functions over an Engine, so tests, benchmarks,
+the CLI and the web app call the same code. The web app reaches them through the group-committing
+writer in hub/writer.py: a commit is the expensive part of a write, so messages that arrive
+together share one transaction, each inside its own SAVEPOINT so one bad message never spoils
+the others.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Sequence
+
+from sqlalchemy import Connection, Engine, bindparam, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from hub.blobs import BlobStore
+from hub.db import write_tx
+from hub.errors import HubError, RejectedInput
+from hub.identities import identity_kind, normalise
+from hub.messages import InboundMessage
+from hub.models import (
+    Attachment,
+    Conversation,
+    ConversationStatus,
+    Customer,
+    Direction,
+    Identity,
+    Message,
+    utcnow,
+)
+from hub.sanitize import sanitize_html
+from hub.sql import insert_ignoring_conflict, lock_row
+from hub.threading_rules import clean_subject, find_conversation
+
+customer_t = Customer.__table__
+identity_t = Identity.__table__
+conversation_t = Conversation.__table__
+message_t = Message.__table__
+attachment_t = Attachment.__table__
+
+MAX_EXTERNAL_ID = 500
+MAX_TEXT = 1_000_000
+_RETRYABLE_SQLSTATES = ("40P01", "40001")  # PostgreSQL deadlock, serialisation failure
+
+
+@dataclass(frozen=True)
+class IngestPolicy:
+    reopen_window: timedelta = timedelta(days=7)
+    max_attachment_bytes: int = 25 * 1_048_576
+    phone_region: str | None = None
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    customer_id: int
+    conversation_id: int
+    message_id: int
+    created: bool
+
+
+class _Duplicate(Exception):
+    """The same (channel, external_id) is already stored (or was, a moment ago, by another writer)."""
+
+
+class _IdentityRace(Exception):
+    """Another transaction created the same identity first: retry and find it."""
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """An InboundMessage checked and normalised, ready to be written (no I/O left but SQL)."""
+
+    msg: InboundMessage
+    kind: str
+    address: str
+    name: str | None
+    html: str | None
+    attachments: list[dict]
+    meta: dict
+
+
+# Built once: the hot path binds values to cached compiled statements (building a statement per
+# call cost more than executing it).
+_FIND_MESSAGE = (
+    select(message_t.c.id, message_t.c.conversation_id, conversation_t.c.customer_id)
+    .join(conversation_t, conversation_t.c.id == message_t.c.conversation_id)
+    .where(message_t.c.channel == bindparam("channel"), message_t.c.external_id == bindparam("external_id"))
+)
+_FIND_IDENTITY = select(identity_t.c.id, identity_t.c.customer_id).where(
+    identity_t.c.kind == bindparam("kind"), identity_t.c.address == bindparam("address")
+)
+_NEW_CUSTOMER = customer_t.insert().returning(customer_t.c.id)
+_NEW_CONVERSATION = conversation_t.insert().returning(conversation_t.c.id)
+_TOUCH_CONVERSATION = (
+    update(conversation_t)
+    .where(conversation_t.c.id == bindparam("cid"))
+    .values(status=ConversationStatus.open, last_message_at=bindparam("now"), updated_at=bindparam("now"))
+)
+_REOPEN_CONVERSATION = _TOUCH_CONVERSATION.values(resolved_at=None)
+
+
+def find_existing(conn: Connection, channel: str, external_id: str) -> IngestResult | None:
+    row = conn.execute(_FIND_MESSAGE, {"channel": channel, "external_id": external_id}).first()
+    if row is None:
+        return None
+    return IngestResult(customer_id=row.customer_id, conversation_id=row.conversation_id, message_id=row.id, created=False)
+
+
+def _aware(when: datetime | None) -> datetime | None:
+    """Channels that hand over naive times mean UTC."""
+    if when is not None and when.tzinfo is None:
+        return when.replace(tzinfo=timezone.utc)
+    return when
+
+
+def validate(msg: InboundMessage) -> None:
+    if not msg.channel:
+        raise RejectedInput("channel is required")
+    if not msg.external_id or len(msg.external_id) > MAX_EXTERNAL_ID:
+        raise RejectedInput(f"external_id must have 1 to {MAX_EXTERNAL_ID} characters")
+    if not (msg.text or msg.html or msg.attachments):
+        raise RejectedInput("a message needs text, html or an attachment")
+    if len(msg.text) > MAX_TEXT:
+        raise RejectedInput(f"text is longer than {MAX_TEXT} characters")
+    if msg.metadata:
+        try:
+            json.dumps(msg.metadata)
+        except (TypeError, ValueError) as exc:
+            raise RejectedInput(f"metadata must be JSON: {exc}") from None
+
+
+def _store_attachments(msg: InboundMessage, blobs: BlobStore | None, limit: int) -> list[dict]:
+    rows = []
+    for att in msg.attachments:
+        if att.data is not None:
+            if len(att.data) > limit:
+                raise RejectedInput(f"attachment {att.filename!r} is larger than {limit} bytes")
+            if blobs is None:
+                raise RejectedInput("this hub has no blob store for attachments")
+            sha, size = blobs.put(att.data), len(att.data)
+        elif att.blob_sha256:
+            sha, size = att.blob_sha256, att.size or 0
+        else:
+            raise RejectedInput(f"attachment {att.filename!r} has neither bytes nor a blob reference")
+        rows.append(
+            {
+                "filename": (att.filename or "attachment")[:300],
+                "content_type": (att.content_type or "application/octet-stream")[:200],
+                "size": size,
+                "sha256": sha,
+                "content_id": att.content_id,
+            }
+        )
+    return rows
+
+
+def prepare(msg: InboundMessage, policy: IngestPolicy, blobs: BlobStore | None) -> _Prepared:
+    """Validate and normalise outside any transaction (blobs are written here, content-addressed,
+    so a rolled-back message leaves at most an unreferenced file, never a dangling row)."""
+    validate(msg)
+    kind = identity_kind(msg.channel, msg.sender.address, msg.sender.kind)
+    address = normalise(kind, msg.sender.address, phone_region=policy.phone_region)
+    meta = dict(msg.metadata)
+    if msg.thread.in_reply_to:
+        meta["in_reply_to"] = list(msg.thread.in_reply_to)
+    return _Prepared(
+        msg=msg,
+        kind=kind,
+        address=address,
+        name=(msg.sender.name or "").strip()[:200] or None,
+        html=sanitize_html(msg.html),
+        attachments=_store_attachments(msg, blobs, policy.max_attachment_bytes),
+        meta=meta,
+    )
+
+
+def resolve_customer(conn: Connection, kind: str, address: str, name: str | None) -> tuple[int, int]:
+    """(customer_id, identity_id) for a normalised address, creating both for a new sender."""
+    row = conn.execute(_FIND_IDENTITY, {"kind": kind, "address": address}).first()
+    if row is not None:
+        return row.customer_id, row.id
+    now = utcnow()
+    customer_id = conn.execute(_NEW_CUSTOMER, {"name": name, "created_at": now, "updated_at": now}).scalar_one()
+    identity_id = insert_ignoring_conflict(
+        conn,
+        identity_t,
+        {"customer_id": customer_id, "kind": kind, "address": address, "display_name": name, "verified": False, "created_at": now},
+    )
+    if identity_id is None:
+        raise _IdentityRace()
+    return customer_id, identity_id
+
+
+def _store(conn: Connection, p: _Prepared, policy: IngestPolicy) -> IngestResult:
+    msg, now = p.msg, utcnow()
+    customer_id, identity_id = resolve_customer(conn, p.kind, p.address, p.name)
+    # Two messages of one customer at once must not open two conversations.
+    lock_row(conn, customer_t, customer_id)
+    decision = find_conversation(conn, msg, customer_id, now=now, reopen_window=policy.reopen_window)
+    if decision.conversation_id is None:
+        conversation_id = conn.execute(
+            _NEW_CONVERSATION,
+            {
+                "customer_id": customer_id,
+                "channel": msg.channel,
+                "thread_key": msg.thread.thread_key,
+                "subject": clean_subject(msg.subject),
+                "status": ConversationStatus.open,
+                "priority": "normal",
+                "last_message_at": now,
+                "created_at": now,
+                "updated_at": now,
+            },
+        ).scalar_one()
+    else:
+        conversation_id = decision.conversation_id
+        stmt = _REOPEN_CONVERSATION if decision.reopen else _TOUCH_CONVERSATION
+        conn.execute(stmt, {"cid": conversation_id, "now": now})
+
+    # The unique (channel, external_id) is the dedupe: no look-up first, the insert tells.
+    message_id = insert_ignoring_conflict(
+        conn,
+        message_t,
+        {
+            "conversation_id": conversation_id,
+            "direction": Direction.inbound,
+            "channel": msg.channel,
+            "external_id": msg.external_id,
+            "identity_id": identity_id,
+            "subject": msg.subject[:500] if msg.subject else None,
+            "text": msg.text,
+            "html": p.html,
+            "sent_at": _aware(msg.sent_at) or now,
+            "created_at": now,
+            "metadata": p.meta,
+        },
+    )
+    if message_id is None:
+        raise _Duplicate()
+    if p.attachments:
+        conn.execute(attachment_t.insert(), [dict(row, message_id=message_id) for row in p.attachments])
+    return IngestResult(customer_id=customer_id, conversation_id=conversation_id, message_id=message_id, created=True)
+
+
+def _store_in_savepoint(conn: Connection, p: _Prepared, policy: IngestPolicy) -> IngestResult | HubError:
+    for attempt in range(5):
+        try:
+            with conn.begin_nested():
+                return _store(conn, p, policy)
+        except _Duplicate:
+            existing = find_existing(conn, p.msg.channel, p.msg.external_id)
+            if existing is not None:
+                return existing
+            # PostgreSQL: the row we collided with was rolled back; try again.
+        except HubError as exc:
+            return exc
+        except (_IdentityRace, IntegrityError):
+            if attempt == 4:
+                raise
+    raise RuntimeError("ingest kept colliding with concurrent writers")
+
+
+def _store_batch(engine: Engine, prepared: list[tuple[int, _Prepared]], policy: IngestPolicy, careful: bool) -> dict:
+    """One transaction for the batch. Optimistic (careful=False): no savepoints, a duplicate is
+    found by a look-up first; any surprise aborts the whole batch so the caller redoes it
+    carefully, with a savepoint per message. Savepoints cost two statements per message, and
+    surprises (races with another writer) are rare."""
+    out: dict[int, IngestResult | HubError] = {}
+    with write_tx(engine) as conn:
+        for i, p in prepared:
+            if careful:
+                out[i] = _store_in_savepoint(conn, p, policy)
+                continue
+            existing = find_existing(conn, p.msg.channel, p.msg.external_id)
+            out[i] = existing if existing is not None else _store(conn, p, policy)
+    return out
+
+
+def ingest_many(
+    engine: Engine,
+    msgs: Sequence[InboundMessage],
+    *,
+    policy: IngestPolicy = IngestPolicy(),
+    blobs: BlobStore | None = None,
+) -> list[IngestResult | HubError]:
+    """Store messages in one transaction; each result is the stored ids or the HubError that
+    rejected that message (the others are stored all the same)."""
+    results: list[IngestResult | HubError | None] = [None] * len(msgs)
+    prepared: list[tuple[int, _Prepared]] = []
+    for i, msg in enumerate(msgs):
+        try:
+            prepared.append((i, prepare(msg, policy, blobs)))
+        except HubError as exc:
+            results[i] = exc
+    careful = False
+    for attempt in range(5):
+        try:
+            stored = _store_batch(engine, prepared, policy, careful)
+            break
+        except (_Duplicate, _IdentityRace, IntegrityError, HubError):
+            if careful:
+                raise
+            careful = True
+        except OperationalError as exc:
+            # A PostgreSQL deadlock or serialisation failure rolls back the whole batch: redo it.
+            if getattr(exc.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES or attempt == 4:
+                raise
+            careful = True
+    for i, result in stored.items():
+        results[i] = result
+    return results  # type: ignore[return-value]
+
+
+def ingest(
+    engine: Engine, msg: InboundMessage, *, policy: IngestPolicy = IngestPolicy(), blobs: BlobStore | None = None
+) -> IngestResult:
+    """Store one inbound message: identity -> customer, thread -> conversation, dedupe, store.
+
+    Idempotent on (channel, external_id): a replay returns the stored ids with created=False.
+    Raises RejectedInput for input that can never be stored as it is.
+    """
+    result = ingest_many(engine, [msg], policy=policy, blobs=blobs)[0]
+    if isinstance(result, HubError):
+        raise result
+    return result

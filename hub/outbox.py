@@ -1,0 +1,254 @@
+"""The one way out: every outbound effect is an outbox row written in the transaction that caused
+it, and delivered here with retries, backoff and a dead-letter state.
+
+A row is claimed with a lease (status "sending", locked_until). A worker that dies mid-send leaves
+the row to be claimed again once the lease runs out, so channels must tolerate a repeated
+idempotency_key. On PostgreSQL several workers claim with FOR UPDATE SKIP LOCKED and never take
+the same row; on SQLite BEGIN IMMEDIATE serialises the claims.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Awaitable, Callable
+
+from sqlalchemy import Connection, Engine, and_, bindparam, or_, select, update
+
+from channels.base import PermanentFailure, TemporaryFailure
+from hub.db import write_tx
+from hub.errors import HubError
+from hub.messages import OutboundMessage
+from hub.models import Message, Outbox, OutboxStatus, utcnow
+from hub.sql import insert_ignoring_conflict
+
+log = logging.getLogger(__name__)
+outbox_t = Outbox.__table__
+message_t = Message.__table__
+
+Deliverer = Callable[[dict], Awaitable[str | None]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    base_seconds: float = 2.0
+    max_seconds: float = 3600.0
+    lease_seconds: float = 120.0
+
+    def backoff(self, attempts: int) -> float:
+        """Exponential with jitter: a fleet of failing rows does not retry in lockstep."""
+        ceiling = min(self.max_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    kind: str
+    channel: str | None
+    message_id: int | None
+    payload: dict[str, Any]
+    attempts: int
+    idempotency_key: str
+
+
+def enqueue(
+    conn: Connection,
+    *,
+    kind: str,
+    payload: dict,
+    idempotency_key: str,
+    channel: str | None = None,
+    message_id: int | None = None,
+) -> int | None:
+    """Add a row in the caller's transaction. A repeated idempotency_key adds nothing (None)."""
+    now = utcnow()
+    return insert_ignoring_conflict(
+        conn,
+        outbox_t,
+        {
+            "kind": kind,
+            "channel": channel,
+            "message_id": message_id,
+            "payload": payload,
+            "status": OutboxStatus.pending,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "idempotency_key": idempotency_key,
+            "created_at": now,
+        },
+    )
+
+
+def claim(engine: Engine, *, limit: int, policy: RetryPolicy, now: datetime | None = None) -> list[Claimed]:
+    now = now or utcnow()
+    due = or_(
+        and_(outbox_t.c.status == OutboxStatus.pending, outbox_t.c.next_attempt_at <= now),
+        # A lease that ran out: its worker died mid-send.
+        and_(outbox_t.c.status == OutboxStatus.sending, outbox_t.c.locked_until < now),
+    )
+    pick = select(outbox_t.c.id).where(due).order_by(outbox_t.c.next_attempt_at, outbox_t.c.id).limit(limit)
+    with write_tx(engine) as conn:
+        if conn.dialect.name != "sqlite":
+            pick = pick.with_for_update(skip_locked=True)
+        ids = list(conn.execute(pick).scalars())
+        if not ids:
+            return []
+        rows = conn.execute(
+            update(outbox_t)
+            .where(outbox_t.c.id.in_(ids))
+            .values(
+                status=OutboxStatus.sending,
+                attempts=outbox_t.c.attempts + 1,
+                locked_until=now + timedelta(seconds=policy.lease_seconds),
+            )
+            .returning(
+                outbox_t.c.id,
+                outbox_t.c.kind,
+                outbox_t.c.channel,
+                outbox_t.c.message_id,
+                outbox_t.c.payload,
+                outbox_t.c.attempts,
+                outbox_t.c.idempotency_key,
+            )
+        ).all()
+    return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+
+
+def mark_sent(engine: Engine, row: Claimed, external_id: str | None) -> None:
+    now = utcnow()
+    with write_tx(engine) as conn:
+        conn.execute(
+            update(outbox_t)
+            .where(outbox_t.c.id == row.id)
+            .values(status=OutboxStatus.sent, sent_at=now, locked_until=None, last_error=None)
+        )
+        if external_id and row.message_id is not None:
+            # The channel's id for what we sent: a customer's reply to it threads back here.
+            conn.execute(
+                update(message_t)
+                .where(message_t.c.id == row.message_id, message_t.c.external_id.is_(None))
+                .values(external_id=external_id[:500])
+            )
+
+
+def mark_failed(
+    engine: Engine,
+    row: Claimed,
+    error: str,
+    *,
+    policy: RetryPolicy,
+    permanent: bool = False,
+    retry_after: float | None = None,
+) -> str:
+    """Schedule the next attempt, or move the row to dead. Returns the new status."""
+    now = utcnow()
+    dead = permanent or row.attempts >= policy.max_attempts
+    delay = retry_after if retry_after is not None else policy.backoff(row.attempts)
+    values: dict[str, Any] = {"last_error": error[:2000], "locked_until": None}
+    if dead:
+        values["status"] = OutboxStatus.dead
+    else:
+        values["status"] = OutboxStatus.pending
+        values["next_attempt_at"] = now + timedelta(seconds=max(0.0, delay))
+    with write_tx(engine) as conn:
+        conn.execute(update(outbox_t).where(outbox_t.c.id == row.id).values(**values))
+    return values["status"]
+
+
+def outbound_from_payload(payload: dict, idempotency_key: str, message_id: int | None) -> OutboundMessage:
+    return OutboundMessage(
+        conversation_id=payload["conversation_id"],
+        channel=payload["channel"],
+        recipient=payload["recipient"],
+        text=payload.get("text", ""),
+        html=payload.get("html"),
+        subject=payload.get("subject"),
+        reply_to=tuple(payload.get("reply_to") or ()),
+        thread_key=payload.get("thread_key"),
+        idempotency_key=idempotency_key,
+        message_id=message_id,
+    )
+
+
+class OutboxWorker:
+    """Claims due rows and delivers them: kind "message" through the channel registry, other kinds
+    through deliverers registered by the features that create them (escalations, surveys)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        registry,
+        *,
+        policy: RetryPolicy = RetryPolicy(),
+        batch_size: int = 20,
+        poll_seconds: float = 0.5,
+        on_result: Callable[[Claimed, str], None] | None = None,
+    ):
+        self.engine = engine
+        self.registry = registry
+        self.policy = policy
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.deliverers: dict[str, Deliverer] = {}
+        self.on_result = on_result
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Something was just enqueued: look now instead of at the next poll."""
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        rows = await asyncio.to_thread(claim, self.engine, limit=self.batch_size, policy=self.policy)
+        for row in rows:
+            await self._deliver(row)
+        return len(rows)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                done = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The database is unreachable or similar: keep the worker alive and try later.
+                log.exception("outbox worker pass failed")
+                done = 0
+            if done:
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _deliver(self, row: Claimed) -> None:
+        try:
+            if row.kind == "message":
+                channel = self.registry.get(row.channel)
+                delivery = await channel.send(outbound_from_payload(row.payload, row.idempotency_key, row.message_id))
+                external_id = delivery.external_id
+            elif row.kind in self.deliverers:
+                external_id = await self.deliverers[row.kind](row.payload)
+            else:
+                raise PermanentFailure(f"no deliverer for outbox kind {row.kind!r}")
+        except TemporaryFailure as exc:
+            status = await asyncio.to_thread(
+                mark_failed, self.engine, row, str(exc), policy=self.policy, retry_after=exc.retry_after
+            )
+        except (PermanentFailure, HubError) as exc:
+            status = await asyncio.to_thread(mark_failed, self.engine, row, str(exc), policy=self.policy, permanent=True)
+        except Exception as exc:  # an adapter bug or an unexpected network error: retry
+            log.exception("delivering outbox row %s failed", row.id)
+            status = await asyncio.to_thread(
+                mark_failed, self.engine, row, f"{type(exc).__name__}: {exc}", policy=self.policy
+            )
+        else:
+            await asyncio.to_thread(mark_sent, self.engine, row, external_id)
+            status = OutboxStatus.sent
+        if self.on_result is not None:
+            self.on_result(row, status)

@@ -1,0 +1,96 @@
+"""Settings: environment variables prefixed SERVICEHUB_, then an optional TOML file, then defaults.
+
+The TOML file is named by SERVICEHUB_CONFIG (default: ./servicehub.toml when it exists). Environment
+variables win over the file so that one deployment file can be reused with per-host overrides.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _config_file() -> Path | None:
+    named = os.environ.get("SERVICEHUB_CONFIG")
+    if named:
+        return Path(named)
+    default = Path("servicehub.toml")
+    return default if default.exists() else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SERVICEHUB_", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    database_url: str = ""  # empty: SQLite in data_dir
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Public base URL used in links the hub sends out (password resets, deep links).
+    public_url: str = "http://127.0.0.1:8080"
+
+    # Bad input: bodies over this are refused with 413 before they are parsed.
+    max_request_bytes: int = 1_048_576
+    max_attachment_bytes: int = 25 * 1_048_576
+
+    # Threading: a message to a resolved conversation reopens it within this window.
+    reopen_window_days: float = 7.0
+
+    # Outbox delivery.
+    outbox_inline_worker: bool = True
+    outbox_poll_seconds: float = 0.5
+    outbox_batch_size: int = 20
+    outbox_max_attempts: int = 8
+    outbox_backoff_base_seconds: float = 2.0
+    outbox_backoff_max_seconds: float = 3600.0
+    outbox_lease_seconds: float = 120.0
+
+    # Auth.
+    session_days: float = 14.0
+    cookie_secure: bool = False  # set true behind HTTPS
+    login_rate_per_minute: int = 10
+
+    # Channels whose outbound the log channel records (until a real adapter exists).
+    log_channels: list[str] = Field(default_factory=lambda: ["email", "telegram", "voice", "webform", "api", "log"])
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'servicehub.db'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings from the environment and the TOML file; keyword overrides win (tests use them)."""
+    return Settings(**overrides)

@@ -1,0 +1,302 @@
+"""REST API v1 handlers: thin. Parse and authorise here; the work is in plain functions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import text
+
+from hub import auth, conversations, customers
+from hub.errors import PermissionDenied, RejectedInput, TooManyRequests, Unauthenticated
+from hub.messages import InboundMessage, Sender, ThreadHints
+from hub.web import schemas
+from hub.web.app import AUTH, ENGINE, LOGIN_LIMITER, METRICS, REGISTRY, SETTINGS, WORKER, WRITER
+from hub.web.errors import BadRequest, ValidationFailed, error_response
+from hub.web.openapi import openapi_document
+
+M = TypeVar("M", bound=BaseModel)
+SESSION_COOKIE = "servicehub_session"
+AGENTS = ("agent", "admin")
+UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def _json(data, status: int = 200) -> web.Response:
+    return web.Response(status=status, text=json.dumps(data, ensure_ascii=False), content_type="application/json")
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    raw = await request.read()  # aiohttp refuses bodies over client_max_size with 413
+    if not raw:
+        raise BadRequest("the request needs a JSON body")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = exc.errors(include_url=False, include_context=False, include_input=False)
+        first = problems[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ValidationFailed(f"{where}: {first['msg']}", detail=problems) from None
+
+
+def path_id(request: web.Request, name: str = "id") -> int:
+    raw = request.match_info[name]
+    if not raw.isdigit() or not (1 <= int(raw) <= 2_147_483_647):
+        raise BadRequest(f"{name} must be a positive integer")
+    return int(raw)
+
+
+def principal(request: web.Request, *roles: str) -> auth.Principal:
+    """Authenticate (bearer token or session cookie) and authorise for one of `roles`."""
+    header = request.headers.get("Authorization", "")
+    from_cookie = False
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("use 'Authorization: Bearer <token>'")
+        token = token.strip()
+    else:
+        token = request.cookies.get(SESSION_COOKIE, "")
+        from_cookie = True
+        if not token:
+            raise Unauthenticated("log in or send 'Authorization: Bearer <token>'")
+    who = request.app[AUTH].resolve(token)
+    if from_cookie and request.method in UNSAFE and not auth.csrf_ok(who, request.headers.get("X-CSRF-Token")):
+        # A cookie is sent by the browser on its own; the CSRF token proves the page sent it.
+        raise PermissionDenied("missing or wrong X-CSRF-Token header for a cookie-authenticated request")
+    if roles and who.role not in roles:
+        raise PermissionDenied(f"this needs the role {' or '.join(roles)}; the caller has {who.role!r}")
+    return who
+
+
+async def db(fn, *args, **kwargs):
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+# --- ingest -----------------------------------------------------------------------------------
+
+
+async def post_message(request: web.Request) -> web.Response:
+    principal(request, "integration")
+    body = await parse_body(request, schemas.MessageIn)
+    if body.channel not in request.app[REGISTRY].names():
+        raise RejectedInput(f"unknown channel {body.channel!r}; known: {', '.join(request.app[REGISTRY].names())}")
+    msg = InboundMessage(
+        channel=body.channel,
+        external_id=body.external_id,
+        sender=Sender(body.sender.address, body.sender.name, body.sender.kind),
+        subject=body.subject,
+        text=body.text or "",
+        html=body.html,
+        sent_at=body.sent_at,
+        thread=ThreadHints(in_reply_to=tuple(body.in_reply_to), conversation_id=body.conversation_id),
+        metadata=body.metadata,
+    )
+    metrics = request.app[METRICS]
+    try:
+        result = await request.app[WRITER].ingest(msg)
+    except RejectedInput:
+        metrics.rejected.labels(body.channel).inc()
+        raise
+    (metrics.ingested if result.created else metrics.duplicates).labels(body.channel).inc()
+    return _json(
+        {
+            "customer_id": result.customer_id,
+            "conversation_id": result.conversation_id,
+            "message_id": result.message_id,
+            "created": result.created,
+        },
+        status=201 if result.created else 200,
+    )
+
+
+# --- inbox ------------------------------------------------------------------------------------
+
+
+def _int_query(request: web.Request, name: str, *, low: int, high: int) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or not (low <= int(raw) <= high):
+        raise RejectedInput(f"{name} must be an integer from {low} to {high}")
+    return int(raw)
+
+
+async def list_conversations(request: web.Request) -> web.Response:
+    principal(request, *AGENTS)
+    q = request.query
+    assignee_raw = q.get("assignee")
+    if assignee_raw in (None, ""):
+        assignee = None
+    elif assignee_raw == "none":
+        assignee = 0
+    else:
+        assignee = _int_query(request, "assignee", low=1, high=2_147_483_647)
+    f = conversations.ConversationFilter(
+        status=q.get("status") or None,
+        channel=q.get("channel") or None,
+        assignee=assignee,
+        customer=_int_query(request, "customer", low=1, high=2_147_483_647),
+        q=(q.get("q") or "").strip()[:200] or None,
+        limit=_int_query(request, "limit", low=1, high=conversations.MAX_PAGE) or 50,
+        cursor=q.get("cursor") or None,
+    )
+    return _json(await db(conversations.list_conversations, request.app[ENGINE], f))
+
+
+async def get_conversation(request: web.Request) -> web.Response:
+    principal(request, *AGENTS)
+    return _json(await db(conversations.get_conversation, request.app[ENGINE], path_id(request)))
+
+
+async def patch_conversation(request: web.Request) -> web.Response:
+    who = principal(request, *AGENTS)
+    cid = path_id(request)
+    body = await parse_body(request, schemas.ConversationPatch)
+    changes = body.model_dump(include=body.model_fields_set)
+    return _json(await db(conversations.update_conversation, request.app[ENGINE], cid, changes, who))
+
+
+async def post_reply(request: web.Request) -> web.Response:
+    who = principal(request, *AGENTS)
+    cid = path_id(request)
+    body = await parse_body(request, schemas.ReplyIn)
+    message = await db(conversations.reply, request.app[ENGINE], cid, who, body.text, body.html)
+    request.app[WORKER].wake()
+    return _json(message, status=201)
+
+
+async def post_note(request: web.Request) -> web.Response:
+    who = principal(request, *AGENTS)
+    cid = path_id(request)
+    body = await parse_body(request, schemas.NoteIn)
+    return _json(await db(conversations.add_note, request.app[ENGINE], cid, who, body.text), status=201)
+
+
+# --- customers --------------------------------------------------------------------------------
+
+
+async def get_customer(request: web.Request) -> web.Response:
+    principal(request, *AGENTS)
+    return _json(await db(customers.get_customer, request.app[ENGINE], path_id(request)))
+
+
+async def merge_customer(request: web.Request) -> web.Response:
+    who = principal(request, "admin")
+    target = path_id(request)
+    body = await parse_body(request, schemas.MergeIn)
+    return _json(await db(customers.merge_customers, request.app[ENGINE], target, body.customer_id, who))
+
+
+# --- auth -------------------------------------------------------------------------------------
+
+
+def _client_key(request: web.Request) -> str:
+    # Behind a proxy, the peer is the proxy; the proxy must then rate-limit on its side.
+    return request.remote or "unknown"
+
+
+async def login(request: web.Request) -> web.Response:
+    wait = request.app[LOGIN_LIMITER].check(_client_key(request))
+    if wait:
+        raise TooManyRequests("too many login attempts; wait and try again", retry_after=wait)
+    body = await parse_body(request, schemas.LoginIn)
+    settings = request.app[SETTINGS]
+    session = await db(auth.login, request.app[ENGINE], body.email, body.password, days=settings.session_days)
+    who = session.principal
+    response = _json(
+        {
+            "token": session.token,
+            "csrf_token": session.csrf_token,
+            "agent": {"kind": who.kind, "id": who.id, "role": who.role, "name": who.name},
+        }
+    )
+    response.set_cookie(
+        SESSION_COOKIE,
+        session.token,
+        max_age=int(settings.session_days * 86400),
+        httponly=True,
+        secure=settings.cookie_secure,
+        samesite="Lax",
+        path="/",
+    )
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    principal(request)
+    token = request.headers.get("Authorization", "").partition(" ")[2].strip() or request.cookies.get(SESSION_COOKIE, "")
+    await db(auth.logout, request.app[ENGINE], token)
+    request.app[AUTH].forget(token)
+    response = web.Response(status=204)
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def me(request: web.Request) -> web.Response:
+    who = principal(request)
+    return _json({"kind": who.kind, "id": who.id, "role": who.role, "name": who.name})
+
+
+# --- operations -------------------------------------------------------------------------------
+
+
+def _ping(engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+async def healthz(request: web.Request) -> web.Response:
+    try:
+        await db(_ping, request.app[ENGINE])
+    except Exception as exc:
+        return error_response(503, "database_unavailable", f"the store does not answer: {type(exc).__name__}")
+    return _json({"status": "ok", "database": "ok"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    body = await db(generate_latest, request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return _json(openapi_document())
+
+
+INDEX = """<!doctype html><html lang="en"><meta charset="utf-8"><title>servicehub</title>
+<body style="font-family:sans-serif;max-width:40em;margin:3em auto">
+<h1>servicehub</h1><p>The hub is running. The REST API is described at
+<a href="/api/v1/openapi.json">/api/v1/openapi.json</a>; health at <a href="/healthz">/healthz</a>.</p>
+</body></html>"""
+
+
+async def index(request: web.Request) -> web.Response:
+    return web.Response(text=INDEX, content_type="text/html")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/", index)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/v1/openapi.json", openapi)
+    app.router.add_post("/api/v1/messages", post_message)
+    app.router.add_get("/api/v1/conversations", list_conversations)
+    app.router.add_get("/api/v1/conversations/{id}", get_conversation)
+    app.router.add_patch("/api/v1/conversations/{id}", patch_conversation)
+    app.router.add_post("/api/v1/conversations/{id}/replies", post_reply)
+    app.router.add_post("/api/v1/conversations/{id}/notes", post_note)
+    app.router.add_get("/api/v1/customers/{id}", get_customer)
+    app.router.add_post("/api/v1/customers/{id}/merge", merge_customer)
+    app.router.add_post("/api/v1/auth/login", login)
+    app.router.add_post("/api/v1/auth/logout", logout)
+    app.router.add_get("/api/v1/auth/me", me)

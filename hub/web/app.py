@@ -1,0 +1,153 @@
+"""The aiohttp application: create_app(settings) wires the store, the ingest writer, the outbox
+worker, the channels and the routes. Shared objects live in AppKeys; background work starts and
+stops in cleanup_ctx."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import timedelta
+
+from aiohttp import web
+from sqlalchemy.exc import DBAPIError
+
+from hub import errors
+from hub.auth import Authenticator
+from hub.blobs import BlobStore
+from hub.channel_registry import ChannelRegistry, build_registry
+from hub.db import is_sqlite, make_engine
+from hub.ingest import IngestPolicy
+from hub.metrics import HubMetrics
+from hub.migrate import upgrade
+from hub.outbox import OutboxWorker, RetryPolicy
+from hub.ratelimit import RateLimiter
+from hub.settings import Settings
+from hub.web.errors import error_response, from_hub_error, from_http_exception
+from hub.writer import IngestWriter
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", object)
+WRITER = web.AppKey("writer", IngestWriter)
+AUTH = web.AppKey("auth", Authenticator)
+REGISTRY = web.AppKey("registry", ChannelRegistry)
+WORKER = web.AppKey("worker", OutboxWorker)
+METRICS = web.AppKey("metrics", HubMetrics)
+LOGIN_LIMITER = web.AppKey("login_limiter", RateLimiter)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except errors.HubError as exc:
+        return from_hub_error(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not _wants_json(request):
+            raise
+        return from_http_exception(exc)
+    except DBAPIError as exc:
+        # The database is down or refusing: say so, keep serving, let the client retry.
+        log.error("database error on %s %s: %s", request.method, request.path, exc)
+        return error_response(503, "database_unavailable", "the store is unavailable; retry shortly", headers={"Retry-After": "5"})
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "the hub failed to handle this request; it has been logged")
+
+
+def _wants_json(request: web.Request) -> bool:
+    return request.path.startswith("/api/") or request.path in ("/healthz",) or "json" in request.headers.get("Accept", "")
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler):
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+        request.app[METRICS].http.labels(request.method, route, str(status)).observe(time.perf_counter() - started)
+
+
+@web.middleware
+async def security_headers_middleware(request: web.Request, handler):
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
+    return response
+
+
+def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelRegistry | None = None) -> web.Application:
+    from hub.web import api
+
+    if migrate:
+        upgrade(settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url)
+    app = web.Application(
+        client_max_size=settings.max_request_bytes,
+        middlewares=[metrics_middleware, error_middleware, security_headers_middleware],
+    )
+    app[SETTINGS] = settings
+    app[ENGINE] = engine
+    app[METRICS] = HubMetrics(engine)
+    app[AUTH] = Authenticator(engine)
+    app[REGISTRY] = registry or build_registry(settings)
+    app[LOGIN_LIMITER] = RateLimiter(settings.login_rate_per_minute)
+    app[WRITER] = IngestWriter(
+        engine,
+        policy=IngestPolicy(
+            reopen_window=timedelta(days=settings.reopen_window_days),
+            max_attachment_bytes=settings.max_attachment_bytes,
+        ),
+        blobs=BlobStore(settings.blob_dir),
+        threads=1 if is_sqlite(engine) else 4,
+    )
+    app[WORKER] = OutboxWorker(
+        engine,
+        app[REGISTRY],
+        policy=RetryPolicy(
+            max_attempts=settings.outbox_max_attempts,
+            base_seconds=settings.outbox_backoff_base_seconds,
+            max_seconds=settings.outbox_backoff_max_seconds,
+            lease_seconds=settings.outbox_lease_seconds,
+        ),
+        batch_size=settings.outbox_batch_size,
+        poll_seconds=settings.outbox_poll_seconds,
+        on_result=lambda row, status: app[METRICS].deliveries.labels(row.kind, status).inc(),
+    )
+    api.add_routes(app)
+    app.cleanup_ctx.append(_channels_and_worker)
+    return app
+
+
+async def _channels_and_worker(app: web.Application):
+    started = []
+    for channel in app[REGISTRY].all():
+        await channel.start(app[WRITER].ingest)
+        started.append(channel)
+    task = None
+    if app[SETTINGS].outbox_inline_worker:
+        task = asyncio.create_task(app[WORKER].run(), name="outbox-worker")
+    yield
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    for channel in reversed(started):
+        with contextlib.suppress(Exception):
+            await channel.stop()
+    await asyncio.to_thread(app[WRITER].close)
+    app[ENGINE].dispose()

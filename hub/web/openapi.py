@@ -1,0 +1,142 @@
+"""The OpenAPI 3.1 document of the REST API, built from the pydantic shapes in schemas.py."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic.json_schema import models_json_schema
+
+from hub.web import schemas as s
+
+_MODELS = [
+    s.MessageIn, s.IngestOut, s.ConversationPatch, s.ReplyIn, s.NoteIn, s.MergeIn, s.LoginIn, s.ErrorOut,
+    s.ConversationPage, s.ConversationDetail, s.MessageOut, s.CustomerOut, s.LoginOut, s.AgentOut, s.Health,
+]
+
+
+def _ref(model) -> dict:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _json(model, description: str = "") -> dict:
+    return {"description": description or model.__name__, "content": {"application/json": {"schema": _ref(model)}}}
+
+
+_ERR = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
+_ID = {"type": "integer", "minimum": 1, "maximum": 2147483647}
+
+
+def _errors(*codes: int) -> dict:
+    return {str(code): _ERR for code in codes}
+
+
+def _op(summary: str, responses: dict, *, body=None, params=None, security=True, tags=None) -> dict:
+    op: dict = {"summary": summary, "responses": responses}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+    if params:
+        op["parameters"] = params
+    if not security:
+        op["security"] = []
+    if tags:
+        op["tags"] = tags
+    return op
+
+
+def _path_id(name: str = "id") -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": _ID}
+
+
+def _query(name: str, schema: dict, description: str) -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict:
+    _, defs = models_json_schema([(m, "validation") for m in _MODELS], ref_template="#/components/schemas/{model}")
+    components = defs.get("$defs", {})
+    auth_errors = _errors(401, 403)
+    list_params = [
+        _query("status", {"type": "string", "enum": ["open", "pending", "resolved", "closed"]}, "conversation status"),
+        _query("channel", {"type": "string", "maxLength": 32}, "channel name"),
+        _query("assignee", {"type": "string", "pattern": "^([1-9][0-9]{0,8}|none)$"}, "agent id, or 'none' for unassigned"),
+        _query("customer", _ID, "customer id"),
+        _query("q", {"type": "string", "maxLength": 200}, "text in subject, customer name or address"),
+        _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size (default 50)"),
+        _query("cursor", {"type": "string", "maxLength": 200}, "next_cursor of the previous page"),
+    ]
+    paths = {
+        "/api/v1/messages": {
+            "post": _op(
+                "Ingest a message (integration token). The generic API channel.",
+                {"201": _json(s.IngestOut, "stored"), "200": _json(s.IngestOut, "a duplicate: already stored"),
+                 **_errors(400, 401, 403, 413, 422)},
+                body=s.MessageIn, tags=["ingest"],
+            )
+        },
+        "/api/v1/conversations": {
+            "get": _op("List conversations, newest activity first", {"200": _json(s.ConversationPage), **auth_errors, **_errors(422)},
+                       params=list_params, tags=["inbox"])
+        },
+        "/api/v1/conversations/{id}": {
+            "get": _op("A conversation with its messages and their delivery state",
+                       {"200": _json(s.ConversationDetail), **auth_errors, **_errors(404)}, params=[_path_id()], tags=["inbox"]),
+            "patch": _op("Change status, assignee or priority",
+                         {"200": _json(s.ConversationDetail), **auth_errors, **_errors(400, 404, 413, 422)},
+                         body=s.ConversationPatch, params=[_path_id()], tags=["inbox"]),
+        },
+        "/api/v1/conversations/{id}/replies": {
+            "post": _op("Reply to the customer on the conversation's channel (queued in the outbox)",
+                        {"201": _json(s.MessageOut), **auth_errors, **_errors(400, 404, 413, 422)},
+                        body=s.ReplyIn, params=[_path_id()], tags=["inbox"])
+        },
+        "/api/v1/conversations/{id}/notes": {
+            "post": _op("Add an internal note (never sent)", {"201": _json(s.MessageOut), **auth_errors, **_errors(400, 404, 413, 422)},
+                        body=s.NoteIn, params=[_path_id()], tags=["inbox"])
+        },
+        "/api/v1/customers/{id}": {
+            "get": _op("A customer: identities and conversations across channels",
+                       {"200": _json(s.CustomerOut), **auth_errors, **_errors(404)}, params=[_path_id()], tags=["customers"])
+        },
+        "/api/v1/customers/{id}/merge": {
+            "post": _op("Merge another customer into this one (admin)",
+                        {"200": _json(s.CustomerOut), **auth_errors, **_errors(400, 404, 409, 413, 422)},
+                        body=s.MergeIn, params=[_path_id()], tags=["customers"])
+        },
+        "/api/v1/auth/login": {
+            "post": _op("Agent login: a session cookie and a bearer token",
+                        {"200": _json(s.LoginOut), **_errors(400, 401, 413, 422, 429)}, body=s.LoginIn, security=False, tags=["auth"])
+        },
+        "/api/v1/auth/logout": {
+            "post": _op("End the current session", {"204": {"description": "logged out"}, **auth_errors}, tags=["auth"])
+        },
+        "/api/v1/auth/me": {
+            "get": _op("Who the caller is", {"200": _json(s.AgentOut), **auth_errors}, tags=["auth"])
+        },
+        "/healthz": {
+            "get": _op("Liveness and database reachability", {"200": _json(s.Health), "503": _ERR}, security=False, tags=["ops"])
+        },
+        "/metrics": {
+            "get": _op("Prometheus metrics", {"200": {"description": "text exposition format",
+                                                      "content": {"text/plain": {"schema": {"type": "string"}}}}},
+                       security=False, tags=["ops"])
+        },
+        "/api/v1/openapi.json": {
+            "get": _op("This document", {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}},
+                       security=False, tags=["ops"])
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "servicehub API", "version": "1", "description": "Omnichannel customer-service hub. "
+                 "Errors are {\"error\": {\"code\", \"message\"}}."},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "API token or agent session token"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "servicehub_session"},
+            },
+        },
+        "security": [{"bearer": []}, {"session": []}],
+    }

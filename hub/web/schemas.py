@@ -1,0 +1,204 @@
+"""Request and response shapes of the REST API; the OpenAPI document is generated from them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, Optional
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+Id = Field(ge=1, le=2_147_483_647)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SenderIn(Strict):
+    address: str = Field(min_length=1, max_length=320, description="email, Telegram user id, phone (+E.164) or web id")
+    name: Optional[str] = Field(default=None, max_length=200)
+    kind: Optional[Literal["email", "telegram", "phone", "web"]] = Field(
+        default=None, description="the address kind; by default fixed by the channel or recognised"
+    )
+
+
+class MessageIn(Strict):
+    channel: str = Field(min_length=1, max_length=32)
+    external_id: str = Field(min_length=1, max_length=500, description="unique per channel: replays are deduplicated")
+    sender: SenderIn
+    subject: Optional[str] = Field(default=None, max_length=500)
+    text: Optional[str] = Field(default=None, max_length=1_000_000)
+    html: Optional[str] = Field(default=None, max_length=2_000_000)
+    sent_at: Optional[AwareDatetime] = None
+    in_reply_to: list[str] = Field(default_factory=list, max_length=50)
+    conversation_id: Optional[int] = Field(default=None, ge=1, le=2_147_483_647)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _has_content(self):
+        if not ((self.text and self.text.strip()) or (self.html and self.html.strip())):
+            raise ValueError("a message needs text or html")
+        return self
+
+
+class IngestOut(BaseModel):
+    customer_id: int
+    conversation_id: int
+    message_id: int
+    created: bool
+
+
+class ConversationPatch(Strict):
+    status: Optional[Literal["open", "pending", "resolved", "closed"]] = None
+    priority: Optional[Literal["low", "normal", "high", "urgent"]] = None
+    assignee_id: Optional[int] = Field(default=None, ge=1, le=2_147_483_647, description="null unassigns")
+
+    @model_validator(mode="after")
+    def _not_empty(self):
+        if not self.model_fields_set:
+            raise ValueError("give at least one of status, priority, assignee_id")
+        if "status" in self.model_fields_set and self.status is None:
+            raise ValueError("status cannot be null")
+        if "priority" in self.model_fields_set and self.priority is None:
+            raise ValueError("priority cannot be null")
+        return self
+
+
+class ReplyIn(Strict):
+    text: str = Field(min_length=1, max_length=100_000)
+    html: Optional[str] = Field(default=None, max_length=1_000_000)
+
+
+class NoteIn(Strict):
+    text: str = Field(min_length=1, max_length=100_000)
+
+
+class MergeIn(Strict):
+    customer_id: int = Field(ge=1, le=2_147_483_647, description="the customer merged into this one")
+
+
+class LoginIn(Strict):
+    email: str = Field(min_length=1, max_length=320)
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    detail: Optional[Any] = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+class CustomerRef(BaseModel):
+    id: int
+    name: Optional[str]
+
+
+class ConversationOut(BaseModel):
+    id: int
+    customer: CustomerRef
+    channel: str
+    subject: Optional[str]
+    status: str
+    priority: str
+    assignee_id: Optional[int]
+    intent: Optional[str]
+    sla_due_at: Optional[datetime]
+    first_response_at: Optional[datetime]
+    resolved_at: Optional[datetime]
+    last_message_at: datetime
+    created_at: datetime
+
+
+class ConversationPage(BaseModel):
+    items: list[ConversationOut]
+    next_cursor: Optional[str]
+
+
+class SenderOut(BaseModel):
+    kind: Optional[str]
+    address: Optional[str]
+    name: Optional[str]
+
+
+class AttachmentOut(BaseModel):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+class DeliveryOut(BaseModel):
+    state: Literal["queued", "sending", "sent", "failed"]
+    attempts: int
+    last_error: Optional[str]
+    next_attempt_at: Optional[datetime]
+    sent_at: Optional[datetime]
+
+
+class MessageOut(BaseModel):
+    id: int
+    direction: Literal["inbound", "outbound", "note", "system"]
+    channel: str
+    external_id: Optional[str]
+    sender: Optional[SenderOut]
+    author_agent_id: Optional[int]
+    subject: Optional[str]
+    text: str
+    html: Optional[str]
+    sent_at: datetime
+    created_at: datetime
+    attachments: list[AttachmentOut]
+    delivery: Optional[DeliveryOut] = Field(description="outbound only: where its delivery stands")
+
+
+class ConversationDetail(ConversationOut):
+    messages: list[MessageOut]
+
+
+class IdentityOut(BaseModel):
+    id: int
+    kind: str
+    address: str
+    display_name: Optional[str]
+    verified: bool
+
+
+class CustomerConversation(BaseModel):
+    id: int
+    channel: str
+    subject: Optional[str]
+    status: str
+    last_message_at: datetime
+
+
+class CustomerOut(BaseModel):
+    id: int
+    name: Optional[str]
+    segment: str
+    merged_into: Optional[int]
+    created_at: datetime
+    identities: list[IdentityOut]
+    conversations: list[CustomerConversation]
+
+
+class AgentOut(BaseModel):
+    kind: Literal["agent", "token"]
+    id: int
+    role: str
+    name: str
+
+
+class LoginOut(BaseModel):
+    token: str = Field(description="usable as a bearer token; also set as the session cookie")
+    csrf_token: str = Field(description="send as X-CSRF-Token on unsafe requests authenticated by the cookie")
+    agent: AgentOut
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    database: Literal["ok"]
