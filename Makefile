@@ -1,0 +1,37 @@
+# servicehub: `make run` sets everything up and starts the hub; `make test` sets up and runs the suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Reinstall when the dependencies change.
+STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml 2>/dev/null | cut -c1-12)
+export HF_HUB_OFFLINE := 1
+
+.PHONY: setup run test bench migrate demo clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# PyTorch first, as the CPU build: a plain torch requirement would pull several GB of CUDA.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+migrate: setup
+	$(BIN)/servicehub migrate
+
+demo: migrate
+	$(BIN)/servicehub demo
+
+run: demo
+	$(BIN)/servicehub serve
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) data .pytest_cache
