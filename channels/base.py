@@ -1,6 +1,12 @@
-"""The contract every channel adapter implements. Channels import hub.messages and nothing else of
-the hub: they turn what arrives into InboundMessage and hand it to the hub's ingest callback, and
-they deliver OutboundMessage when the outbox worker asks."""
+"""The contract every channel adapter implements. Channels import hub.messages (the shapes) and
+hub.errors (RejectedInput) and nothing else of the hub: they turn what arrives into InboundMessage
+and hand it to the hub, and they deliver OutboundMessage when the outbox worker asks.
+
+Receiving has two steps where acknowledging upstream matters (a webhook, an SMTP transaction, an
+IMAP fetch): the channel first spools what it received (durable, deduplicated on its key) and
+acknowledges; the hub later calls the channel's process() with it, with retries, and process()
+parses it and calls ingest(). What process() cannot handle stays spooled as rejected with its
+reason. Channels that need no acknowledgement may call ingest() directly."""
 
 from __future__ import annotations
 
@@ -10,8 +16,22 @@ from typing import Awaitable, Callable, Protocol, runtime_checkable
 from hub.messages import InboundMessage, OutboundMessage
 
 # The hub's single ingest function, as channels see it. It returns once the message is stored
-# (so a channel may acknowledge upstream) and raises for input that can never be stored.
+# and raises hub.errors.RejectedInput for input that can never be stored.
 IngestCallback = Callable[[InboundMessage], Awaitable[object]]
+
+
+class HubLink(Protocol):
+    """What the hub gives a channel when it starts it."""
+
+    async def ingest(self, message: InboundMessage) -> object:
+        """Store a message (the one write path in); returns once stored. Raises RejectedInput."""
+
+    async def spool(self, channel: str, key: str, payload: dict, raw: bytes | None = None) -> bool:
+        """Keep a received item durably before acknowledging it; False if this key came before.
+        payload must be JSON; raw bytes (an email) are stored content-addressed."""
+
+    async def reject(self, channel: str, key: str, reason: str, payload: dict, raw: bytes | None = None) -> None:
+        """Record an item refused on arrival (too large, unreadable), with its reason."""
 
 
 @dataclass(frozen=True)
@@ -43,8 +63,8 @@ class PermanentFailure(DeliveryFailed):
 class Channel(Protocol):
     name: str
 
-    async def start(self, ingest: IngestCallback) -> None:
-        """Begin receiving (servers, pollers); every inbound message goes to `ingest`."""
+    async def start(self, hub: HubLink) -> None:
+        """Begin receiving (servers, pollers, webhooks); what arrives goes to the hub."""
 
     async def stop(self) -> None:
         """Stop receiving and release connections; pending work is left to be redone on restart."""
@@ -52,3 +72,11 @@ class Channel(Protocol):
     async def send(self, message: OutboundMessage) -> Delivery:
         """Deliver one message. Must be safe to call again with the same idempotency_key (the
         outbox retries after crashes). Raises TemporaryFailure or PermanentFailure."""
+
+    async def process(self, payload: dict, raw: bytes | None) -> None:
+        """Handle one spooled item: parse it and call hub.ingest(). Raise TemporaryFailure to be
+        retried later, PermanentFailure or RejectedInput to reject it for good."""
+
+
+# Optional, for channels that receive over HTTP (webhooks): `def routes(self) -> list[RouteDef]`,
+# aiohttp route definitions the hub mounts in its web app.

@@ -11,7 +11,7 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from channels.base import Delivery, IngestCallback
+from channels.base import Delivery, HubLink, PermanentFailure
 from hub.messages import OutboundMessage
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ class LogChannel:
         self.path = path
         self.sent: list[OutboundMessage] = []
 
-    async def start(self, ingest: IngestCallback) -> None:
+    async def start(self, hub: HubLink) -> None:
         return None
 
     async def stop(self) -> None:
@@ -38,3 +38,6 @@ class LogChannel:
             with open(self.path, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
         return Delivery(external_id=f"log:{message.idempotency_key}")
+
+    async def process(self, payload: dict, raw: bytes | None) -> None:
+        raise PermanentFailure("the log channel receives nothing")

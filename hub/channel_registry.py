@@ -33,10 +33,28 @@ class ChannelRegistry:
         return list(self._channels.values())
 
 
+# Real adapters, by channel: each module has from_settings(settings) -> Channel | None (None when
+# the channel is not configured). Channels without one fall back to the log channel.
+ADAPTERS = {
+    "email": "channels.email",
+    "telegram": "channels.telegram",
+}
+
+
 def build_registry(settings) -> ChannelRegistry:
+    import importlib
+    import importlib.util
+
     from channels.log import LogChannel
 
     registry = ChannelRegistry()
+    for name, module_name in ADAPTERS.items():
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        channel = importlib.import_module(module_name).from_settings(settings)
+        if channel is not None:
+            registry.register(channel, name)
     for name in settings.log_channels:
-        registry.register(LogChannel(name, path=settings.data_dir / "outbound.jsonl"), name)
+        if name not in registry.names():
+            registry.register(LogChannel(name, path=settings.data_dir / "outbound.jsonl"), name)
     return registry

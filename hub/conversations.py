@@ -224,7 +224,7 @@ def get_conversation(engine: Engine, conversation_id: int) -> dict[str, Any]:
     return out
 
 
-def _require_conversation(conn, conversation_id: int):
+def require_conversation(conn, conversation_id: int):
     row = conn.execute(select(conversation_t).where(conversation_t.c.id == conversation_id)).first()
     if row is None:
         raise NotFound(f"conversation {conversation_id} does not exist")
@@ -236,7 +236,7 @@ def update_conversation(engine: Engine, conversation_id: int, changes: dict[str,
     values: dict[str, Any] = {}
     now = utcnow()
     with write_tx(engine) as conn:
-        _require_conversation(conn, conversation_id)
+        require_conversation(conn, conversation_id)
         if "status" in changes:
             status = changes["status"]
             if status not in ConversationStatus.__members__:
@@ -287,49 +287,57 @@ def _recipient(conn, conv) -> tuple[str, list[str]]:
     return inbound[0].address, [r.external_id for r in inbound if r.external_id]
 
 
+def queue_outbound(conn, conv, text: str, *, html: str | None = None, author_agent_id: int | None = None) -> int:
+    """Store an outbound message on the conversation's channel and its outbox row, in the caller's
+    transaction. Returns the message id. Used for agents' replies and the hub's own messages."""
+    now = utcnow()
+    recipient, reply_to = _recipient(conn, conv)
+    subject = f"Re: {conv.subject or 'Your request'} [#{conv.id}]"
+    clean_html = sanitize_html(html)
+    message_id = conn.execute(
+        message_t.insert()
+        .values(
+            conversation_id=conv.id,
+            direction=Direction.outbound,
+            channel=conv.channel,
+            author_agent_id=author_agent_id,
+            subject=subject,
+            text=text,
+            html=clean_html,
+            sent_at=now,
+            created_at=now,
+            metadata={},
+        )
+        .returning(message_t.c.id)
+    ).scalar_one()
+    enqueue(
+        conn,
+        kind="message",
+        channel=conv.channel,
+        message_id=message_id,
+        idempotency_key=f"message:{message_id}",
+        payload={
+            "conversation_id": conv.id,
+            "channel": conv.channel,
+            "recipient": recipient,
+            "text": text,
+            "html": clean_html,
+            "subject": subject,
+            "reply_to": reply_to,
+            "thread_key": conv.thread_key,
+        },
+    )
+    return message_id
+
+
 def reply(engine: Engine, conversation_id: int, actor: Principal, text: str, html: str | None = None) -> dict[str, Any]:
     """Store an agent's reply and queue its delivery, in one transaction."""
     if not text or not text.strip():
         raise RejectedInput("a reply needs text")
     now = utcnow()
     with write_tx(engine) as conn:
-        conv = _require_conversation(conn, conversation_id)
-        recipient, reply_to = _recipient(conn, conv)
-        subject = f"Re: {conv.subject or 'Your request'} [#{conv.id}]"
-        clean_html = sanitize_html(html)
-        message_id = conn.execute(
-            message_t.insert()
-            .values(
-                conversation_id=conv.id,
-                direction=Direction.outbound,
-                channel=conv.channel,
-                author_agent_id=actor.id if actor.is_agent else None,
-                subject=subject,
-                text=text,
-                html=clean_html,
-                sent_at=now,
-                created_at=now,
-                metadata={},
-            )
-            .returning(message_t.c.id)
-        ).scalar_one()
-        enqueue(
-            conn,
-            kind="message",
-            channel=conv.channel,
-            message_id=message_id,
-            idempotency_key=f"message:{message_id}",
-            payload={
-                "conversation_id": conv.id,
-                "channel": conv.channel,
-                "recipient": recipient,
-                "text": text,
-                "html": clean_html,
-                "subject": subject,
-                "reply_to": reply_to,
-                "thread_key": conv.thread_key,
-            },
-        )
+        conv = require_conversation(conn, conversation_id)
+        message_id = queue_outbound(conn, conv, text, html=html, author_agent_id=actor.id if actor.is_agent else None)
         values: dict[str, Any] = {"updated_at": now}
         if conv.first_response_at is None:
             values["first_response_at"] = now
@@ -345,7 +353,7 @@ def add_note(engine: Engine, conversation_id: int, actor: Principal, text: str) 
         raise RejectedInput("a note needs text")
     now = utcnow()
     with write_tx(engine) as conn:
-        conv = _require_conversation(conn, conversation_id)
+        conv = require_conversation(conn, conversation_id)
         message_id = conn.execute(
             message_t.insert()
             .values(

@@ -54,29 +54,32 @@ def get_customer(engine: Engine, customer_id: int) -> dict[str, Any]:
     }
 
 
-def merge_customers(engine: Engine, target_id: int, source_id: int, actor: Principal) -> dict[str, Any]:
-    """Move the source's identities and conversations to the target; the source stays as a
-    tombstone pointing at the target (merged_into) so old links still resolve."""
+def merge_in_tx(conn, target_id: int, source_id: int, actor: str, reason: str) -> None:
+    """Move the source's identities and conversations to the target, in the caller's transaction;
+    the source stays as a tombstone pointing at the target (merged_into) so old links resolve."""
     if target_id == source_id:
         raise Conflict("a customer cannot be merged into itself")
-    with write_tx(engine) as conn:
-        rows = {
-            r.id: r
-            for r in conn.execute(
-                select(customer_t.c.id, customer_t.c.merged_into).where(customer_t.c.id.in_([target_id, source_id]))
-            )
-        }
-        for cid in (target_id, source_id):
-            if cid not in rows:
-                raise NotFound(f"customer {cid} does not exist")
-            if rows[cid].merged_into is not None:
-                raise Conflict(f"customer {cid} was already merged into customer {rows[cid].merged_into}")
-        conn.execute(update(identity_t).where(identity_t.c.customer_id == source_id).values(customer_id=target_id))
-        conn.execute(
-            update(conversation_t).where(conversation_t.c.customer_id == source_id).values(customer_id=target_id)
+    rows = {
+        r.id: r
+        for r in conn.execute(
+            select(customer_t.c.id, customer_t.c.merged_into).where(customer_t.c.id.in_([target_id, source_id]))
         )
-        now = utcnow()
-        conn.execute(update(customer_t).where(customer_t.c.id == source_id).values(merged_into=target_id, updated_at=now))
-        conn.execute(update(customer_t).where(customer_t.c.id == target_id).values(updated_at=now))
-        audit(conn, actor.actor, "customer.merge", f"customer:{target_id}", source=source_id)
+    }
+    for cid in (target_id, source_id):
+        if cid not in rows:
+            raise NotFound(f"customer {cid} does not exist")
+        if rows[cid].merged_into is not None:
+            raise Conflict(f"customer {cid} was already merged into customer {rows[cid].merged_into}")
+    conn.execute(update(identity_t).where(identity_t.c.customer_id == source_id).values(customer_id=target_id))
+    conn.execute(update(conversation_t).where(conversation_t.c.customer_id == source_id).values(customer_id=target_id))
+    now = utcnow()
+    conn.execute(update(customer_t).where(customer_t.c.id == source_id).values(merged_into=target_id, updated_at=now))
+    conn.execute(update(customer_t).where(customer_t.c.id == target_id).values(updated_at=now))
+    audit(conn, actor, "customer.merge", f"customer:{target_id}", source=source_id, reason=reason)
+
+
+def merge_customers(engine: Engine, target_id: int, source_id: int, actor: Principal) -> dict[str, Any]:
+    """An admin's explicit merge of two profiles of one person."""
+    with write_tx(engine) as conn:
+        merge_in_tx(conn, target_id, source_id, actor.actor, "admin")
     return get_customer(engine, target_id)

@@ -32,6 +32,9 @@ from hub.models import (
     Message,
     utcnow,
 )
+from hub.conversations import queue_outbound, require_conversation
+from hub.customers import merge_in_tx
+from hub.linking import current_customer, redeem
 from hub.sanitize import sanitize_html
 from hub.sql import insert_ignoring_conflict, lock_row
 from hub.threading_rules import clean_subject, find_conversation
@@ -60,6 +63,7 @@ class IngestResult:
     conversation_id: int
     message_id: int
     created: bool
+    edited: bool = False
 
 
 class _Duplicate(Exception):
@@ -81,6 +85,7 @@ class _Prepared:
     html: str | None
     attachments: list[dict]
     meta: dict
+    verified: list[tuple[str, str]]
 
 
 # Built once: the hot path binds values to cached compiled statements (building a statement per
@@ -117,7 +122,14 @@ def _aware(when: datetime | None) -> datetime | None:
     return when
 
 
+KINDS = ("message", "edit", "callback")
+LINKED_TEXT = "Thank you: this chat is now linked to your customer account, so we can see your whole history."
+LINK_INVALID_TEXT = "Sorry, that link has expired or was already used. Please ask us for a new one."
+
+
 def validate(msg: InboundMessage) -> None:
+    if msg.kind not in KINDS:
+        raise RejectedInput(f"kind must be one of: {', '.join(KINDS)}")
     if not msg.channel:
         raise RejectedInput("channel is required")
     if not msg.external_id or len(msg.external_id) > MAX_EXTERNAL_ID:
@@ -167,6 +179,14 @@ def prepare(msg: InboundMessage, policy: IngestPolicy, blobs: BlobStore | None) 
     meta = dict(msg.metadata)
     if msg.thread.in_reply_to:
         meta["in_reply_to"] = list(msg.thread.in_reply_to)
+    if msg.flags:
+        meta["flags"] = sorted(set(msg.flags))
+    if msg.raw is not None and blobs is not None:
+        meta["raw_sha256"] = blobs.put(msg.raw)
+    verified = []
+    for ident in msg.verified_identities:
+        vkind = identity_kind("", ident.address, ident.kind)
+        verified.append((vkind, normalise(vkind, ident.address, phone_region=policy.phone_region)))
     return _Prepared(
         msg=msg,
         kind=kind,
@@ -175,32 +195,109 @@ def prepare(msg: InboundMessage, policy: IngestPolicy, blobs: BlobStore | None) 
         html=sanitize_html(msg.html),
         attachments=_store_attachments(msg, blobs, policy.max_attachment_bytes),
         meta=meta,
+        verified=verified,
     )
 
 
-def resolve_customer(conn: Connection, kind: str, address: str, name: str | None) -> tuple[int, int]:
-    """(customer_id, identity_id) for a normalised address, creating both for a new sender."""
+def resolve_customer(
+    conn: Connection, kind: str, address: str, name: str | None, linked_to: int | None = None
+) -> tuple[int, int]:
+    """(customer_id, identity_id) for a normalised address, creating both for a new sender.
+
+    linked_to: the customer a redeemed link code names; the sender's identity joins that customer
+    (and a customer the identity already had is merged into it)."""
     row = conn.execute(_FIND_IDENTITY, {"kind": kind, "address": address}).first()
     if row is not None:
+        if linked_to is not None and row.customer_id != linked_to:
+            merge_in_tx(conn, linked_to, row.customer_id, "hub", "link code")
+            _verify(conn, row.id)
+            return linked_to, row.id
         return row.customer_id, row.id
     now = utcnow()
-    customer_id = conn.execute(_NEW_CUSTOMER, {"name": name, "created_at": now, "updated_at": now}).scalar_one()
+    if linked_to is not None:
+        customer_id = linked_to
+    else:
+        customer_id = conn.execute(_NEW_CUSTOMER, {"name": name, "created_at": now, "updated_at": now}).scalar_one()
     identity_id = insert_ignoring_conflict(
         conn,
         identity_t,
-        {"customer_id": customer_id, "kind": kind, "address": address, "display_name": name, "verified": False, "created_at": now},
+        {
+            "customer_id": customer_id,
+            "kind": kind,
+            "address": address,
+            "display_name": name,
+            "verified": linked_to is not None,
+            "created_at": now,
+        },
     )
     if identity_id is None:
         raise _IdentityRace()
     return customer_id, identity_id
 
 
+def _verify(conn: Connection, identity_id: int) -> None:
+    conn.execute(update(identity_t).where(identity_t.c.id == identity_id).values(verified=True))
+
+
+def _attach_verified(conn: Connection, customer_id: int, verified: list[tuple[str, str]]) -> None:
+    """Addresses the channel proved to be the sender's: attach them, merging their customers in."""
+    for kind, address in verified:
+        row = conn.execute(_FIND_IDENTITY, {"kind": kind, "address": address}).first()
+        if row is None:
+            new_id = insert_ignoring_conflict(
+                conn,
+                identity_t,
+                {"customer_id": customer_id, "kind": kind, "address": address, "verified": True, "created_at": utcnow()},
+            )
+            if new_id is None:
+                raise _IdentityRace()
+            continue
+        if row.customer_id != customer_id:
+            merge_in_tx(conn, customer_id, row.customer_id, "hub", f"verified {kind} identity")
+        _verify(conn, row.id)
+
+
+def _apply_edit(conn: Connection, p: _Prepared) -> IngestResult | None:
+    """Replace the stored text of an edited message, keeping the previous versions."""
+    row = conn.execute(
+        select(
+            message_t.c.id, message_t.c.text, message_t.c.html, message_t.c.metadata,
+            message_t.c.conversation_id, conversation_t.c.customer_id,
+        )
+        .join(conversation_t, conversation_t.c.id == message_t.c.conversation_id)
+        .where(message_t.c.channel == p.msg.channel, message_t.c.external_id == p.msg.external_id)
+    ).first()
+    if row is None:
+        return None
+    if row.text != p.msg.text or row.html != p.html:
+        meta = dict(row.metadata or {})
+        meta["edits"] = (list(meta.get("edits", [])) + [{"text": row.text, "replaced_at": utcnow().isoformat()}])[-20:]
+        conn.execute(
+            update(message_t).where(message_t.c.id == row.id).values(text=p.msg.text, html=p.html, metadata=meta)
+        )
+    return IngestResult(row.customer_id, row.conversation_id, row.id, created=False, edited=True)
+
+
 def _store(conn: Connection, p: _Prepared, policy: IngestPolicy) -> IngestResult:
     msg, now = p.msg, utcnow()
-    customer_id, identity_id = resolve_customer(conn, p.kind, p.address, p.name)
+    if msg.kind == "edit":
+        edited = _apply_edit(conn, p)
+        if edited is not None:
+            return edited
+    linked_to, link_text = None, None
+    if msg.link_code:
+        linked_to = redeem(conn, msg.link_code)
+        if linked_to is not None:
+            linked_to = current_customer(conn, linked_to)
+        link_text = LINKED_TEXT if linked_to is not None else LINK_INVALID_TEXT
+    customer_id, identity_id = resolve_customer(conn, p.kind, p.address, p.name, linked_to)
     # Two messages of one customer at once must not open two conversations.
     lock_row(conn, customer_t, customer_id)
-    decision = find_conversation(conn, msg, customer_id, now=now, reopen_window=policy.reopen_window)
+    if p.verified:
+        _attach_verified(conn, customer_id, p.verified)
+    decision = find_conversation(
+        conn, msg, customer_id, now=now, reopen_window=policy.reopen_window, automated=msg.automated
+    )
     if decision.conversation_id is None:
         conversation_id = conn.execute(
             _NEW_CONVERSATION,
@@ -209,7 +306,8 @@ def _store(conn: Connection, p: _Prepared, policy: IngestPolicy) -> IngestResult
                 "channel": msg.channel,
                 "thread_key": msg.thread.thread_key,
                 "subject": clean_subject(msg.subject),
-                "status": ConversationStatus.open,
+                # Machine-written mail with nowhere to go is kept, but out of the open inbox.
+                "status": ConversationStatus.closed if msg.automated else ConversationStatus.open,
                 "priority": "normal",
                 "last_message_at": now,
                 "created_at": now,
@@ -218,8 +316,9 @@ def _store(conn: Connection, p: _Prepared, policy: IngestPolicy) -> IngestResult
         ).scalar_one()
     else:
         conversation_id = decision.conversation_id
-        stmt = _REOPEN_CONVERSATION if decision.reopen else _TOUCH_CONVERSATION
-        conn.execute(stmt, {"cid": conversation_id, "now": now})
+        if not msg.automated:
+            stmt = _REOPEN_CONVERSATION if decision.reopen else _TOUCH_CONVERSATION
+            conn.execute(stmt, {"cid": conversation_id, "now": now})
 
     # The unique (channel, external_id) is the dedupe: no look-up first, the insert tells.
     message_id = insert_ignoring_conflict(
@@ -227,7 +326,7 @@ def _store(conn: Connection, p: _Prepared, policy: IngestPolicy) -> IngestResult
         message_t,
         {
             "conversation_id": conversation_id,
-            "direction": Direction.inbound,
+            "direction": Direction.system if msg.kind == "callback" else Direction.inbound,
             "channel": msg.channel,
             "external_id": msg.external_id,
             "identity_id": identity_id,
@@ -243,6 +342,8 @@ def _store(conn: Connection, p: _Prepared, policy: IngestPolicy) -> IngestResult
         raise _Duplicate()
     if p.attachments:
         conn.execute(attachment_t.insert(), [dict(row, message_id=message_id) for row in p.attachments])
+    if link_text is not None:
+        queue_outbound(conn, require_conversation(conn, conversation_id), link_text)
     return IngestResult(customer_id=customer_id, conversation_id=conversation_id, message_id=message_id, created=True)
 
 
@@ -275,7 +376,7 @@ def _store_batch(engine: Engine, prepared: list[tuple[int, _Prepared]], policy: 
             if careful:
                 out[i] = _store_in_savepoint(conn, p, policy)
                 continue
-            existing = find_existing(conn, p.msg.channel, p.msg.external_id)
+            existing = None if p.msg.kind == "edit" else find_existing(conn, p.msg.channel, p.msg.external_id)
             out[i] = existing if existing is not None else _store(conn, p, policy)
     return out
 

@@ -43,9 +43,24 @@ class Attachment:
     content_id: str | None = None  # for inline images referenced as cid: in HTML
 
 
+# Flags a channel sets on mail and messages written by machines: stored and marked, never answered
+# automatically, never reopening a conversation or opening a new one in the inbox.
+AUTOMATED_FLAGS = frozenset({"auto_reply", "bounce", "bulk", "own_address"})
+
+
 @dataclass(frozen=True)
 class InboundMessage:
-    """One message from a customer, normalised by its channel. Frozen: the hub never edits input."""
+    """One message from a customer, normalised by its channel. Frozen: the hub never edits input.
+
+    kind: "message"; "edit" (the customer changed the message stored under the same external_id:
+    the stored text is replaced and the old one kept in its history); "callback" (a button the
+    customer pressed; stored as a system event, never reopening anything).
+    raw: the bytes as received (an email), kept content-addressed for audit.
+    verified_identities: addresses the channel verified to be the sender's own (a Telegram contact
+    the user shared of themselves); a customer already known by one of them is merged in.
+    link_code: a one-time code the hub issued to a known customer; sent back from this channel, it
+    links the sender to that customer.
+    """
 
     channel: str
     external_id: str
@@ -57,6 +72,15 @@ class InboundMessage:
     thread: ThreadHints = field(default_factory=ThreadHints)
     attachments: tuple[Attachment, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
+    kind: str = "message"
+    flags: tuple[str, ...] = ()
+    raw: bytes | None = None
+    verified_identities: tuple[Sender, ...] = ()
+    link_code: str | None = None
+
+    @property
+    def automated(self) -> bool:
+        return bool(AUTOMATED_FLAGS.intersection(self.flags)) or self.kind == "callback"
 
 
 @dataclass(frozen=True)

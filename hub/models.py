@@ -242,3 +242,51 @@ class AuditLog(SQLModel, table=True):
     target: str = Field(max_length=200)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class SpoolStatus(StrEnum):
+    pending = "pending"
+    processing = "processing"
+    done = "done"
+    rejected = "rejected"  # could not be processed: reason in last_error, raw input kept
+
+
+class InboundSpool(SQLModel, table=True):
+    """What a channel received, stored before it acknowledged upstream (an SMTP 250, a webhook's
+    200, an IMAP UID marked as fetched) and processed after, with retries. Nothing acknowledged
+    is ever lost; what cannot be processed stays here as rejected, with its reason."""
+
+    __tablename__ = "inbound_spool"
+    __table_args__ = (
+        UniqueConstraint("channel", "key", name="uq_inbound_spool_channel_key"),
+        Index("ix_inbound_spool_due", "status", "next_attempt_at", "id"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=32)
+    key: str = Field(max_length=500)  # the channel's id for the input (update id, UID, queue id)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    blob_sha256: Optional[str] = Field(default=None, max_length=64)  # raw bytes (an email) if any
+    status: str = Field(default=SpoolStatus.pending, max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    locked_until: Optional[datetime] = None
+    last_error: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    message_id: Optional[int] = Field(default=None, foreign_key="message.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    processed_at: Optional[datetime] = None
+
+
+class LinkCode(SQLModel, table=True):
+    """A one-time code the hub issued to a known customer (in an email, say); a customer who sends
+    it from another channel (Telegram /start CODE) proves both identities are theirs."""
+
+    __tablename__ = "link_code"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    code_hash: str = Field(max_length=64, unique=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: Optional[datetime] = None
+    used_by_identity_id: Optional[int] = Field(default=None, foreign_key="identity.id")

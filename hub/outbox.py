@@ -1,22 +1,17 @@
 """The one way out: every outbound effect is an outbox row written in the transaction that caused
 it, and delivered here with retries, backoff and a dead-letter state.
 
-A row is claimed with a lease (status "sending", locked_until). A worker that dies mid-send leaves
-the row to be claimed again once the lease runs out, so channels must tolerate a repeated
-idempotency_key. On PostgreSQL several workers claim with FOR UPDATE SKIP LOCKED and never take
-the same row; on SQLite BEGIN IMMEDIATE serialises the claims.
+Claiming, leases and backoff are hub/workqueue.py's. A worker that dies mid-send leaves the row to
+be claimed again once its lease runs out, so channels must tolerate a repeated idempotency_key.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
-from sqlalchemy import Connection, Engine, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, Engine, update
 
 from channels.base import PermanentFailure, TemporaryFailure
 from hub.db import write_tx
@@ -24,6 +19,7 @@ from hub.errors import HubError
 from hub.messages import OutboundMessage
 from hub.models import Message, Outbox, OutboxStatus, utcnow
 from hub.sql import insert_ignoring_conflict
+from hub.workqueue import RetryPolicy, WorkQueue
 
 log = logging.getLogger(__name__)
 outbox_t = Outbox.__table__
@@ -32,28 +28,8 @@ message_t = Message.__table__
 Deliverer = Callable[[dict], Awaitable[str | None]]
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 8
-    base_seconds: float = 2.0
-    max_seconds: float = 3600.0
-    lease_seconds: float = 120.0
-
-    def backoff(self, attempts: int) -> float:
-        """Exponential with jitter: a fleet of failing rows does not retry in lockstep."""
-        ceiling = min(self.max_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
-        return random.uniform(ceiling / 2, ceiling)
-
-
-@dataclass(frozen=True)
-class Claimed:
-    id: int
-    kind: str
-    channel: str | None
-    message_id: int | None
-    payload: dict[str, Any]
-    attempts: int
-    idempotency_key: str
+QUEUE = WorkQueue(outbox_t)
+claim = QUEUE.claim
 
 
 def enqueue(
@@ -84,49 +60,9 @@ def enqueue(
     )
 
 
-def claim(engine: Engine, *, limit: int, policy: RetryPolicy, now: datetime | None = None) -> list[Claimed]:
-    now = now or utcnow()
-    due = or_(
-        and_(outbox_t.c.status == OutboxStatus.pending, outbox_t.c.next_attempt_at <= now),
-        # A lease that ran out: its worker died mid-send.
-        and_(outbox_t.c.status == OutboxStatus.sending, outbox_t.c.locked_until < now),
-    )
-    pick = select(outbox_t.c.id).where(due).order_by(outbox_t.c.next_attempt_at, outbox_t.c.id).limit(limit)
+def mark_sent(engine: Engine, row, external_id: str | None) -> None:
     with write_tx(engine) as conn:
-        if conn.dialect.name != "sqlite":
-            pick = pick.with_for_update(skip_locked=True)
-        ids = list(conn.execute(pick).scalars())
-        if not ids:
-            return []
-        rows = conn.execute(
-            update(outbox_t)
-            .where(outbox_t.c.id.in_(ids))
-            .values(
-                status=OutboxStatus.sending,
-                attempts=outbox_t.c.attempts + 1,
-                locked_until=now + timedelta(seconds=policy.lease_seconds),
-            )
-            .returning(
-                outbox_t.c.id,
-                outbox_t.c.kind,
-                outbox_t.c.channel,
-                outbox_t.c.message_id,
-                outbox_t.c.payload,
-                outbox_t.c.attempts,
-                outbox_t.c.idempotency_key,
-            )
-        ).all()
-    return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
-
-
-def mark_sent(engine: Engine, row: Claimed, external_id: str | None) -> None:
-    now = utcnow()
-    with write_tx(engine) as conn:
-        conn.execute(
-            update(outbox_t)
-            .where(outbox_t.c.id == row.id)
-            .values(status=OutboxStatus.sent, sent_at=now, locked_until=None, last_error=None)
-        )
+        QUEUE.finish(conn, row.id, sent_at=utcnow())
         if external_id and row.message_id is not None:
             # The channel's id for what we sent: a customer's reply to it threads back here.
             conn.execute(
@@ -136,28 +72,9 @@ def mark_sent(engine: Engine, row: Claimed, external_id: str | None) -> None:
             )
 
 
-def mark_failed(
-    engine: Engine,
-    row: Claimed,
-    error: str,
-    *,
-    policy: RetryPolicy,
-    permanent: bool = False,
-    retry_after: float | None = None,
-) -> str:
-    """Schedule the next attempt, or move the row to dead. Returns the new status."""
-    now = utcnow()
-    dead = permanent or row.attempts >= policy.max_attempts
-    delay = retry_after if retry_after is not None else policy.backoff(row.attempts)
-    values: dict[str, Any] = {"last_error": error[:2000], "locked_until": None}
-    if dead:
-        values["status"] = OutboxStatus.dead
-    else:
-        values["status"] = OutboxStatus.pending
-        values["next_attempt_at"] = now + timedelta(seconds=max(0.0, delay))
-    with write_tx(engine) as conn:
-        conn.execute(update(outbox_t).where(outbox_t.c.id == row.id).values(**values))
-    return values["status"]
+def mark_failed(engine: Engine, row, error: str, *, policy: RetryPolicy, permanent: bool = False,
+                retry_after: float | None = None) -> str:
+    return QUEUE.fail(engine, row, error, policy=policy, permanent=permanent, retry_after=retry_after)
 
 
 def outbound_from_payload(payload: dict, idempotency_key: str, message_id: int | None) -> OutboundMessage:
@@ -187,7 +104,7 @@ class OutboxWorker:
         policy: RetryPolicy = RetryPolicy(),
         batch_size: int = 20,
         poll_seconds: float = 0.5,
-        on_result: Callable[[Claimed, str], None] | None = None,
+        on_result: Callable[[object, str], None] | None = None,
     ):
         self.engine = engine
         self.registry = registry
@@ -226,7 +143,7 @@ class OutboxWorker:
             except asyncio.TimeoutError:
                 pass
 
-    async def _deliver(self, row: Claimed) -> None:
+    async def _deliver(self, row) -> None:
         try:
             if row.kind == "message":
                 channel = self.registry.get(row.channel)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,8 +28,63 @@ def _config_file() -> Path | None:
     return default if default.exists() else None
 
 
+class SmtpReceiverSettings(BaseModel):
+    """aiosmtpd server for mail a mail server or the MX forwards to the hub."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 2525
+    lmtp: bool = False
+
+
+class ImapAccountSettings(BaseModel):
+    name: str
+    host: str
+    port: int = 993
+    security: Literal["ssl", "starttls", "none"] = "ssl"
+    username: str
+    password: str
+    mailbox: str = "INBOX"
+    poll_seconds: float = 60.0
+    idle: bool = True
+
+
+class SmtpSenderSettings(BaseModel):
+    """Where replies are sent. host empty: email replies go to the log channel."""
+
+    host: str = ""
+    port: int = 587
+    security: Literal["ssl", "starttls", "none"] = "starttls"
+    username: str | None = None
+    password: str | None = None
+    timeout_seconds: float = 30.0
+
+
+class EmailSettings(BaseModel):
+    # The support addresses: the receiver accepts mail only for these, replies come from the first,
+    # and mail from them is never answered (loops).
+    addresses: list[str] = Field(default_factory=list)
+    from_name: str = "Customer Service"
+    max_message_bytes: int = 25 * 1_048_576
+    receiver: SmtpReceiverSettings = Field(default_factory=SmtpReceiverSettings)
+    imap: list[ImapAccountSettings] = Field(default_factory=list)
+    smtp: SmtpSenderSettings = Field(default_factory=SmtpSenderSettings)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.addresses) and (self.receiver.enabled or bool(self.imap) or bool(self.smtp.host))
+
+
+class TelegramBotSettings(BaseModel):
+    name: str = "default"
+    token: str
+    webhook_secret: str | None = None
+    mode: Literal["webhook", "polling"] = "webhook"
+    api_url: str = "https://api.telegram.org"
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SERVICEHUB_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SERVICEHUB_", env_nested_delimiter="__", extra="ignore")
 
     data_dir: Path = Path("./data")
     database_url: str = ""  # empty: SQLite in data_dir
@@ -57,6 +114,16 @@ class Settings(BaseSettings):
     cookie_secure: bool = False  # set true behind HTTPS
     login_rate_per_minute: int = 10
 
+    # Email (SERVICEHUB_EMAIL__ADDRESSES='["help@shop.example"]', SERVICEHUB_EMAIL__SMTP__HOST=...).
+    email: EmailSettings = Field(default_factory=EmailSettings)
+
+    # Telegram: one bot from these variables; more bots as [[telegram_bots]] in the TOML file.
+    telegram_token: str | None = None
+    telegram_webhook_secret: str | None = None
+    telegram_mode: Literal["webhook", "polling"] = "webhook"
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_bots: list[TelegramBotSettings] = Field(default_factory=list)
+
     # Channels whose outbound the log channel records (until a real adapter exists).
     log_channels: list[str] = Field(default_factory=lambda: ["email", "telegram", "voice", "webform", "api", "log"])
 
@@ -70,6 +137,22 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'servicehub.db'}"
+
+    @property
+    def all_telegram_bots(self) -> list[TelegramBotSettings]:
+        bots = list(self.telegram_bots)
+        if self.telegram_token:
+            bots.insert(
+                0,
+                TelegramBotSettings(
+                    name="default",
+                    token=self.telegram_token,
+                    webhook_secret=self.telegram_webhook_secret,
+                    mode=self.telegram_mode,
+                    api_url=self.telegram_api_url,
+                ),
+            )
+        return bots
 
     @property
     def blob_dir(self) -> Path:

@@ -84,8 +84,16 @@ def _fetch(conn: Connection, stmt, **params) -> Candidate | None:
 
 
 def find_conversation(
-    conn: Connection, msg: InboundMessage, customer_id: int, *, now: datetime, reopen_window: timedelta
+    conn: Connection,
+    msg: InboundMessage,
+    customer_id: int,
+    *,
+    now: datetime,
+    reopen_window: timedelta,
+    automated: bool = False,
 ) -> ThreadDecision:
+    """automated: an auto-reply, bounce or button press joins the conversation it belongs to
+    whatever its status, and never reopens it."""
     hints = msg.thread
     found: list[tuple[str, Candidate | None]] = []
 
@@ -112,6 +120,8 @@ def find_conversation(
     for how, cand in found:
         if cand is None:
             continue
+        if automated:
+            return ThreadDecision(cand.id, matched_by=how)
         if cand.status in (ConversationStatus.open, ConversationStatus.pending):
             return ThreadDecision(cand.id, matched_by=how)
         if cand.status == ConversationStatus.resolved and cand.resolved_at and now - cand.resolved_at <= reopen_window:

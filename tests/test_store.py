@@ -25,7 +25,7 @@ def test_migrating_twice_changes_nothing(db_url):
     eng = make_engine(db_url)
     try:
         with eng.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
         assert {"customer", "identity", "conversation", "message", "outbox", "api_token", "agent"} <= set(
             inspect(eng).get_table_names()
         )

@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import text
 
-from hub import auth, conversations, customers
+from hub import auth, conversations, customers, linking, spool
 from hub.errors import PermissionDenied, RejectedInput, TooManyRequests, Unauthenticated
 from hub.messages import InboundMessage, Sender, ThreadHints
 from hub.web import schemas
@@ -196,6 +196,30 @@ async def merge_customer(request: web.Request) -> web.Response:
     return _json(await db(customers.merge_customers, request.app[ENGINE], target, body.customer_id, who))
 
 
+async def issue_link_code(request: web.Request) -> web.Response:
+    """A one-time code that links another channel to this customer (Telegram: /start CODE)."""
+    who = principal(request, *AGENTS)
+    customer_id = path_id(request)
+    code, expires = await db(linking.issue_code, request.app[ENGINE], customer_id)
+    await db(_audit, request.app[ENGINE], who.actor, "customer.link_code", f"customer:{customer_id}")
+    return _json({"code": code, "expires_at": conversations.iso(expires)}, status=201)
+
+
+def _audit(engine, actor, action, target):
+    from hub.db import write_tx
+
+    with write_tx(engine) as conn:
+        auth.audit(conn, actor, action, target)
+
+
+async def list_rejected(request: web.Request) -> web.Response:
+    """Inbound items that could not be stored (unreadable mail, oversized...), with the reason."""
+    principal(request, "admin")
+    channel = request.query.get("channel") or None
+    limit = _int_query(request, "limit", low=1, high=500) or 100
+    return _json({"items": await db(spool.rejected, request.app[ENGINE], channel=channel, limit=limit)})
+
+
 # --- auth -------------------------------------------------------------------------------------
 
 
@@ -297,6 +321,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/conversations/{id}/notes", post_note)
     app.router.add_get("/api/v1/customers/{id}", get_customer)
     app.router.add_post("/api/v1/customers/{id}/merge", merge_customer)
+    app.router.add_post("/api/v1/customers/{id}/link-codes", issue_link_code)
+    app.router.add_get("/api/v1/inbound/rejected", list_rejected)
     app.router.add_post("/api/v1/auth/login", login)
     app.router.add_post("/api/v1/auth/logout", logout)
     app.router.add_get("/api/v1/auth/me", me)

@@ -21,9 +21,11 @@ from hub.db import is_sqlite, make_engine
 from hub.ingest import IngestPolicy
 from hub.metrics import HubMetrics
 from hub.migrate import upgrade
-from hub.outbox import OutboxWorker, RetryPolicy
+from hub.outbox import OutboxWorker
+from hub.workqueue import RetryPolicy
 from hub.ratelimit import RateLimiter
 from hub.settings import Settings
+from hub.spool import SpoolWorker, reject, spool
 from hub.web.errors import error_response, from_hub_error, from_http_exception
 from hub.writer import IngestWriter
 
@@ -35,6 +37,8 @@ WRITER = web.AppKey("writer", IngestWriter)
 AUTH = web.AppKey("auth", Authenticator)
 REGISTRY = web.AppKey("registry", ChannelRegistry)
 WORKER = web.AppKey("worker", OutboxWorker)
+SPOOL = web.AppKey("spool", SpoolWorker)
+BLOBS = web.AppKey("blobs", BlobStore)
 METRICS = web.AppKey("metrics", HubMetrics)
 LOGIN_LIMITER = web.AppKey("login_limiter", RateLimiter)
 
@@ -106,13 +110,14 @@ def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelReg
     app[AUTH] = Authenticator(engine)
     app[REGISTRY] = registry or build_registry(settings)
     app[LOGIN_LIMITER] = RateLimiter(settings.login_rate_per_minute)
+    app[BLOBS] = BlobStore(settings.blob_dir)
     app[WRITER] = IngestWriter(
         engine,
         policy=IngestPolicy(
             reopen_window=timedelta(days=settings.reopen_window_days),
             max_attachment_bytes=settings.max_attachment_bytes,
         ),
-        blobs=BlobStore(settings.blob_dir),
+        blobs=app[BLOBS],
         threads=1 if is_sqlite(engine) else 4,
     )
     app[WORKER] = OutboxWorker(
@@ -128,21 +133,64 @@ def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelReg
         poll_seconds=settings.outbox_poll_seconds,
         on_result=lambda row, status: app[METRICS].deliveries.labels(row.kind, status).inc(),
     )
+    app[SPOOL] = SpoolWorker(
+        engine,
+        app[REGISTRY],
+        app[BLOBS],
+        policy=RetryPolicy(
+            max_attempts=settings.outbox_max_attempts,
+            base_seconds=settings.outbox_backoff_base_seconds,
+            max_seconds=settings.outbox_backoff_max_seconds,
+            lease_seconds=settings.outbox_lease_seconds,
+        ),
+        poll_seconds=settings.outbox_poll_seconds,
+    )
     api.add_routes(app)
-    app.cleanup_ctx.append(_channels_and_worker)
+    for channel in app[REGISTRY].all():
+        if hasattr(channel, "routes"):
+            app.router.add_routes(channel.routes())
+    app.cleanup_ctx.append(_channels_and_workers)
     return app
 
 
-async def _channels_and_worker(app: web.Application):
-    started = []
-    for channel in app[REGISTRY].all():
-        await channel.start(app[WRITER].ingest)
-        started.append(channel)
-    task = None
+class ChannelHub:
+    """The HubLink channels get: the one ingest path, and the spool for acknowledge-then-process."""
+
+    def __init__(self, app: web.Application):
+        self.app = app
+
+    async def ingest(self, message):
+        result = await self.app[WRITER].ingest(message)
+        metrics = self.app[METRICS]
+        (metrics.ingested if result.created else metrics.duplicates).labels(message.channel).inc()
+        if result.created:
+            self.app[WORKER].wake()  # the ingest may have queued an automatic message
+        return result
+
+    async def spool(self, channel: str, key: str, payload: dict, raw: bytes | None = None) -> bool:
+        app = self.app
+        new = await asyncio.to_thread(spool, app[ENGINE], app[BLOBS], channel, key, payload, raw)
+        app[SPOOL].wake()
+        return new
+
+    async def reject(self, channel: str, key: str, reason: str, payload: dict, raw: bytes | None = None) -> None:
+        app = self.app
+        app[METRICS].rejected.labels(channel).inc()
+        await asyncio.to_thread(reject, app[ENGINE], app[BLOBS], channel, key, reason, payload, raw)
+
+
+async def _channels_and_workers(app: web.Application):
+    tasks = []
     if app[SETTINGS].outbox_inline_worker:
-        task = asyncio.create_task(app[WORKER].run(), name="outbox-worker")
+        tasks.append(asyncio.create_task(app[WORKER].run(), name="outbox-worker"))
+        tasks.append(asyncio.create_task(app[SPOOL].run(), name="spool-worker"))
+    started = []
+    hub = ChannelHub(app)
+    for channel in app[REGISTRY].all():
+        await channel.start(hub)
+        started.append(channel)
     yield
-    if task is not None:
+    for task in tasks:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -11,6 +11,7 @@ from hub.web import schemas as s
 _MODELS = [
     s.MessageIn, s.IngestOut, s.ConversationPatch, s.ReplyIn, s.NoteIn, s.MergeIn, s.LoginIn, s.ErrorOut,
     s.ConversationPage, s.ConversationDetail, s.MessageOut, s.CustomerOut, s.LoginOut, s.AgentOut, s.Health,
+    s.LinkCodeOut, s.RejectedPage,
 ]
 
 
@@ -80,7 +81,7 @@ def openapi_document() -> dict:
         },
         "/api/v1/conversations/{id}": {
             "get": _op("A conversation with its messages and their delivery state",
-                       {"200": _json(s.ConversationDetail), **auth_errors, **_errors(404)}, params=[_path_id()], tags=["inbox"]),
+                       {"200": _json(s.ConversationDetail), **auth_errors, **_errors(400, 404)}, params=[_path_id()], tags=["inbox"]),
             "patch": _op("Change status, assignee or priority",
                          {"200": _json(s.ConversationDetail), **auth_errors, **_errors(400, 404, 413, 422)},
                          body=s.ConversationPatch, params=[_path_id()], tags=["inbox"]),
@@ -96,12 +97,23 @@ def openapi_document() -> dict:
         },
         "/api/v1/customers/{id}": {
             "get": _op("A customer: identities and conversations across channels",
-                       {"200": _json(s.CustomerOut), **auth_errors, **_errors(404)}, params=[_path_id()], tags=["customers"])
+                       {"200": _json(s.CustomerOut), **auth_errors, **_errors(400, 404)}, params=[_path_id()], tags=["customers"])
         },
         "/api/v1/customers/{id}/merge": {
             "post": _op("Merge another customer into this one (admin)",
                         {"200": _json(s.CustomerOut), **auth_errors, **_errors(400, 404, 409, 413, 422)},
                         body=s.MergeIn, params=[_path_id()], tags=["customers"])
+        },
+        "/api/v1/customers/{id}/link-codes": {
+            "post": _op("Issue a one-time code that links another channel to this customer",
+                        {"201": _json(s.LinkCodeOut), **auth_errors, **_errors(400, 404)}, params=[_path_id()], tags=["customers"])
+        },
+        "/api/v1/inbound/rejected": {
+            "get": _op("Inbound items that could not be stored, with the reason (admin)",
+                       {"200": _json(s.RejectedPage), **auth_errors, **_errors(422)},
+                       params=[_query("channel", {"type": "string", "maxLength": 32}, "channel name"),
+                               _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "at most (default 100)")],
+                       tags=["ops"])
         },
         "/api/v1/auth/login": {
             "post": _op("Agent login: a session cookie and a bearer token",

@@ -202,3 +202,22 @@ class LoginOut(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"]
     database: Literal["ok"]
+
+
+class LinkCodeOut(BaseModel):
+    code: str = Field(description="send it back from the other channel (Telegram: /start CODE)")
+    expires_at: datetime
+
+
+class RejectedItem(BaseModel):
+    id: int
+    channel: str
+    key: str
+    reason: Optional[str]
+    attempts: int
+    raw_sha256: Optional[str]
+    received_at: datetime
+
+
+class RejectedPage(BaseModel):
+    items: list[RejectedItem]
