@@ -33,6 +33,12 @@ class HubLink(Protocol):
     async def reject(self, channel: str, key: str, reason: str, payload: dict, raw: bytes | None = None) -> None:
         """Record an item refused on arrival (too large, unreadable), with its reason."""
 
+    async def load_state(self, channel: str, name: str) -> dict | None:
+        """Durable resume state the channel saved (an IMAP account's UIDVALIDITY and last UID)."""
+
+    async def save_state(self, channel: str, name: str, value: dict) -> None:
+        """Save resume state (JSON); save it only after what it covers is spooled."""
+
 
 @dataclass(frozen=True)
 class Delivery:

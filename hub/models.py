@@ -290,3 +290,18 @@ class LinkCode(SQLModel, table=True):
     expires_at: datetime
     used_at: Optional[datetime] = None
     used_by_identity_id: Optional[int] = Field(default=None, foreign_key="identity.id")
+
+
+class ChannelState(SQLModel, table=True):
+    """Small durable state a channel keeps (an IMAP account's UIDVALIDITY and last UID), so it
+    resumes where it stopped after a restart. Correctness never rests on it alone: the spool's
+    unique (channel, key) drops whatever is fetched twice."""
+
+    __tablename__ = "channel_state"
+    __table_args__ = (UniqueConstraint("channel", "name", name="uq_channel_state_channel_name"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=32)
+    name: str = Field(max_length=200)
+    value: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)

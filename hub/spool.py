@@ -160,3 +160,23 @@ class SpoolWorker:
                     QUEUE.finish(conn, row.id, processed_at=utcnow())
 
             await asyncio.to_thread(finish)
+
+
+def load_state(engine: Engine, channel: str, name: str) -> dict | None:
+    from hub.models import ChannelState
+
+    t = ChannelState.__table__
+    with read_tx(engine) as conn:
+        return conn.execute(select(t.c.value).where(t.c.channel == channel, t.c.name == name)).scalar()
+
+
+def save_state(engine: Engine, channel: str, name: str, value: dict) -> None:
+    from sqlalchemy import update
+
+    from hub.models import ChannelState
+
+    t = ChannelState.__table__
+    now = utcnow()
+    with write_tx(engine) as conn:
+        if insert_ignoring_conflict(conn, t, {"channel": channel, "name": name, "value": value, "updated_at": now}) is None:
+            conn.execute(update(t).where(t.c.channel == channel, t.c.name == name).values(value=value, updated_at=now))

@@ -92,3 +92,12 @@ def test_input_refused_on_arrival_is_recorded_with_what_was_received(engine, tmp
     assert blobs.get(item["raw_sha256"]) == b"headers only"
     with engine.connect() as conn:
         assert conn.execute(select(spool_t.c.status)).scalar_one() == "rejected"
+
+
+def test_channel_state_round_trips_and_overwrites(engine):
+    from hub.spool import load_state, save_state
+
+    assert load_state(engine, "email", "imap:support") is None
+    save_state(engine, "email", "imap:support", {"uidvalidity": 7, "last_uid": 10})
+    save_state(engine, "email", "imap:support", {"uidvalidity": 7, "last_uid": 12})
+    assert load_state(engine, "email", "imap:support") == {"uidvalidity": 7, "last_uid": 12}

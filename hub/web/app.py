@@ -25,7 +25,7 @@ from hub.outbox import OutboxWorker
 from hub.workqueue import RetryPolicy
 from hub.ratelimit import RateLimiter
 from hub.settings import Settings
-from hub.spool import SpoolWorker, reject, spool
+from hub.spool import SpoolWorker, load_state, reject, save_state, spool
 from hub.web.errors import error_response, from_hub_error, from_http_exception
 from hub.writer import IngestWriter
 
@@ -177,6 +177,12 @@ class ChannelHub:
         app = self.app
         app[METRICS].rejected.labels(channel).inc()
         await asyncio.to_thread(reject, app[ENGINE], app[BLOBS], channel, key, reason, payload, raw)
+
+    async def load_state(self, channel: str, name: str) -> dict | None:
+        return await asyncio.to_thread(load_state, self.app[ENGINE], channel, name)
+
+    async def save_state(self, channel: str, name: str, value: dict) -> None:
+        await asyncio.to_thread(save_state, self.app[ENGINE], channel, name, value)
 
 
 async def _channels_and_workers(app: web.Application):

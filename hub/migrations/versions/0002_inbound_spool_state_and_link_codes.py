@@ -1,11 +1,11 @@
-"""inbound spool and link codes
+"""inbound spool, channel state and link codes
 
 Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-23
 
-Channels store what they receive before acknowledging it (inbound_spool); one-time codes link a
-customer's identities across channels (link_code).
+Channels store what they receive before acknowledging it (inbound_spool) and keep small resume
+state (channel_state); one-time codes link a customer's identities across channels (link_code).
 """
 from alembic import op
 import sqlalchemy as sa
@@ -19,6 +19,15 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table('channel_state',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('value', sa.JSON(), nullable=False),
+    sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('channel', 'name', name='uq_channel_state_channel_name')
+    )
     op.create_table('link_code',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('code_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -67,3 +76,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_link_code_customer_id'))
 
     op.drop_table('link_code')
+    op.drop_table('channel_state')

@@ -1,0 +1,1 @@
+from channels.email.parse import parse  # noqa: F401
