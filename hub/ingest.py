@@ -3,8 +3,9 @@
 ingest() and ingest_many() are plain synchronous functions over an Engine, so tests, benchmarks,
 the CLI and the web app call the same code. The web app reaches them through the group-committing
 writer in hub/writer.py: a commit is the expensive part of a write, so messages that arrive
-together share one transaction, each inside its own SAVEPOINT so one bad message never spoils
-the others.
+together share one transaction. A batch is first written optimistically; if any message in it
+fails, the batch is rolled back and redone with a SAVEPOINT per message, so one bad message never
+spoils the others.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from hub.db import write_tx
 from hub.errors import HubError, RejectedInput
 from hub.identities import identity_kind, normalise
 from hub.messages import InboundMessage
+from hub.conversations import queue_outbound, require_conversation
+from hub.customers import merge_in_tx
+from hub.linking import current_customer, redeem
 from hub.models import (
     Attachment,
     Conversation,
@@ -32,9 +36,6 @@ from hub.models import (
     Message,
     utcnow,
 )
-from hub.conversations import queue_outbound, require_conversation
-from hub.customers import merge_in_tx
-from hub.linking import current_customer, redeem
 from hub.sanitize import sanitize_html
 from hub.sql import insert_ignoring_conflict, lock_row
 from hub.threading_rules import clean_subject, find_conversation
