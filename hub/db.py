@@ -34,7 +34,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         return engine
     if parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg"))
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # No pre-ping (a round trip per checkout); after a server restart the first statement on a
+    # stale connection fails, SQLAlchemy drops the pool, and the caller's retry succeeds.
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
 
 
 def _configure_sqlite(engine: Engine) -> None:

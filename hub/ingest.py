@@ -219,6 +219,7 @@ def resolve_customer(
         customer_id = linked_to
     else:
         customer_id = conn.execute(_NEW_CUSTOMER, {"name": name, "created_at": now, "updated_at": now}).scalar_one()
+        conn.info.setdefault("new_customers", set()).add(customer_id)
     identity_id = insert_ignoring_conflict(
         conn,
         identity_t,
@@ -234,6 +235,10 @@ def resolve_customer(
     if identity_id is None:
         raise _IdentityRace()
     return customer_id, identity_id
+
+
+def _created_here(conn: Connection, customer_id: int) -> bool:
+    return customer_id in conn.info.get("new_customers", ())
 
 
 def _verify(conn: Connection, identity_id: int) -> None:
@@ -292,8 +297,10 @@ def _store(conn: Connection, p: _Prepared, policy: IngestPolicy) -> IngestResult
             linked_to = current_customer(conn, linked_to)
         link_text = LINKED_TEXT if linked_to is not None else LINK_INVALID_TEXT
     customer_id, identity_id = resolve_customer(conn, p.kind, p.address, p.name, linked_to)
-    # Two messages of one customer at once must not open two conversations.
-    lock_row(conn, customer_t, customer_id)
+    # Two messages of one customer at once must not open two conversations. (A customer created
+    # in this transaction is invisible to others until commit: nothing to lock.)
+    if not _created_here(conn, customer_id):
+        lock_row(conn, customer_t, customer_id)
     if p.verified:
         _attach_verified(conn, customer_id, p.verified)
     decision = find_conversation(
@@ -367,18 +374,20 @@ def _store_in_savepoint(conn: Connection, p: _Prepared, policy: IngestPolicy) ->
 
 
 def _store_batch(engine: Engine, prepared: list[tuple[int, _Prepared]], policy: IngestPolicy, careful: bool) -> dict:
-    """One transaction for the batch. Optimistic (careful=False): no savepoints, a duplicate is
-    found by a look-up first; any surprise aborts the whole batch so the caller redoes it
-    carefully, with a savepoint per message. Savepoints cost two statements per message, and
-    surprises (races with another writer) are rare."""
+    """One transaction for the batch. Optimistic (careful=False): no savepoints; any surprise (a
+    duplicate, a rejected message, a race with another writer) aborts the whole batch so the
+    caller redoes it carefully, with a savepoint per message. Savepoints cost two statements per
+    message, and surprises are rare."""
     out: dict[int, IngestResult | HubError] = {}
     with write_tx(engine) as conn:
+        conn.info["new_customers"] = set()  # per transaction; conn.info outlives it
         for i, p in prepared:
             if careful:
                 out[i] = _store_in_savepoint(conn, p, policy)
                 continue
-            existing = None if p.msg.kind == "edit" else find_existing(conn, p.msg.channel, p.msg.external_id)
-            out[i] = existing if existing is not None else _store(conn, p, policy)
+            # No look-up first: the message insert reports a duplicate, which sends the batch
+            # round again carefully; replays are rare next to new messages.
+            out[i] = _store(conn, p, policy)
     return out
 
 
