@@ -19,7 +19,7 @@ from hub.errors import HubError
 from hub.messages import OutboundMessage
 from hub.models import Message, Outbox, OutboxStatus, utcnow
 from hub.sql import insert_ignoring_conflict
-from hub.workqueue import RetryPolicy, WorkQueue
+from hub.workqueue import PollingWorker, RetryPolicy, WorkQueue
 
 log = logging.getLogger(__name__)
 outbox_t = Outbox.__table__
@@ -92,7 +92,7 @@ def outbound_from_payload(payload: dict, idempotency_key: str, message_id: int |
     )
 
 
-class OutboxWorker:
+class OutboxWorker(PollingWorker):
     """Claims due rows and delivers them: kind "message" through the channel registry, other kinds
     through deliverers registered by the features that create them (escalations, surveys)."""
 
@@ -106,6 +106,7 @@ class OutboxWorker:
         poll_seconds: float = 0.5,
         on_result: Callable[[object, str], None] | None = None,
     ):
+        super().__init__()
         self.engine = engine
         self.registry = registry
         self.policy = policy
@@ -113,35 +114,12 @@ class OutboxWorker:
         self.poll_seconds = poll_seconds
         self.deliverers: dict[str, Deliverer] = {}
         self.on_result = on_result
-        self._wake = asyncio.Event()
-
-    def wake(self) -> None:
-        """Something was just enqueued: look now instead of at the next poll."""
-        self._wake.set()
 
     async def run_once(self) -> int:
         rows = await asyncio.to_thread(claim, self.engine, limit=self.batch_size, policy=self.policy)
         for row in rows:
             await self._deliver(row)
         return len(rows)
-
-    async def run(self) -> None:
-        while True:
-            try:
-                done = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # The database is unreachable or similar: keep the worker alive and try later.
-                log.exception("outbox worker pass failed")
-                done = 0
-            if done:
-                continue
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-            except asyncio.TimeoutError:
-                pass
 
     async def _deliver(self, row) -> None:
         try:

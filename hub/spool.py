@@ -20,7 +20,7 @@ from hub.db import read_tx, write_tx
 from hub.errors import HubError
 from hub.models import InboundSpool, SpoolStatus, utcnow
 from hub.sql import insert_ignoring_conflict
-from hub.workqueue import RetryPolicy, WorkQueue
+from hub.workqueue import PollingWorker, RetryPolicy, WorkQueue
 
 log = logging.getLogger(__name__)
 spool_t = InboundSpool.__table__
@@ -29,49 +29,33 @@ QUEUE = WorkQueue(
 )
 
 
-def spool(engine: Engine, blobs: BlobStore, channel: str, key: str, payload: dict, raw: bytes | None = None) -> bool:
-    """Store one received item durably; False if (channel, key) was stored before (a redelivery)."""
+def _insert(engine: Engine, blobs: BlobStore, channel: str, key: str, payload: dict, raw: bytes | None, **values) -> bool:
     sha = blobs.put(raw) if raw is not None else None
     now = utcnow()
+    row = {
+        "channel": channel,
+        "key": key[:500],
+        "payload": payload,
+        "blob_sha256": sha,
+        "status": SpoolStatus.pending,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        **values,
+    }
     with write_tx(engine) as conn:
-        new_id = insert_ignoring_conflict(
-            conn,
-            spool_t,
-            {
-                "channel": channel,
-                "key": key[:500],
-                "payload": payload,
-                "blob_sha256": sha,
-                "status": SpoolStatus.pending,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            },
-        )
-    return new_id is not None
+        return insert_ignoring_conflict(conn, spool_t, row) is not None
+
+
+def spool(engine: Engine, blobs: BlobStore, channel: str, key: str, payload: dict, raw: bytes | None = None) -> bool:
+    """Store one received item durably; False if (channel, key) was stored before (a redelivery)."""
+    return _insert(engine, blobs, channel, key, payload, raw)
 
 
 def reject(engine: Engine, blobs: BlobStore, channel: str, key: str, reason: str, payload: dict, raw: bytes | None = None) -> None:
     """Record input refused on arrival (too large, unreadable) with its reason and what was received."""
-    sha = blobs.put(raw) if raw is not None else None
-    now = utcnow()
-    with write_tx(engine) as conn:
-        insert_ignoring_conflict(
-            conn,
-            spool_t,
-            {
-                "channel": channel,
-                "key": key[:500],
-                "payload": payload,
-                "blob_sha256": sha,
-                "status": SpoolStatus.rejected,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "last_error": reason[:2000],
-                "created_at": now,
-                "processed_at": now,
-            },
-        )
+    _insert(engine, blobs, channel, key, payload, raw,
+            status=SpoolStatus.rejected, last_error=reason[:2000], processed_at=utcnow())
 
 
 def rejected(engine: Engine, *, channel: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
@@ -101,44 +85,24 @@ def counts(engine: Engine) -> dict[str, int]:
         return dict(conn.execute(select(spool_t.c.status, func.count()).group_by(spool_t.c.status)).all())
 
 
-class SpoolWorker:
+class SpoolWorker(PollingWorker):
     """Claims due spool rows and hands each to its channel's process()."""
 
     def __init__(self, engine: Engine, registry, blobs: BlobStore, *, policy: RetryPolicy = RetryPolicy(),
                  batch_size: int = 20, poll_seconds: float = 0.5):
+        super().__init__()
         self.engine = engine
         self.registry = registry
         self.blobs = blobs
         self.policy = policy
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
-        self._wake = asyncio.Event()
-
-    def wake(self) -> None:
-        self._wake.set()
 
     async def run_once(self) -> int:
         rows = await asyncio.to_thread(QUEUE.claim, self.engine, limit=self.batch_size, policy=self.policy)
         for row in rows:
             await self._process(row)
         return len(rows)
-
-    async def run(self) -> None:
-        while True:
-            try:
-                done = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("spool worker pass failed")
-                done = 0
-            if done:
-                continue
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-            except asyncio.TimeoutError:
-                pass
 
     async def _process(self, row) -> None:
         try:

@@ -9,6 +9,8 @@ again when the lease runs out, so handlers must tolerate doing the same task twi
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +20,8 @@ from sqlalchemy import Engine, Table, and_, or_, select, update
 
 from hub.db import write_tx
 from hub.models import utcnow
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -92,3 +96,37 @@ class WorkQueue:
         with write_tx(engine) as conn:
             conn.execute(update(self.table).where(self.table.c.id == row.id).values(**values))
         return values["status"]
+
+
+class PollingWorker:
+    """Runs run_once() until cancelled: straight on while there is work, else waits for wake() or
+    the poll interval. A failing pass (the database is unreachable) is logged and retried."""
+
+    poll_seconds: float = 0.5
+
+    def __init__(self) -> None:
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Something was just queued: look now instead of at the next poll."""
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        while True:
+            try:
+                done = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s pass failed", type(self).__name__)
+                done = 0
+            if done:
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+            except asyncio.TimeoutError:
+                pass

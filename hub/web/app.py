@@ -106,6 +106,12 @@ def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelReg
     )
     app[SETTINGS] = settings
     app[ENGINE] = engine
+    retry_policy = RetryPolicy(
+        max_attempts=settings.outbox_max_attempts,
+        base_seconds=settings.outbox_backoff_base_seconds,
+        max_seconds=settings.outbox_backoff_max_seconds,
+        lease_seconds=settings.outbox_lease_seconds,
+    )
     app[METRICS] = HubMetrics(engine)
     app[AUTH] = Authenticator(engine)
     app[REGISTRY] = registry or build_registry(settings)
@@ -123,12 +129,7 @@ def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelReg
     app[WORKER] = OutboxWorker(
         engine,
         app[REGISTRY],
-        policy=RetryPolicy(
-            max_attempts=settings.outbox_max_attempts,
-            base_seconds=settings.outbox_backoff_base_seconds,
-            max_seconds=settings.outbox_backoff_max_seconds,
-            lease_seconds=settings.outbox_lease_seconds,
-        ),
+        policy=retry_policy,
         batch_size=settings.outbox_batch_size,
         poll_seconds=settings.outbox_poll_seconds,
         on_result=lambda row, status: app[METRICS].deliveries.labels(row.kind, status).inc(),
@@ -137,12 +138,7 @@ def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelReg
         engine,
         app[REGISTRY],
         app[BLOBS],
-        policy=RetryPolicy(
-            max_attempts=settings.outbox_max_attempts,
-            base_seconds=settings.outbox_backoff_base_seconds,
-            max_seconds=settings.outbox_backoff_max_seconds,
-            lease_seconds=settings.outbox_lease_seconds,
-        ),
+        policy=retry_policy,
         poll_seconds=settings.outbox_poll_seconds,
     )
     api.add_routes(app)
