@@ -83,6 +83,41 @@ class TelegramBotSettings(BaseModel):
     api_url: str = "https://api.telegram.org"
 
 
+class FormField(BaseModel):
+    name: str
+    label: str
+    type: Literal["email", "phone", "order_number", "text", "textarea", "file"] = "text"
+    required: bool = False
+
+
+class FormSettings(BaseModel):
+    """A public web form served at /forms/{slug}."""
+
+    slug: str
+    title: str
+    intro: str = ""
+    fields: list[FormField]
+
+
+def _default_forms() -> list[FormSettings]:
+    return [
+        FormSettings(
+            slug="contact",
+            title="Contact us",
+            intro="Tell us how we can help. We answer by email.",
+            fields=[
+                FormField(name="name", label="Your name", type="text", required=True),
+                FormField(name="email", label="Email", type="email", required=True),
+                FormField(name="phone", label="Phone (optional)", type="phone"),
+                FormField(name="order", label="Order number (optional)", type="order_number"),
+                FormField(name="subject", label="Subject", type="text", required=True),
+                FormField(name="message", label="Message", type="textarea", required=True),
+                FormField(name="attachment", label="Attachment (optional)", type="file"),
+            ],
+        )
+    ]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SERVICEHUB_", env_nested_delimiter="__", extra="ignore")
 
@@ -123,6 +158,18 @@ class Settings(BaseSettings):
     telegram_mode: Literal["webhook", "polling"] = "webhook"
     telegram_api_url: str = "https://api.telegram.org"
     telegram_bots: list[TelegramBotSettings] = Field(default_factory=list)
+
+    # Phone calls: a folder watched for transcript files (none: only POST /api/v1/calls).
+    voice_drop_dir: Path | None = None
+
+    # Web forms ([[forms]] in the TOML file replaces the default contact form).
+    forms: list[FormSettings] = Field(default_factory=_default_forms)
+    form_rate_per_minute: int = 5
+    form_min_fill_seconds: float = 3.0
+    form_max_upload_bytes: int = 10 * 1_048_576
+    form_upload_types: list[str] = Field(
+        default_factory=lambda: ["image/png", "image/jpeg", "image/gif", "application/pdf", "text/plain"]
+    )
 
     # Channels whose outbound the log channel records (until a real adapter exists).
     log_channels: list[str] = Field(default_factory=lambda: ["email", "telegram", "voice", "webform", "api", "log"])

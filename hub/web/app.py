@@ -95,7 +95,7 @@ async def security_headers_middleware(request: web.Request, handler):
 
 
 def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelRegistry | None = None) -> web.Application:
-    from hub.web import api
+    from hub.web import api, calls, forms
 
     if migrate:
         upgrade(settings.effective_database_url)
@@ -142,6 +142,8 @@ def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelReg
         poll_seconds=settings.outbox_poll_seconds,
     )
     api.add_routes(app)
+    calls.add_routes(app)
+    forms.add_routes(app)
     for channel in app[REGISTRY].all():
         if hasattr(channel, "routes"):
             app.router.add_routes(channel.routes())
