@@ -12,7 +12,7 @@ import asyncio
 import logging
 import queue
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 
 from sqlalchemy import Engine
 
@@ -73,7 +73,12 @@ class IngestWriter:
                     self._queue.put(_STOP)
                     break
                 batch.append(nxt)
-            self._store(batch)
+            try:
+                self._store(batch)
+            except Exception as exc:  # never let the writer thread die: every later ingest would hang
+                log.exception("ingest writer failed on a batch of %d", len(batch))
+                for _, fut in batch:
+                    _settle(fut, exception=exc)
 
     def _store(self, batch) -> None:
         try:
@@ -81,16 +86,27 @@ class IngestWriter:
         except Exception as exc:  # the database is down or broken: every caller hears it
             log.exception("ingest batch of %d failed", len(batch))
             for _, fut in batch:
-                if not fut.cancelled():
-                    fut.set_exception(exc)
+                _settle(fut, exception=exc)
             return
         for (_, fut), result in zip(batch, results):
             if isinstance(result, HubError):
-                fut.set_exception(result)
+                _settle(fut, exception=result)
                 continue
             if self.on_stored is not None and result.created:
                 try:
                     self.on_stored(result)
                 except Exception:
                     log.exception("on_stored hook failed")
+            _settle(fut, result=result)
+
+
+def _settle(fut: Future, *, result=None, exception: BaseException | None = None) -> None:
+    """A caller that stopped waiting (its task was cancelled at shutdown) cancelled its future;
+    setting that one would raise in this thread and end it, stalling every later ingest."""
+    try:
+        if exception is not None:
+            fut.set_exception(exception)
+        else:
             fut.set_result(result)
+    except InvalidStateError:
+        pass
