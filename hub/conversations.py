@@ -271,9 +271,28 @@ def update_conversation(engine: Engine, conversation_id: int, changes: dict[str,
     return get_conversation(engine, conversation_id)
 
 
-def _recipient(conn, conv) -> tuple[str, list[str]]:
-    """Who a reply goes to (the sender of the latest inbound message on the conversation's channel)
-    and the external ids it answers, newest first, for threading in the customer's client."""
+# Channels a customer cannot be answered on (a form has no way back, a call was a call): replies
+# go by email to the customer's address.
+ANSWERED_BY_EMAIL = {"webform", "voice"}
+
+
+def _recipient(conn, conv) -> tuple[str, str, list[str]]:
+    """(channel, recipient, reply_to) of a reply: the sender of the latest inbound message on the
+    conversation's channel, and the external ids it answers, newest first, for threading in the
+    customer's client."""
+    if conv.channel in ANSWERED_BY_EMAIL:
+        address = conn.execute(
+            select(identity_t.c.address)
+            .where(identity_t.c.customer_id == conv.customer_id, identity_t.c.kind == "email")
+            .order_by(identity_t.c.verified.desc(), identity_t.c.id.desc())
+            .limit(1)
+        ).scalar()
+        if address is None:
+            raise RejectedInput(
+                f"conversation {conv.id} came by {conv.channel} and its customer has no email address to answer; "
+                "call them back, or add their email to the customer"
+            )
+        return "email", address, []
     inbound = conn.execute(
         select(message_t.c.external_id, identity_t.c.address)
         .join(identity_t, identity_t.c.id == message_t.c.identity_id)
@@ -287,14 +306,14 @@ def _recipient(conn, conv) -> tuple[str, list[str]]:
     ).all()
     if not inbound:
         raise RejectedInput(f"conversation {conv.id} has no inbound message on {conv.channel} to reply to")
-    return inbound[0].address, [r.external_id for r in inbound if r.external_id]
+    return conv.channel, inbound[0].address, [r.external_id for r in inbound if r.external_id]
 
 
 def queue_outbound(conn, conv, text: str, *, html: str | None = None, author_agent_id: int | None = None) -> int:
     """Store an outbound message on the conversation's channel and its outbox row, in the caller's
     transaction. Returns the message id. Used for agents' replies and the hub's own messages."""
     now = utcnow()
-    recipient, reply_to = _recipient(conn, conv)
+    channel, recipient, reply_to = _recipient(conn, conv)
     subject = f"Re: {conv.subject or 'Your request'} [#{conv.id}]"
     clean_html = sanitize_html(html)
     message_id = conn.execute(
@@ -302,7 +321,7 @@ def queue_outbound(conn, conv, text: str, *, html: str | None = None, author_age
         .values(
             conversation_id=conv.id,
             direction=Direction.outbound,
-            channel=conv.channel,
+            channel=channel,
             author_agent_id=author_agent_id,
             subject=subject,
             text=text,
@@ -316,12 +335,12 @@ def queue_outbound(conn, conv, text: str, *, html: str | None = None, author_age
     enqueue(
         conn,
         kind="message",
-        channel=conv.channel,
+        channel=channel,
         message_id=message_id,
         idempotency_key=f"message:{message_id}",
         payload={
             "conversation_id": conv.id,
-            "channel": conv.channel,
+            "channel": channel,
             "recipient": recipient,
             "text": text,
             "html": clean_html,

@@ -329,3 +329,29 @@ async def test_health_metrics_and_openapi(hub):
         if r.method not in ("HEAD", "*") and r.resource.canonical != "/"
     }
     assert registered <= routes, registered - routes
+
+
+async def test_replies_to_form_and_call_conversations_go_by_email(hub):
+    form = await (await hub.post_message(channel="webform", external_id="f1",
+                                         sender={"address": "dana@example.com", "name": "Dana"})).json()
+    resp = await hub.client.post(f"/api/v1/conversations/{form['conversation_id']}/replies", json={"text": "Thanks Dana"},
+                                 headers=hub.agent)
+    assert resp.status == 201
+    assert (await resp.json())["channel"] == "email"
+    for _ in range(100):
+        if hub.app[REGISTRY].get("email").sent:
+            break
+        await asyncio.sleep(0.05)
+    [sent] = hub.app[REGISTRY].get("email").sent
+    assert (sent.recipient, sent.conversation_id) == ("dana@example.com", form["conversation_id"])
+    assert hub.app[REGISTRY].get("webform").sent == []
+    # A caller known only by phone cannot be answered in writing: a clear 422, nothing queued.
+    call = await (await hub.post_message(channel="api", external_id="c1", sender={"address": "+4930901820"})).json()
+    from hub.db import write_tx
+    from hub.web.app import ENGINE
+    from sqlalchemy import text
+    with write_tx(hub.app[ENGINE]) as conn:
+        conn.execute(text("UPDATE conversation SET channel = 'voice' WHERE id = :i"), {"i": call["conversation_id"]})
+    err = await error_of(await hub.client.post(f"/api/v1/conversations/{call['conversation_id']}/replies",
+                                               json={"text": "hello"}, headers=hub.agent), 422)
+    assert "no email address" in err["message"]
