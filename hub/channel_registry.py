@@ -38,6 +38,7 @@ class ChannelRegistry:
 ADAPTERS = {
     "email": "channels.email",
     "telegram": "channels.telegram",
+    "voice": "channels.voice",
 }
 
 

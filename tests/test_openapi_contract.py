@@ -111,7 +111,7 @@ class LiveHub:
         return body["token"]
 
     def headers_for(self, case) -> dict:
-        if case.path == "/api/v1/messages":
+        if case.path in ("/api/v1/messages", "/api/v1/calls"):
             return self.integration
         if case.path == "/api/v1/auth/logout":
             return {"Authorization": f"Bearer {self.login()}"}

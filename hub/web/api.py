@@ -34,7 +34,7 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         raise BadRequest("the request needs a JSON body")
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object")

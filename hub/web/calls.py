@@ -1,5 +1,49 @@
-"""POST /api/v1/calls: phone calls with their transcripts (being built)."""
+"""POST /api/v1/calls: a phone call with its transcript (integration token).
+
+The body is channels.voice.CallIn: the call record (call id, caller, callee, direction, times,
+optional recording URL, language, conversation_id) with structured `turns` or a `transcript`
+document in any supported format. The answer is that of POST /api/v1/messages: 201 with the ids
+when stored, 200 with created false when that call id was stored before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from aiohttp import web
+
+from channels.voice import CHANNEL, CallIn, message_from_record
+from hub.errors import RejectedInput
+from hub.web.api import parse_body, principal
+from hub.web.app import METRICS, WRITER
 
 
-def add_routes(app) -> None:
-    return None
+async def post_call(request: web.Request) -> web.Response:
+    principal(request, "integration")
+    body = await parse_body(request, CallIn)
+    metrics = request.app[METRICS]
+    try:
+        # Parsing a large transcript is CPU work: off the event loop.
+        message = await asyncio.to_thread(message_from_record, body)
+        result = await request.app[WRITER].ingest(message)
+    except RejectedInput:
+        metrics.rejected.labels(CHANNEL).inc()
+        raise
+    (metrics.ingested if result.created else metrics.duplicates).labels(CHANNEL).inc()
+    return web.Response(
+        status=201 if result.created else 200,
+        text=json.dumps(
+            {
+                "customer_id": result.customer_id,
+                "conversation_id": result.conversation_id,
+                "message_id": result.message_id,
+                "created": result.created,
+            }
+        ),
+        content_type="application/json",
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/v1/calls", post_call)

@@ -6,12 +6,13 @@ from functools import lru_cache
 
 from pydantic.json_schema import models_json_schema
 
-from hub.web import schemas as s
+from channels.voice.record import CallIn
+from hub.web import forms, schemas as s
 
 _MODELS = [
     s.MessageIn, s.IngestOut, s.ConversationPatch, s.ReplyIn, s.NoteIn, s.MergeIn, s.LoginIn, s.ErrorOut,
     s.ConversationPage, s.ConversationDetail, s.MessageOut, s.CustomerOut, s.LoginOut, s.AgentOut, s.Health,
-    s.LinkCodeOut, s.RejectedPage,
+    s.LinkCodeOut, s.RejectedPage, CallIn,
 ]
 
 
@@ -73,6 +74,16 @@ def openapi_document() -> dict:
                 {"201": _json(s.IngestOut, "stored"), "200": _json(s.IngestOut, "a duplicate: already stored"),
                  **_errors(400, 401, 403, 413, 422)},
                 body=s.MessageIn, tags=["ingest"],
+            )
+        },
+        "/api/v1/calls": {
+            "post": _op(
+                "Ingest a phone call with its transcript (integration token): structured turns, or a "
+                "transcript document (WebVTT, SubRip, Amazon Transcribe / Call Analytics / Contact Lens / "
+                "Post-Call Analytics, Deepgram, AssemblyAI, Whisper JSON, or 'Agent:'/'Customer:' text)",
+                {"201": _json(s.IngestOut, "stored"), "200": _json(s.IngestOut, "a duplicate: this call id was stored before"),
+                 **_errors(400, 401, 403, 413, 422)},
+                body=CallIn, tags=["ingest"],
             )
         },
         "/api/v1/conversations": {
@@ -138,6 +149,7 @@ def openapi_document() -> dict:
                        security=False, tags=["ops"])
         },
     }
+    paths.update(forms.openapi_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "servicehub API", "version": "1", "description": "Omnichannel customer-service hub. "
