@@ -1,0 +1,198 @@
+"""HTML mail -> readable plain text: paragraphs, line breaks, list items, link text; no scripts,
+styles or hidden preheaders. Quoted history (<blockquote>) comes out as "> " lines, so the same
+quote stripper handles HTML-only and plain-text mail.
+
+lxml (libxml2) parses: it is fast and recovers from any tag soup mail clients produce. The text is
+built by walking the tree, not by a Markdown converter: html2text escapes and decorates text for
+Markdown, inscriptis lays out layout tables as wide grids of spaces; neither reads well in an inbox.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lxml import etree
+
+_SKIP = frozenset(
+    {"script", "style", "head", "title", "meta", "link", "noscript", "template", "svg", "math", "object",
+     "embed", "iframe", "frame", "frameset", "applet", "select", "option", "button", "input", "textarea",
+     "map", "area", "audio", "video", "canvas", "xml", "o:p"}
+)
+# Elements that end a paragraph (a blank line) or at least a line.
+_PARAGRAPH = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "dl", "table", "pre", "address", "figure", "blockquote", "center"})
+_LINE = frozenset(
+    {"div", "li", "dt", "dd", "tr", "section", "article", "header", "footer", "nav", "aside", "main", "form",
+     "fieldset", "legend", "caption", "hr", "tbody", "thead", "tfoot", "figcaption", "details", "summary", "body", "html"}
+)
+_CELL = frozenset({"td", "th"})
+_WS = re.compile(r"[ \t\n\r\f\v\u00a0]+")
+# Invisible padding (zero-width space, BOM, soft hyphen...) goes; ZWJ and ZWNJ stay: they join
+# emoji and are part of the spelling of Persian and Indic words.
+_INVISIBLE = re.compile("[\u200b\u2060\ufeff\u034f\u00ad]")
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
+_BLANKS = re.compile(r"\n{3,}")
+
+
+class _Writer:
+    """Accumulates lines; block boundaries become at most one blank line, <br> always breaks;
+    every line starts with as many "> " as blockquotes enclose it."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.cur: list[str] = []
+        self.cur_depth = 0
+        self.last_depth = 0
+        self.pending = 0  # newlines owed before the next text: 1 = new line, 2 = blank line
+        self.depth = 0
+        self.pre = 0
+        self.bullet = ""  # "- " or "3. ": written before the next text of a list item
+
+    def _end_line(self, depth: int | None = None) -> None:
+        depth = self.cur_depth if depth is None else depth
+        text = "".join(self.cur).rstrip()
+        self.lines.append(("> " * depth + text).rstrip())
+        self.last_depth = depth
+        self.cur = []
+
+    def _flush_pending(self) -> None:
+        if not self.pending:
+            return
+        if self.cur:
+            self._end_line()
+        if self.pending >= 2 and self.lines and self.lines[-1].strip("> "):
+            self._end_line(min(self.last_depth, self.depth))
+        self.pending = 0
+
+    def text(self, value: str) -> None:
+        if not value:
+            return
+        if not self.pre:
+            value = _WS.sub(" ", _INVISIBLE.sub("", value))
+            if value == " ":
+                if self.cur and not self.pending and not self.cur[-1].endswith(" "):
+                    self.cur.append(" ")
+                return
+        self._flush_pending()
+        if not self.cur:
+            self.cur_depth = self.depth
+            if not self.pre:
+                value = value.lstrip(" ")
+        if self.bullet:
+            value, self.bullet = self.bullet + value.lstrip(" "), ""
+        elif not self.pre and value.startswith(" ") and self.cur[-1].endswith(" "):
+            value = value[1:]
+        if self.pre and "\n" in value:
+            first, *rest = value.replace("\r\n", "\n").split("\n")
+            self.cur.append(first)
+            for piece in rest:
+                self._end_line()
+                self.cur_depth = self.depth
+                self.cur.append(piece)
+            return
+        self.cur.append(value)
+
+    def block(self, n: int) -> None:
+        if self.cur or self.lines:
+            self.pending = max(self.pending, n)
+
+    def br(self) -> None:
+        self._flush_pending()
+        if not self.cur:
+            self.cur_depth = self.depth
+        self._end_line()
+
+    def cell(self) -> None:
+        if self.cur and not self.pending and not self.cur[-1].endswith(" "):
+            self.cur.append("  ")
+
+    def result(self) -> str:
+        if self.cur:
+            self._end_line()
+        text = "\n".join(self.lines)
+        return _BLANKS.sub("\n\n", text).strip("\n")
+
+
+def _parse(html: str):
+    html = _XML_DECL.sub("", html)
+    if not html.strip():
+        return None
+    try:
+        parser = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True, recover=True)
+        return etree.fromstring(html, parser)
+    except (etree.ParserError, etree.XMLSyntaxError, ValueError):
+        return None
+
+
+def html_to_text(html: str) -> str:
+    """Readable text of an HTML body. Never raises: unparseable HTML gives its text with tags
+    removed."""
+    if not html:
+        return ""
+    root = _parse(html)
+    if root is None:
+        return _WS.sub(" ", re.sub(r"<[^>]*>", " ", html)).strip()
+    out = _Writer()
+    ol_counters: list[int] = []
+    walker = etree.iterwalk(root, events=("start", "end"))
+    skipped: set[int] = set()
+    for event, el in walker:
+        tag = el.tag if isinstance(el.tag, str) else ""
+        tag = tag.lower().rsplit("}", 1)[-1] if tag else ""
+        if event == "start":
+            if not tag or tag in _SKIP or _is_hidden(el):
+                skipped.add(id(el))
+                walker.skip_subtree()
+                continue
+            if tag == "br":
+                out.br()
+            elif tag in _PARAGRAPH:
+                out.block(2)
+            elif tag in _LINE:
+                out.block(1)
+            elif tag in _CELL:
+                out.cell()
+            if tag == "blockquote":
+                out.depth += 1
+            elif tag == "pre":
+                out.pre += 1
+            elif tag == "ol":
+                ol_counters.append(0)
+            elif tag == "li":
+                parent = el.getparent()
+                if parent is not None and isinstance(parent.tag, str) and parent.tag.lower() == "ol" and ol_counters:
+                    ol_counters[-1] += 1
+                    out.bullet = f"{ol_counters[-1]}. "
+                else:
+                    out.bullet = "- "
+            elif tag == "img":
+                alt = (el.get("alt") or "").strip()
+                if alt and not el.get("src", "").startswith("cid:") and len(alt) < 100:
+                    out.text(f"[{alt}]")
+            if el.text:
+                out.text(el.text)
+        else:
+            if id(el) in skipped:
+                skipped.discard(id(el))
+            else:
+                if tag == "blockquote":
+                    out.block(2)
+                    out.depth = max(0, out.depth - 1)
+                elif tag == "pre":
+                    out.pre = max(0, out.pre - 1)
+                elif tag == "ol" and ol_counters:
+                    ol_counters.pop()
+                if tag in _PARAGRAPH:
+                    out.block(2)
+                elif tag in _LINE:
+                    out.block(1)
+            if el.tail and el.getparent() is not None:
+                out.text(el.tail)
+    return out.result()
+
+
+def _is_hidden(el) -> bool:
+    style = el.get("style")
+    if style and _HIDDEN_STYLE.search(style):
+        return True
+    return el.get("hidden") is not None
