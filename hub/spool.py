@@ -75,6 +75,7 @@ def rejected(engine: Engine, *, channel: str | None = None, limit: int = 100) ->
             "attempts": r.attempts,
             "raw_sha256": r.blob_sha256,
             "received_at": iso(r.created_at),
+            "detail": r.payload,  # what the channel kept (headers of an oversized mail, say)
         }
         for r in rows
     ]

@@ -217,6 +217,7 @@ class RejectedItem(BaseModel):
     attempts: int
     raw_sha256: Optional[str]
     received_at: datetime
+    detail: dict[str, Any] = Field(description="what the channel kept with it (headers, envelope...)")
 
 
 class RejectedPage(BaseModel):
