@@ -7,7 +7,9 @@ import getpass
 import logging
 import sys
 
-from hub.errors import HubError
+from pydantic import ValidationError
+
+from hub.errors import ConfigError, HubError
 from hub.settings import load_settings
 
 
@@ -103,9 +105,17 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return args.func(args, load_settings())
+        settings = load_settings()
+    except ValidationError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args, settings)
     except HubError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
         return 2
 
 

@@ -44,3 +44,7 @@ class TooManyRequests(HubError):
     def __init__(self, message: str, *, retry_after: float):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ConfigError(ValueError):
+    """The settings cannot work as they are (a webhook bot without a secret...): say what to change."""

@@ -44,6 +44,7 @@ from channels.telegram.parse import (
     parse_update_strict,
 )
 from channels.telegram.send import Route, deliver, split_text
+from hub.errors import ConfigError
 from hub.messages import Attachment, InboundMessage, OutboundMessage
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ _BOT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
-class TelegramConfigError(ValueError):
+class TelegramConfigError(ConfigError):
     """The Telegram settings cannot work as they are; the message says what to change."""
 
 

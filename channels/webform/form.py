@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from hub.errors import ConfigError
+
 FIELD_TYPES = ("email", "phone", "order_number", "text", "textarea", "file")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -26,7 +28,7 @@ SUBJECT_FIELD = "subject"
 _OPTIONAL_SUFFIX = re.compile(r"\s*\((optional|required)\)\s*$", re.I)
 
 
-class FormConfigError(ValueError):
+class FormConfigError(ConfigError):
     """A configured form cannot be served as it is; the message names the form and the problem."""
 
 
