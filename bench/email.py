@@ -13,7 +13,7 @@ Prints, in one run:
   1. parse alone: emails/s, MB/s, and per-email parse time p50/p95/p99/max;
   2. parse + ingest: parse, then hub.ingest.ingest_many() in batches into a fresh migrated SQLite
      database (hub.migrate.upgrade, hub.db.make_engine) with a hub.blobs.BlobStore in a temporary
-     directory (raw bytes and attachments stored, fsynced): emails/s end to end, and the time spent
+     directory (raw bytes and attachments stored): emails/s end to end, and the time spent
      parsing and ingesting. Twice: sequential (one process: parse a batch, ingest it) and
      pipelined (a second process parses the next batch meanwhile, as a receiver and the hub's
      writer would run on two cores).
@@ -199,7 +199,7 @@ def bench_end_to_end(workload: list[bytes], batch: int, workdir: Path, *, pipeli
                 store(parse_batch(start))
         else:
             # One parsing process runs a batch ahead of the ingesting one (threads would not
-            # overlap: parsing holds the GIL the ingest thread needs between its fsyncs).
+            # overlap: parsing holds the GIL the ingest thread needs).
             from concurrent.futures import ProcessPoolExecutor
 
             with ProcessPoolExecutor(max_workers=1) as pool:
@@ -265,7 +265,7 @@ def main(argv=None) -> None:
                 say(f"kept {workdir}")
         rows.append([mode, e["emails"], fmt_num(e["seconds"], 2), fmt_num(e["rate"]), fmt_num(e["parse_seconds"], 2),
                      fmt_num(e["ingest_seconds"], 2), e["stored"], e["rejected"], fmt_num(e["db_mb"], 1)])
-    say(f"\n2. parse + ingest_many (batches of {args.batch}) into a fresh SQLite database each, blobs fsynced")
+    say(f"\n2. parse + ingest_many (batches of {args.batch}) into a fresh SQLite database each")
     say(table(["mode", "emails", "seconds", "emails/s", "parse s", "ingest s", "stored", "rejected", "db MB"], rows))
     for reason, count in sorted(results["sequential"]["reasons"].items(), key=lambda kv: -kv[1]):
         say(f"   rejected x{count}: {reason}  (fixtures without any sender address / without content)")

@@ -36,9 +36,11 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-for p in (str(BENCH), str(ROOT)):
-    if p not in sys.path:
-        sys.path.insert(0, p)
+# The repository first; this folder's helpers last, after the standard library, so that
+# bench/email.py never stands in for the stdlib's `email` package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
+sys.path.insert(0, str(ROOT))
+sys.path.append(str(BENCH))
 
 from _bench_common import Timer, fmt_num, loadavg, peak_rss_mb, phase_peak_rss_mb, rate, reset_peak_rss, say, table  # noqa: E402
 from _bench_workload import build_workload, http_bodies  # noqa: E402
