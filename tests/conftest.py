@@ -18,9 +18,8 @@ from hub.db import make_engine
 from hub.migrate import upgrade
 from hub.settings import Settings
 
+# The shared fixtures live in shared/ beside the repository (as CI lays it out): ../shared/fixtures.
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-if not FIXTURES.exists():  # a clone elsewhere: ../shared next to the repository
-    FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
