@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, or_, select, tuple_, update
 
 from hub.auth import Principal, audit
+from hub.blobs import BlobStore
 from hub.db import read_tx, write_tx
 from hub.errors import NotFound, RejectedInput
 from hub.models import (
@@ -309,9 +310,12 @@ def _recipient(conn, conv) -> tuple[str, str, list[str]]:
     return conv.channel, inbound[0].address, [r.external_id for r in inbound if r.external_id]
 
 
-def queue_outbound(conn, conv, text: str, *, html: str | None = None, author_agent_id: int | None = None) -> int:
+def queue_outbound(
+    conn, conv, text: str, *, html: str | None = None, author_agent_id: int | None = None, attachments: list[dict] = ()
+) -> int:
     """Store an outbound message on the conversation's channel and its outbox row, in the caller's
-    transaction. Returns the message id. Used for agents' replies and the hub's own messages."""
+    transaction. Returns the message id. Used for agents' replies and the hub's own messages.
+    attachments: stored blobs ({filename, content_type, size, sha256}); the worker loads them."""
     now = utcnow()
     channel, recipient, reply_to = _recipient(conn, conv)
     subject = f"Re: {conv.subject or 'Your request'} [#{conv.id}]"
@@ -332,6 +336,8 @@ def queue_outbound(conn, conv, text: str, *, html: str | None = None, author_age
         )
         .returning(message_t.c.id)
     ).scalar_one()
+    if attachments:
+        conn.execute(attachment_t.insert(), [dict(a, message_id=message_id) for a in attachments])
     enqueue(
         conn,
         kind="message",
@@ -347,19 +353,38 @@ def queue_outbound(conn, conv, text: str, *, html: str | None = None, author_age
             "subject": subject,
             "reply_to": reply_to,
             "thread_key": conv.thread_key,
+            "attachments": list(attachments),
         },
     )
     return message_id
 
 
-def reply(engine: Engine, conversation_id: int, actor: Principal, text: str, html: str | None = None) -> dict[str, Any]:
-    """Store an agent's reply and queue its delivery, in one transaction."""
+def reply(
+    engine: Engine,
+    conversation_id: int,
+    actor: Principal,
+    text: str,
+    html: str | None = None,
+    *,
+    attachments: list[tuple[str, str, bytes]] = (),
+    blobs: BlobStore | None = None,
+) -> dict[str, Any]:
+    """Store an agent's reply and queue its delivery, in one transaction. attachments are
+    (filename, content_type, bytes), stored content-addressed in `blobs` first."""
     if not text or not text.strip():
         raise RejectedInput("a reply needs text")
+    if attachments and blobs is None:
+        raise RejectedInput("this hub has no blob store for attachments")
+    stored = [
+        {"filename": name[:300], "content_type": ctype[:200], "size": len(data), "sha256": blobs.put(data)}
+        for name, ctype, data in attachments
+    ]
     now = utcnow()
     with write_tx(engine) as conn:
         conv = require_conversation(conn, conversation_id)
-        message_id = queue_outbound(conn, conv, text, html=html, author_agent_id=actor.id if actor.is_agent else None)
+        message_id = queue_outbound(
+            conn, conv, text, html=html, author_agent_id=actor.id if actor.is_agent else None, attachments=stored
+        )
         values: dict[str, Any] = {"updated_at": now}
         if conv.first_response_at is None:
             values["first_response_at"] = now

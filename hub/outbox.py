@@ -16,7 +16,8 @@ from sqlalchemy import Connection, Engine, update
 from channels.base import PermanentFailure, TemporaryFailure
 from hub.db import write_tx
 from hub.errors import HubError
-from hub.messages import OutboundMessage
+from hub.blobs import BlobStore
+from hub.messages import Attachment, OutboundMessage
 from hub.models import Message, Outbox, OutboxStatus, utcnow
 from hub.sql import insert_ignoring_conflict
 from hub.workqueue import PollingWorker, RetryPolicy, WorkQueue
@@ -77,8 +78,22 @@ def mark_failed(engine: Engine, row, error: str, *, policy: RetryPolicy, permane
     return QUEUE.fail(engine, row, error, policy=policy, permanent=permanent, retry_after=retry_after)
 
 
-def outbound_from_payload(payload: dict, idempotency_key: str, message_id: int | None) -> OutboundMessage:
+def outbound_from_payload(
+    payload: dict, idempotency_key: str, message_id: int | None, blobs: BlobStore | None = None
+) -> OutboundMessage:
+    """The OutboundMessage a channel gets; attachments carry their bytes (read from `blobs`)."""
+    attachments = tuple(
+        Attachment(
+            filename=a["filename"],
+            content_type=a["content_type"],
+            data=blobs.get(a["sha256"]) if blobs is not None else None,
+            blob_sha256=a["sha256"],
+            size=a.get("size"),
+        )
+        for a in payload.get("attachments") or ()
+    )
     return OutboundMessage(
+        attachments=attachments,
         conversation_id=payload["conversation_id"],
         channel=payload["channel"],
         recipient=payload["recipient"],
@@ -105,9 +120,11 @@ class OutboxWorker(PollingWorker):
         batch_size: int = 20,
         poll_seconds: float = 0.5,
         on_result: Callable[[object, str], None] | None = None,
+        blobs: BlobStore | None = None,
     ):
         super().__init__()
         self.engine = engine
+        self.blobs = blobs
         self.registry = registry
         self.policy = policy
         self.batch_size = batch_size
@@ -125,7 +142,10 @@ class OutboxWorker(PollingWorker):
         try:
             if row.kind == "message":
                 channel = self.registry.get(row.channel)
-                delivery = await channel.send(outbound_from_payload(row.payload, row.idempotency_key, row.message_id))
+                message = await asyncio.to_thread(
+                    outbound_from_payload, row.payload, row.idempotency_key, row.message_id, self.blobs
+                )
+                delivery = await channel.send(message)
                 external_id = delivery.external_id
             elif row.kind in self.deliverers:
                 external_id = await self.deliverers[row.kind](row.payload)

@@ -355,3 +355,28 @@ async def test_replies_to_form_and_call_conversations_go_by_email(hub):
     err = await error_of(await hub.client.post(f"/api/v1/conversations/{call['conversation_id']}/replies",
                                                json={"text": "hello"}, headers=hub.agent), 422)
     assert "no email address" in err["message"]
+
+
+async def test_a_reply_carries_attachments_to_the_channel(hub):
+    import base64
+
+    ids = await (await hub.post_message(channel="email", external_id="<att@x>", sender={"address": "ana@example.com"})).json()
+    url = f"/api/v1/conversations/{ids['conversation_id']}/replies"
+    pdf = b"%PDF-1.4 the invoice"
+    resp = await hub.client.post(url, headers=hub.agent, json={
+        "text": "Your invoice is attached.",
+        "attachments": [{"filename": "invoice.pdf", "content_type": "application/pdf",
+                         "data_base64": base64.b64encode(pdf).decode()}],
+    })
+    assert resp.status == 201, await resp.text()
+    [att] = (await resp.json())["attachments"]
+    assert (att["filename"], att["size"]) == ("invoice.pdf", len(pdf))
+    for _ in range(100):
+        if hub.app[REGISTRY].get("email").sent:
+            break
+        await asyncio.sleep(0.05)
+    [sent] = hub.app[REGISTRY].get("email").sent
+    assert [(a.filename, a.content_type, a.data) for a in sent.attachments] == [("invoice.pdf", "application/pdf", pdf)]
+    err = await error_of(await hub.client.post(url, headers=hub.agent, json={
+        "text": "x", "attachments": [{"filename": "a.txt", "data_base64": "not base64!"}]}), 422)
+    assert "base64" in err["message"]

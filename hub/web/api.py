@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 from typing import TypeVar
 
@@ -14,7 +16,7 @@ from hub import auth, conversations, customers, linking, spool
 from hub.errors import PermissionDenied, RejectedInput, TooManyRequests, Unauthenticated
 from hub.messages import InboundMessage, Sender, ThreadHints
 from hub.web import schemas
-from hub.web.app import AUTH, ENGINE, LOGIN_LIMITER, METRICS, REGISTRY, SETTINGS, WORKER, WRITER
+from hub.web.app import AUTH, BLOBS, ENGINE, LOGIN_LIMITER, METRICS, REGISTRY, SETTINGS, WORKER, WRITER
 from hub.web.errors import BadRequest, ValidationFailed, error_response
 from hub.web.openapi import openapi_document
 
@@ -169,7 +171,16 @@ async def post_reply(request: web.Request) -> web.Response:
     who = principal(request, *AGENTS)
     cid = path_id(request)
     body = await parse_body(request, schemas.ReplyIn)
-    message = await db(conversations.reply, request.app[ENGINE], cid, who, body.text, body.html)
+    files = []
+    for i, att in enumerate(body.attachments):
+        try:
+            data = base64.b64decode(att.data_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationFailed(f"attachments.{i}.data_base64: not valid base64") from None
+        files.append((att.filename, att.content_type, data))
+    message = await db(
+        conversations.reply, request.app[ENGINE], cid, who, body.text, body.html, attachments=files, blobs=request.app[BLOBS]
+    )
     request.app[WORKER].wake()
     return _json(message, status=201)
 

@@ -133,6 +133,7 @@ def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelReg
         batch_size=settings.outbox_batch_size,
         poll_seconds=settings.outbox_poll_seconds,
         on_result=lambda row, status: app[METRICS].deliveries.labels(row.kind, status).inc(),
+        blobs=app[BLOBS],
     )
     app[SPOOL] = SpoolWorker(
         engine,

@@ -64,9 +64,16 @@ class ConversationPatch(Strict):
         return self
 
 
+class AttachmentIn(Strict):
+    filename: str = Field(min_length=1, max_length=300)
+    content_type: str = Field(default="application/octet-stream", min_length=1, max_length=200)
+    data_base64: str = Field(description="the file, base64-encoded (the request size limit applies)")
+
+
 class ReplyIn(Strict):
     text: str = Field(min_length=1, max_length=100_000)
     html: Optional[str] = Field(default=None, max_length=1_000_000)
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=10)
 
 
 class NoteIn(Strict):
