@@ -11,14 +11,9 @@ reason. Channels that need no acknowledgement may call ingest() directly."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from hub.messages import InboundMessage, OutboundMessage
-
-# The hub's single ingest function, as channels see it. It returns once the message is stored
-# and raises hub.errors.RejectedInput for input that can never be stored.
-IngestCallback = Callable[[InboundMessage], Awaitable[object]]
-
 
 class HubLink(Protocol):
     """What the hub gives a channel when it starts it."""

@@ -100,7 +100,11 @@ def create_agent(engine: Engine, email: str, password: str, *, role: str = "agen
     return agent_id
 
 
-def set_password(engine: Engine, email: str, password: str) -> None:
+def set_password(engine: Engine, email: str, password: str, *, actor: str = "cli") -> None:
+    """Give an agent a new password (they forgot it); their open sessions end."""
+    from hub.identities import normalise_email
+
+    email = normalise_email(email)
     password_hash = hash_password(password)
     with write_tx(engine) as conn:
         done = conn.execute(update(agent_t).where(agent_t.c.email == email).values(password_hash=password_hash)).rowcount
@@ -109,6 +113,7 @@ def set_password(engine: Engine, email: str, password: str) -> None:
         # A new password ends every session opened with the old one.
         agent_id = conn.execute(select(agent_t.c.id).where(agent_t.c.email == email)).scalar_one()
         conn.execute(session_t.delete().where(session_t.c.agent_id == agent_id))
+        audit(conn, actor, "agent.password", f"agent:{agent_id}")
 
 
 def create_token(engine: Engine, name: str, *, role: str, actor: str = "cli") -> str:

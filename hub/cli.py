@@ -56,17 +56,35 @@ def cmd_demo(args, settings) -> int:
 def cmd_create_agent(args, settings) -> int:
     from hub.auth import create_agent
 
-    password = args.password
+    password = _password(args)
     if password is None:
-        if not sys.stdin.isatty():
-            password = sys.stdin.readline().rstrip("\n")
-        else:
-            password = getpass.getpass("password: ")
-            if getpass.getpass("again: ") != password:
-                print("the passwords differ", file=sys.stderr)
-                return 2
+        return 2
     agent_id = create_agent(_engine(settings), args.email, password, role=args.role, name=args.name)
     print(f"agent {agent_id} created: {args.email} ({args.role})")
+    return 0
+
+
+def _password(args) -> str | None:
+    """From --password, else stdin when it is not a terminal, else prompted twice."""
+    if args.password is not None:
+        return args.password
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    password = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != password:
+        print("the passwords differ", file=sys.stderr)
+        return None
+    return password
+
+
+def cmd_set_password(args, settings) -> int:
+    from hub.auth import set_password
+
+    password = _password(args)
+    if password is None:
+        return 2
+    set_password(_engine(settings), args.email, password)
+    print(f"password of {args.email} changed; their sessions are ended")
     return 0
 
 
@@ -94,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name")
     p.add_argument("--password", help="prompted for (or read from stdin) when absent")
     p.set_defaults(func=cmd_create_agent)
+    p = sub.add_parser("set-password", help="give an agent a new password (ends their sessions)")
+    p.add_argument("email")
+    p.add_argument("--password", help="prompted for (or read from stdin) when absent")
+    p.set_defaults(func=cmd_set_password)
     p = sub.add_parser("create-token", help="create an API token (printed alone on the last line)")
     p.add_argument("name")
     p.add_argument("--role", choices=["integration", "backoffice"], required=True)

@@ -108,3 +108,20 @@ def test_serve_migrates_and_answers(env):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_set_password_replaces_it_and_ends_sessions(env, db_url):
+    run(["create-agent", "ana@example.com", "--password", "first password"], env)
+    engine = make_engine(db_url)
+    session = login(engine, "ana@example.com", "first password", days=1)
+    run(["set-password", "Ana@Example.com"], env, stdin="second password\n")
+    from hub.errors import Unauthenticated
+
+    with pytest.raises(Unauthenticated):
+        login(engine, "ana@example.com", "first password", days=1)
+    assert login(engine, "ana@example.com", "second password", days=1).principal.role == "agent"
+    with pytest.raises(Unauthenticated):
+        Authenticator(engine, ttl=0).resolve(session.token)  # the old session is gone
+    engine.dispose()
+    unknown = run(["set-password", "nobody@example.com", "--password", "whatever123"], env, check=False)
+    assert unknown.returncode == 2 and "no agent" in unknown.stderr

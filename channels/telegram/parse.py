@@ -99,13 +99,6 @@ def parse_update_strict(
     return None
 
 
-def update_kind(data: Any) -> str | None:
-    """The update's kind ("message", "channel_post"...), None for something that is not an update."""
-    if not isinstance(data, dict):
-        return None
-    return next((key for key in data if key != "update_id"), None)
-
-
 def chat_type(data: Any) -> str | None:
     """The type of the chat an update happened in ("private", "group"...), where it has one."""
     if not isinstance(data, dict):

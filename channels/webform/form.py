@@ -67,10 +67,6 @@ class Form:
     def file_fields(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.type == "file")
 
-    @property
-    def has_files(self) -> bool:
-        return bool(self.file_fields)
-
 
 def form_from_config(config: Any) -> Form:
     """A Form from a config object with slug, title, intro and fields (name, label, type,
