@@ -120,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--role", choices=["integration", "backoffice"], required=True)
     p.set_defaults(func=cmd_create_token)
+    from hub import kb_cli, scm_cli
+
+    kb_cli.add_commands(sub)
+    scm_cli.add_commands(sub)
     return parser
 
 

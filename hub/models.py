@@ -305,3 +305,9 @@ class ChannelState(SQLModel, table=True):
     name: str = Field(max_length=200)
     value: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+# --- knowledge base (issue 6): KbArticle / KbChunk above are extended here, new tables below ---
+
+
+# --- SCM routing, facts, escalations, demand (issue 7) ---

@@ -118,6 +118,21 @@ def _default_forms() -> list[FormSettings]:
     ]
 
 
+class KnowledgeSettings(BaseModel):
+    """The knowledge base: model, index and suggestion thresholds (SERVICEHUB_KB__...)."""
+
+    # A sentence-transformers model folder; empty: the packaged all-MiniLM-L6-v2.
+    model_path: Path | None = None
+    # Load the model at start in a background thread (the hub answers meanwhile).
+    warm_up: bool = True
+
+
+class ScmSettings(BaseModel):
+    """The SCM/ERP back end and what the hub does with order and stock questions (SERVICEHUB_SCM__...)."""
+
+    enabled: bool = True
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SERVICEHUB_", env_nested_delimiter="__", extra="ignore")
 
@@ -170,6 +185,12 @@ class Settings(BaseSettings):
     form_upload_types: list[str] = Field(
         default_factory=lambda: ["image/png", "image/jpeg", "image/gif", "application/pdf", "text/plain"]
     )
+
+    # Knowledge base and answer suggestions.
+    kb: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+
+    # SCM/ERP back end, automatic answers, escalation, demand.
+    scm: ScmSettings = Field(default_factory=ScmSettings)
 
     # Channels whose outbound the log channel records (until a real adapter exists).
     log_channels: list[str] = Field(default_factory=lambda: ["email", "telegram", "voice", "webform", "api", "log"])

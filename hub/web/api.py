@@ -16,7 +16,7 @@ from hub import auth, conversations, customers, linking, spool
 from hub.errors import PermissionDenied, RejectedInput, TooManyRequests, Unauthenticated
 from hub.messages import InboundMessage, Sender, ThreadHints
 from hub.web import schemas
-from hub.web.app import AUTH, BLOBS, ENGINE, LOGIN_LIMITER, METRICS, REGISTRY, SETTINGS, WORKER, WRITER
+from hub.web.app import AUTH, BLOBS, ENGINE, LOGIN_LIMITER, METRICS, REGISTRY, SETTINGS, WORKER, ingest_message
 from hub.web.errors import BadRequest, ValidationFailed, error_response
 from hub.web.openapi import openapi_document
 
@@ -102,13 +102,7 @@ async def post_message(request: web.Request) -> web.Response:
         thread=ThreadHints(in_reply_to=tuple(body.in_reply_to), conversation_id=body.conversation_id),
         metadata=body.metadata,
     )
-    metrics = request.app[METRICS]
-    try:
-        result = await request.app[WRITER].ingest(msg)
-    except RejectedInput:
-        metrics.rejected.labels(body.channel).inc()
-        raise
-    (metrics.ingested if result.created else metrics.duplicates).labels(body.channel).inc()
+    result = await ingest_message(request.app, msg)
     return _json(
         {
             "customer_id": result.customer_id,

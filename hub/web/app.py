@@ -41,6 +41,9 @@ SPOOL = web.AppKey("spool", SpoolWorker)
 BLOBS = web.AppKey("blobs", BlobStore)
 METRICS = web.AppKey("metrics", HubMetrics)
 LOGIN_LIMITER = web.AppKey("login_limiter", RateLimiter)
+# Called with each IngestResult of a new message, after it is stored (routing wakes up on it).
+# Listeners must be quick and never raise: they run on the ingest path.
+INGEST_LISTENERS = web.AppKey("ingest_listeners", list)
 
 
 @web.middleware
@@ -95,7 +98,7 @@ async def security_headers_middleware(request: web.Request, handler):
 
 
 def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelRegistry | None = None) -> web.Application:
-    from hub.web import api, calls, forms
+    from hub.web import api, calls, forms, kb_api, scm_api
 
     if migrate:
         upgrade(settings.effective_database_url)
@@ -106,6 +109,7 @@ def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelReg
     )
     app[SETTINGS] = settings
     app[ENGINE] = engine
+    app[INGEST_LISTENERS] = []
     retry_policy = RetryPolicy(
         max_attempts=settings.outbox_max_attempts,
         base_seconds=settings.outbox_backoff_base_seconds,
@@ -145,11 +149,33 @@ def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelReg
     api.add_routes(app)
     calls.add_routes(app)
     forms.add_routes(app)
+    kb_api.setup(app)
+    scm_api.setup(app)
     for channel in app[REGISTRY].all():
         if hasattr(channel, "routes"):
             app.router.add_routes(channel.routes())
     app.cleanup_ctx.append(_channels_and_workers)
     return app
+
+
+async def ingest_message(app: web.Application, message):
+    """The one way the web layer and the channels store an inbound message: ingest, count it, and
+    tell whoever waits for new messages (the outbox worker, routing). Raises RejectedInput."""
+    metrics = app[METRICS]
+    try:
+        result = await app[WRITER].ingest(message)
+    except errors.RejectedInput:
+        metrics.rejected.labels(message.channel).inc()
+        raise
+    (metrics.ingested if result.created else metrics.duplicates).labels(message.channel).inc()
+    if result.created:
+        app[WORKER].wake()  # the ingest may have queued an automatic message
+        for listener in app[INGEST_LISTENERS]:
+            try:
+                listener(result)
+            except Exception:  # a listener's bug must not fail a stored message
+                log.exception("ingest listener failed")
+    return result
 
 
 class ChannelHub:
@@ -159,12 +185,7 @@ class ChannelHub:
         self.app = app
 
     async def ingest(self, message):
-        result = await self.app[WRITER].ingest(message)
-        metrics = self.app[METRICS]
-        (metrics.ingested if result.created else metrics.duplicates).labels(message.channel).inc()
-        if result.created:
-            self.app[WORKER].wake()  # the ingest may have queued an automatic message
-        return result
+        return await ingest_message(self.app, message)
 
     async def spool(self, channel: str, key: str, payload: dict, raw: bytes | None = None) -> bool:
         app = self.app

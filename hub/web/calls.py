@@ -16,21 +16,19 @@ from aiohttp import web
 from channels.voice import CHANNEL, CallIn, message_from_record
 from hub.errors import RejectedInput
 from hub.web.api import parse_body, principal
-from hub.web.app import METRICS, WRITER
+from hub.web.app import METRICS, ingest_message
 
 
 async def post_call(request: web.Request) -> web.Response:
     principal(request, "integration")
     body = await parse_body(request, CallIn)
-    metrics = request.app[METRICS]
     try:
         # Parsing a large transcript is CPU work: off the event loop.
         message = await asyncio.to_thread(message_from_record, body)
-        result = await request.app[WRITER].ingest(message)
     except RejectedInput:
-        metrics.rejected.labels(CHANNEL).inc()
+        request.app[METRICS].rejected.labels(CHANNEL).inc()
         raise
-    (metrics.ingested if result.created else metrics.duplicates).labels(CHANNEL).inc()
+    result = await ingest_message(request.app, message)
     return web.Response(
         status=201 if result.created else 200,
         text=json.dumps(

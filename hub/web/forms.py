@@ -37,7 +37,7 @@ from hub.errors import RejectedInput
 from hub.models import Direction, Message, Outbox, utcnow
 from hub.outbox import enqueue
 from hub.ratelimit import RateLimiter
-from hub.web.app import ENGINE, METRICS, SETTINGS, WORKER, WRITER
+from hub.web.app import ENGINE, SETTINGS, WORKER, ingest_message
 
 log = logging.getLogger(__name__)
 
@@ -474,17 +474,14 @@ async def submit(request: web.Request) -> web.Response:
 
     message = to_message(form, outcome, token.submission_id)
     try:
-        result = await app[WRITER].ingest(message)
+        result = await ingest_message(app, message)
     except RejectedInput as exc:
-        app[METRICS].rejected.labels(message.channel).inc()
         log.info("web form %s: ingest refused the submission: %s", form.slug, exc.message)
         return _form_page(
             request, form, page_token, 422,
             values=outcome.typed, errors={}, notice=f"Your message could not be accepted: {exc.message}",
             resend_file=resend_file,
         )
-    (app[METRICS].ingested if result.created else app[METRICS].duplicates).labels(message.channel).inc()
-
     email = None
     if outcome.contact_kind == "email":
         email = await asyncio.to_thread(

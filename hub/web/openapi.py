@@ -55,7 +55,10 @@ def _query(name: str, schema: dict, description: str) -> dict:
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict:
-    _, defs = models_json_schema([(m, "validation") for m in _MODELS], ref_template="#/components/schemas/{model}")
+    from hub.web import kb_api, scm_api
+
+    models = [*_MODELS, *kb_api.OPENAPI_MODELS, *scm_api.OPENAPI_MODELS]
+    _, defs = models_json_schema([(m, "validation") for m in models], ref_template="#/components/schemas/{model}")
     components = defs.get("$defs", {})
     auth_errors = _errors(401, 403)
     list_params = [
@@ -150,6 +153,8 @@ def openapi_document() -> dict:
         },
     }
     paths.update(forms.openapi_paths())
+    paths.update(kb_api.openapi_paths())
+    paths.update(scm_api.openapi_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "servicehub API", "version": "1", "description": "Omnichannel customer-service hub. "

