@@ -12,9 +12,13 @@ asker's verified identities). Agents always see them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
+from email.utils import parseaddr
 from typing import Any, Protocol, runtime_checkable
+
+import phonenumbers
 
 
 # --- failures a caller can act on -------------------------------------------------------------
@@ -41,6 +45,13 @@ class UnknownProduct(BackendError):
     """No product matches the SKU or name."""
 
     code = "unknown_product"
+
+
+class EscalationNotSupported(BackendError):
+    """This back end takes no cases (configured so, or it has no case object): the hub escalates
+    by its signed webhook instead. An answer about the configuration, never a failure."""
+
+    code = "escalation_not_supported"
 
 
 class BackendUnavailable(BackendError):
@@ -208,13 +219,175 @@ class ScmBackend(Protocol):
 
 
 def belongs_to(order: OrderStatus, customer: CustomerRef | None) -> bool:
-    """The privacy rule: the order's email or phone matches one of the asker's verified ones."""
+    """The privacy rule: the order's email or phone matches one of the asker's verified ones.
+
+    Emails compare case-insensitively (a display name around the address is ignored); phones
+    compare as E.164 numbers, so "+44 20 7946 0958" and "+442079460958" match while a number
+    that merely shares digits with another country's does not. Back ends store owner_phone in
+    E.164 (normalise_phone with their configured region) because a national number alone cannot
+    say which country it belongs to."""
     if customer is None:
         return False
-    if order.owner_email and order.owner_email.strip().lower() in {e.lower() for e in customer.emails}:
+    email = normalise_email(order.owner_email)
+    if email and email in {normalise_email(e) for e in customer.emails}:
         return True
-    return bool(order.owner_phone and _digits(order.owner_phone) in {_digits(p) for p in customer.phones})
+    phone = normalise_phone(order.owner_phone)
+    return bool(phone and phone in {normalise_phone(p) for p in customer.phones})
+
+
+# --- helpers every back end shares ------------------------------------------------------------
+
+ORDER_STATES = ("pending", "confirmed", "processing", "shipped", "delivered", "cancelled", "returned", "on_hold")
+
+# Back-end words for our states that many systems share; each back end adds its own map.
+COMMON_STATES: dict[str, str] = {
+    "draft": "pending", "new": "pending", "open": "confirmed", "paid": "confirmed",
+    "picking": "processing", "packed": "processing", "in_transit": "shipped", "in transit": "shipped",
+    "dispatched": "shipped", "completed": "delivered", "done": "delivered", "closed": "delivered",
+    "canceled": "cancelled", "cancel": "cancelled", "refunded": "returned", "hold": "on_hold",
+    "on hold": "on_hold", "on-hold": "on_hold",
+}
+
+
+def map_state(raw: str | None, states: dict[str, str] | None = None) -> str:
+    """One of ORDER_STATES for a back end's state: its own map first (case-insensitive), then
+    the common words. A state nobody mapped reads as "processing": the order exists and is not
+    finished, which is all the hub may safely say (backend_state keeps the original)."""
+    key = (raw or "").strip().lower()
+    for table in (states or {}, COMMON_STATES):
+        for name, ours in table.items():
+            if name.strip().lower() == key and ours in ORDER_STATES:
+                return ours
+    return key if key in ORDER_STATES else "processing"
+
+
+def normalise_email(raw: str | None) -> str | None:
+    """The bare address, lowercase ("Ana <Ana@Example.com>" -> "ana@example.com"); None if empty."""
+    if not raw:
+        return None
+    address = parseaddr(raw)[1] or raw
+    address = address.strip().lower()
+    return address if "@" in address else None
+
+
+def normalise_phone(raw: str | None, region: str | None = None) -> str | None:
+    """E.164 form of a phone number; `region` (ISO country, "GB") reads national numbers.
+
+    A number phonenumbers cannot parse falls back to "+" and its digits only when it was written
+    internationally; otherwise None, so it can never match anyone (privacy over convenience)."""
+    if not raw or not raw.strip():
+        return None
+    raw = raw.strip()
+    if raw.startswith("00"):  # the international call prefix most of the world dials
+        raw = "+" + raw[2:]
+    try:
+        parsed = phonenumbers.parse(raw, region.upper() if region else None)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is not None and phonenumbers.is_possible_number(parsed):
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    digits = _digits(raw)
+    return f"+{digits}" if raw.startswith("+") and len(digits) >= 7 else None
+
+
+MAX_REF_CHARS = 64  # longer is not an order number; nothing is looked up
+
+
+def order_ref_candidates(ref: str, prefixes: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """The references an order number a customer wrote may stand for, most literal first:
+    "#a1001" -> ["a1001", "A1001"]; with prefixes ("SO-",) "4711" -> [..., "SO-4711"] and
+    "so 4711" -> [..., "SO-4711"]. Back ends look these up exactly (no LIKE), so a typo never
+    returns somebody else's order."""
+    text = ref.strip().lstrip("#").strip()
+    if not text or len(text) > MAX_REF_CHARS:
+        return []
+    squeezed = re.sub(r"\s+", "", text)
+    out: list[str] = []
+    for cand in (text, squeezed, text.upper(), squeezed.upper()):
+        if cand not in out:
+            out.append(cand)
+    upper = squeezed.upper()
+    for prefix in prefixes:
+        p = prefix.upper()
+        bare = p.rstrip("-/ ")
+        # "SO4711", "SO 4711", "SO/4711" -> "SO-4711"; "4711" -> "SO-4711"
+        number = upper[len(bare):].lstrip("-/") if bare and upper.startswith(bare) else upper
+        if upper.startswith(p) or not number.isdigit():
+            continue
+        if prefix + number not in out:
+            out.append(prefix + number)
+    return out
+
+
+_STOPWORDS = frozenset(
+    "a an the do does you have has is are in on of for with and or any some my your our it its "
+    "stock available availability still there please can i me we buy order color colour "
+    "version model size".split()
+)
+
+
+def product_terms(text: str | None, variant: str | None = None) -> list[str]:
+    """The words that must all appear in a product's name, variant, aliases or SKU for free text
+    to match it: "the X200 in blue?" -> ["x200", "blue"]. Plural "kettles" searches "kettle"."""
+    words = re.findall(r"[\w-]+", " ".join(filter(None, (text, variant))).lower())
+    terms: list[str] = []
+    for word in words:
+        word = word.strip("-_")
+        if len(word) < 2 or word in _STOPWORDS:
+            continue
+        if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+            word = word[:-1]
+        if word not in terms:
+            terms.append(word)
+    return terms
+
+
+def product_label(name: str, variant: str | None = None) -> str:
+    """How a product is named to a customer: "X200 headphones (blue)", but "Blue kettle"."""
+    if variant and variant.strip() and variant.strip().lower() not in name.lower():
+        return f"{name} ({variant.strip()})"
+    return name
 
 
 def _digits(phone: str) -> str:
     return "".join(ch for ch in phone if ch.isdigit())
+
+
+def as_date(value: Any) -> date | None:
+    """A date from what back ends store: a date, a datetime, or ISO text ("2026-11-23", with a
+    time or not). Anything else (an empty string, Odoo's False) is no date."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and value.strip():
+        try:
+            return date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            return None
+    return None
+
+
+def as_datetime(value: Any) -> datetime | None:
+    """An aware datetime (naive ones are taken as UTC, as ERPs and SQL columns mostly store)."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str) and value.strip():
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def as_float(value: Any) -> float | None:
+    if value is None or value is False or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
