@@ -54,6 +54,7 @@ class DatasetInfo:
     channel_counts: dict
     build_seconds: float = 0.0
     analyze_seconds: float = 0.0
+    search_index_seconds: float = 0.0
 
 
 class _Gen:
@@ -258,7 +259,7 @@ def _pg_ts(epoch: float) -> str:
 
 
 def build_postgres(conninfo: str, n_conv: int, n_msg: int) -> DatasetInfo:
-    """Fill a migrated, empty PostgreSQL database with COPY, then ANALYZE."""
+    """Fill a migrated, empty PostgreSQL database with COPY, then VACUUM ANALYZE."""
     import psycopg
 
     gen = _Gen(n_conv, n_msg)
@@ -293,7 +294,9 @@ def build_postgres(conninfo: str, n_conv: int, n_msg: int) -> DatasetInfo:
         build = time.perf_counter() - started
         started = time.perf_counter()
         con.autocommit = True
-        con.execute("ANALYZE")
+        # VACUUM too, as autovacuum would have by now: it also empties the GIN indexes' pending
+        # lists, which a bulk COPY fills and every search would read through.
+        con.execute("VACUUM ANALYZE")
         analyze = time.perf_counter() - started
     info = gen.info()
     info.identities = len(identities)
@@ -330,6 +333,12 @@ def listing_filters(info: DatasetInfo, engine) -> list[tuple[str, object]]:
         (f"customer={info.typical_customer}", ConversationFilter(customer=info.typical_customer)),
         (f"q={common_q} (common)", ConversationFilter(q=common_q)),
         (f"q={rare_q} (1 customer)", ConversationFilter(q=rare_q)),
+        # Subjects are "<text> <5-digit number>": a number prefix is a handful of conversations.
+        ("q=order 4821 (subject, rare)", ConversationFilter(q="order 4821")),
+        ("q=delivery (subject, 1 in 20)", ConversationFilter(q="delivery")),
+        ("q=example.com (every email)", ConversationFilter(q="example.com")),
+        ("q=ko (2 chars: no trigram)", ConversationFilter(q="ko")),
+        (f"status=open&q={common_q}", ConversationFilter(status="open", q=common_q)),
     ]
     if cursor_p2 is None:
         filters = [f for f in filters if "cursor" not in f[0]]
@@ -366,35 +375,88 @@ def _capture_and_explain(engine, f) -> tuple[list[str], str]:
     return plan, statement
 
 
+class _without_search_index:
+    """list_conversations as without migration 0003's indexes: the plain LIKE query."""
+
+    def __enter__(self):
+        from hub import conversations
+
+        self.saved = conversations.SEARCH_MIN_CHARS
+        conversations.SEARCH_MIN_CHARS = 10**9
+
+    def __exit__(self, *exc):
+        from hub import conversations
+
+        conversations.SEARCH_MIN_CHARS = self.saved
+
+
+def check_search(engine, info: DatasetInfo) -> list[str]:
+    """Every q= filter answers the same first two pages through the indexes as without them."""
+    from hub.conversations import ConversationFilter, list_conversations
+
+    problems = []
+    for label, f in listing_filters(info, engine):
+        if not f.q:
+            continue
+        pages = []
+        for plain in (False, True):
+            with _without_search_index() if plain else _noop():
+                p1 = list_conversations(engine, f)
+                p2 = list_conversations(engine, ConversationFilter(**{**f.__dict__, "cursor": p1["next_cursor"]})) if p1["next_cursor"] else None
+            pages.append(([c["id"] for c in p1["items"]], [c["id"] for c in p2["items"]] if p2 else None))
+        if pages[0] != pages[1]:
+            problems.append(f"{label}: the indexed search answers {pages[0]}, the plain query {pages[1]}")
+    return problems
+
+
+class _noop:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
 def time_listing(engine, info: DatasetInfo, reps: int, budget_s: float) -> list[dict]:
     from hub.conversations import list_conversations
 
     results = []
-    for label, f in listing_filters(info, engine):
-        for _ in range(3):  # warm caches and the compiled-statement cache
-            page = list_conversations(engine, f)
-        times = []
-        started = time.perf_counter()
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            list_conversations(engine, f)
-            times.append(time.perf_counter() - t0)
-            if time.perf_counter() - started > budget_s:
-                break
-        plan, _ = _capture_and_explain(engine, f)
-        row = {
-            "filter": label,
-            "reps": len(times),
-            "items": len(page["items"]),
-            "has_next": page["next_cursor"] is not None,
-            "p50_ms": percentile(times, 50) * 1000,
-            "p95_ms": percentile(times, 95) * 1000,
-            "max_ms": max(times) * 1000,
-            "plan": plan,
-        }
+    filters = listing_filters(info, engine)
+    # The searches the index is for, once more without it: the difference it makes, same run.
+    filters += [(label + " [no index]", f) for label, f in filters if "rare" in label or "1 customer" in label]
+    for label, f in filters:
+        with _without_search_index() if label.endswith("[no index]") else _noop():
+            row = _time_one(engine, label, f, reps, budget_s)
         results.append(row)
-        say(f"    {label:<34} p50 {row['p50_ms']:8.2f} ms  p95 {row['p95_ms']:8.2f} ms  ({row['reps']} reps, {row['items']} items)")
     return results
+
+
+def _time_one(engine, label, f, reps: int, budget_s: float) -> dict:
+    from hub.conversations import list_conversations
+
+    for _ in range(3):  # warm caches and the compiled-statement cache
+        page = list_conversations(engine, f)
+    times = []
+    started = time.perf_counter()
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        list_conversations(engine, f)
+        times.append(time.perf_counter() - t0)
+        if time.perf_counter() - started > budget_s:
+            break
+    plan, _ = _capture_and_explain(engine, f)
+    row = {
+        "filter": label,
+        "reps": len(times),
+        "items": len(page["items"]),
+        "has_next": page["next_cursor"] is not None,
+        "p50_ms": percentile(times, 50) * 1000,
+        "p95_ms": percentile(times, 95) * 1000,
+        "max_ms": max(times) * 1000,
+        "plan": plan,
+    }
+    say(f"    {label:<34} p50 {row['p50_ms']:8.2f} ms  p95 {row['p95_ms']:8.2f} ms  ({row['reps']} reps, {row['items']} items)")
+    return row
 
 
 def check_pagination(engine) -> list[str]:

@@ -5,7 +5,9 @@ the CLI and the web app call the same code. The web app reaches them through the
 writer in hub/writer.py: a commit is the expensive part of a write, so messages that arrive
 together share one transaction. A batch is first written optimistically; if any message in it
 fails, the batch is rolled back and redone with a SAVEPOINT per message, so one bad message never
-spoils the others.
+spoils the others. The optimistic pass runs its few statements per message on the bare DBAPI
+cursor (hub.sql.DriverStatements: the same Core statements, compiled once); the careful pass goes
+through SQLAlchemy as usual. Both run the one _store() below.
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ from hub.models import (
     Direction,
     Identity,
     Message,
+    Segment,
     utcnow,
 )
 from hub.sanitize import sanitize_html
-from hub.sql import insert_ignoring_conflict, lock_row
+from hub.sql import CoreStatements, DriverStatements, insert_ignoring_conflict, statements_for
 from hub.threading_rules import clean_subject, find_conversation
 
 customer_t = Customer.__table__
@@ -65,6 +68,8 @@ class IngestResult:
     message_id: int
     created: bool
     edited: bool = False
+    # The ingest queued a message to the customer (a link-code answer): the outbox worker has work.
+    queued_outbound: bool = False
 
 
 class _Duplicate(Exception):
@@ -99,8 +104,6 @@ _FIND_MESSAGE = (
 _FIND_IDENTITY = select(identity_t.c.id, identity_t.c.customer_id).where(
     identity_t.c.kind == bindparam("kind"), identity_t.c.address == bindparam("address")
 )
-_NEW_CUSTOMER = customer_t.insert().returning(customer_t.c.id)
-_NEW_CONVERSATION = conversation_t.insert().returning(conversation_t.c.id)
 _TOUCH_CONVERSATION = (
     update(conversation_t)
     .where(conversation_t.c.id == bindparam("cid"))
@@ -201,27 +204,30 @@ def prepare(msg: InboundMessage, policy: IngestPolicy, blobs: BlobStore | None) 
 
 
 def resolve_customer(
-    conn: Connection, kind: str, address: str, name: str | None, linked_to: int | None = None
+    q: CoreStatements | DriverStatements, kind: str, address: str, name: str | None, linked_to: int | None = None
 ) -> tuple[int, int]:
     """(customer_id, identity_id) for a normalised address, creating both for a new sender.
 
     linked_to: the customer a redeemed link code names; the sender's identity joins that customer
     (and a customer the identity already had is merged into it)."""
-    row = conn.execute(_FIND_IDENTITY, {"kind": kind, "address": address}).first()
+    conn = q.conn
+    row = q.first(_FIND_IDENTITY, {"kind": kind, "address": address})
     if row is not None:
-        if linked_to is not None and row.customer_id != linked_to:
-            merge_in_tx(conn, linked_to, row.customer_id, "hub", "link code")
-            _verify(conn, row.id)
-            return linked_to, row.id
-        return row.customer_id, row.id
+        identity_id, customer_id = row
+        if linked_to is not None and customer_id != linked_to:
+            merge_in_tx(conn, linked_to, customer_id, "hub", "link code")
+            _verify(conn, identity_id)
+            return linked_to, identity_id
+        return customer_id, identity_id
     now = utcnow()
     if linked_to is not None:
         customer_id = linked_to
     else:
-        customer_id = conn.execute(_NEW_CUSTOMER, {"name": name, "created_at": now, "updated_at": now}).scalar_one()
+        customer_id = q.insert(
+            customer_t, {"name": name, "segment": Segment.general, "created_at": now, "updated_at": now}
+        )
         conn.info.setdefault("new_customers", set()).add(customer_id)
-    identity_id = insert_ignoring_conflict(
-        conn,
+    identity_id = q.insert_ignoring_conflict(
         identity_t,
         {
             "customer_id": customer_id,
@@ -284,7 +290,11 @@ def _apply_edit(conn: Connection, p: _Prepared) -> IngestResult | None:
     return IngestResult(row.customer_id, row.conversation_id, row.id, created=False, edited=True)
 
 
-def _store(conn: Connection, p: _Prepared, policy: IngestPolicy) -> IngestResult:
+def _store(q: CoreStatements | DriverStatements, p: _Prepared, policy: IngestPolicy) -> IngestResult:
+    """Write one prepared message. The statements of the common case go through `q` (the bare
+    driver on the optimistic path); the rare ones (edits, link codes, verified identities,
+    attachments, automatic replies) through SQLAlchemy on the same connection and transaction."""
+    conn = q.conn
     msg, now = p.msg, utcnow()
     if msg.kind == "edit":
         edited = _apply_edit(conn, p)
@@ -296,19 +306,19 @@ def _store(conn: Connection, p: _Prepared, policy: IngestPolicy) -> IngestResult
         if linked_to is not None:
             linked_to = current_customer(conn, linked_to)
         link_text = LINKED_TEXT if linked_to is not None else LINK_INVALID_TEXT
-    customer_id, identity_id = resolve_customer(conn, p.kind, p.address, p.name, linked_to)
+    customer_id, identity_id = resolve_customer(q, p.kind, p.address, p.name, linked_to)
     # Two messages of one customer at once must not open two conversations. (A customer created
     # in this transaction is invisible to others until commit: nothing to lock.)
     if not _created_here(conn, customer_id):
-        lock_row(conn, customer_t, customer_id)
+        q.lock_row(customer_t, customer_id)
     if p.verified:
         _attach_verified(conn, customer_id, p.verified)
     decision = find_conversation(
-        conn, msg, customer_id, now=now, reopen_window=policy.reopen_window, automated=msg.automated
+        q, msg, customer_id, now=now, reopen_window=policy.reopen_window, automated=msg.automated
     )
     if decision.conversation_id is None:
-        conversation_id = conn.execute(
-            _NEW_CONVERSATION,
+        conversation_id = q.insert(
+            conversation_t,
             {
                 "customer_id": customer_id,
                 "channel": msg.channel,
@@ -321,16 +331,15 @@ def _store(conn: Connection, p: _Prepared, policy: IngestPolicy) -> IngestResult
                 "created_at": now,
                 "updated_at": now,
             },
-        ).scalar_one()
+        )
     else:
         conversation_id = decision.conversation_id
         if not msg.automated:
             stmt = _REOPEN_CONVERSATION if decision.reopen else _TOUCH_CONVERSATION
-            conn.execute(stmt, {"cid": conversation_id, "now": now})
+            q.execute(stmt, {"cid": conversation_id, "now": now})
 
     # The unique (channel, external_id) is the dedupe: no look-up first, the insert tells.
-    message_id = insert_ignoring_conflict(
-        conn,
+    message_id = q.insert_ignoring_conflict(
         message_t,
         {
             "conversation_id": conversation_id,
@@ -352,14 +361,21 @@ def _store(conn: Connection, p: _Prepared, policy: IngestPolicy) -> IngestResult
         conn.execute(attachment_t.insert(), [dict(row, message_id=message_id) for row in p.attachments])
     if link_text is not None:
         queue_outbound(conn, require_conversation(conn, conversation_id), link_text)
-    return IngestResult(customer_id=customer_id, conversation_id=conversation_id, message_id=message_id, created=True)
+    return IngestResult(
+        customer_id=customer_id,
+        conversation_id=conversation_id,
+        message_id=message_id,
+        created=True,
+        queued_outbound=link_text is not None,
+    )
 
 
 def _store_in_savepoint(conn: Connection, p: _Prepared, policy: IngestPolicy) -> IngestResult | HubError:
+    q = CoreStatements(conn)
     for attempt in range(5):
         try:
             with conn.begin_nested():
-                return _store(conn, p, policy)
+                return _store(q, p, policy)
         except _Duplicate:
             existing = find_existing(conn, p.msg.channel, p.msg.external_id)
             if existing is not None:
@@ -381,13 +397,16 @@ def _store_batch(engine: Engine, prepared: list[tuple[int, _Prepared]], policy: 
     out: dict[int, IngestResult | HubError] = {}
     with write_tx(engine) as conn:
         conn.info["new_customers"] = set()  # per transaction; conn.info outlives it
-        for i, p in prepared:
-            if careful:
+        if careful:
+            for i, p in prepared:
                 out[i] = _store_in_savepoint(conn, p, policy)
-                continue
-            # No look-up first: the message insert reports a duplicate, which sends the batch
-            # round again carefully; replays are rare next to new messages.
-            out[i] = _store(conn, p, policy)
+            return out
+        # No look-up first: the message insert reports a duplicate, which sends the batch round
+        # again carefully; replays are rare next to new messages. The statements run on the
+        # bare driver: without savepoints there is nothing SQLAlchemy needs to track.
+        q = statements_for(conn)
+        for i, p in prepared:
+            out[i] = _store(q, p, policy)
     return out
 
 

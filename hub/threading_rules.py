@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Iterator, Protocol
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import bindparam, select
 
 from hub.messages import InboundMessage
 from hub.models import Conversation, ConversationStatus, Message
@@ -59,13 +60,29 @@ _COLS = (conversation_t.c.id, conversation_t.c.customer_id, conversation_t.c.sta
 
 # Built once: the ingest hot path then only binds values to cached compiled statements.
 _BY_ID = select(*_COLS).where(conversation_t.c.id == bindparam("cid"))
-_BY_REPLY = (
-    select(*_COLS)
-    .join(message_t, message_t.c.conversation_id == conversation_t.c.id)
-    .where(message_t.c.channel == bindparam("channel"), message_t.c.external_id.in_(bindparam("ids", expanding=True)))
-    .order_by(message_t.c.id.desc())
-    .limit(1)
-)
+
+
+def _by_reply(ids):
+    """The conversation of the newest message among `ids` (stored external ids of the channel)."""
+    return select(*_COLS).join(message_t, message_t.c.conversation_id == conversation_t.c.id).where(
+        message_t.c.channel == bindparam("channel"), message_t.c.external_id.in_(ids)
+    ).order_by(message_t.c.id.desc()).limit(1)
+
+
+# One statement per count of ids up to a handful (a Telegram reply quotes one message; an email
+# names its parent and a few ancestors): plain binds, so the ingest hot path can run them on the
+# bare driver. Longer reference chains use an expanding IN.
+_MAX_FIXED_REPLY_IDS = 8
+_BY_REPLY_N = [None] + [_by_reply([bindparam(f"id{i}") for i in range(n)]) for n in range(1, _MAX_FIXED_REPLY_IDS + 1)]
+_BY_REPLY_MANY = _by_reply(bindparam("ids", expanding=True))
+
+
+def _reply_lookup(channel: str, ids: list[str]):
+    if len(ids) <= _MAX_FIXED_REPLY_IDS:
+        return _BY_REPLY_N[len(ids)], {"channel": channel, **{f"id{i}": v for i, v in enumerate(ids)}}
+    return _BY_REPLY_MANY, {"channel": channel, "ids": ids}
+
+
 _BY_THREAD = (
     select(*_COLS)
     .where(
@@ -78,13 +95,43 @@ _BY_THREAD = (
 )
 
 
-def _fetch(conn: Connection, stmt, **params) -> Candidate | None:
-    row = conn.execute(stmt, params).first()
+class Statements(Protocol):
+    """Runs a statement and returns its first row: hub.sql.CoreStatements or DriverStatements."""
+
+    def first(self, stmt, params: dict): ...
+
+
+def _fetch(q: Statements, stmt, params: dict) -> Candidate | None:
+    row = q.first(stmt, params)
     return Candidate(*row) if row else None
 
 
+def _candidates(q: Statements, msg: InboundMessage, customer_id: int) -> Iterator[tuple[str, Candidate | None]]:
+    """The rules in order, each looked up only when the ones before it found nothing."""
+    hints = msg.thread
+    if hints.conversation_id is not None:
+        cand = _fetch(q, _BY_ID, {"cid": hints.conversation_id})
+        # A reference to another customer's conversation is ignored: ids are guessable.
+        yield "reference", cand if cand and cand.customer_id == customer_id else None
+
+    if hints.in_reply_to:
+        # Whoever holds the id of a message in a conversation received it (a colleague on CC
+        # answering too), so this match is not limited to the same customer.
+        yield "in_reply_to", _fetch(q, *_reply_lookup(msg.channel, list(hints.in_reply_to)))
+
+    token = subject_token(msg.subject)
+    if token is not None:
+        cand = _fetch(q, _BY_ID, {"cid": token})
+        yield "subject_token", cand if cand and cand.customer_id == customer_id else None
+
+    if hints.thread_key is not None:
+        yield "thread", _fetch(
+            q, _BY_THREAD, {"channel": msg.channel, "thread_key": hints.thread_key, "customer_id": customer_id}
+        )
+
+
 def find_conversation(
-    conn: Connection,
+    q: Statements,
     msg: InboundMessage,
     customer_id: int,
     *,
@@ -94,30 +141,7 @@ def find_conversation(
 ) -> ThreadDecision:
     """automated: an auto-reply, bounce or button press joins the conversation it belongs to
     whatever its status, and never reopens it."""
-    hints = msg.thread
-    found: list[tuple[str, Candidate | None]] = []
-
-    if hints.conversation_id is not None:
-        cand = _fetch(conn, _BY_ID, cid=hints.conversation_id)
-        # A reference to another customer's conversation is ignored: ids are guessable.
-        found.append(("reference", cand if cand and cand.customer_id == customer_id else None))
-
-    if hints.in_reply_to:
-        # Whoever holds the id of a message in a conversation received it (a colleague on CC
-        # answering too), so this match is not limited to the same customer.
-        found.append(("in_reply_to", _fetch(conn, _BY_REPLY, channel=msg.channel, ids=list(hints.in_reply_to))))
-
-    token = subject_token(msg.subject)
-    if token is not None:
-        cand = _fetch(conn, _BY_ID, cid=token)
-        found.append(("subject_token", cand if cand and cand.customer_id == customer_id else None))
-
-    if hints.thread_key is not None:
-        found.append(
-            ("thread", _fetch(conn, _BY_THREAD, channel=msg.channel, thread_key=hints.thread_key, customer_id=customer_id))
-        )
-
-    for how, cand in found:
+    for how, cand in _candidates(q, msg, customer_id):
         if cand is None:
             continue
         if automated:

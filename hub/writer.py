@@ -4,6 +4,9 @@ Each request hands its message to a queue and awaits a future; writer threads ta
 queued up (up to max_batch) and store it with one ingest_many() call. Under load that turns N
 commits into one; at low load a batch is a single message and adds no latency. SQLite has one
 writer at a time anyway, so it gets one writer thread; PostgreSQL gets several.
+
+The answers go back to the event loop in one hop per batch (one call_soon_threadsafe, so one
+wake-up of the loop), not one per message.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import asyncio
 import logging
 import queue
 import threading
-from concurrent.futures import Future, InvalidStateError
+from collections import defaultdict
 
 from sqlalchemy import Engine
 
@@ -41,16 +44,16 @@ class IngestWriter:
         self.blobs = blobs
         self.max_batch = max_batch
         self.on_stored = on_stored  # called with each new IngestResult (metrics, live events)
-        self._queue: queue.Queue = queue.Queue()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()  # C-implemented: put() is cheap on the event loop
         self._threads = [threading.Thread(target=self._run, name=f"ingest-writer-{i}", daemon=True) for i in range(threads)]
         for t in self._threads:
             t.start()
 
     async def ingest(self, msg: InboundMessage) -> IngestResult:
         """The hub's ingest callback: stored (or found stored) when this returns; raises HubError."""
-        fut: Future = Future()
+        fut = asyncio.get_running_loop().create_future()
         self._queue.put((msg, fut))
-        return await asyncio.wrap_future(fut)
+        return await fut
 
     def close(self) -> None:
         for _ in self._threads:
@@ -74,39 +77,49 @@ class IngestWriter:
                     break
                 batch.append(nxt)
             try:
-                self._store(batch)
+                outcomes = self._store(batch)
             except Exception as exc:  # never let the writer thread die: every later ingest would hang
                 log.exception("ingest writer failed on a batch of %d", len(batch))
-                for _, fut in batch:
-                    _settle(fut, exception=exc)
+                outcomes = [exc] * len(batch)
+            _answer([fut for _, fut in batch], outcomes)
 
-    def _store(self, batch) -> None:
+    def _store(self, batch) -> list:
+        """An IngestResult or an exception per message of the batch."""
         try:
             results = ingest_many(self.engine, [m for m, _ in batch], policy=self.policy, blobs=self.blobs)
         except Exception as exc:  # the database is down or broken: every caller hears it
             log.exception("ingest batch of %d failed", len(batch))
-            for _, fut in batch:
-                _settle(fut, exception=exc)
-            return
-        for (_, fut), result in zip(batch, results):
-            if isinstance(result, HubError):
-                _settle(fut, exception=result)
-                continue
-            if self.on_stored is not None and result.created:
+            return [exc] * len(batch)
+        if self.on_stored is not None:
+            for result in results:
+                if isinstance(result, HubError) or not result.created:
+                    continue
                 try:
                     self.on_stored(result)
                 except Exception:
                     log.exception("on_stored hook failed")
-            _settle(fut, result=result)
+        return results
 
 
-def _settle(fut: Future, *, result=None, exception: BaseException | None = None) -> None:
-    """A caller that stopped waiting (its task was cancelled at shutdown) cancelled its future;
-    setting that one would raise in this thread and end it, stalling every later ingest."""
-    try:
-        if exception is not None:
-            fut.set_exception(exception)
+def _answer(futures: list[asyncio.Future], outcomes: list) -> None:
+    """Settle each caller's future on its own event loop, one hop per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list] = defaultdict(list)
+    for fut, outcome in zip(futures, outcomes):
+        by_loop[fut.get_loop()].append((fut, outcome))
+    for loop, pairs in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle_all, pairs)
+        except RuntimeError:  # the loop is closed (shutdown): nobody is waiting any more
+            pass
+
+
+def _settle_all(pairs) -> None:
+    """On the event loop. A caller that stopped waiting (its task was cancelled at shutdown)
+    cancelled its future: leave that one alone."""
+    for fut, outcome in pairs:
+        if fut.done():
+            continue
+        if isinstance(outcome, BaseException):
+            fut.set_exception(outcome)
         else:
-            fut.set_result(result)
-    except InvalidStateError:
-        pass
+            fut.set_result(outcome)

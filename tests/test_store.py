@@ -9,12 +9,12 @@ from sqlmodel import SQLModel
 
 import hub.models  # noqa: F401
 from hub.db import make_engine
-from hub.migrate import head_revision, upgrade
+from hub.migrate import head_revision, include_object, upgrade
 
 
 def test_migrations_produce_exactly_the_models(engine):
     with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": include_object})
         diff = compare_metadata(ctx, SQLModel.metadata)
     assert diff == []
 

@@ -1,0 +1,207 @@
+"""The inbox's text search (q=), on SQLite (FTS5 trigram tables) and PostgreSQL (pg_trgm indexes):
+the same answers as the plain LIKE query, paged the same way, and indexes that follow every change
+to what they index (new rows, renames, merges, erasure, migrating down and up)."""
+
+from __future__ import annotations
+
+import pytest
+from alembic import command
+
+import hub.db
+from sqlalchemy import delete, text, update
+
+from hub import conversations
+from hub.auth import Principal
+from hub.conversations import ConversationFilter, list_conversations
+from hub.customers import merge_customers
+from hub.db import index_search_queue, make_engine, read_tx, write_tx
+from hub.ingest import ingest
+from hub.messages import InboundMessage, Sender, ThreadHints
+from hub.migrate import alembic_config, upgrade
+from hub.models import Conversation, Customer, Identity, Message
+from tests.conftest import need
+
+conv_t, cust_t, ident_t, msg_t = Conversation.__table__, Customer.__table__, Identity.__table__, Message.__table__
+ADMIN = Principal("agent", 1, "admin", "admin@example.com")
+
+
+def mail(ext, address, name, subject, **kw):
+    return InboundMessage("email", ext, Sender(address, name), "hello", subject=subject, **kw)
+
+
+@pytest.fixture(autouse=True, params=["moved", "queued"])
+def search_queue(request, db_url, monkeypatch):
+    """SQLite: each test with the triggers' rows moved into the FTS index at every write
+    transaction, and again with them all still waiting in the queue (searches read both)."""
+    if request.param == "queued" and not db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL maintains its indexes itself")
+    monkeypatch.setattr(hub.db, "SEARCH_QUEUE_ROWS", 1 if request.param == "moved" else 1_000_000)
+    return request.param
+
+
+@pytest.fixture
+def store(engine):
+    """A few customers over several channels; returns conversation ids by a short name."""
+    ids = {
+        "ana_order": ingest(engine, mail("<1@x>", "ana.kowalski@shop.example", "Ana Kowalski", "Where is my order 48213?")),
+        "ana_refund": ingest(engine, mail("<2@x>", "ana.kowalski@shop.example", "Ana Kowalski", "Refund of 50% for a_b")),
+        "bob": ingest(engine, mail("<3@x>", "bob@other.example", "Bob Quixote", 'The "fast" kettle leaks')),
+        "tg": ingest(
+            engine, InboundMessage("telegram", "t1", Sender("700123456", "Carla Mendes"), "hi", thread=ThreadHints(thread_key="700123456"))
+        ),
+        "call": ingest(engine, InboundMessage("voice", "call-1", Sender("+442079460958", None), "call about a delivery")),
+    }
+    return {k: r.conversation_id for k, r in ids.items()}
+
+
+def found(engine, q, **kw) -> set[int]:
+    return {c["id"] for c in list_conversations(engine, ConversationFilter(q=q, **kw))["items"]}
+
+
+def indexed(engine, q) -> set[int] | None:
+    """What the trigram index answers alone (None: it cannot answer)."""
+    with read_tx(engine) as conn:
+        ids = conversations._search_candidates(conn, q)
+    return None if ids is None else set(ids)
+
+
+def plain(engine, q, monkeypatch) -> set[int]:
+    """The answer of the plain LIKE query, the reference the indexes must agree with."""
+    with monkeypatch.context() as m:
+        m.setattr(conversations, "SEARCH_MIN_CHARS", 10_000)
+        return found(engine, q)
+
+
+def test_the_search_indexes_exist(engine):
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            available = conn.execute(text("SELECT count(*) FROM pg_available_extensions WHERE name = 'pg_trgm'")).scalar()
+        need(bool(available), "the pg_trgm extension (PostgreSQL contrib) is not installed")
+    assert indexed(engine, "kowalski") is not None
+
+
+@pytest.mark.parametrize(
+    "q, expected",
+    [
+        ("kowal", {"ana_order", "ana_refund"}),  # customer name, mid-word
+        ("KOWALSKI", {"ana_order", "ana_refund"}),  # case does not matter
+        ("shop.exam", {"ana_order", "ana_refund"}),  # an email address
+        ("order 482", {"ana_order"}),  # subject, across a space
+        ("50%", {"ana_refund"}),  # LIKE's wildcards are plain characters
+        ("a_b", {"ana_refund"}),
+        ('"fast"', {"bob"}),  # quotes too
+        ("quixote", {"bob"}),
+        ("mendes", {"tg"}),
+        ("0012345", {"tg"}),  # a Telegram user id
+        ("+44207", {"call"}),  # a phone number (E.164)
+        ("ko", {"ana_order", "ana_refund"}),  # two characters: the plain query
+        ("nothing like this", set()),
+    ],
+)
+def test_search_finds_subject_name_and_address(engine, store, monkeypatch, q, expected):
+    want = {store[k] for k in expected}
+    assert found(engine, q) == want
+    assert plain(engine, q, monkeypatch) == want
+
+
+def test_search_combines_with_filters_and_pages_with_the_cursor(engine, store):
+    for i in range(7):
+        ingest(engine, mail(f"<p{i}@x>", f"p{i}@pager.example", f"Pat {i}", f"Parcel {i} lost"))
+    assert found(engine, "parcel", channel="telegram") == set()
+    seen, cursor = [], None
+    while True:
+        page = list_conversations(engine, ConversationFilter(q="parcel", limit=3, cursor=cursor))
+        seen += [c["id"] for c in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert len(seen) == len(set(seen)) == 7
+    assert seen == sorted(seen, reverse=True)  # same last_message_at order as ids here: newest first
+
+
+def test_a_common_text_uses_the_plain_query_with_the_same_pages(engine, store, monkeypatch):
+    for i in range(9):
+        ingest(engine, mail(f"<c{i}@x>", f"c{i}@common.example", f"Cam {i}", f"Common question {i}"))
+    monkeypatch.setattr(conversations, "SEARCH_MAX_CANDIDATES", 4)
+    with read_tx(engine) as conn:
+        assert conversations._search_candidates(conn, "common") is None  # too many: not through the index
+    first = list_conversations(engine, ConversationFilter(q="common", limit=5))
+    second = list_conversations(engine, ConversationFilter(q="common", limit=5, cursor=first["next_cursor"]))
+    assert len(first["items"]) == 5 and len(second["items"]) == 4 and second["next_cursor"] is None
+    assert found(engine, "kowal") == {store["ana_order"], store["ana_refund"]}  # a rare one still by index
+
+
+def test_the_index_follows_renames_new_addresses_and_erasure(engine, store, monkeypatch):
+    with write_tx(engine) as conn:
+        conn.execute(update(conv_t).where(conv_t.c.id == store["bob"]).values(subject="Broken toaster"))
+        conn.execute(update(cust_t).where(cust_t.c.name == "Carla Mendes").values(name="Carla Ribeiro"))
+    assert indexed(engine, "kettle") == set() and indexed(engine, "toaster") == {store["bob"]}
+    assert indexed(engine, "mendes") == set() and indexed(engine, "ribeiro") == {store["tg"]}
+    # Another address of Carla's (a new identity), then her erasure: gone from every index.
+    tg = ingest(engine, InboundMessage("telegram", "t2", Sender("700123456"), "my mail", verified_identities=(Sender("carla@mail.example"),)))
+    assert indexed(engine, "carla@mail") == {store["tg"], tg.conversation_id}
+    with write_tx(engine) as conn:
+        theirs = conv_t.c.customer_id == tg.customer_id
+        conn.execute(delete(msg_t).where(msg_t.c.conversation_id.in_(conv_t.select().with_only_columns(conv_t.c.id).where(theirs))))
+        conn.execute(delete(conv_t).where(theirs))
+        conn.execute(delete(ident_t).where(ident_t.c.customer_id == tg.customer_id))
+        conn.execute(update(cust_t).where(cust_t.c.id == tg.customer_id).values(name=None))
+    for q in ("carla", "ribeiro", "700123", "mail.example"):
+        assert indexed(engine, q) == set() == plain(engine, q, monkeypatch)
+
+
+def test_a_write_outside_write_tx_is_found_before_and_after_it_reaches_the_index(engine, store, search_queue):
+    with engine.begin() as conn:  # not write_tx: on SQLite the triggers' rows stay queued
+        conn.execute(update(conv_t).where(conv_t.c.id == store["bob"]).values(subject="Descaling the kettle"))
+    assert indexed(engine, "descaling") == {store["bob"]} and indexed(engine, "leaks") == set()
+    ingest(engine, mail("<later@x>", "zoe@example.com", "Zoe", "Anything"))  # a write_tx: the queue may move now
+    assert indexed(engine, "descaling") == {store["bob"]} and indexed(engine, "leaks") == set()
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            queued = conn.execute(text("SELECT count(*) FROM search_pending")).scalar()
+        assert (queued == 0) == (search_queue == "moved")
+
+
+def test_a_merged_customers_addresses_find_the_merged_conversations(engine, store):
+    ana = ingest(engine, mail("<m1@x>", "ana.kowalski@shop.example", "Ana Kowalski", "x")).customer_id
+    bob = ingest(engine, mail("<m2@x>", "bob@other.example", "Bob Quixote", "y")).customer_id
+    merge_customers(engine, ana, bob, ADMIN)
+    both = found(engine, "bob@other")
+    assert {store["bob"], store["ana_order"], store["ana_refund"]} <= both
+    assert found(engine, "kowalski") == both
+
+
+def test_migrating_down_drops_the_indexes_and_up_builds_them_from_the_rows(db_url, store):
+    cfg = alembic_config(db_url)
+    command.downgrade(cfg, "0002")
+    fresh = make_engine(db_url)  # which indexes exist is remembered per engine
+    try:
+        with read_tx(fresh) as conn:
+            assert not conversations._has_search_indexes(conn)
+        assert found(fresh, "kowal") == {store["ana_order"], store["ana_refund"]}  # the plain query
+    finally:
+        fresh.dispose()
+    upgrade(db_url)
+    fresh = make_engine(db_url)
+    try:
+        with read_tx(fresh) as conn:
+            assert conversations._search_candidates(conn, "quixote") == [store["bob"]]
+            assert sorted(conversations._search_candidates(conn, "order 48213")) == [store["ana_order"]]
+    finally:
+        fresh.dispose()
+
+
+def test_an_index_out_of_step_with_the_tables_is_rebuilt_not_fatal(engine, store, caplog):
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the FTS5 index is SQLite's")
+    index_search_queue(engine)  # everything into the index
+    with engine.begin() as conn:  # then damage it: FTS5's structure record
+        conn.execute(text("UPDATE search_text_data SET block = x'00' WHERE id = 10"))
+    damaged = ingest(engine, mail("<damaged@x>", "dan@example.com", "Dan", "Written while damaged"))
+    index_search_queue(engine)
+    assert "rebuilding" in caplog.text
+    assert indexed(engine, "kettle") == {store["bob"]}
+    assert indexed(engine, "kowal") == {store["ana_order"], store["ana_refund"]}
+    assert indexed(engine, "while damaged") == {damaged.conversation_id}
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM search_pending")).scalar() == 0
