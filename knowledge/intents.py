@@ -73,14 +73,20 @@ def _mask(text: str, refs: OrderReferences) -> str:
     return "".join(out)
 
 
+def load_model(cache_dir: Path | None = None) -> IntentModel:
+    """A classifier loaded from the cache in cache_dir, or trained and cached there."""
+    refs = OrderReferences(DEFAULT_ORDER_PATTERNS)
+    return build_or_load(lambda t: _mask(t, refs), cache_dir=cache_dir)
+
+
 def shared_model(cache_dir: Path | None = None) -> IntentModel:
-    """The process's classifier, built or loaded once (thread-safe)."""
+    """The process's classifier, built or loaded once (thread-safe); cache_dir counts only for
+    the first call."""
     global _model
     if _model is None:
         with _model_lock:
             if _model is None:
-                refs = OrderReferences(DEFAULT_ORDER_PATTERNS)
-                _model = build_or_load(lambda t: _mask(t, refs), cache_dir=cache_dir)
+                _model = load_model(cache_dir)
     return _model
 
 
