@@ -167,3 +167,31 @@ class OutboxWorker(PollingWorker):
             status = OutboxStatus.sent
         if self.on_result is not None:
             self.on_result(row, status)
+
+
+def retry_delivery(engine: Engine, message_id: int) -> str:
+    """An agent asks to deliver a failed reply again: its outbox row goes back to the queue with
+    a fresh set of attempts (the last error stays until a delivery succeeds). Only a dead row, or
+    a pending one waiting after a failed attempt, can be retried; returns the new status."""
+    from sqlalchemy import select
+
+    from hub.errors import Conflict, NotFound
+
+    now = utcnow()
+    with write_tx(engine) as conn:
+        row = conn.execute(
+            select(outbox_t.c.id, outbox_t.c.status, outbox_t.c.attempts)
+            .where(outbox_t.c.message_id == message_id, outbox_t.c.kind == "message")
+            .with_for_update()
+        ).first()
+        if row is None:
+            raise NotFound(f"message {message_id} has no delivery to retry")
+        retryable = row.status == OutboxStatus.dead or (row.status == OutboxStatus.pending and row.attempts > 0)
+        if not retryable:
+            raise Conflict(f"the delivery of message {message_id} is {row.status}; only a failed delivery can be retried")
+        conn.execute(
+            update(outbox_t)
+            .where(outbox_t.c.id == row.id)
+            .values(status=OutboxStatus.pending, attempts=0, next_attempt_at=now, locked_until=None)
+        )
+    return OutboxStatus.pending

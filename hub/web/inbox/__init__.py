@@ -1,9 +1,149 @@
-"""The unified inbox (issue 8): server-rendered pages for agents, live through server-sent events."""
+"""The unified inbox (issue 8): server-rendered pages for agents, live through server-sent events.
+
+pages.py: sign-in, the inbox list, a conversation and what agents do in it; live.py: the event
+stream and presence; admin.py: the admin pages; common.py: templates, session and CSRF. The logic
+lives in hub/ (inbox_list, timeline, read_marks, macros, mentions, lockout, presence, staff,
+channel_status).
+"""
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 from aiohttp import web
+
+STATIC = Path(__file__).parent / "static"
+# The only files served from /inbox/static/: a fixed list, never a path from the request.
+ASSETS = {"inbox.css": "text/css", "inbox.js": "text/javascript"}
+
+
+def _versions() -> dict[str, str]:
+    return {name: hashlib.sha256((STATIC / name).read_bytes()).hexdigest()[:12] for name in ASSETS}
+
+
+async def static_file(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    if name not in ASSETS:
+        raise web.HTTPNotFound(text="no such file")
+    # Versioned URLs (?v=<content hash>): a changed file gets a new URL, so caching it long is safe.
+    return web.FileResponse(STATIC / name, headers={"Content-Type": ASSETS[name], "Cache-Control": "public, max-age=86400"})
 
 
 def setup(app: web.Application) -> None:
     """Add the inbox pages, their static files and the live-update stream to the app."""
+    from hub.web.inbox import admin, common, live, pages
+
+    common.setup_templates(app)
+    versions = _versions()
+    app[common.JINJA].globals["asset"] = lambda name: f"/inbox/static/{name}?v={versions[name]}"
+    live.setup(app)
+    pages.add_routes(app)
+    admin.add_routes(app)
+    app.router.add_get("/inbox/static/{name}", static_file)
+
+
+def openapi_paths() -> dict:
+    """The inbox's routes in the hub's OpenAPI document (hub/web/openapi.py merges them in): pages
+    for browsers, not JSON, documented like every route so the contract test holds them to it.
+    Without a session cookie every page redirects to the sign-in page."""
+    text = {"type": "string"}
+
+    def html(description: str) -> dict:
+        return {"description": description, "content": {"text/html": {"schema": text}}}
+
+    def errors(*codes: int) -> dict:
+        reasons = {400: "the request cannot be read", 403: "not allowed: the role, or a missing or stale CSRF token",
+                   404: "no such conversation, customer, message or file", 409: "conflicts with the current state",
+                   413: "the request is too large", 422: "the input cannot be accepted; the page says why",
+                   429: "too many attempts; see Retry-After"}
+        out = {str(c): html(reasons[c]) for c in codes}
+        for c in (413, 400):  # aiohttp itself answers these in plain text before any handler runs
+            if str(c) in out:
+                out[str(c)]["content"]["text/plain"] = {"schema": text}
+        return out
+
+    redirect = {"description": "to the sign-in page (no session), or back to the page after a change",
+                "headers": {"Location": {"schema": {"type": "string"}}}}
+    ident = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+    form = {"type": "object", "additionalProperties": True,
+            "description": "the page's form fields, with its CSRF token in _csrf"}
+    body = {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": form},
+                                          "multipart/form-data": {"schema": form}}}
+    session = [{"session": []}]
+    tags = ["inbox"]
+
+    def page(summary: str, *, params=(), query=(), codes=(403, 404, 422)) -> dict:
+        return {"get": {"summary": summary, "tags": tags, "security": session, "parameters": [*params, *query],
+                        "responses": {"200": html(summary), "303": redirect, **errors(*codes)}}}
+
+    def action(summary: str, *, params=(), codes=(400, 403, 404, 409, 413, 422)) -> dict:
+        return {"post": {"summary": summary, "tags": tags, "security": session, "parameters": list(params),
+                         "requestBody": body,
+                         "responses": {"200": html("the resulting page"), "201": html("created (shown once)"),
+                                       "303": redirect, **errors(*codes)}}}
+
+    def q(name: str, description: str) -> dict:
+        return {"name": name, "in": "query", "required": False, "schema": {"type": "string"}, "description": description}
+
+    list_query = [q("view", "mine | unassigned | open | sla | all"), q("channel", "a channel name"),
+                  q("status", "open | pending | resolved | closed"), q("q", "search text"),
+                  q("sort", "activity | priority"), q("cursor", "the next page's cursor")]
+    paths = {
+        "/inbox/login": {
+            "get": {"summary": "The sign-in page", "tags": tags, "security": [], "parameters": [q("next", "where to go after")],
+                    "responses": {"200": html("the sign-in form")}},
+            "post": {"summary": "Sign in (sets the session cookie)", "tags": tags, "security": [], "requestBody": body,
+                     "responses": {"303": redirect, "401": html("wrong email or password"),
+                                   **errors(400, 403, 413, 429)}},
+        },
+        "/inbox/logout": action("Sign out (ends the session)"),
+        "/inbox": page("The inbox list", query=list_query),
+        "/inbox/rows": page("The inbox list's rows (for live refresh)", query=list_query),
+        "/inbox/events": {"get": {"summary": "The page's live stream (server-sent events)", "tags": tags, "security": session,
+                                  "parameters": [q("conversation", "the conversation the page shows")],
+                                  "responses": {"200": {"description": "text/event-stream",
+                                                        "content": {"text/event-stream": {"schema": text}}},
+                                                "303": redirect, **errors(403, 422)}}},
+        "/inbox/presence": {"post": {"summary": "Heartbeat: the agent types in a conversation", "tags": tags,
+                                     "security": session, "requestBody": body,
+                                     "responses": {"200": {"description": "who views the conversation",
+                                                           "content": {"application/json": {"schema": {"type": "object"}}}},
+                                                   "303": redirect,
+                                                   **{str(c): {"description": "refused", "content": {"application/json": {
+                                                       "schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
+                                                      for c in (400, 403, 413, 422)}}}},
+        "/inbox/c/{id}": page("A conversation with the customer's whole timeline", params=[ident],
+                              query=[q("macro", "a canned response to put in the reply")]),
+        "/inbox/c/{id}/timeline": page("A conversation's timeline (for live refresh)", params=[ident]),
+        "/inbox/c/{id}/reply": action("Reply to the customer", params=[ident]),
+        "/inbox/c/{id}/note": action("Add an internal note", params=[ident]),
+        "/inbox/c/{id}/update": action("Change status, priority, assignee", params=[ident]),
+        "/inbox/c/{id}/escalate": action("Escalate to the back office", params=[ident]),
+        "/inbox/messages/{id}/retry": action("Retry a failed delivery", params=[ident]),
+        "/inbox/attachments/{id}": {"get": {"summary": "Download an attachment", "tags": tags, "security": session,
+                                            "parameters": [ident],
+                                            "responses": {"200": {"description": "the file, as a download",
+                                                                  "content": {"application/octet-stream": {"schema": text}}},
+                                                          "303": redirect, **errors(403, 404, 422)}}},
+        "/inbox/customers/{id}": page("A customer: identities and conversations", params=[ident]),
+        "/inbox/customers/{id}/merge": {
+            **page("Review merging another customer into this one (admin)", params=[ident],
+                   query=[q("other", "the other customer's id")]),
+            **action("Merge another customer into this one (admin)", params=[ident]),
+        },
+        "/inbox/static/{name}": {"get": {"summary": "The inbox's stylesheet and script", "tags": tags, "security": [],
+                                         "parameters": [{"name": "name", "in": "path", "required": True,
+                                                         "schema": {"type": "string"}}],
+                                         "responses": {"200": {"description": "the file", "content": {
+                                             "text/css": {"schema": text}, "text/javascript": {"schema": text}}},
+                                             "404": {"description": "no such file",
+                                                     "content": {"text/plain": {"schema": text}}}}}},
+    }
+    for section, summary in (("agents", "Agents"), ("tokens", "API tokens"), ("channels", "Channel status"),
+                             ("macros", "Canned responses"), ("kb", "Knowledge base articles"), ("forms", "Web forms")):
+        paths[f"/inbox/admin/{section}"] = page(f"Admin: {summary}", query=[q("q", "search")] if section == "kb" else ())
+        if section in ("agents", "tokens", "macros"):
+            paths[f"/inbox/admin/{section}"].update(action(f"Admin: change {summary.lower()}"))
+    paths["/inbox/admin"] = page("Admin: start page")
+    return paths

@@ -1,0 +1,150 @@
+"""Admin pages: agents (create, role, deactivate, new password), API tokens (created and shown
+once, revoked), channel status, canned responses (macros), and links to the knowledge base and
+the web forms. Every page and form needs the admin role."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from hub import auth, lockout, macros, staff
+from hub.channel_status import channel_status
+from hub.errors import RejectedInput
+from hub.web.app import ENGINE, REGISTRY, SETTINGS
+from hub.web.inbox.common import CSRF_FIELD, agent, form_of, int_param, page, render
+
+
+async def db(fn, *args, **kwargs):
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def _ctx(who, section: str, **extra) -> dict:
+    return {"who": who, "csrf": who.csrf_token, "csrf_field": CSRF_FIELD, "section": section, **extra}
+
+
+@page
+async def index(request: web.Request) -> web.Response:
+    raise web.HTTPSeeOther("/inbox/admin/agents")
+
+
+@page
+async def agents(request: web.Request) -> web.Response:
+    who = agent(request, admin=True)
+    engine = request.app[ENGINE]
+    return render(request, "admin/agents.html", _ctx(
+        who, "agents", agents=await db(staff.list_agents, engine), locked=await db(lockout.locked_accounts, engine),
+        done=request.query.get("done")))
+
+
+@page
+async def agents_post(request: web.Request) -> web.Response:
+    who = agent(request, admin=True)
+    form = await form_of(request, who)
+    engine = request.app[ENGINE]
+    action = form.get("action")
+    if action == "create":
+        await db(auth.create_agent, engine, str(form.get("email") or ""), str(form.get("password") or ""),
+                 role=str(form.get("role") or "agent"), name=str(form.get("name") or "").strip() or None, actor=who.actor)
+        done = "created"
+    elif action == "role":
+        await db(staff.set_role, engine, int_param(form.get("agent_id"), "agent_id"), str(form.get("role") or ""), who)
+        done = "role"
+    elif action in ("deactivate", "activate"):
+        await db(staff.set_active, engine, int_param(form.get("agent_id"), "agent_id"), action == "activate", who)
+        done = action
+    elif action == "password":
+        email = await db(staff.agent_email, engine, int_param(form.get("agent_id"), "agent_id"))
+        await db(auth.set_password, engine, email, str(form.get("password") or ""), actor=who.actor)
+        await db(lockout.clear, engine, email)  # a new password also lifts a lock-out
+        done = "password"
+    else:
+        raise RejectedInput("unknown action")
+    raise web.HTTPSeeOther(f"/inbox/admin/agents?done={done}")
+
+
+@page
+async def tokens(request: web.Request) -> web.Response:
+    who = agent(request, admin=True)
+    return render(request, "admin/tokens.html", _ctx(who, "tokens", tokens=await db(staff.list_tokens, request.app[ENGINE]),
+                                                     new_token=None))
+
+
+@page
+async def tokens_post(request: web.Request) -> web.Response:
+    who = agent(request, admin=True)
+    form = await form_of(request, who)
+    engine = request.app[ENGINE]
+    if form.get("action") == "create":
+        token = await db(auth.create_token, engine, str(form.get("name") or ""), role=str(form.get("role") or ""),
+                         actor=who.actor)
+        # Shown once, on this response (not a redirect: the token is never stored in plain).
+        return render(request, "admin/tokens.html", _ctx(who, "tokens", tokens=await db(staff.list_tokens, engine),
+                                                         new_token=token), status=201)
+    if form.get("action") == "revoke":
+        await db(staff.revoke_token, engine, int_param(form.get("token_id"), "token_id"), who)
+        raise web.HTTPSeeOther("/inbox/admin/tokens")
+    raise RejectedInput("unknown action")
+
+
+@page
+async def channels(request: web.Request) -> web.Response:
+    who = agent(request, admin=True)
+    rows = await db(channel_status, request.app[ENGINE], request.app[REGISTRY])
+    return render(request, "admin/channels.html", _ctx(who, "channels", channels=rows))
+
+
+@page
+async def macro_list(request: web.Request) -> web.Response:
+    who = agent(request, admin=True)
+    return render(request, "admin/macros.html", _ctx(who, "macros", macros=await db(macros.list_macros, request.app[ENGINE]),
+                                                     placeholders=macros.PLACEHOLDERS))
+
+
+@page
+async def macro_post(request: web.Request) -> web.Response:
+    who = agent(request, admin=True)
+    form = await form_of(request, who)
+    engine = request.app[ENGINE]
+    action = form.get("action")
+    name, body = str(form.get("name") or ""), str(form.get("body") or "")
+    if action == "create":
+        await db(macros.create_macro, engine, name, body, who)
+    elif action == "update":
+        await db(macros.update_macro, engine, int_param(form.get("macro_id"), "macro_id"), name, body, who)
+    elif action == "delete":
+        await db(macros.delete_macro, engine, int_param(form.get("macro_id"), "macro_id"), who)
+    else:
+        raise RejectedInput("unknown action")
+    raise web.HTTPSeeOther("/inbox/admin/macros")
+
+
+@page
+async def knowledge(request: web.Request) -> web.Response:
+    who = agent(request, admin=True)
+    from hub import kb
+
+    q = (request.query.get("q") or "").strip()[:200] or None
+    articles = await db(kb.list_articles, request.app[ENGINE], q=q, limit=100)
+    return render(request, "admin/kb.html", _ctx(who, "kb", articles=articles, q=q or ""))
+
+
+@page
+async def web_forms(request: web.Request) -> web.Response:
+    who = agent(request, admin=True)
+    forms = request.app[SETTINGS].forms
+    return render(request, "admin/forms.html", _ctx(who, "forms", forms=forms))
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/inbox/admin", index)
+    r.add_get("/inbox/admin/agents", agents)
+    r.add_post("/inbox/admin/agents", agents_post)
+    r.add_get("/inbox/admin/tokens", tokens)
+    r.add_post("/inbox/admin/tokens", tokens_post)
+    r.add_get("/inbox/admin/channels", channels)
+    r.add_get("/inbox/admin/macros", macro_list)
+    r.add_post("/inbox/admin/macros", macro_post)
+    r.add_get("/inbox/admin/kb", knowledge)
+    r.add_get("/inbox/admin/forms", web_forms)

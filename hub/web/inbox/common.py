@@ -1,0 +1,213 @@
+"""What every inbox page shares: the template environment, who the agent is (the session cookie),
+the CSRF check of forms, and turning a HubError into a page a person can read."""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import logging
+import re
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote, urlparse
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from markupsafe import Markup, escape
+
+from hub import auth
+from hub.errors import HubError, PermissionDenied, Unauthenticated
+from hub.web.api import SESSION_COOKIE
+from hub.web.app import AUTH
+from hub.web.errors import STATUS
+
+log = logging.getLogger(__name__)
+
+JINJA = web.AppKey("inbox_jinja", jinja2.Environment)
+HERE = Path(__file__).parent
+CSRF_FIELD = "_csrf"
+LOGIN_CSRF_COOKIE = "servicehub_login_csrf"
+AGENTS = ("agent", "admin")
+
+
+# --- templates -------------------------------------------------------------------------------
+
+
+def _ago(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    seconds = int((datetime.now(UTC) - value).total_seconds())
+    return age(seconds)
+
+
+def age(seconds: int) -> str:
+    seconds = max(0, int(seconds))
+    for size, unit in ((86400 * 365, "y"), (86400 * 30, "mo"), (86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return "now"
+
+
+def _when(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _iso(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
+
+
+def _size(n) -> str:
+    n = int(n or 0)
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def highlight_mentions(text: str, mentioned: list[dict]) -> Markup:
+    """The note's text, escaped, with the @handles of mentioned agents marked."""
+    handles = {m["handle"].lower() for m in mentioned} | {m["email"].lower() for m in mentioned}
+    if not handles:
+        return escape(text)
+    out, pos = [], 0
+    for match in re.finditer(r"(?<![\w.@])@([A-Za-z0-9._%+-]+(?:@[A-Za-z0-9.-]+\.[A-Za-z]{2,})?)", text):
+        if match.group(1).rstrip(".").lower() in handles:
+            out.append(escape(text[pos:match.start()]))
+            out.append(Markup('<mark class="mention">{}</mark>').format(match.group(0)))
+            pos = match.end()
+    out.append(escape(text[pos:]))
+    return Markup("").join(out)
+
+
+def setup_templates(app: web.Application) -> None:
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        app_key=JINJA,
+        autoescape=True,  # every value is escaped unless marked safe (sanitised email HTML goes in srcdoc)
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(ago=_ago, when=_when, iso=_iso, size=_size, mentions=highlight_mentions)
+
+
+def render(request: web.Request, name: str, context: dict, *, status: int = 200) -> web.Response:
+    response = aiohttp_jinja2.render_template(name, request, context, app_key=JINJA, status=status)
+    response.headers["Cache-Control"] = "no-store"  # agents' pages hold customer data
+    return response
+
+
+# --- who is asking -----------------------------------------------------------------------------
+
+
+def login_url(request: web.Request) -> str:
+    return "/inbox/login?next=" + quote(request.path_qs, safe="")
+
+
+def agent(request: web.Request, *, admin: bool = False) -> auth.Principal:
+    """The signed-in agent (session cookie only: these are browser pages); off to the sign-in page
+    otherwise. admin: the page needs the admin role."""
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if not token:
+        raise web.HTTPSeeOther(login_url(request))
+    try:
+        who = request.app[AUTH].resolve(token)
+    except Unauthenticated:
+        raise web.HTTPSeeOther(login_url(request)) from None
+    if not who.is_agent or who.role not in AGENTS:
+        raise PermissionDenied("the inbox is for agents")
+    if admin and who.role != "admin":
+        raise PermissionDenied("this page is for admins; ask an admin if you need it")
+    return who
+
+
+async def read_form(request: web.Request):
+    """The posted form fields; a body that is no form is a 400 with a reason, never a 500."""
+    from hub.web.errors import BadRequest
+
+    try:
+        return await request.post()  # bounded by the app's client_max_size (413 above it)
+    except web.HTTPException:
+        raise
+    except (ValueError, AssertionError, UnicodeDecodeError, HttpProcessingError) as exc:  # a malformed body
+        raise BadRequest(f"the body is not a readable form: {exc or 'malformed'}") from None
+
+
+async def form_of(request: web.Request, who: auth.Principal):
+    """The posted form, once its CSRF token (a field, or the X-CSRF-Token header for scripts)
+    matches the session's."""
+    form = await read_form(request)
+    presented = form.get(CSRF_FIELD) or request.headers.get("X-CSRF-Token")
+    if not auth.csrf_ok(who, presented if isinstance(presented, str) else None):
+        raise PermissionDenied("this form's security token is missing or out of date; reload the page and try again")
+    return form
+
+
+def new_login_csrf() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def login_csrf_ok(request: web.Request, presented: str | None) -> bool:
+    # Before sign-in there is no session: the token is a double-submit cookie (a cross-site
+    # page can neither read the cookie nor set it, so it cannot post a matching field).
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    return bool(expected and presented and hmac.compare_digest(expected, presented))
+
+
+def page(handler):
+    """A page handler whose HubErrors become an error page with the right status (the app's
+    error middleware would answer JSON)."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request):
+        try:
+            return await handler(request)
+        except HubError as exc:
+            status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+            headers = {}
+            retry = getattr(exc, "retry_after", None)
+            if retry:
+                headers["Retry-After"] = str(max(1, int(retry + 0.999)))
+            referer = urlparse(request.headers.get("Referer", ""))
+            back = safe_next(referer.path + (f"?{referer.query}" if referer.query else ""))
+            response = render(request, "error.html", {"message": exc.message, "status": status, "back": back},
+                              status=status)
+            response.headers.update(headers)
+            return response
+
+    return wrapped
+
+
+def int_param(raw: str | None, name: str) -> int:
+    from hub.errors import RejectedInput
+
+    if raw is None or not str(raw).isdigit() or not (1 <= int(raw) <= 2_147_483_647):
+        raise RejectedInput(f"{name} must be a positive integer")
+    return int(raw)
+
+
+def safe_next(raw: str | None) -> str:
+    """Only a path of the inbox itself: never an open redirect to another site."""
+    if raw and raw.startswith("/inbox") and not raw.startswith("//") and "\\" not in raw:
+        return raw
+    return "/inbox"

@@ -1,0 +1,218 @@
+"""Live updates: one server-sent-event stream per agent page, fed by a per-process broadcaster.
+
+What the broadcaster hears: new inbound messages straight from the ingest path
+(app[INGEST_LISTENERS]), what this process's inbox handlers change, and a cheap poll of the store
+(max message id; the outbox's queued rows) for what other processes do: a message stored by
+another web worker, a delivery the outbox worker finished. Events carry ids only; pages fetch the
+fragment they show again, through the same authorised handlers.
+
+The stream also carries presence: while a conversation page's stream is open its agent counts as
+viewing it, and the page's heartbeat (POST /inbox/presence) says when they type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from aiohttp_sse import sse_response
+from sqlalchemy import func, select
+
+from hub import staff
+from hub.db import read_tx
+from hub.models import Conversation, Message, Outbox, OutboxStatus
+from hub.presence import Presence
+from hub.web.app import ENGINE, INGEST_LISTENERS
+from hub.web.inbox.common import agent, form_of, int_param
+
+log = logging.getLogger(__name__)
+message_t = Message.__table__
+conversation_t = Conversation.__table__
+outbox_t = Outbox.__table__
+
+POLL_SECONDS = 1.0
+WAKE_SECONDS = 2.0  # how soon a stream notices its page went away while nothing happens
+QUEUE_SIZE = 200
+
+
+@dataclass(eq=False)
+class Subscriber:
+    agent_id: int
+    conversation_id: int | None
+    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+
+
+class Broadcaster:
+    def __init__(self, engine, *, poll_seconds: float = POLL_SECONDS):
+        self.engine = engine
+        self.poll_seconds = poll_seconds
+        self.subscribers: set[Subscriber] = set()
+        self.presence = Presence()
+        self._last_message_id: int | None = None
+        self._outbox_signature = None
+        self._wake = asyncio.Event()
+
+    def subscribe(self, agent_id: int, conversation_id: int | None) -> Subscriber:
+        sub = Subscriber(agent_id, conversation_id)
+        self.subscribers.add(sub)
+        self._wake.set()
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self.subscribers.discard(sub)
+
+    def publish(self, event: dict) -> None:
+        for sub in list(self.subscribers):
+            try:
+                sub.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                # A page that does not keep up reloads what it shows once, instead of every event.
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    while True:
+                        sub.queue.get_nowait()
+                sub.queue.put_nowait({"type": "resync"})
+
+    def publish_presence(self, conversation_id: int) -> None:
+        self.publish({"type": "presence", "conversation_id": conversation_id,
+                      "viewers": self.presence.of(conversation_id)})
+
+    def on_ingest(self, result) -> None:
+        """An ingest listener: a new message was stored by this process."""
+        self.publish({"type": "msg", "conversation_id": result.conversation_id, "customer_id": result.customer_id,
+                      "message_id": result.message_id})
+
+    def close(self) -> None:
+        for sub in list(self.subscribers):
+            with contextlib.suppress(asyncio.QueueFull):
+                sub.queue.put_nowait(None)
+
+    # --- the poll -------------------------------------------------------------------------
+
+    def _poll_store(self):
+        with read_tx(self.engine) as conn:
+            top = conn.execute(select(func.max(message_t.c.id))).scalar() or 0
+            new = []
+            if self._last_message_id is not None and top > self._last_message_id:
+                new = conn.execute(
+                    select(message_t.c.id, message_t.c.conversation_id, conversation_t.c.customer_id)
+                    .join(conversation_t, conversation_t.c.id == message_t.c.conversation_id)
+                    .where(message_t.c.id > self._last_message_id)
+                    .order_by(message_t.c.id)
+                    .limit(500)
+                ).all()
+            # Queued rows are few and indexed (status, next_attempt_at): a delivery that finished
+            # or failed changes this signature.
+            signature = tuple(conn.execute(
+                select(func.count(), func.coalesce(func.sum(outbox_t.c.attempts), 0), func.max(outbox_t.c.id))
+                .where(outbox_t.c.status.in_([OutboxStatus.pending, OutboxStatus.sending]))
+            ).one())
+        return top, new, signature
+
+    async def poll_once(self) -> None:
+        top, new, signature = await asyncio.to_thread(self._poll_store)
+        for row in new:
+            self.publish({"type": "msg", "conversation_id": row.conversation_id, "customer_id": row.customer_id,
+                          "message_id": row.id})
+        if self._outbox_signature is not None and signature != self._outbox_signature:
+            self.publish({"type": "delivery"})
+        self._last_message_id = top
+        self._outbox_signature = signature
+
+    async def run(self) -> None:
+        while True:
+            if not self.subscribers:
+                # Nobody listens: sleep until a page connects, then start from the store's present.
+                self._wake.clear()
+                self._last_message_id = self._outbox_signature = None
+                await self._wake.wait()
+            try:
+                await self.poll_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the store is down for a moment: pages keep their stream
+                log.warning("inbox live poll failed: %s", exc)
+            await asyncio.sleep(self.poll_seconds)
+
+
+BROADCASTER = web.AppKey("inbox_broadcaster", Broadcaster)
+
+
+def _gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def _relevant(event: dict, sub: Subscriber) -> bool:
+    if event["type"] == "presence":
+        return sub.conversation_id is not None and event["conversation_id"] == sub.conversation_id
+    return True
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """GET /inbox/events[?conversation=ID]: the page's live stream."""
+    who = agent(request)
+    raw = request.query.get("conversation")
+    conversation_id = int_param(raw, "conversation") if raw else None
+    broadcaster = request.app[BROADCASTER]
+    name = await asyncio.to_thread(staff.display_name, request.app[ENGINE], who.id) if conversation_id else who.name
+    sub = broadcaster.subscribe(who.id, conversation_id)
+    if conversation_id is not None:
+        broadcaster.presence.join(conversation_id, who.id, name)
+        broadcaster.publish_presence(conversation_id)
+    try:
+        async with sse_response(request, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}) as stream:
+            await stream.send(json.dumps({"type": "hello"}), event="hello")
+            while stream.is_connected() and not _gone(request):
+                try:
+                    event = await asyncio.wait_for(sub.queue.get(), WAKE_SECONDS)
+                except TimeoutError:
+                    continue  # look again whether the page is still there (presence must not linger)
+                if event is None:  # the app is shutting down
+                    break
+                if _relevant(event, sub):
+                    await stream.send(json.dumps(event), event=event["type"])
+        return stream
+    finally:
+        broadcaster.unsubscribe(sub)
+        if conversation_id is not None:
+            broadcaster.presence.leave(conversation_id, who.id)
+            broadcaster.publish_presence(conversation_id)
+
+
+async def heartbeat(request: web.Request) -> web.Response:
+    """POST /inbox/presence (conversation_id, typing=1|0): the page's agent is typing (or stopped)."""
+    who = agent(request)
+    form = await form_of(request, who)
+    conversation_id = int_param(form.get("conversation_id"), "conversation_id")
+    typing = form.get("typing") == "1"
+    broadcaster = request.app[BROADCASTER]
+    if broadcaster.presence.typing(conversation_id, who.id, who.name, typing):
+        broadcaster.publish_presence(conversation_id)
+    return web.json_response({"viewers": broadcaster.presence.of(conversation_id)})
+
+
+async def _poller(app: web.Application):
+    broadcaster = app[BROADCASTER]
+    task = asyncio.create_task(broadcaster.run(), name="inbox-live-poll")
+    yield
+    broadcaster.close()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _on_shutdown(app: web.Application) -> None:
+    app[BROADCASTER].close()  # open streams end, so the server can stop
+
+
+def setup(app: web.Application) -> None:
+    app[BROADCASTER] = Broadcaster(app[ENGINE])
+    app[INGEST_LISTENERS].append(app[BROADCASTER].on_ingest)
+    app.router.add_get("/inbox/events", events)
+    app.router.add_post("/inbox/presence", heartbeat)
+    app.cleanup_ctx.append(_poller)
+    app.on_shutdown.append(_on_shutdown)

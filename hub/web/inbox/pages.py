@@ -1,0 +1,423 @@
+"""The agent's pages: sign-in, the inbox list, a conversation with the customer's whole timeline,
+and what agents do there (reply, note, assign, status, priority, retry a delivery, escalate).
+
+Handlers are thin: every change is a plain function of hub/ (conversations, outbox, mentions,
+read_marks, escalation...). Forms post and redirect (they work without JavaScript); the page's
+script only adds live updates, the suggestion button and the collision notice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from urllib.parse import quote, urlencode
+
+from aiohttp import web
+
+from hub import auth, conversations, customer_orders, customers, inbox_list, lockout, macros, mentions, outbox, read_marks, staff, timeline
+from hub.errors import HubError, RejectedInput, Unauthenticated
+from hub.web.api import SESSION_COOKIE
+from hub.web.app import AUTH, BLOBS, ENGINE, LOGIN_LIMITER, REGISTRY, SETTINGS, WORKER
+from hub.web.inbox.common import (
+    CSRF_FIELD,
+    LOGIN_CSRF_COOKIE,
+    agent,
+    form_of,
+    int_param,
+    login_csrf_ok,
+    new_login_csrf,
+    page,
+    read_form,
+    render,
+    safe_next,
+)
+from hub.web.inbox.live import BROADCASTER
+
+log = logging.getLogger(__name__)
+
+
+async def db(fn, *args, **kwargs):
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def _base(who: auth.Principal) -> dict:
+    return {"who": who, "csrf": who.csrf_token, "csrf_field": CSRF_FIELD}
+
+
+# --- sign-in -------------------------------------------------------------------------------------
+
+
+def _login_page(request, *, error: str | None = None, email: str = "", status: int = 200) -> web.Response:
+    token = new_login_csrf()
+    response = render(request, "login.html", {"error": error, "email": email, "login_csrf": token,
+                                              "next": safe_next(request.query.get("next"))}, status=status)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/inbox/login",
+                        secure=request.app[SETTINGS].cookie_secure, max_age=3600)
+    return response
+
+
+async def login_form(request: web.Request) -> web.Response:
+    return _login_page(request)
+
+
+@page
+async def login(request: web.Request) -> web.Response:
+    app = request.app
+    form = await read_form(request)
+    email = str(form.get("email") or "").strip()[:320]
+    password = str(form.get("password") or "")
+    if not login_csrf_ok(request, form.get(CSRF_FIELD) if isinstance(form.get(CSRF_FIELD), str) else None):
+        return _login_page(request, error="The sign-in form was out of date; please try again.", email=email, status=403)
+    wait = app[LOGIN_LIMITER].check(request.remote or "unknown")
+    if wait:
+        response = _login_page(request, error=f"Too many sign-in attempts from here; wait {int(wait) + 1} seconds.",
+                               email=email, status=429)
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
+    engine = app[ENGINE]
+    try:
+        await db(lockout.check, engine, email)
+        session = await db(auth.login, engine, email, password, days=app[SETTINGS].session_days)
+    except lockout.AccountLocked as exc:
+        response = _login_page(request, error=exc.message, email=email, status=429)
+        response.headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
+        return response
+    except Unauthenticated:
+        if await db(lockout.record_failure, engine, email):
+            msg = ("Wrong email or password. This account is now locked for 15 minutes after too many failed "
+                   "sign-ins; an admin can unlock it by setting a new password.")
+        else:
+            msg = "Wrong email or password."
+        return _login_page(request, error=msg, email=email, status=401)
+    await db(lockout.clear, engine, email)
+    response = web.HTTPSeeOther(safe_next(str(form.get("next") or "")))
+    settings = app[SETTINGS]
+    response.set_cookie(SESSION_COOKIE, session.token, max_age=int(settings.session_days * 86400), httponly=True,
+                        secure=settings.cookie_secure, samesite="Lax", path="/")
+    response.del_cookie(LOGIN_CSRF_COOKIE, path="/inbox/login")
+    raise response
+
+
+@page
+async def logout(request: web.Request) -> web.Response:
+    who = agent(request)
+    await form_of(request, who)
+    token = request.cookies.get(SESSION_COOKIE, "")
+    await db(auth.logout, request.app[ENGINE], token)
+    request.app[AUTH].forget(token)
+    response = web.HTTPSeeOther("/inbox/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
+# --- the inbox list --------------------------------------------------------------------------------
+
+
+def _list_context(request: web.Request, who) -> tuple[dict, inbox_list.InboxQuery]:
+    channels = request.app[REGISTRY].names()
+    iq = inbox_list.parse_query(request.query, channels)
+    return {"channels": channels, "iq": iq}, iq
+
+
+def _page_link(iq: inbox_list.InboxQuery, cursor: str) -> str:
+    params = {k: v for k, v in {"view": iq.view, "channel": iq.channel, "status": iq.status, "q": iq.q,
+                                "sort": iq.sort, "cursor": cursor}.items() if v}
+    return "/inbox?" + urlencode(params)
+
+
+@page
+async def inbox(request: web.Request) -> web.Response:
+    who = agent(request)
+    ctx, iq = _list_context(request, who)
+    result = await db(inbox_list.list_inbox, request.app[ENGINE], who.id, iq)
+    mentioned = await db(mentions.mentioning, request.app[ENGINE], who.id, limit=5)
+    ctx.update(_base(who), rows=result["items"], mentioned=mentioned, views=inbox_list.VIEWS, sorts=inbox_list.SORTS,
+               statuses=["open", "pending", "resolved", "closed"],
+               next_link=_page_link(iq, result["next_cursor"]) if result["next_cursor"] else None)
+    return render(request, "inbox.html", ctx)
+
+
+@page
+async def inbox_rows(request: web.Request) -> web.Response:
+    """The list's rows alone: what the page fetches again when the live stream says something changed."""
+    who = agent(request)
+    ctx, iq = _list_context(request, who)
+    result = await db(inbox_list.list_inbox, request.app[ENGINE], who.id, iq)
+    return render(request, "_rows.html", {**ctx, "rows": result["items"]})
+
+
+# --- a conversation ----------------------------------------------------------------------------------
+
+
+def _suggestions(app, engine, conversation_id: int, who) -> dict:
+    """The knowledge base's suggestions for the first render (hub.suggestions, issue 6); while its
+    index loads, the page asks the JSON route again a little later."""
+    from hub.web import kb_api
+
+    index = app.get(kb_api.KB_INDEX)
+    if index is None:
+        return {"status": "unavailable", "suggestions": []}
+    from hub import suggestions
+    from hub.kb_index import IndexNotReady
+
+    if not index.ready or not index.embedder.ready:
+        # Never hold the page while the model loads: the page's script asks the JSON route.
+        return {"status": "loading", "suggestions": []}
+    conf = app[SETTINGS].kb
+    try:
+        return suggestions.suggest(engine, index, conversation_id, k=conf.suggestions, turns=conf.question_turns, who=who)
+    except IndexNotReady:
+        return {"status": "loading", "suggestions": []}
+    except Exception:  # suggestions help; they must never take the conversation page down
+        log.exception("suggestions for conversation %s failed", conversation_id)
+        return {"status": "unavailable", "suggestions": []}
+
+
+def _facts(engine, conversation_id: int) -> dict | None:
+    from hub import routing
+
+    try:
+        return routing.conversation_facts(engine, conversation_id)
+    except HubError:
+        raise
+    except Exception:
+        log.exception("facts for conversation %s failed", conversation_id)
+        return None
+
+
+def _reply_channel(conv: dict) -> str:
+    return "email" if conv["channel"] in conversations.ANSWERED_BY_EMAIL else conv["channel"]
+
+
+# Channels a reply can go out on, by the kind of identity that addresses it.
+_CHANNEL_OF_IDENTITY = {"email": "email", "telegram": "telegram"}
+# Replying on another channel than the conversation's needs hub.conversations.reply(channel=...);
+# the composer offers the choice once that parameter exists.
+CAN_CHOOSE_CHANNEL = "channel" in inspect.signature(conversations.reply).parameters
+
+
+def _reply_channels(conv: dict, customer: dict) -> list[str]:
+    default = _reply_channel(conv)
+    if not CAN_CHOOSE_CHANNEL:
+        return [default]
+    others = [_CHANNEL_OF_IDENTITY[i["kind"]] for i in customer["identities"] if i["kind"] in _CHANNEL_OF_IDENTITY]
+    return list(dict.fromkeys([default, *others]))
+
+
+def _conversation_context(app, who, conversation_id: int, macro_id: int | None) -> dict:
+    engine = app[ENGINE]
+    conv = conversations.get_conversation(engine, conversation_id)
+    read_marks.mark_read(engine, who.id, conversation_id)
+    tl = timeline.customer_timeline(engine, conversation_id)
+    customer = customers.get_customer(engine, conv["customer"]["id"])
+    customer["orders"] = customer_orders.known_orders(engine, customer["id"])
+    agents = [a for a in staff.list_agents(engine) if a["active"]]
+    me = next((a for a in agents if a["id"] == who.id), None)
+    draft = ""
+    if macro_id is not None:
+        m = macros.get_macro(engine, macro_id)
+        draft = macros.render(m["body"], macros.values_for(conv, (me or {}).get("name") or who.name, who.name))
+    first_words = next((" ".join(e["text"].split())[:80] for e in tl["entries"]
+                        if e["conversation_id"] == conversation_id and e["kind"] == "inbound" and e["text"]), "")
+    return {
+        "conv": conv, "timeline": tl, "title": conv["subject"] or first_words or "No subject", "customer": customer,
+        "agents": agents, "macros": macros.list_macros(engine), "draft": draft,
+        "reply_channel": _reply_channel(conv), "reply_channels": _reply_channels(conv, customer),
+        "suggest": _suggestions(app, engine, conversation_id, who),
+        "facts": _facts(engine, conversation_id), "statuses": ["open", "pending", "resolved", "closed"],
+        "priorities": ["low", "normal", "high", "urgent"],
+    }
+
+
+@page
+async def conversation(request: web.Request) -> web.Response:
+    who = agent(request)
+    cid = int_param(request.match_info["id"], "conversation id")
+    raw_macro = request.query.get("macro")
+    macro_id = int_param(raw_macro, "macro") if raw_macro else None
+    ctx = await db(_conversation_context, request.app, who, cid, macro_id)
+    ctx.update(_base(who), viewers=[v for v in request.app[BROADCASTER].presence.of(cid) if v["agent_id"] != who.id])
+    return render(request, "conversation.html", ctx)
+
+
+@page
+async def timeline_fragment(request: web.Request) -> web.Response:
+    who = agent(request)
+    cid = int_param(request.match_info["id"], "conversation id")
+    engine = request.app[ENGINE]
+
+    def load():
+        conv = conversations.get_conversation(engine, cid)  # NotFound before anything is written
+        read_marks.mark_read(engine, who.id, cid)
+        return timeline.customer_timeline(engine, cid), conv
+
+    tl, conv = await db(load)
+    return render(request, "_timeline.html", {**_base(who), "timeline": tl, "conv": conv})
+
+
+def _back(cid: int, anchor: str = "") -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(f"/inbox/c/{cid}{anchor}")
+
+
+def _changed(request: web.Request, cid: int) -> None:
+    request.app[BROADCASTER].publish({"type": "conv", "conversation_id": cid})
+
+
+@page
+async def post_reply(request: web.Request) -> web.Response:
+    who = agent(request)
+    cid = int_param(request.match_info["id"], "conversation id")
+    form = await form_of(request, who)
+    text = str(form.get("text") or "")
+    if len(text) > 100_000:
+        raise RejectedInput("a reply can have at most 100,000 characters")
+    extra = {}
+    channel = str(form.get("channel") or "")
+    if CAN_CHOOSE_CHANNEL and channel:
+        extra["channel"] = channel
+    message = await db(conversations.reply, request.app[ENGINE], cid, who, text, blobs=request.app[BLOBS], **extra)
+    request.app[WORKER].wake()
+    _changed(request, cid)
+    raise _back(cid, f"#m{message['id']}")
+
+
+@page
+async def post_note(request: web.Request) -> web.Response:
+    who = agent(request)
+    cid = int_param(request.match_info["id"], "conversation id")
+    form = await form_of(request, who)
+    text = str(form.get("text") or "")
+    if len(text) > 100_000:
+        raise RejectedInput("a note can have at most 100,000 characters")
+    note = await db(conversations.add_note, request.app[ENGINE], cid, who, text)
+    await db(mentions.record, request.app[ENGINE], note["id"], text)
+    _changed(request, cid)
+    raise _back(cid, f"#m{note['id']}")
+
+
+@page
+async def post_update(request: web.Request) -> web.Response:
+    """Status, priority and assignee from the conversation's side panel ("me" and "none" for the assignee)."""
+    who = agent(request)
+    cid = int_param(request.match_info["id"], "conversation id")
+    form = await form_of(request, who)
+    changes: dict = {}
+    for key in ("status", "priority"):
+        if form.get(key):
+            changes[key] = str(form[key])
+    if "assignee" in form:
+        raw = str(form["assignee"])
+        if raw == "me":
+            changes["assignee_id"] = who.id
+        elif raw in ("", "none"):
+            changes["assignee_id"] = None
+        else:
+            changes["assignee_id"] = int_param(raw, "assignee")
+    await db(conversations.update_conversation, request.app[ENGINE], cid, changes, who)
+    _changed(request, cid)
+    raise _back(cid)
+
+
+@page
+async def post_retry(request: web.Request) -> web.Response:
+    who = agent(request)
+    message_id = int_param(request.match_info["id"], "message id")
+    form = await form_of(request, who)
+    cid = int_param(form.get("conversation_id"), "conversation_id")
+    await db(outbox.retry_delivery, request.app[ENGINE], message_id)
+    request.app[WORKER].wake()
+    _changed(request, cid)
+    raise _back(cid, f"#m{message_id}")
+
+
+@page
+async def post_escalation(request: web.Request) -> web.Response:
+    from hub import escalation
+
+    who = agent(request)
+    cid = int_param(request.match_info["id"], "conversation id")
+    form = await form_of(request, who)
+    reason = str(form.get("reason") or "").strip()
+    if not reason:
+        raise RejectedInput("say why you escalate: the back office reads it")
+    target = escalation.escalation_target(request.app[SETTINGS], None)
+    await db(escalation.escalate, request.app[ENGINE], cid, who, reason[:5000], target=target)
+    request.app[WORKER].wake()
+    _changed(request, cid)
+    raise _back(cid)
+
+
+@page
+async def download(request: web.Request) -> web.StreamResponse:
+    """An attachment, always as a download: a file a customer sent never renders as a page of the hub."""
+    agent(request)
+    att = await db(timeline.attachment, request.app[ENGINE], int_param(request.match_info["id"], "attachment id"))
+    path = request.app[BLOBS].path(att["sha256"])
+    if not path.exists():
+        raise RejectedInput("the file of this attachment is missing from the blob store")
+    name = att["filename"] or "attachment"
+    ascii_name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:100] or "attachment"
+    return web.FileResponse(path, headers={
+        "Content-Type": "application/octet-stream",
+        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}",
+        "Content-Security-Policy": "sandbox",
+        "Cache-Control": "private, no-store",
+    })
+
+
+# --- the customer -------------------------------------------------------------------------------------
+
+
+@page
+async def customer(request: web.Request) -> web.Response:
+    who = agent(request)
+    cid = int_param(request.match_info["id"], "customer id")
+    profile = await db(customers.get_customer, request.app[ENGINE], cid)
+    profile["orders"] = await db(customer_orders.known_orders, request.app[ENGINE], cid)
+    return render(request, "customer.html", {**_base(who), "customer": profile})
+
+
+@page
+async def merge_confirm(request: web.Request) -> web.Response:
+    """Both profiles side by side before an admin merges them: a wrong merge shows one customer's
+    history to another."""
+    who = agent(request, admin=True)
+    target = int_param(request.match_info["id"], "customer id")
+    other = int_param(request.query.get("other"), "the other customer's id")
+    engine = request.app[ENGINE]
+    a = await db(customers.get_customer, engine, target)
+    b = await db(customers.get_customer, engine, other)
+    return render(request, "merge.html", {**_base(who), "target": a, "source": b})
+
+
+@page
+async def merge(request: web.Request) -> web.Response:
+    who = agent(request, admin=True)
+    target = int_param(request.match_info["id"], "customer id")
+    form = await form_of(request, who)
+    if form.get("confirm") != "yes":
+        raise RejectedInput("tick the confirmation to merge the two customers")
+    source = int_param(form.get("source"), "the other customer's id")
+    await db(customers.merge_customers, request.app[ENGINE], target, source, who)
+    raise web.HTTPSeeOther(f"/inbox/customers/{target}")
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/inbox/login", login_form)
+    r.add_post("/inbox/login", login)
+    r.add_post("/inbox/logout", logout)
+    r.add_get("/inbox", inbox)
+    r.add_get("/inbox/rows", inbox_rows)
+    r.add_get("/inbox/c/{id}", conversation)
+    r.add_get("/inbox/c/{id}/timeline", timeline_fragment)
+    r.add_post("/inbox/c/{id}/reply", post_reply)
+    r.add_post("/inbox/c/{id}/note", post_note)
+    r.add_post("/inbox/c/{id}/update", post_update)
+    r.add_post("/inbox/c/{id}/escalate", post_escalation)
+    r.add_post("/inbox/messages/{id}/retry", post_retry)
+    r.add_get("/inbox/attachments/{id}", download)
+    r.add_get("/inbox/customers/{id}", customer)
+    r.add_get("/inbox/customers/{id}/merge", merge_confirm)
+    r.add_post("/inbox/customers/{id}/merge", merge)
