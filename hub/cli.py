@@ -83,8 +83,12 @@ def cmd_set_password(args, settings) -> int:
     password = _password(args)
     if password is None:
         return 2
-    set_password(_engine(settings), args.email, password)
-    print(f"password of {args.email} changed; their sessions are ended")
+    from hub import lockout
+
+    engine = _engine(settings)
+    set_password(engine, args.email, password)
+    lockout.clear(engine, args.email)  # a new password is how an admin unlocks a locked account
+    print(f"password of {args.email} changed; their sessions are ended; any sign-in lock is lifted")
     return 0
 
 

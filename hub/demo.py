@@ -10,10 +10,12 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from hub.auth import create_agent, create_token
+from adapters.demo_scm import seed_demo_scm
+from hub.auth import Principal, create_agent, create_token
 from hub.conversations import reply, update_conversation
-from hub.auth import Principal
 from hub.db import read_tx
+from hub.demo_kb import seed_knowledge_base
+from hub.escalation import mark_key_customer
 from hub.ingest import ingest
 from hub.messages import InboundMessage, Sender, ThreadHints
 from hub.models import Agent, utcnow
@@ -45,6 +47,17 @@ def _messages(now):
         InboundMessage("email", "<demo-3@mail.example>", Sender("dmitri@example.org", "Dmitri Volkov"),
                        "Following up on my web form question about delivery times.",
                        subject="Delivery times", sent_at=ago(30)),
+        # Order questions from addresses the channel verified as the sender's own: the privacy
+        # rule holds, so routing answers them automatically (in English, and in Chinese on Telegram,
+        # where Chloé shared her phone number, which joins her to the customer who called).
+        InboundMessage("email", "<demo-4@mail.example>", Sender("chloe.martin@example.com", "Chloé Martin"),
+                       "Hello, could you tell me where my order SO-4711 is? Thank you, Chloé",
+                       subject="Order SO-4711", sent_at=ago(20),
+                       verified_identities=(Sender("chloe.martin@example.com", kind="email"),)),
+        InboundMessage("telegram", "demo-tg-3", Sender("27182818", "Chloé Martin"),
+                       "你好，我的订单 SO-4711 到哪里了？", sent_at=ago(10),
+                       thread=ThreadHints(thread_key="27182818"),
+                       verified_identities=(Sender("+44 20 7946 0958", kind="phone"),)),
     ]
 
 
@@ -62,13 +75,17 @@ def seed(engine: Engine, data_dir: Path) -> dict:
     if "api_token" not in creds:
         creds["api_token"] = create_token(engine, "demo integration", role="integration", actor="demo")
     data_dir.mkdir(parents=True, exist_ok=True)
+    seed_demo_scm(data_dir)  # the orders and stock the demo's questions ask about
     creds_path.write_text(json.dumps(creds, indent=2))
     creds_path.chmod(0o600)
 
     now = utcnow()
     results = [ingest(engine, msg) for msg in _messages(now)]
+    # Ana is a key customer: her late order is escalated by the key-customer rule.
+    mark_key_customer(engine, "email", "ana.silva@example.com")
     if results[0].created:
         admin = Principal("agent", admin_id, "admin", ADMIN_EMAIL)
         reply(engine, results[0].conversation_id, admin, "Hi Ana, I am checking with the warehouse and will get back to you today.")
         update_conversation(engine, results[4].conversation_id, {"status": "resolved"}, admin)
+    seed_knowledge_base(engine)
     return creds

@@ -6,11 +6,11 @@ also on SQLite, which has no time zones).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from enum import StrEnum
 from typing import Any, Optional
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -133,6 +133,13 @@ class Message(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("channel", "external_id", name="uq_message_channel_external_id"),
         Index("ix_message_conversation", "conversation_id", "id"),
+        # What the routing worker has still to look at: small, however large the store grows.
+        Index(
+            "ix_message_unrouted",
+            "id",
+            sqlite_where=text("routed_at IS NULL AND direction = 'inbound'"),
+            postgresql_where=text("routed_at IS NULL AND direction = 'inbound'"),
+        ),
     )
 
     id: Optional[int] = Field(default=None, sa_column_kwargs={"autoincrement": True}, primary_key=True)
@@ -149,6 +156,9 @@ class Message(SQLModel, table=True):
     sent_at: datetime = Field(default_factory=utcnow)
     created_at: datetime = Field(default_factory=utcnow)
     meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column("metadata", JSON, nullable=False, default=dict))
+    # When routing (intent, SCM facts, automatic answer) was done with an inbound message; NULL:
+    # still to do. Ingest leaves it NULL and never waits for routing (hub/routing.py).
+    routed_at: Optional[datetime] = None
 
 
 class Attachment(SQLModel, table=True):
@@ -204,25 +214,46 @@ class Outbox(SQLModel, table=True):
 
 
 class KbArticle(SQLModel, table=True):
+    """A knowledge-base article. Its passages (kb_chunk) are derived from it on every write; only
+    published articles are searched and suggested (drafts wait for an admin)."""
+
     __tablename__ = "kb_article"
+    __table_args__ = (UniqueConstraint("source_key", name="uq_kb_article_source_key"),)
 
     id: Optional[int] = Field(default=None, primary_key=True)
     title: str = Field(max_length=300)
     body: str = Field(sa_column=Column(Text, nullable=False))
+    # How the body is written: markdown | html (sanitised) | text.
+    format: str = Field(default="markdown", max_length=16)
     language: str = Field(default="en", max_length=16)
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     published: bool = True
+    # Where it came from, so that importing the same file again updates instead of duplicating:
+    # "<file path>" or "<file path>#<question>", "demo:<slug>", "capture:<message id>".
+    source_key: Optional[str] = Field(default=None, max_length=500)
+    # Knowledge capture: the agent's reply the article was drafted from.
+    captured_from_message_id: Optional[int] = Field(default=None, foreign_key="message.id")
+    created_by: Optional[str] = Field(default=None, max_length=200)  # "agent:3", "cli", "demo"
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
 
 class KbChunk(SQLModel, table=True):
+    """A passage of an article: what the index searches. passage_id carries a hash of the
+    passage's content, so an edit re-embeds only the passages that changed."""
+
     __tablename__ = "kb_chunk"
 
     id: Optional[int] = Field(default=None, primary_key=True)
     article_id: int = Field(foreign_key="kb_article.id", index=True)
+    passage_id: str = Field(max_length=64, unique=True)
     position: int
+    heading: str = Field(default="", max_length=300)
     text: str = Field(sa_column=Column(Text, nullable=False))
+    # The passage's embedding (float32 bytes) and the model that made it: a rebuilt index, or
+    # another hub process, reuses it instead of running the model again.
+    vector: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    vector_model: Optional[str] = Field(default=None, max_length=200)
 
 
 class Csat(SQLModel, table=True):
@@ -310,4 +341,212 @@ class ChannelState(SQLModel, table=True):
 # --- knowledge base (issue 6): KbArticle / KbChunk above are extended here, new tables below ---
 
 
+class KbFeedbackVerdict(StrEnum):
+    shown = "shown"  # suggested to an agent on the conversation (recorded by the hub)
+    used = "used"
+    not_helpful = "not_helpful"
+
+
+class KbFeedback(SQLModel, table=True):
+    """What became of a suggested article on a conversation: shown, used, not helpful. One row per
+    (conversation, article, verdict), so counts read as "in how many conversations"."""
+
+    __tablename__ = "kb_feedback"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "article_id", "verdict", name="uq_kb_feedback_conversation_article_verdict"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id")
+    article_id: int = Field(foreign_key="kb_article.id", index=True)
+    passage_id: Optional[str] = Field(default=None, max_length=64)
+    verdict: str = Field(max_length=16)
+    agent_id: Optional[int] = Field(default=None, foreign_key="agent.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 # --- SCM routing, facts, escalations, demand (issue 7) ---
+
+
+class ScmFact(SQLModel, table=True):
+    """What the back end said about an order or a product a customer asked about, attached to the
+    conversation for the agent. payload: the OrderStatus or the StockLevels as JSON; error: the back
+    end's failure code (unknown_order, backend_unavailable...) when it could not say. disclosed:
+    the customer was told (an automatic answer); the privacy rule decides, the agent sees all."""
+
+    __tablename__ = "scm_fact"
+    __table_args__ = (Index("ix_scm_fact_conversation", "conversation_id", "id"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id")
+    message_id: int = Field(foreign_key="message.id", index=True)
+    kind: str = Field(max_length=16)  # "order" | "stock"
+    subject: str = Field(max_length=300)  # the order reference or the product as asked
+    payload: Optional[Any] = Field(default=None, sa_column=Column(JSON, nullable=True))
+    error: Optional[str] = Field(default=None, max_length=64)
+    error_message: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    disclosed: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ReplyDraft(SQLModel, table=True):
+    """A reply the hub composed from the facts but did not send (privacy rule, low confidence,
+    channel policy, a failure): the agent reviews it and sends it as an ordinary reply."""
+
+    __tablename__ = "reply_draft"
+    __table_args__ = (Index("ix_reply_draft_conversation", "conversation_id", "id"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id")
+    message_id: int = Field(foreign_key="message.id", index=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    language: str = Field(default="en", max_length=8)
+    reason: str = Field(max_length=64)  # why it was not sent automatically
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class RoutingAttempt(SQLModel, table=True):
+    """A routing worker's lease on an inbound message, and its retry schedule while the back end is
+    down. Deleted once the message is routed (message.routed_at)."""
+
+    __tablename__ = "routing_attempt"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", unique=True)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    locked_until: Optional[datetime] = None
+    last_error: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class EscalationStatus(StrEnum):
+    queued = "queued"  # in the outbox, not yet delivered
+    sent = "sent"  # the back office took it
+    acknowledged = "acknowledged"
+    in_progress = "in_progress"
+    resolved = "resolved"
+    failed = "failed"  # could not be delivered (refused, or retries exhausted)
+
+
+class Escalation(SQLModel, table=True):
+    """A conversation handed to the back office by an agent or a rule, delivered through the
+    outbox (webhook, email or the back end's escalate()); the back office reports progress."""
+
+    __table_args__ = (Index("ix_escalation_conversation", "conversation_id", "id"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id")
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default=EscalationStatus.queued, max_length=16)
+    target: str = Field(max_length=16)  # "webhook" | "email" | "backend"
+    external_reference: Optional[str] = Field(default=None, max_length=200)
+    external_url: Optional[str] = Field(default=None, max_length=1000)
+    created_by: str = Field(max_length=200)  # "agent:3", "rule:late_order_key_customer"
+    # A rule escalates a situation once (e.g. "late_order:42:SO-4711"); agents' escalations: NULL.
+    dedupe_key: Optional[str] = Field(default=None, max_length=200, unique=True)
+    last_error: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    sent_at: Optional[datetime] = None
+    resolved_at: Optional[datetime] = None
+
+
+class EscalationEvent(SQLModel, table=True):
+    """Progress the back office reported (POST /api/v1/escalations/{id}/events), also shown as a
+    system message in the conversation. event_key: the back office's id of the event, so a retried
+    report is recorded once."""
+
+    __tablename__ = "escalation_event"
+    __table_args__ = (UniqueConstraint("escalation_id", "event_key", name="uq_escalation_event_key"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    escalation_id: int = Field(foreign_key="escalation.id", index=True)
+    status: Optional[str] = Field(default=None, max_length=16)
+    comment: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    external_reference: Optional[str] = Field(default=None, max_length=200)
+    event_key: Optional[str] = Field(default=None, max_length=200)
+    message_id: Optional[int] = Field(default=None, foreign_key="message.id")
+    actor: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DemandCount(SQLModel, table=True):
+    """Stock questions per product and day (UTC): how often asked, how often it was not available.
+    pushed_*: what the back end was last told (record_demand), so a changed day is pushed again."""
+
+    __tablename__ = "demand_count"
+    __table_args__ = (UniqueConstraint("day", "sku", name="uq_demand_count_day_sku"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    day: date
+    sku: str = Field(max_length=100)
+    product_name: Optional[str] = Field(default=None, max_length=300)
+    asked: int = 0
+    unavailable: int = 0
+    pushed_asked: int = 0
+    pushed_unavailable: int = 0
+    pushed_at: Optional[datetime] = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+# --- unified inbox (issue 8) ---
+
+
+class LoginLock(SQLModel, table=True):
+    """Failed sign-ins per account (normalised email), and the lock they led to: after too many
+    failures in a row the account refuses sign-in for a while, whatever the client address."""
+
+    __tablename__ = "login_lock"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True)
+    failures: int = 0
+    first_failure_at: datetime = Field(default_factory=utcnow)
+    locked_until: Optional[datetime] = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ReadMark(SQLModel, table=True):
+    """When an agent last looked at a conversation: newer activity shows as unread to them."""
+
+    __tablename__ = "read_mark"
+    __table_args__ = (UniqueConstraint("agent_id", "conversation_id", name="uq_read_mark_agent_conversation"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    agent_id: int = Field(foreign_key="agent.id")
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    read_at: datetime = Field(default_factory=utcnow)
+
+
+class Macro(SQLModel, table=True):
+    """A canned response admins manage; placeholders like {{customer.name}} are filled in when an
+    agent inserts it (hub/macros.py)."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_by: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Mention(SQLModel, table=True):
+    """An agent @mentioned in an internal note."""
+
+    __table_args__ = (
+        UniqueConstraint("message_id", "agent_id", name="uq_mention_message_agent"),
+        Index("ix_mention_agent", "agent_id", "id"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id")
+    agent_id: int = Field(foreign_key="agent.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+# The inbox sorts by priority (one index range per level, see hub/inbox_list.py) and lists what
+# is due soonest under its SLA.
+Index("ix_conversation_priority_activity", Conversation.__table__.c.priority,
+      Conversation.__table__.c.last_message_at, Conversation.__table__.c.id)
+Index("ix_conversation_sla_due", Conversation.__table__.c.sla_due_at)

@@ -11,13 +11,15 @@ from pathlib import Path
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from adapters.config import BackendSettings
 
 
 def _config_file() -> Path | None:
@@ -125,12 +127,109 @@ class KnowledgeSettings(BaseModel):
     model_path: Path | None = None
     # Load the model at start in a background thread (the hub answers meanwhile).
     warm_up: bool = True
+    # The persisted index; empty: data_dir/kb-index.
+    index_dir: Path | None = None
+    # Passage size in characters: long articles are cut along their headings into passages of at
+    # most this much. A change applies to articles written afterwards; `servicehub kb reindex`
+    # re-cuts them all.
+    passage_chars: int = Field(default=1200, ge=200, le=20000)
+    # At most this many suggestions per conversation (GET .../suggestions?k= overrides it).
+    suggestions: int = Field(default=3, ge=1, le=20)
+    # The confidence (0..1) the best passage needs before anything is suggested; empty: the
+    # index's calibrated threshold.
+    min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    # The customer's latest messages (since the last reply) that make the question.
+    question_turns: int = Field(default=3, ge=1, le=20)
+    # How often a hub process looks for changes made elsewhere (other processes, `kb import`).
+    sync_seconds: float = Field(default=30.0, gt=0)
 
 
 class ScmSettings(BaseModel):
     """The SCM/ERP back end and what the hub does with order and stock questions (SERVICEHUB_SCM__...)."""
 
+    # Routing of inbound messages (intent, back-end facts, automatic answers, drafts). Off: messages
+    # stay unrouted and are routed once it is switched on (automatic answers only while fresh).
     enabled: bool = True
+    backend: BackendSettings = Field(default_factory=BackendSettings)
+
+    # Order references as the company writes them (regular expressions for the intent detector);
+    # None: the detector's own (SO-4711, #4711).
+    order_patterns: list[str] | None = None
+
+    # Automatic answers: a global switch, the channels that may get them, the confidence the
+    # detected intent needs, and how old a question may be (a question routed late, after the back
+    # end was down for hours, gets a draft for the agent instead of a stale automatic answer).
+    # Voice never: a call transcript cannot be answered on the call; it gets a draft, and the
+    # agent's reply goes by email (or the agent calls back).
+    auto_answer: bool = True
+    auto_answer_channels: list[str] = Field(default_factory=lambda: ["email", "telegram", "webform"])
+    auto_answer_min_confidence: float = Field(default=0.85, ge=0.0, le=1.0)
+    auto_answer_max_age_seconds: float = Field(default=3600.0, gt=0)
+
+    # The routing worker: batch size, poll interval, retries while the back end is down.
+    routing_batch_size: int = Field(default=50, ge=1, le=1000)
+    routing_poll_seconds: float = Field(default=2.0, gt=0)
+    routing_retry_base_seconds: float = Field(default=30.0, gt=0)
+    routing_retry_max_seconds: float = Field(default=1800.0, gt=0)
+    routing_max_attempts: int = Field(default=48, ge=1)
+    routing_lease_seconds: float = Field(default=120.0, gt=0)
+    # During a burst (more than routing_busy_above_per_second messages arriving), routing takes at
+    # most routing_busy_share of the time, so ingest does not slow down; it catches up at full
+    # speed when the burst is over. Below that rate every message is routed at once.
+    routing_busy_share: float = Field(default=0.05, gt=0, le=1.0)
+    routing_busy_above_per_second: float = Field(default=50.0, ge=0)
+    catalogue_refresh_seconds: float = Field(default=900.0, gt=0)
+
+    # Escalation to the back office. target "auto": the webhook when a URL is set, else email when
+    # an address is set, else the back end's own escalate().
+    escalation_target: Literal["auto", "webhook", "email", "backend"] = "auto"
+    backoffice_url: str | None = None
+    backoffice_secret: SecretStr | None = None
+    backoffice_timeout_seconds: float = Field(default=10.0, gt=0)
+    escalation_email: str | None = None
+    # The rule: a late order asked about by a key customer (segment "key") is escalated at once.
+    escalate_late_orders_of_key_customers: bool = True
+
+    # Demand: complete days are pushed to the back end's record_demand() on this schedule.
+    demand_push: bool = True
+    demand_push_interval_seconds: float = Field(default=3600.0, gt=0)
+
+    @field_validator("auto_answer_channels")
+    @classmethod
+    def _never_voice(cls, value: list[str]) -> list[str]:
+        if "voice" in value:
+            raise ValueError("voice cannot get automatic answers (a call cannot be answered after it ended); remove it")
+        return value
+
+    @field_validator("order_patterns")
+    @classmethod
+    def _patterns_compile(cls, value: list[str] | None) -> list[str] | None:
+        import re
+
+        for pattern in value or ():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"order pattern {pattern!r} is not a regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _target_configured(self):
+        if self.escalation_target == "webhook" and not self.backoffice_url:
+            raise ValueError("escalation_target 'webhook' needs backoffice_url")
+        if self.escalation_target == "email" and not self.escalation_email:
+            raise ValueError("escalation_target 'email' needs escalation_email")
+        if self.backoffice_url and not self.backoffice_secret:
+            raise ValueError("backoffice_url needs backoffice_secret (the webhook is signed with it)")
+        return self
+
+    @property
+    def effective_escalation_target(self) -> str:
+        if self.escalation_target != "auto":
+            return self.escalation_target
+        if self.backoffice_url:
+            return "webhook"
+        return "email" if self.escalation_email else "backend"
 
 
 class Settings(BaseSettings):

@@ -16,7 +16,7 @@ import pytest
 
 from hub.db import make_engine
 from hub.migrate import upgrade
-from hub.settings import Settings
+from hub.settings import KnowledgeSettings, Settings
 
 # The shared fixtures live in shared/ beside the repository (as CI lays it out): ../shared/fixtures.
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
@@ -91,4 +91,7 @@ def settings(tmp_path, db_url) -> Settings:
         outbox_backoff_base_seconds=0.01,
         outbox_backoff_max_seconds=0.05,
         login_rate_per_minute=1000,
+        # Tests that are not about the knowledge base do not load the embedding model at start
+        # (a search still loads it); tests/test_kb_api.py switches warm-up back on.
+        kb=KnowledgeSettings(warm_up=False),
     )

@@ -33,9 +33,10 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def model(model_dir):
-    from knowledge.intents import shared_model
+    from knowledge.intents import load_model
 
-    return shared_model(model_dir)
+    # Not shared_model(): another test module may have built the process's model elsewhere.
+    return load_model(model_dir)
 
 
 @pytest.fixture(scope="session")

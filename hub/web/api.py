@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import text
 
-from hub import auth, conversations, customers, linking, spool
+from hub import auth, conversations, customers, linking, lockout, spool
 from hub.errors import PermissionDenied, RejectedInput, TooManyRequests, Unauthenticated
 from hub.messages import InboundMessage, Sender, ThreadHints
 from hub.web import schemas
@@ -173,7 +173,8 @@ async def post_reply(request: web.Request) -> web.Response:
             raise ValidationFailed(f"attachments.{i}.data_base64: not valid base64") from None
         files.append((att.filename, att.content_type, data))
     message = await db(
-        conversations.reply, request.app[ENGINE], cid, who, body.text, body.html, attachments=files, blobs=request.app[BLOBS]
+        conversations.reply, request.app[ENGINE], cid, who, body.text, body.html, attachments=files,
+        blobs=request.app[BLOBS], channel=body.channel,
     )
     request.app[WORKER].wake()
     return _json(message, status=201)
@@ -239,7 +240,16 @@ async def login(request: web.Request) -> web.Response:
         raise TooManyRequests("too many login attempts; wait and try again", retry_after=wait)
     body = await parse_body(request, schemas.LoginIn)
     settings = request.app[SETTINGS]
-    session = await db(auth.login, request.app[ENGINE], body.email, body.password, days=settings.session_days)
+    engine = request.app[ENGINE]
+    # The per-account lock-out (hub/lockout.py) holds for the API as for the sign-in page, so a
+    # guesser cannot switch to the API to get around it.
+    await db(lockout.check, engine, body.email)
+    try:
+        session = await db(auth.login, engine, body.email, body.password, days=settings.session_days)
+    except Unauthenticated:
+        await db(lockout.record_failure, engine, body.email)
+        raise
+    await db(lockout.clear, engine, body.email)
     who = session.principal
     response = _json(
         {
@@ -302,15 +312,9 @@ async def openapi(request: web.Request) -> web.Response:
     return _json(openapi_document())
 
 
-INDEX = """<!doctype html><html lang="en"><meta charset="utf-8"><title>servicehub</title>
-<body style="font-family:sans-serif;max-width:40em;margin:3em auto">
-<h1>servicehub</h1><p>The hub is running. The REST API is described at
-<a href="/api/v1/openapi.json">/api/v1/openapi.json</a>; health at <a href="/healthz">/healthz</a>.</p>
-</body></html>"""
-
-
 async def index(request: web.Request) -> web.Response:
-    return web.Response(text=INDEX, content_type="text/html")
+    # People who open the hub's address want the inbox (it sends them to sign in first).
+    raise web.HTTPFound("/inbox")
 
 
 def add_routes(app: web.Application) -> None:

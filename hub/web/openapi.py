@@ -55,7 +55,7 @@ def _query(name: str, schema: dict, description: str) -> dict:
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict:
-    from hub.web import kb_api, scm_api
+    from hub.web import inbox, kb_api, scm_api
 
     models = [*_MODELS, *kb_api.OPENAPI_MODELS, *scm_api.OPENAPI_MODELS]
     _, defs = models_json_schema([(m, "validation") for m in models], ref_template="#/components/schemas/{model}")
@@ -155,6 +155,7 @@ def openapi_document() -> dict:
     paths.update(forms.openapi_paths())
     paths.update(kb_api.openapi_paths())
     paths.update(scm_api.openapi_paths())
+    paths.update(inbox.openapi_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "servicehub API", "version": "1", "description": "Omnichannel customer-service hub. "

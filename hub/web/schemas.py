@@ -74,6 +74,9 @@ class ReplyIn(Strict):
     text: str = Field(min_length=1, max_length=100_000)
     html: Optional[str] = Field(default=None, max_length=1_000_000)
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=10)
+    channel: Optional[Literal["email", "telegram"]] = Field(
+        default=None, description="answer on this channel, to the customer's address there; default: the conversation's way back"
+    )
 
 
 class NoteIn(Strict):
@@ -161,6 +164,7 @@ class MessageOut(BaseModel):
     created_at: datetime
     attachments: list[AttachmentOut]
     delivery: Optional[DeliveryOut] = Field(description="outbound only: where its delivery stands")
+    automatic: bool = Field(default=False, description="sent by the hub itself (an answer from the back end's facts)")
 
 
 class ConversationDetail(ConversationOut):
