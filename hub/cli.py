@@ -124,10 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--role", choices=["integration", "backoffice"], required=True)
     p.set_defaults(func=cmd_create_token)
-    from hub import kb_cli, scm_cli
+    from hub import kb_cli, privacy_cli, scm_cli, segments_cli
 
     kb_cli.add_commands(sub)
     scm_cli.add_commands(sub)
+    segments_cli.add_commands(sub)
+    privacy_cli.add_commands(sub)
     return parser
 
 

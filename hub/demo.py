@@ -14,6 +14,7 @@ from adapters.demo_scm import seed_demo_scm
 from hub.auth import Principal, create_agent, create_token
 from hub.conversations import reply, update_conversation
 from hub.db import read_tx
+from hub.demo_history import seed_history
 from hub.demo_kb import seed_knowledge_base
 from hub.escalation import mark_key_customer
 from hub.ingest import ingest
@@ -88,4 +89,5 @@ def seed(engine: Engine, data_dir: Path) -> dict:
         reply(engine, results[0].conversation_id, admin, "Hi Ana, I am checking with the warehouse and will get back to you today.")
         update_conversation(engine, results[4].conversation_id, {"status": "resolved"}, admin)
     seed_knowledge_base(engine)
+    seed_history(engine)
     return creds

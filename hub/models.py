@@ -550,3 +550,15 @@ class Mention(SQLModel, table=True):
 Index("ix_conversation_priority_activity", Conversation.__table__.c.priority,
       Conversation.__table__.c.last_message_at, Conversation.__table__.c.id)
 Index("ix_conversation_sla_due", Conversation.__table__.c.sla_due_at)
+
+
+# --- service levels and assignment (issue 9) ---
+
+
+# --- customer value and segments (issue 9) ---
+
+
+# --- satisfaction surveys (issue 9) ---
+
+
+# --- privacy (issue 9) ---

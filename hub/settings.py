@@ -232,6 +232,24 @@ class ScmSettings(BaseModel):
         return "email" if self.escalation_email else "backend"
 
 
+class SlaSettings(BaseModel):
+    """Service levels and assignment (SERVICEHUB_SLA__...)."""
+
+    enabled: bool = True
+
+
+class SegmentSettings(BaseModel):
+    """Customer value and segments (SERVICEHUB_SEGMENTS__...)."""
+
+    enabled: bool = True
+
+
+class CsatSettings(BaseModel):
+    """Satisfaction surveys (SERVICEHUB_CSAT__...)."""
+
+    enabled: bool = True
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SERVICEHUB_", env_nested_delimiter="__", extra="ignore")
 
@@ -290,6 +308,11 @@ class Settings(BaseSettings):
 
     # SCM/ERP back end, automatic answers, escalation, demand.
     scm: ScmSettings = Field(default_factory=ScmSettings)
+
+    # Service levels, assignment, customer segments, satisfaction surveys.
+    sla: SlaSettings = Field(default_factory=SlaSettings)
+    segments: SegmentSettings = Field(default_factory=SegmentSettings)
+    csat: CsatSettings = Field(default_factory=CsatSettings)
 
     # Channels whose outbound the log channel records (until a real adapter exists).
     log_channels: list[str] = Field(default_factory=lambda: ["email", "telegram", "voice", "webform", "api", "log"])

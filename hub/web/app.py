@@ -98,7 +98,7 @@ async def security_headers_middleware(request: web.Request, handler):
 
 
 def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelRegistry | None = None) -> web.Application:
-    from hub.web import api, calls, forms, inbox, kb_api, scm_api
+    from hub.web import api, calls, csat_api, forms, inbox, kb_api, reports_api, scm_api, segments_api, sla_api
 
     if migrate:
         upgrade(settings.effective_database_url)
@@ -151,6 +151,10 @@ def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelReg
     forms.add_routes(app)
     kb_api.setup(app)
     scm_api.setup(app)
+    sla_api.setup(app)
+    segments_api.setup(app)
+    csat_api.setup(app)
+    reports_api.setup(app)
     inbox.setup(app)
     for channel in app[REGISTRY].all():
         if hasattr(channel, "routes"):

@@ -55,9 +55,10 @@ def _query(name: str, schema: dict, description: str) -> dict:
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict:
-    from hub.web import inbox, kb_api, scm_api
+    from hub.web import csat_api, inbox, kb_api, reports_api, scm_api, segments_api, sla_api
 
-    models = [*_MODELS, *kb_api.OPENAPI_MODELS, *scm_api.OPENAPI_MODELS]
+    extensions = [kb_api, scm_api, sla_api, segments_api, csat_api, reports_api]
+    models = [*_MODELS, *(m for module in extensions for m in module.OPENAPI_MODELS)]
     _, defs = models_json_schema([(m, "validation") for m in models], ref_template="#/components/schemas/{model}")
     components = defs.get("$defs", {})
     auth_errors = _errors(401, 403)
@@ -153,8 +154,8 @@ def openapi_document() -> dict:
         },
     }
     paths.update(forms.openapi_paths())
-    paths.update(kb_api.openapi_paths())
-    paths.update(scm_api.openapi_paths())
+    for module in extensions:
+        paths.update(module.openapi_paths())
     paths.update(inbox.openapi_paths())
     return {
         "openapi": "3.1.0",

@@ -1,0 +1,17 @@
+"""Reports (issue 9) as JSON, CSV and SVG charts, and privacy: export and erase a customer."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+# pydantic shapes these routes document (added to the OpenAPI components)
+OPENAPI_MODELS: list = []
+
+
+def setup(app: web.Application) -> None:
+    """Add the routes (and any background work, through app.cleanup_ctx) to the app."""
+
+
+def openapi_paths() -> dict:
+    """This module's routes in the hub's OpenAPI document (hub/web/openapi.py merges them in)."""
+    return {}
