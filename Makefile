@@ -30,8 +30,16 @@ run: demo
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Every figure of the README's Performance section (tens of minutes on two cores); one script
+# alone: `.venv/bin/python bench/<name>.py` (--help for smaller runs).
 bench: setup
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/email.py
+	$(BIN)/python bench/inbox.py
+	$(BIN)/python bench/kb.py
+	$(BIN)/python bench/intents.py
+	$(BIN)/python bench/scm.py
+	$(BIN)/python bench/reports.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -54,6 +54,14 @@ class EscalationNotSupported(BackendError):
     code = "escalation_not_supported"
 
 
+class UnsupportedCall(BackendError):
+    """This back end has no such call (the system lacks it, or it is not configured): an answer
+    about the back end, never a failure; the hub does without (e.g. segments from contact history
+    only)."""
+
+    code = "unsupported_call"
+
+
 class BackendUnavailable(BackendError):
     """The back end is down, timed out, or the circuit breaker is open: hand over to an agent,
     retry later. retry_after (seconds) is the back end's word or the breaker's reset time."""
@@ -161,6 +169,18 @@ class OrderStatus:
 
 
 @dataclass(frozen=True)
+class OrderSummary:
+    """One of a customer's orders, as much as customer value needs: when it was placed, its total
+    in its currency, and its state (one of ORDER_STATES, as for OrderStatus)."""
+
+    ref: str
+    placed_on: date | None
+    total: float | None
+    currency: str | None
+    state: str
+
+
+@dataclass(frozen=True)
 class StockLevel:
     """One product at one location. incoming: (date, quantity) of expected receipts."""
 
@@ -216,6 +236,20 @@ class ScmBackend(Protocol):
 
     async def close(self) -> None:
         """Release connections."""
+
+
+@runtime_checkable
+class CustomerOrders(Protocol):
+    """The optional call of the contract: the orders of one customer, for customer value and
+    segments (hub/segments.py). A back end that lacks it simply does not define it (or raises
+    UnsupportedCall); the hub then values customers from contact history only.
+
+    Orders are matched on the customer's verified emails and phones; `since` (inclusive) limits
+    them to those placed on or after that day. Every state is returned (the hub decides what
+    counts); never raises UnknownOrder: a customer without orders is an empty list."""
+
+    async def customer_orders(self, customer: CustomerRef, since: date | None = None) -> list[OrderSummary]:
+        """The customer's orders placed since `since`, any order."""
 
 
 def belongs_to(order: OrderStatus, customer: CustomerRef | None) -> bool:

@@ -168,6 +168,15 @@ class HttpSettings(BaseModel):
     })
     next_page_path: str | None = "next"           # absolute or relative URL of the next page
 
+    # A customer's orders (customer value, hub/segments.py): {email}, {phone} (E.164) and {since}
+    # (ISO date, "" for all); one request per verified email (and phone, when the template asks for
+    # one). None: the API has no such listing and customers are valued from contact history only.
+    customer_orders_url: str | None = "/customers/orders?email={email}&since={since}"
+    customer_orders_path: str = "orders"          # the list of orders in the answer
+    customer_order_fields: dict[str, str] = Field(default_factory=lambda: {
+        "ref": "ref", "placed_on": "ordered_at", "total": "total", "currency": "currency", "state": "status",
+    })
+
     escalate_url: str | None = None               # POST, Idempotency-Key: case id; None: webhook
     escalation_reference_path: str = "id"
     escalation_url_path: str | None = "url"

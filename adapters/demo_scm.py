@@ -7,7 +7,8 @@ two days" stays true whenever the demo runs. Seeding is idempotent: the same row
 one transaction; escalated cases and demand already recorded are kept.
 
 What hub/demo.py's conversations need: Ana Silva's order A1001 (shipped, late), Ben Okafor's
-question about KET-BLUE (out of stock, a receipt due), Chloé Martin's SO-4711 (shipped with DHL).
+question about KET-BLUE (out of stock, a receipt due), Chloé Martin's SO-4711 (shipped with DHL);
+and order histories that make Ana a key customer by value and Chloé a potential one by frequency.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 
 from adapters.base import product_label
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: order history that makes Ana key and Chloé potential
 
 metadata = MetaData()
 
@@ -260,6 +261,17 @@ def demo_rows(today: date) -> dict[str, list[dict]]:
               shipments=[("DHL", "00340434161094042557", -1, 1, None)])
     add_order("SO-4690", chloe, "delivered", -30, [("LMP-AERO", 1, 1)], promised=-26,
               shipments=[("DHL", "00340434161094015902", -29, -27, -27)])
+    # Their order history over the year gives the demo customers different segments
+    # (hub/segments.py, default thresholds): Ana is key by value (over 2000 GBP), Chloé potential
+    # by frequency (three orders), Ben and Dmitri general (one order each).
+    add_order("A0950", ana, "delivered", -120, [("X200-BLK", 6, 6), ("GRD-100", 4, 4)], promised=-114,
+              shipments=[("DPD", "15501234567890", -118, -116, -116)])
+    add_order("A0962", ana, "delivered", -90, [("LMP-AERO", 10, 10), ("PLG-S1", 12, 12)], promised=-85,
+              shipments=[("UPS", "1Z999AA10123450962", -88, -86, -86)])
+    add_order("A0975", ana, "delivered", -75, [("BAG-TRAIL-30-GRN", 2, 2)], promised=-70,
+              shipments=[("GLS", "GL1234509750", -74, -72, -72)])
+    add_order("SO-4650", chloe, "delivered", -70, [("MAT-YOGA-PRP", 2, 2), ("MUG-CER-2", 1, 1)], promised=-65,
+              shipments=[("Royal Mail", "JD014600006281204650", -69, -67, -67)])
     # Ben: an order of his own, which his unverified Telegram account may not see.
     add_order("SO-4720", ben, "processing", -1, [("X200-WHT", 1, 0)], promised=4, expected=4)
     # Dmitri: "ships in 2 days" vs "2 weeks": the grinder is backordered at Leeds.

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import html
 import json
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
 from adapters.base import (
     BackendUnavailable, CustomerRef, DemandSignal, EscalationCase, EscalationNotSupported,
-    EscalationReceipt, OrderLine, OrderStatus, Product, ProductRef, StockLevel, UnknownOrder, UnknownProduct,
+    EscalationReceipt, OrderLine, OrderStatus, OrderSummary, Product, ProductRef, StockLevel, UnknownOrder, UnknownProduct,
     as_date, as_datetime, as_float, map_state, normalise_email, normalise_phone, order_ref_candidates,
     product_label, product_terms,
 )
@@ -216,6 +217,38 @@ class ErpnextBackend:
             owner_email=normalise_email(email), owner_phone=normalise_phone(phone, self.phone_region),
             backend_state=raw or None, total=as_float(order.get("grand_total")), currency=order.get("currency"),
         )
+
+    async def customer_orders(self, customer: CustomerRef, since: date | None = None) -> list[OrderSummary]:
+        """Submitted Sales Orders (docstatus 1: drafts are not orders yet, cancelled ones are 2)
+        of the Customers whose email_id / mobile_no is one of the customer's, or whose order
+        contact is: a Sales Order names its Customer by link and copies the contact's email."""
+        emails = sorted({e for e in (normalise_email(x) for x in customer.emails) if e})
+        phones = sorted({p for p in (normalise_phone(x, self.phone_region) for x in customer.phones) if p})
+        if not (emails or phones):
+            return []
+        who: list = []
+        if emails:
+            who.append(["email_id", "in", emails])
+        if phones:
+            who.append(["mobile_no", "in", phones])
+        names = [c["name"] for c in await self.api.get_all("Customer", fields=["name"], or_filters=who)]
+        orders_of: list = [["customer", "in", names]] if names else []
+        if emails:
+            orders_of.append(["contact_email", "in", emails])
+        if phones:
+            orders_of.append(["contact_mobile", "in", phones])
+        filters: list = [["docstatus", "=", 1]]
+        if since is not None:
+            filters.append(["transaction_date", ">=", since.isoformat()])
+        rows = await self.api.get_all(
+            "Sales Order", fields=["name", "transaction_date", "grand_total", "currency", "status"],
+            filters=filters, or_filters=orders_of, order_by="transaction_date asc")
+        states = {**SALES_ORDER_STATES, **self.settings.states}
+        found = {str(r.get("name")): OrderSummary(
+            ref=str(r.get("name")), placed_on=as_date(r.get("transaction_date")),
+            total=as_float(r.get("grand_total")), currency=r.get("currency") or None,
+            state=map_state(r.get("status"), states)) for r in rows if r.get("name")}
+        return sorted(found.values(), key=lambda o: (o.placed_on or date.min, o.ref))
 
     # --- products and stock ---------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import date
 from typing import TypeVar
 
 from purgatory import AsyncCircuitBreakerFactory
@@ -26,8 +27,8 @@ from purgatory.domain.model import OpenedState
 
 from adapters.base import (
     BackendUnavailable, CustomerRef, DemandSignal, EscalationCase, EscalationNotSupported,
-    EscalationReceipt, NotTheCustomersOrder, OrderStatus, Product, ProductRef, ScmBackend, StockLevel,
-    UnknownOrder, UnknownProduct,
+    EscalationReceipt, NotTheCustomersOrder, OrderStatus, OrderSummary, Product, ProductRef, ScmBackend,
+    StockLevel, UnknownOrder, UnknownProduct, UnsupportedCall,
 )
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # The back end answered: it works, whatever the answer says.
-ANSWERS = (UnknownOrder, UnknownProduct, NotTheCustomersOrder, EscalationNotSupported)
+ANSWERS = (UnknownOrder, UnknownProduct, NotTheCustomersOrder, EscalationNotSupported, UnsupportedCall)
 # A Retry-After longer than this is a misconfigured proxy, not a plan: we try again sooner.
 MAX_HOLD_SECONDS = 3600.0
 
@@ -117,6 +118,14 @@ class GuardedBackend:
 
     async def record_demand(self, signal: DemandSignal) -> None:
         return await self._call("record_demand", lambda: self.inner.record_demand(signal))
+
+    async def customer_orders(self, customer: CustomerRef, since: date | None = None) -> list[OrderSummary]:
+        """The optional call (adapters.base.CustomerOrders): UnsupportedCall when the back end
+        lacks it, without touching the breaker."""
+        call = getattr(self.inner, "customer_orders", None)
+        if call is None:
+            raise UnsupportedCall(f"the {self.name} back end cannot list a customer's orders")
+        return await self._call("customer_orders", lambda: call(customer, since))
 
     async def close(self) -> None:
         try:

@@ -14,7 +14,7 @@ says so).
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urljoin
@@ -23,8 +23,8 @@ import aiohttp
 
 from adapters.base import (
     BackendError, BackendUnavailable, CustomerRef, DemandSignal, EscalationCase, EscalationNotSupported,
-    EscalationReceipt, OrderLine, OrderStatus, Product, ProductRef, StockLevel, UnknownOrder, UnknownProduct,
-    as_date, as_datetime, as_float, map_state, normalise_email, normalise_phone, order_ref_candidates,
+    EscalationReceipt, OrderLine, OrderStatus, OrderSummary, Product, ProductRef, StockLevel, UnknownOrder,
+    UnknownProduct, UnsupportedCall, as_date, as_datetime, as_float, map_state, normalise_email, normalise_phone, order_ref_candidates,
     product_terms,
 )
 from adapters.config import HttpSettings
@@ -220,6 +220,45 @@ class HttpBackend:
             owner_email=normalise_email(_text(get("owner_email"))),
             owner_phone=normalise_phone(_text(get("owner_phone")), self.phone_region),
             backend_state=raw_state, total=as_float(get("total")), currency=_text(get("currency")),
+        )
+
+    async def customer_orders(self, customer: CustomerRef, since: date | None = None) -> list[OrderSummary]:
+        s = self.settings
+        if not s.customer_orders_url:
+            raise UnsupportedCall("no customer_orders_url configured")
+        template = s.customer_orders_url
+        emails = sorted({e for e in (normalise_email(x) for x in customer.emails) if e})
+        phones = sorted({p for p in (normalise_phone(x, self.phone_region) for x in customer.phones) if p})
+        asks = ([{"email": e} for e in emails] if "{email}" in template else []) + \
+               ([{"phone": p} for p in phones] if "{phone}" in template else [])
+        found: dict[str, OrderSummary] = {}
+        for ask in asks:
+            url = self._fill(template, **{"email": "", "phone": "", **ask,
+                                          "since": since.isoformat() if since else ""})
+            try:
+                data = await self._get(url, UnknownOrder)
+            except UnknownOrder:
+                continue  # 404: the API knows no such customer, so no orders
+            for item in dig(data, s.customer_orders_path) or []:
+                order = self._summary(item) if isinstance(item, dict) else None
+                if order is None or order.ref in found:
+                    continue
+                # The API may ignore {since}; the window holds all the same.
+                if since is None or order.placed_on is None or order.placed_on >= since:
+                    found[order.ref] = order
+        return sorted(found.values(), key=lambda o: (o.placed_on or date.min, o.ref))
+
+    def _summary(self, item: dict) -> OrderSummary | None:
+        f = self.settings.customer_order_fields
+        ref = _text(dig(item, f.get("ref")))
+        if ref is None:
+            return None
+        raw_state = _text(dig(item, f.get("state"))) if "state" in f else None
+        return OrderSummary(
+            ref=ref, placed_on=as_date(dig(item, f.get("placed_on"))) if "placed_on" in f else None,
+            total=as_float(dig(item, f.get("total"))) if "total" in f else None,
+            currency=_text(dig(item, f.get("currency"))) if "currency" in f else None,
+            state=map_state(raw_state, self.settings.states),
         )
 
     # --- stock and catalogue --------------------------------------------------------------------

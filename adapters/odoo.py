@@ -22,12 +22,13 @@ from __future__ import annotations
 import html
 import itertools
 import re
+from datetime import date
 from typing import Any
 
 from adapters.base import (
     BackendUnavailable, CustomerRef, DemandSignal, EscalationCase, EscalationNotSupported,
-    EscalationReceipt, OrderLine, OrderStatus, Product, ProductRef, StockLevel, UnknownOrder, UnknownProduct,
-    as_date, as_datetime, as_float, map_state, normalise_email, normalise_phone, order_ref_candidates,
+    EscalationReceipt, OrderLine, OrderStatus, OrderSummary, Product, ProductRef, StockLevel, UnknownOrder,
+    UnknownProduct, as_date, as_datetime, as_float, map_state, normalise_email, normalise_phone, order_ref_candidates,
     product_label, product_terms,
 )
 from adapters.config import OdooSettings
@@ -181,6 +182,35 @@ class OdooBackend:
                 email = partners[0].get("email") or None
                 phone = partners[0].get("mobile") or partners[0].get("phone") or None
         return self._order(order, lines, codes, pickings, email, phone)
+
+    async def customer_orders(self, customer: CustomerRef, since: date | None = None) -> list[OrderSummary]:
+        return await self._guarded(self._customer_orders(customer, since))
+
+    async def _customer_orders(self, customer: CustomerRef, since: date | None) -> list[OrderSummary]:
+        """sale.order of the res.partner records whose email (=ilike: case-insensitive, exact) or
+        phone (as stored: E.164 matches only where the shop keeps numbers that way) is the
+        customer's. Quotations come back too (state draft/sent reads as "pending")."""
+        emails = sorted({e for e in (normalise_email(x) for x in customer.emails) if e})
+        phones = sorted({p for p in (normalise_phone(x, self.phone_region) for x in customer.phones) if p})
+        terms: list = [["email", "=ilike", e] for e in emails] + ([["phone", "in", phones]] if phones else [])
+        if not terms:
+            return []
+        partners = await self.execute("res.partner", "search_read", ["|"] * (len(terms) - 1) + terms,
+                                      fields=["id"], limit=100)
+        if not partners:
+            return []
+        domain: list = [["partner_id", "in", sorted(p["id"] for p in partners)]]
+        if since is not None:
+            domain.append(["date_order", ">=", f"{since.isoformat()} 00:00:00"])
+        rows = await self.execute("sale.order", "search_read", domain,
+                                  fields=["name", "date_order", "amount_total", "currency_id", "state"],
+                                  order="date_order asc", limit=5000)
+        states = {**SALE_STATES, **self.settings.states}
+        out = [OrderSummary(
+            ref=str(r["name"]), placed_on=as_date(r.get("date_order")), total=as_float(r.get("amount_total")),
+            currency=r["currency_id"][1] if isinstance(r.get("currency_id"), list) and len(r["currency_id"]) > 1 else None,
+            state=map_state(r.get("state") or None, states)) for r in rows if r.get("name")]
+        return sorted(out, key=lambda o: (o.placed_on or date.min, o.ref))
 
     async def _codes(self, product_ids: list[int]) -> dict[int, str]:
         if not product_ids:

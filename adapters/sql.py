@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from adapters.base import (
     BackendUnavailable, CustomerRef, DemandSignal, EscalationCase, EscalationNotSupported,
-    EscalationReceipt, OrderLine, OrderStatus, Product, ProductRef, StockLevel, UnknownOrder,
+    EscalationReceipt, OrderLine, OrderStatus, OrderSummary, Product, ProductRef, StockLevel, UnknownOrder,
     UnknownProduct, as_date, as_datetime, as_float, map_state, normalise_email, normalise_phone,
     order_ref_candidates, product_label, product_terms,
 )
@@ -160,6 +160,46 @@ class SqlBackend:
             total=total,
             currency=get("currency"),
         )
+
+    async def customer_orders(self, customer: CustomerRef, since: date | None = None) -> list[OrderSummary]:
+        return await self._run(self._customer_orders, customer, since)
+
+    def _customer_orders(self, customer: CustomerRef, since: date | None) -> list[OrderSummary]:
+        """Orders whose email (case-insensitive) or phone (spaces, dashes, dots and brackets
+        ignored, so "+44 20 7946 0958" is +442079460958) is one of the customer's. A phone stored
+        in national form only cannot be told apart from another country's and never matches."""
+        o = self.orders
+        emails = sorted({e for e in (normalise_email(x) for x in customer.emails) if e})
+        phones = sorted({p for p in (normalise_phone(x, self.phone_region) for x in customer.phones) if p})
+        who = []
+        if emails and o.has("email"):
+            who.append(sa.func.lower(o.email).in_(emails))
+        if phones and o.has("phone"):
+            squeezed = o.phone
+            for ch in (" ", "-", ".", "(", ")"):
+                squeezed = sa.func.replace(squeezed, ch, "")
+            who.append(squeezed.in_(phones))
+        if not who:
+            return []
+        # `since` is applied here, not in SQL: one customer's orders are few, and date columns
+        # compare unreliably across drivers when the mapping gives no type.
+        query = sa.select(o.table).where(sa.or_(*who))
+        n = o.names
+        out = []
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                m = row._mapping
+                raw_state = m[n["state"]]
+                placed = as_date(m[n["ordered_at"]]) if o.has("ordered_at") else None
+                if since is not None and placed is not None and placed < since:
+                    continue
+                out.append(OrderSummary(
+                    ref=str(m[n["ref"]]), placed_on=placed,
+                    total=as_float(m[n["total"]]) if o.has("total") else None,
+                    currency=m[n["currency"]] if o.has("currency") else None,
+                    state=map_state(None if raw_state is None else str(raw_state), self.settings.states),
+                ))
+        return sorted(out, key=lambda s: (s.placed_on or date.min, s.ref))
 
     # --- products and stock ---------------------------------------------------------------------
 

@@ -418,8 +418,6 @@ class _noop:
 
 
 def time_listing(engine, info: DatasetInfo, reps: int, budget_s: float) -> list[dict]:
-    from hub.conversations import list_conversations
-
     results = []
     filters = listing_filters(info, engine)
     # The searches the index is for, once more without it: the difference it makes, same run.

@@ -82,6 +82,7 @@ class ConversationFilter:
     channel: str | None = None
     assignee: int | None = None  # 0: unassigned
     customer: int | None = None
+    segment: str | None = None  # the customer's segment (hub.models.Segment)
     q: str | None = None
     limit: int = 50
     cursor: str | None = None
@@ -102,13 +103,14 @@ _LIST_COLS = (
     conversation_t.c.last_message_at,
     conversation_t.c.created_at,
     customer_t.c.name.label("customer_name"),
+    customer_t.c.segment.label("customer_segment"),
 )
 
 
 def _conversation_dict(row) -> dict[str, Any]:
     return {
         "id": row.id,
-        "customer": {"id": row.customer_id, "name": row.customer_name},
+        "customer": {"id": row.customer_id, "name": row.customer_name, "segment": row.customer_segment},
         "channel": row.channel,
         "subject": row.subject,
         "status": row.status,
@@ -267,6 +269,12 @@ def list_conversations(engine: Engine, f: ConversationFilter) -> dict[str, Any]:
         )
     if f.customer is not None:
         stmt = stmt.where(conversation_t.c.customer_id == f.customer)
+    if f.segment is not None:
+        from hub.models import Segment  # here, not at the top: the import block is shared
+
+        if f.segment not in Segment.__members__:
+            raise RejectedInput(f"segment must be one of: {', '.join(Segment.__members__)}")
+        stmt = stmt.where(customer_t.c.segment == f.segment)
     if f.cursor:
         when, ident = decode_cursor(f.cursor)
         stmt = stmt.where(tuple_(conversation_t.c.last_message_at, conversation_t.c.id) < tuple_(when, ident))
@@ -396,6 +404,10 @@ def update_conversation(engine: Engine, conversation_id: int, changes: dict[str,
             audit(conn, actor.actor, "conversation.update", f"conversation:{conversation_id}", **{
                 k: v for k, v in changes.items() if k in ("status", "priority", "assignee_id")
             })
+            if values.get("status") == ConversationStatus.resolved:
+                from hub.csat import queue_survey  # one satisfaction survey per conversation, in this transaction
+
+                queue_survey(conn, conversation_id, now=now)
     return get_conversation(engine, conversation_id)
 
 

@@ -11,6 +11,7 @@ from hub.conversations import iso
 from hub.db import read_tx, write_tx
 from hub.errors import Conflict, NotFound
 from hub.models import Conversation, Customer, Identity, utcnow
+from hub.segments import value_in_tx
 
 customer_t = Customer.__table__
 identity_t = Identity.__table__
@@ -31,10 +32,13 @@ def get_customer(engine: Engine, customer_id: int) -> dict[str, Any]:
             .order_by(conversation_t.c.last_message_at.desc(), conversation_t.c.id.desc())
             .limit(500)
         ).all()
+        value = value_in_tx(conn, customer_id)
     return {
         "id": row.id,
         "name": row.name,
         "segment": row.segment,
+        "segment_locked": bool(row.segment_locked),
+        "value": value,  # order value, orders and contacts over the segment window (hub/segments.py)
         "merged_into": row.merged_into,
         "created_at": iso(row.created_at),
         "identities": [

@@ -541,11 +541,13 @@ class EscalationDelivery:
         return receipt.reference, receipt.url
 
 
-def mark_key_customer(engine: Engine, kind: str, address: str) -> int | None:
+def mark_key_customer(engine: Engine, kind: str, address: str, actor: str = "system") -> int | None:
     """Make the customer with this identity a key customer (the late-order rule reads the
-    segment); returns the customer id, None if nobody has that address."""
+    segment), set by hand: locked, so the segment recomputation (hub/segments.py) keeps it;
+    audit-logged. Returns the customer id, None if nobody has that address."""
     from hub.identities import normalise
     from hub.models import IdentityKind
+    from hub.segments import lock_in_tx
 
     with write_tx(engine) as conn:
         customer_id = conn.execute(
@@ -553,7 +555,7 @@ def mark_key_customer(engine: Engine, kind: str, address: str) -> int | None:
             .where(identity_t.c.kind == kind, identity_t.c.address == normalise(IdentityKind(kind), address))
         ).scalar()
         if customer_id is not None:
-            conn.execute(update(customer_t).where(customer_t.c.id == customer_id).values(segment="key", updated_at=utcnow()))
+            lock_in_tx(conn, customer_id, "key", actor)
     return customer_id
 
 

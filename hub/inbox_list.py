@@ -22,10 +22,19 @@ from hub import conversations as convs
 from hub import read_marks
 from hub.db import read_tx
 from hub.errors import RejectedInput
-from hub.models import Agent, ConversationStatus, Message, Priority, utcnow
+from hub.models import (
+    Agent,
+    ConversationStatus,
+    Message,
+    Priority,
+    Segment,
+    SlaClock,
+    utcnow,
+)
 
 agent_t = Agent.__table__
 message_t = Message.__table__
+clock_t = SlaClock.__table__
 conversation_t = convs.conversation_t
 customer_t = convs.customer_t
 
@@ -49,6 +58,7 @@ class InboxQuery:
     channel: str | None = None
     status: str | None = None
     q: str | None = None
+    segment: str | None = None  # the customer's segment (general / potential / key)
     sort: str = "activity"
     cursor: str | None = None
     limit: int = PAGE
@@ -69,7 +79,11 @@ def parse_query(params, known_channels: list[str]) -> InboxQuery:
     if channel is not None and channel not in known_channels:
         raise RejectedInput(f"channel must be one of: {', '.join(known_channels)}")
     q = (params.get("q") or "").strip()[:200] or None
-    return InboxQuery(view=view, channel=channel, status=status, q=q, sort=sort, cursor=params.get("cursor") or None)
+    segment = params.get("segment") or None
+    if segment is not None and segment not in Segment.__members__:
+        raise RejectedInput(f"segment must be one of: {', '.join(Segment.__members__)}")
+    return InboxQuery(view=view, channel=channel, status=status, q=q, segment=segment, sort=sort,
+                      cursor=params.get("cursor") or None)
 
 
 def _filter(agent_id: int, iq: InboxQuery) -> convs.ConversationFilter:
@@ -82,8 +96,8 @@ def _filter(agent_id: int, iq: InboxQuery) -> convs.ConversationFilter:
         status = status or ConversationStatus.open
     elif iq.view == "open":
         status = status or ConversationStatus.open
-    return convs.ConversationFilter(status=status, channel=iq.channel, assignee=assignee, q=iq.q, limit=iq.limit,
-                                    cursor=iq.cursor)
+    return convs.ConversationFilter(status=status, channel=iq.channel, assignee=assignee, segment=iq.segment, q=iq.q,
+                                    limit=iq.limit, cursor=iq.cursor)
 
 
 def _where(stmt, f: convs.ConversationFilter):
@@ -95,6 +109,8 @@ def _where(stmt, f: convs.ConversationFilter):
         stmt = stmt.where(
             conversation_t.c.assignee_id.is_(None) if f.assignee == 0 else conversation_t.c.assignee_id == f.assignee
         )
+    if f.segment:
+        stmt = stmt.where(customer_t.c.segment == f.segment)
     return stmt
 
 
@@ -185,13 +201,57 @@ def list_inbox(engine: Engine, agent_id: int, iq: InboxQuery, *, now: datetime |
         } if assignees else {}
         activity = {c["id"]: _parse(c["last_message_at"]) for c in items}
         unread = read_marks.unread(conn, agent_id, activity)
+        customer_ids = {c["customer"]["id"] for c in items}
+        segments = dict(conn.execute(
+            select(customer_t.c.id, customer_t.c.segment).where(customer_t.c.id.in_(customer_ids))
+        ).all()) if customer_ids else {}
+        warn_at = _warnings(conn, [c["id"] for c in items if c["sla_due_at"]])
     for c in items:
         c["preview"] = c["subject"] or preview.get(c["id"]) or ""
         c["assignee_name"] = names.get(c["assignee_id"])
         c["unread"] = c["id"] in unread
         c["age_seconds"] = max(0, int((now - _parse(c["created_at"])).total_seconds()))
         c["sla_overdue"] = bool(c["sla_due_at"]) and _parse(c["sla_due_at"]) < now
+        c["segment"] = segments.get(c["customer"]["id"])
+        c.update(sla_row(c["sla_due_at"] and _parse(c["sla_due_at"]), warn_at.get(c["id"]), now))
     return {"items": items, "next_cursor": next_cursor, "ids": ids}
+
+
+def _warnings(conn, ids: list[int]) -> dict[int, datetime]:
+    """conversation id -> when its earliest running timer's warning is due (hub/sla.py's clock)."""
+    if not ids:
+        return {}
+    rows = conn.execute(
+        select(clock_t.c.conversation_id, clock_t.c.first_response_warn_at, clock_t.c.resolution_warn_at,
+               conversation_t.c.first_response_at)
+        .join(conversation_t, conversation_t.c.id == clock_t.c.conversation_id)
+        .where(clock_t.c.conversation_id.in_(ids))
+    ).all()
+    out = {}
+    for r in rows:
+        points = [p for p in (None if r.first_response_at else r.first_response_warn_at, r.resolution_warn_at) if p]
+        if points:
+            out[r.conversation_id] = min(points)
+    return out
+
+
+def _span(delta: timedelta) -> str:
+    minutes = int(abs(delta.total_seconds()) // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"
+
+
+def sla_row(due: datetime | None, warn_at: datetime | None, now: datetime) -> dict[str, Any]:
+    """The SLA timer as a row shows it: sla_state ok / warning / overdue and a short label."""
+    if not due:
+        return {"sla_state": None, "sla_label": None}
+    if due < now:
+        return {"sla_state": "overdue", "sla_label": f"overdue {_span(now - due)}"}
+    state = "warning" if warn_at is not None and warn_at <= now else "ok"
+    return {"sla_state": state, "sla_label": f"due in {_span(due - now)}"}
 
 
 def _parse(value: str) -> datetime:

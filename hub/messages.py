@@ -98,3 +98,6 @@ class OutboundMessage:
     thread_key: str | None = None
     attachments: tuple[Attachment, ...] = ()
     message_id: int | None = None
+    # Buttons under the message, (label, callback data) each, on channels that have them (Telegram
+    # inline keyboards: a satisfaction survey's 1..5); other channels ignore them.
+    buttons: tuple[tuple[str, str], ...] = ()

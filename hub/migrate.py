@@ -36,11 +36,3 @@ def head_revision() -> str:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
-
-
-def include_object(obj, name, type_, reflected, compare_to) -> bool:
-    """Which database objects Alembic compares with the models (autogenerate, and the test that
-    migrations produce exactly the models). The inbox search index of migration 0003 (an FTS5
-    table with its shadow tables and queue on SQLite, trigram indexes on PostgreSQL) is not a
-    SQLModel table: its objects are all named search_* and left out."""
-    return not (reflected and compare_to is None and (name or "").startswith("search_"))

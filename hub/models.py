@@ -73,6 +73,8 @@ class Customer(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     name: Optional[str] = Field(default=None, max_length=200)
     segment: str = Field(default=Segment.general, max_length=16)
+    # Set by hand (an admin, the demo's key customer): recomputation leaves the segment alone.
+    segment_locked: bool = False
     merged_into: Optional[int] = Field(default=None, foreign_key="customer.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -122,6 +124,10 @@ class Conversation(SQLModel, table=True):
     assignee_id: Optional[int] = Field(default=None, foreign_key="agent.id")
     intent: Optional[str] = Field(default=None, max_length=100)
     sla_due_at: Optional[datetime] = None
+    # Service levels (issue 9, hub/sla.py): the running policy and its targets' due times.
+    first_response_due_at: Optional[datetime] = None
+    resolution_due_at: Optional[datetime] = None
+    sla_policy: Optional[str] = Field(default=None, max_length=100)
     first_response_at: Optional[datetime] = None
     resolved_at: Optional[datetime] = None
     last_message_at: datetime = Field(default_factory=utcnow)
@@ -257,11 +263,19 @@ class KbChunk(SQLModel, table=True):
 
 
 class Csat(SQLModel, table=True):
+    """A customer's answer to the satisfaction survey: one per conversation (a later answer within
+    the survey's validity replaces the score). score 1..5, 5 = very satisfied."""
+
     id: Optional[int] = Field(default=None, primary_key=True)
-    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True, unique=True)
     score: int
     comment: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
+    # The channel the answer came by ("web" for the survey page, "telegram" for its buttons), the
+    # conversation's assignee when it was resolved (reports by agent), and the latest answer's time.
+    channel: Optional[str] = Field(default=None, max_length=32)
+    agent_id: Optional[int] = Field(default=None, foreign_key="agent.id")
+    answered_at: Optional[datetime] = Field(default=None)
 
 
 class AuditLog(SQLModel, table=True):
@@ -555,10 +569,135 @@ Index("ix_conversation_sla_due", Conversation.__table__.c.sla_due_at)
 # --- service levels and assignment (issue 9) ---
 
 
+# What the SLA worker rereads each pass: conversations and customers changed since its watermark.
+Index("ix_conversation_updated", Conversation.__table__.c.updated_at)
+Index("ix_customer_updated", Customer.__table__.c.updated_at)
+
+
+class Team(SQLModel, table=True):
+    """A named group of agents: key customers can be routed to one (SlaSettings.key_customer_team)."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class TeamMember(SQLModel, table=True):
+    __tablename__ = "team_member"
+    __table_args__ = (UniqueConstraint("team_id", "agent_id", name="uq_team_member"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="team.id")
+    agent_id: int = Field(foreign_key="agent.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AgentAvailability(SQLModel, table=True):
+    """Whether an agent takes new conversations (no row: available). last_assigned_at orders the
+    round robin: the agent who got one longest ago is next."""
+
+    __tablename__ = "agent_availability"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    agent_id: int = Field(foreign_key="agent.id", unique=True)
+    available: bool = True
+    last_assigned_at: Optional[datetime] = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SlaClock(SQLModel, table=True):
+    """The SLA worker's state per conversation: when the current cycle (opening or reopening)
+    started, the status it last saw, when warnings fall due and when to look again."""
+
+    __tablename__ = "sla_clock"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", unique=True)
+    started_at: datetime
+    status_seen: str = Field(max_length=16)
+    first_response_warn_at: Optional[datetime] = None
+    resolution_warn_at: Optional[datetime] = None
+    next_check_at: Optional[datetime] = Field(default=None, index=True)
+    assign_done: bool = False
+    # What the timers were computed from (policy set, priority, segment, status...): unchanged, the
+    # worker skips the conversation.
+    fingerprint: Optional[str] = Field(default=None, max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SlaEvent(SQLModel, table=True):
+    """A warning or breach that was acted on: unique, so two workers or a restart act once."""
+
+    __tablename__ = "sla_event"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "timer", "stage", "due_at", name="uq_sla_event"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id")
+    timer: str = Field(max_length=16)  # "first_response" | "resolution"
+    stage: str = Field(max_length=16)  # "warning" | "breach"
+    due_at: datetime
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+
 # --- customer value and segments (issue 9) ---
+
+
+class CustomerValue(SQLModel, table=True):
+    """A customer's figures over the segment window, as last computed (hub/segments.py).
+
+    source: "scm" (orders from the back end), "contacts" (no back end, or it cannot list a
+    customer's orders: contact history only), "stale" (the back end was down: the order figures are
+    the previous ones, retried later). due_at: when the background worker recomputes them next."""
+
+    __tablename__ = "customer_value"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", unique=True)
+    order_value: float = 0.0
+    order_count: int = 0
+    currency: str = Field(max_length=8)
+    contacts: int = 0          # conversations opened in the window
+    messages: int = 0          # inbound messages in the window
+    window_days: int
+    source: str = Field(max_length=16)
+    error: Optional[str] = Field(default=None, max_length=500)
+    orders_as_of: Optional[datetime] = None   # when the back end last answered for this customer
+    computed_at: datetime = Field(default_factory=utcnow)
+    due_at: datetime = Field(default_factory=utcnow, index=True)
 
 
 # --- satisfaction surveys (issue 9) ---
 
 
+class CsatSurvey(SQLModel, table=True):
+    """The survey sent when a conversation was resolved: one per conversation, ever (a re-resolved
+    conversation is not surveyed again). The customer answers with the token; only its SHA-256 is
+    kept, so the store cannot be used to answer in a customer's name."""
+
+    __tablename__ = "csat_survey"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", unique=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    channel: str = Field(max_length=32)  # where it went: "email" or "telegram"
+    language: str = Field(max_length=8)
+    message_id: Optional[int] = Field(default=None, foreign_key="message.id")
+    agent_id: Optional[int] = Field(default=None, foreign_key="agent.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+
+
 # --- privacy (issue 9) ---
+# (and reports: a range of days is found by creation time instead of scanning every row; the
+# message index holds inbound messages only, with their channel, so the volume report reads it alone)
+Index("ix_conversation_created", Conversation.__table__.c.created_at, Conversation.__table__.c.channel)
+Index(
+    "ix_message_inbound_created",
+    Message.__table__.c.created_at,
+    Message.__table__.c.channel,
+    sqlite_where=text("direction = 'inbound'"),
+    postgresql_where=text("direction = 'inbound'"),
+)

@@ -104,6 +104,7 @@ def outbound_from_payload(
         thread_key=payload.get("thread_key"),
         idempotency_key=idempotency_key,
         message_id=message_id,
+        buttons=tuple((str(label), str(data)) for label, data in payload.get("buttons") or ()),
     )
 
 

@@ -235,19 +235,89 @@ class ScmSettings(BaseModel):
 class SlaSettings(BaseModel):
     """Service levels and assignment (SERVICEHUB_SLA__...)."""
 
+    class Calendar(BaseModel):
+        """Business hours: wall-clock intervals per weekday in a time zone, and holidays (dates,
+        and/or a country code for the `holidays` package, e.g. "DE" or "US-NY")."""
+
+        timezone: str = "UTC"
+        hours: dict[str, list[str]] = Field(default_factory=lambda: {
+            day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")
+        })
+        holidays: list[str] = Field(default_factory=list)  # ISO dates
+        holiday_country: str | None = None
+
+    class Policy(BaseModel):
+        """Targets in business minutes. priority / segment None match any; of the policies that
+        match a conversation the strictest (shortest resolution target) applies."""
+
+        name: str
+        priority: str | None = None
+        segment: str | None = None
+        first_response_minutes: int = Field(ge=1)
+        resolution_minutes: int = Field(ge=1)
+        calendar: str = "default"
+
     enabled: bool = True
+    calendars: dict[str, Calendar] = Field(default_factory=lambda: {"default": SlaSettings.Calendar()})
+    policies: list[Policy] = Field(default_factory=lambda: [
+        SlaSettings.Policy(name="key customer", segment="key", first_response_minutes=60, resolution_minutes=8 * 60),
+        SlaSettings.Policy(name="urgent", priority="urgent", first_response_minutes=60, resolution_minutes=4 * 60),
+        SlaSettings.Policy(name="high", priority="high", first_response_minutes=2 * 60, resolution_minutes=16 * 60),
+        SlaSettings.Policy(name="normal", priority="normal", first_response_minutes=4 * 60, resolution_minutes=24 * 60),
+        SlaSettings.Policy(name="low", priority="low", first_response_minutes=8 * 60, resolution_minutes=40 * 60),
+    ])
+    # Warn when this share of a target's business time has passed.
+    warning_ratio: float = Field(default=0.8, gt=0, lt=1)
+    # On a breach (besides a system message in the conversation, live in the inbox):
+    escalate_on_breach: bool = False  # hand the conversation to the back office (hub/escalation.py)
+    reassign_on_breach: bool = False  # to the least-loaded available agent of its team
+    # Automatic assignment of new open conversations among available agents.
+    assignment: Literal["off", "round_robin", "load"] = "load"
+    key_customer_team: str | None = None  # key customers go to this team's agents
+    worker: bool = True  # run the SLA/assignment worker in this process
+    poll_seconds: float = Field(default=5.0, gt=0)
+    batch_size: int = Field(default=200, ge=1)
 
 
 class SegmentSettings(BaseModel):
-    """Customer value and segments (SERVICEHUB_SEGMENTS__...)."""
+    """Customer value and segments (SERVICEHUB_SEGMENTS__...): hub/segments.py.
+
+    A customer is "key" when their order value or order count over the window reaches the key
+    thresholds, "potential" when it reaches the potential ones or they contacted us often, else
+    "general". A segment an admin set by hand is kept (customer.segment_locked)."""
 
     enabled: bool = True
+    window_days: int = Field(default=365, ge=1, le=3650)
+    key_value: float = Field(default=2000.0, ge=0)
+    key_orders: int = Field(default=12, ge=1)
+    potential_value: float = Field(default=300.0, ge=0)
+    potential_orders: int = Field(default=3, ge=1)
+    potential_contacts: int = Field(default=5, ge=1)     # conversations opened in the window
+    # Values are summed in this currency. An order in another one counts at the rate given here
+    # (units of `currency` per unit of the order's currency, e.g. {"EUR": 0.86}); without a rate
+    # it counts towards the order count only. An order without a currency is taken as `currency`.
+    currency: str = "GBP"
+    exchange_rates: dict[str, float] = Field(default_factory=dict)
+    # Orders in these states are not value (quotations, cancelled, returned).
+    excluded_states: list[str] = Field(default_factory=lambda: ["pending", "cancelled", "returned"])
+    # The background worker: every interval it recomputes the customers whose figures are older
+    # than stale_hours, batch_size at a time; a back end that is down is retried next interval.
+    interval_seconds: float = Field(default=600.0, ge=5)
+    stale_hours: float = Field(default=24.0, gt=0)
+    batch_size: int = Field(default=100, ge=1, le=10000)
 
 
 class CsatSettings(BaseModel):
     """Satisfaction surveys (SERVICEHUB_CSAT__...)."""
 
     enabled: bool = True
+    # Conversations of these channels get a survey when resolved (web form and voice ones by
+    # email, when the customer has an email address).
+    channels: list[str] = ["email", "telegram", "webform", "voice"]
+    # A survey link (and its Telegram buttons) can be answered, and an answer changed, this long.
+    valid_days: int = Field(default=14, ge=1, le=365)
+    # Answers (page posts) per minute per client address on the public survey page.
+    rate_per_minute: int = Field(default=20, ge=1)
 
 
 class Settings(BaseSettings):

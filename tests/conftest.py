@@ -16,7 +16,7 @@ import pytest
 
 from hub.db import make_engine
 from hub.migrate import upgrade
-from hub.settings import KnowledgeSettings, Settings
+from hub.settings import KnowledgeSettings, Settings, SlaSettings
 
 # The shared fixtures live in shared/ beside the repository (as CI lays it out): ../shared/fixtures.
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
@@ -94,4 +94,7 @@ def settings(tmp_path, db_url) -> Settings:
         # Tests that are not about the knowledge base do not load the embedding model at start
         # (a search still loads it); tests/test_kb_api.py switches warm-up back on.
         kb=KnowledgeSettings(warm_up=False),
+        # Automatic assignment writes "assigned to ..." system messages into conversations; the
+        # tests about it (test_assignment.py, test_inbox_sla.py) switch it on themselves.
+        sla=SlaSettings(assignment="off"),
     )

@@ -1,7 +1,8 @@
 """A local stand-in for a shop's own order/stock REST API, the shape adapters/http.py's default
 settings describe, fed from tests/payloads/scm_http/.
 
-GET /orders/{ref} (and /api/v2/orders/{ref}, wrapped in {"data": ...}), GET /stock/{sku}, GET /stock?q=words, GET /products (paged, "next" link),
+GET /orders/{ref} (and /api/v2/orders/{ref}, wrapped in {"data": ...}), GET /customers/orders?email=
+(or phone=, E.164; since=ISO date) -> {"orders": [...]} (404 for a customer it does not know), GET /stock/{sku}, GET /stock?q=words, GET /products (paged, "next" link),
 POST /cases (Idempotency-Key required; a replay answers the first case, or 409 in strict mode),
 POST /demand. A bearer token is required (401 without). Every request is recorded; failures
 (status, Retry-After) and delays can be injected for breaker and timeout tests.
@@ -68,6 +69,7 @@ class FakeScmHttp:
         app = web.Application(middlewares=[self._middleware])
         app.router.add_get("/orders/{ref}", self._order)
         app.router.add_get("/api/v2/orders/{ref}", self._order_v2)
+        app.router.add_get("/customers/orders", self._customer_orders)
         app.router.add_get("/stock/{sku}", self._stock)
         app.router.add_get("/stock", self._search)
         app.router.add_get("/products", self._products)
@@ -99,6 +101,22 @@ class FakeScmHttp:
         if order is None:
             return web.json_response({"errors": [{"status": "404", "title": "Not Found"}]}, status=404)
         return web.json_response({"data": {"id": order["ref"], "attributes": order}, "meta": {"api": "v2"}})
+
+    async def _customer_orders(self, request: web.Request) -> web.Response:
+        email = request.query.get("email", "").strip().lower()
+        phone = "".join(ch for ch in request.query.get("phone", "") if ch.isdigit() or ch == "+")
+        since = request.query.get("since", "")
+
+        def mine(order: dict) -> bool:
+            who = order.get("customer") or {}
+            their_phone = "".join(ch for ch in who.get("phone") or "" if ch.isdigit() or ch == "+")
+            return bool((email and (who.get("email") or "").lower() == email) or (phone and their_phone == phone))
+
+        orders = [o for o in self.orders.values() if mine(o)]
+        if not orders:
+            return web.json_response({"error": "customer not found"}, status=404)
+        orders = [o for o in orders if not since or (o.get("ordered_at") or "")[:10] >= since]
+        return web.json_response({"orders": orders, "count": len(orders)})
 
     async def _stock(self, request: web.Request) -> web.Response:
         for product in self.products:

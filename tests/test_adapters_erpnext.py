@@ -241,3 +241,32 @@ async def test_down(fake):
 def test_registry_needs_a_url(tmp_path):
     with pytest.raises(BackendMisconfigured, match="ERPNEXT__URL"):
         build_backend(BackendSettings(kind="erpnext"), data_dir=tmp_path)
+
+
+# --- a customer's orders -------------------------------------------------------------------------
+
+async def test_customer_orders_by_contact_email_and_by_customer(backend, fake):
+    ana = await backend.customer_orders(CustomerRef(emails=("Ana.Silva@example.com",)))
+    assert [(o.ref, o.placed_on, o.total, o.currency, o.state) for o in ana] == [
+        ("SAL-ORD-2026-01001", date(2026, 11, 10), 164.0, "GBP", "shipped")]
+    # SAL-ORD-2026-04711 has no contact of its own: it is Chloé's through its Customer link.
+    chloe = await backend.customer_orders(CustomerRef(emails=("chloe.martin@example.com",)))
+    assert [o.ref for o in chloe] == ["SAL-ORD-2026-04711"]
+    listed = fake.seen("Sales Order")[-1]
+    assert json.loads(listed.query["filters"]) == [["docstatus", "=", 1]]
+    assert ["customer", "in", ["Chloé Martin"]] in json.loads(listed.query["or_filters"])
+
+
+async def test_customer_orders_skip_cancelled_and_honour_since(backend, fake):
+    # Grace's only order was cancelled (docstatus 2): not an order to value.
+    assert await backend.customer_orders(CustomerRef(emails=("grace.lee@example.com",))) == []
+    ana = CustomerRef(emails=("ana.silva@example.com",))
+    assert await backend.customer_orders(ana, since=date(2026, 11, 11)) == []
+    assert ["transaction_date", ">=", "2026-11-11"] in json.loads(fake.seen("Sales Order")[-1].query["filters"])
+    assert await backend.customer_orders(CustomerRef()) == []
+
+
+async def test_customer_orders_server_down(backend, fake):
+    fake.fail(502)
+    with pytest.raises(BackendUnavailable):
+        await backend.customer_orders(CustomerRef(emails=("ana.silva@example.com",)))

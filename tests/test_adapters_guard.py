@@ -10,8 +10,8 @@ import pytest
 
 from adapters.base import (
     BackendUnavailable, CustomerRef, DemandSignal, EscalationCase, EscalationNotSupported,
-    EscalationReceipt, NotTheCustomersOrder, OrderStatus, Product, ProductRef, ScmBackend, StockLevel,
-    UnknownOrder, UnknownProduct,
+    EscalationReceipt, NotTheCustomersOrder, OrderStatus, OrderSummary, Product, ProductRef, ScmBackend, StockLevel,
+    UnknownOrder, UnknownProduct, UnsupportedCall,
 )
 from adapters.guard import GuardedBackend
 
@@ -213,3 +213,41 @@ async def test_cancelled_callers_do_not_count(inner):
         with pytest.raises(asyncio.CancelledError):
             await task
     assert guarded.state == "closed"
+
+
+# --- the optional call: a customer's orders ----------------------------------------------------
+
+class OrderHistoryBackend(ScriptedBackend):
+    """The scripted back end that also lists a customer's orders."""
+
+    async def customer_orders(self, customer, since=None):
+        await self._act()
+        if self.mode == "unsupported":
+            raise UnsupportedCall("not here")
+        return [OrderSummary("A1", date(2026, 11, 1), 10.0, "GBP", "delivered")]
+
+
+async def test_customer_orders_missing_is_unsupported_and_never_trips_the_breaker(guarded, inner):
+    for _ in range(10):
+        with pytest.raises(UnsupportedCall):
+            await guarded.customer_orders(CustomerRef(emails=("a@example.com",)))
+    assert inner.calls == 0 and guarded.state == "closed"
+
+
+async def test_customer_orders_guarded_like_every_call():
+    inner = OrderHistoryBackend()
+    guarded = GuardedBackend(inner, timeout_seconds=0.2, breaker_failures=2, breaker_reset_seconds=30)
+    assert [o.ref for o in await guarded.customer_orders(CustomerRef())] == ["A1"]
+    inner.mode = "unsupported"
+    for _ in range(3):
+        with pytest.raises(UnsupportedCall):
+            await guarded.customer_orders(CustomerRef())
+    inner.mode = "slow"
+    for _ in range(2):
+        with pytest.raises(BackendUnavailable):
+            await guarded.customer_orders(CustomerRef())
+    calls = inner.calls
+    with pytest.raises(BackendUnavailable):  # the breaker is open: the back end is not asked
+        await guarded.customer_orders(CustomerRef())
+    assert inner.calls == calls
+    inner.release.set()

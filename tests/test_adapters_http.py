@@ -11,7 +11,7 @@ import pytest
 
 from adapters.base import (
     BackendUnavailable, CustomerRef, DemandSignal, EscalationCase, EscalationNotSupported, ProductRef,
-    UnknownOrder, UnknownProduct, belongs_to,
+    UnknownOrder, UnknownProduct, UnsupportedCall, belongs_to,
 )
 from adapters.config import BackendSettings, HttpSettings
 from adapters.http import HttpBackend, dig, retry_after_seconds
@@ -251,3 +251,41 @@ def test_dig_and_retry_after():
     assert dig(data, "data.lines.5.sku") is None and dig(data, "data.n.x") is None and dig(data, "") is data
     assert retry_after_seconds("7") == 7 and retry_after_seconds("soon") is None and retry_after_seconds(None) is None
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0
+
+
+# --- a customer's orders -------------------------------------------------------------------------
+
+async def test_customer_orders_by_email(backend, fake):
+    orders = await backend.customer_orders(CustomerRef(emails=("Ana.Silva@example.com",)))
+    assert [(o.ref, o.total, o.currency, o.state) for o in orders] == [("A1001", 164.0, "GBP", "shipped")]
+    assert orders[0].placed_on == date(2026, 11, 10)
+    asked = [r for r in fake.requests if r.path == "/customers/orders"]
+    assert asked[0].query == {"email": "ana.silva@example.com", "since": ""}
+
+
+async def test_customer_orders_since_unknown_and_by_phone(fake):
+    b = HttpBackend(_settings(fake, customer_orders_url="/customers/orders?phone={phone}&since={since}"),
+                    phone_region="GB", timeout_seconds=2)
+    try:
+        ana = CustomerRef(emails=("ana.silva@example.com",), phones=("+351 912 345 678",))
+        assert [o.ref for o in await b.customer_orders(ana)] == ["A1001"]
+        assert await b.customer_orders(ana, since=date(2026, 11, 11)) == []
+        # 404: a customer the API does not know has no orders.
+        assert await b.customer_orders(CustomerRef(phones=("+12025550143",))) == []
+    finally:
+        await b.close()
+
+
+async def test_customer_orders_not_offered(fake):
+    b = HttpBackend(_settings(fake, customer_orders_url=None), timeout_seconds=2)
+    try:
+        with pytest.raises(UnsupportedCall):
+            await b.customer_orders(CustomerRef(emails=("ana.silva@example.com",)))
+    finally:
+        await b.close()
+
+
+async def test_customer_orders_server_down_is_unavailable(backend, fake):
+    fake.fail(503, retry_after="7")
+    with pytest.raises(BackendUnavailable):
+        await backend.customer_orders(CustomerRef(emails=("ana.silva@example.com",)))

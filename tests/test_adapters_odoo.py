@@ -258,3 +258,30 @@ def test_registry_needs_url_and_database(tmp_path):
         build_backend(BackendSettings(kind="odoo"), data_dir=tmp_path)
     with pytest.raises(BackendMisconfigured, match="ODOO__DATABASE"):
         build_backend(BackendSettings.model_validate({"kind": "odoo", "odoo": {"url": "http://erp"}}), data_dir=tmp_path)
+
+
+# --- a customer's orders -------------------------------------------------------------------------
+
+async def test_customer_orders_by_partner_email(backend, fake):
+    ana = await backend.customer_orders(CustomerRef(emails=("ANA.SILVA@example.com",)))
+    # S00998 is a quotation (state "sent"): returned as pending, the hub decides it does not count.
+    assert [(o.ref, o.placed_on, o.total, o.currency, o.state) for o in ana] == [
+        ("S01001", date(2026, 11, 10), 164.0, "GBP", "confirmed"), ("S00998", date(2026, 11, 22), 49.0, "GBP", "pending")]
+    chloe = await backend.customer_orders(CustomerRef(emails=("chloe.martin@example.com",)),
+                                          since=date(2026, 11, 1))
+    assert [o.ref for o in chloe] == ["S04711"]
+    ben = await backend.customer_orders(CustomerRef(emails=("ben.okafor@example.com",)))
+    assert {o.ref: o.state for o in ben} == {"S04720": "confirmed", "S04650": "cancelled"}
+    partners = fake.object_calls("res.partner", "search_read")[-1]
+    assert partners.args[-2] == [[["email", "=ilike", "ben.okafor@example.com"]]]
+
+
+async def test_customer_orders_nobody(backend, fake):
+    assert await backend.customer_orders(CustomerRef(emails=("nobody@example.com",))) == []
+    assert await backend.customer_orders(CustomerRef()) == []
+
+
+async def test_customer_orders_server_down(backend, fake):
+    fake.fail(502)
+    with pytest.raises(BackendUnavailable):
+        await backend.customer_orders(CustomerRef(emails=("ana.silva@example.com",)))

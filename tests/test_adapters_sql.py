@@ -443,3 +443,33 @@ def test_environment_names_the_backend(monkeypatch, tmp_path):
     backend = Settings(data_dir=tmp_path).scm.backend
     assert backend.kind == "erpnext" and backend.erpnext.url == "https://erp.example"
     assert backend.erpnext.api_secret.get_secret_value() == "s"
+
+
+# --- a customer's orders (customer value, hub/segments.py) --------------------------------------
+
+async def test_customer_orders_by_email_and_phone(backend):
+    ana = await backend.customer_orders(CustomerRef(emails=("Ana.Silva@Example.com",)))
+    assert {o.ref for o in ana} == {"A0950", "A0962", "A0975", "A0987", "A1001"}
+    assert sum(o.total for o in ana) > 2000 and {o.currency for o in ana} == {"GBP"}
+    assert [o.placed_on for o in ana] == sorted(o.placed_on for o in ana)
+    # The demo stores "+44 20 7946 0958"; the hub passes E.164.
+    chloe = await backend.customer_orders(CustomerRef(phones=("+442079460958",)))
+    assert {o.ref for o in chloe} == {"SO-4650", "SO-4690", "SO-4711"}
+    assert {o.state for o in chloe} == {"shipped", "delivered"}
+
+
+async def test_customer_orders_since_and_nobody(backend):
+    since = date.today() - timedelta(days=80)
+    recent = await backend.customer_orders(CustomerRef(emails=("ana.silva@example.com",)), since=since)
+    assert {o.ref for o in recent} == {"A0975", "A0987", "A1001"}
+    assert await backend.customer_orders(CustomerRef(emails=("nobody@example.com",))) == []
+    assert await backend.customer_orders(CustomerRef()) == []
+
+
+async def test_customer_orders_through_the_guard(demo_url):
+    guarded = GuardedBackend(SqlBackend(SqlSettings(), url=demo_url), timeout_seconds=5)
+    try:
+        orders = await guarded.customer_orders(CustomerRef(emails=("ben.okafor@example.com",)))
+        assert [o.ref for o in orders] == ["SO-4720"]
+    finally:
+        await guarded.close()

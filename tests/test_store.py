@@ -8,8 +8,8 @@ from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
 import hub.models  # noqa: F401
-from hub.db import make_engine
-from hub.migrate import head_revision, include_object, upgrade
+from hub.db import include_object, make_engine
+from hub.migrate import head_revision, upgrade
 
 
 def test_migrations_produce_exactly_the_models(engine):

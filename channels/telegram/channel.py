@@ -21,6 +21,7 @@ from collections import OrderedDict
 from typing import Any
 
 from aiohttp import web
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from channels.base import Delivery, HubLink, PermanentFailure, TemporaryFailure
 from channels.telegram.bot import (
@@ -43,7 +44,7 @@ from channels.telegram.parse import (
     chat_type,
     parse_update_strict,
 )
-from channels.telegram.send import Route, deliver, split_text
+from channels.telegram.send import MAX_TEXT_UNITS, Route, deliver, split_text, utf16_len
 from hub.errors import ConfigError
 from hub.messages import Attachment, InboundMessage, OutboundMessage
 
@@ -55,6 +56,10 @@ WEBHOOK_PATH = "/channels/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 _BOT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+# Shown to the customer when they press a satisfaction survey's button.
+SURVEY_THANKS = "Thank you for your feedback! 感谢您的评价！"
 
 
 class TelegramConfigError(ConfigError):
@@ -339,7 +344,8 @@ class TelegramChannel:
             message = await self._with_files(bot, message)
         await self.hub.ingest(message)
         if message.kind == "callback":
-            await self._answer_callback(bot, message.metadata.get("callback_query_id"))
+            thanks = SURVEY_THANKS if message.metadata.get("csat") else None
+            await self._answer_callback(bot, message.metadata.get("callback_query_id"), thanks)
 
     async def _with_files(self, bot: _Bot, message: InboundMessage) -> InboundMessage:
         """The message with its files downloaded; a file over the limit is left out and noted."""
@@ -381,12 +387,13 @@ class TelegramChannel:
             return None, too_large
         return data, None
 
-    async def _answer_callback(self, bot: _Bot, query_id: Any) -> None:
-        """Stop the button's spinner in the customer's client; a late or failed answer harms nothing."""
+    async def _answer_callback(self, bot: _Bot, query_id: Any, text: str | None = None) -> None:
+        """Stop the button's spinner in the customer's client (showing `text`, if any, as a short
+        notice); a late or failed answer harms nothing."""
         if not query_id:
             return
         try:
-            await self._api(bot).answer_callback_query(str(query_id))
+            await self._api(bot).answer_callback_query(str(query_id), text=text)
         except (TelegramError, TemporaryFailure) as exc:
             log.debug("Telegram bot %s: answerCallbackQuery failed: %s", bot.name, exc)
 
@@ -417,6 +424,8 @@ class TelegramChannel:
         route = self.route(message)
         bot = self.bots[route.bot]
         api = self._api(bot)
+        if message.buttons:
+            return await self._send_with_buttons(api, route, message)
         quote = self._quote_for(route, message.reply_to)
         steps = len(split_text(message.text or "")) + len(message.attachments)
         # Only a message sent in several steps can fail part-way; a single one needs no look-up.
@@ -432,6 +441,23 @@ class TelegramChannel:
         if quote is not None:
             self._remember(self._quoted, (route.bot, route.chat_id), quote, 10_000)
         return Delivery(external_id=f"{route.bot}:{chat_id}:{last_id}")
+
+    async def _send_with_buttons(self, api: HubBot, route: Route, message: OutboundMessage) -> Delivery:
+        """One message with an inline keyboard (a survey's 1..5 in a row): the buttons belong to
+        one message, so the text is never split (a button message is short by design)."""
+        text = (message.text or "").strip()
+        if not text or utf16_len(text) > MAX_TEXT_UNITS:
+            raise PermanentFailure("a message with buttons needs a text of 1 to 4096 characters")
+        if len(message.buttons) > 8 or any(len(data.encode()) > 64 for _, data in message.buttons):
+            raise PermanentFailure("Telegram allows 8 buttons in a row with at most 64 bytes of callback data each")
+        markup = InlineKeyboardMarkup(
+            [[InlineKeyboardButton(label, callback_data=data) for label, data in message.buttons]]
+        )
+        try:
+            sent = await api.send_message(chat_id=route.chat_id, text=text, reply_markup=markup)
+        except TelegramError as exc:
+            raise delivery_failure(exc, "sendMessage") from exc
+        return Delivery(external_id=f"{route.bot}:{sent.chat_id}:{sent.message_id}")
 
     def _quote_for(self, route: Route, reply_to: tuple[str, ...]) -> int | None:
         """The customer message to quote: the newest one this chat sent, unless an earlier reply

@@ -14,6 +14,7 @@ them (getFile) before handing the message to the hub.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -386,7 +387,13 @@ def _from_callback(query: Any, update_id: Any, bot: str) -> InboundMessage | Non
     if user.get("username"):
         meta["username"] = user["username"]
     data = query.get("data")
-    if isinstance(data, str) and data:
+    survey = survey_answer(data)
+    if survey is not None:
+        # A satisfaction survey's button: the hub records the score. Only the token's hash is
+        # kept, so the stored message cannot be used to answer in the customer's name.
+        meta["csat"] = survey
+        text = f"[satisfaction survey: {survey['score']}]"  # hub/csat.py looks for this text
+    elif isinstance(data, str) and data:
         text = data
     elif query.get("game_short_name"):
         text = f"[game {query['game_short_name']}]"
@@ -401,6 +408,20 @@ def _from_callback(query: Any, update_id: Any, bot: str) -> InboundMessage | Non
         metadata=meta,
         kind="callback",
     )
+
+
+# The callback data of a satisfaction survey's buttons, "csat:<token>:<score>" (hub/csat.py).
+SURVEY_PREFIX = "csat:"
+
+
+def survey_answer(data: Any) -> dict[str, Any] | None:
+    """{"token_sha256", "score"} of a survey button's callback data, or None if it is not one."""
+    if not isinstance(data, str) or not data.startswith(SURVEY_PREFIX):
+        return None
+    token, _, score = data[len(SURVEY_PREFIX):].rpartition(":")
+    if not token or score not in ("1", "2", "3", "4", "5"):
+        return None
+    return {"token_sha256": hashlib.sha256(token.encode()).hexdigest(), "score": int(score)}
 
 
 # --- small pieces ----------------------------------------------------------------------------------

@@ -2,7 +2,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import hub.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from hub.migrate import include_object
+from hub.db import include_object
 
 target_metadata = SQLModel.metadata
 

@@ -141,6 +141,7 @@ async def list_conversations(request: web.Request) -> web.Response:
         channel=q.get("channel") or None,
         assignee=assignee,
         customer=_int_query(request, "customer", low=1, high=2_147_483_647),
+        segment=q.get("segment") or None,
         q=(q.get("q") or "").strip()[:200] or None,
         limit=_int_query(request, "limit", low=1, high=conversations.MAX_PAGE) or 50,
         cursor=q.get("cursor") or None,

@@ -67,6 +67,7 @@ def openapi_document() -> dict:
         _query("channel", {"type": "string", "maxLength": 32}, "channel name"),
         _query("assignee", {"type": "string", "pattern": "^([1-9][0-9]{0,8}|none)$"}, "agent id, or 'none' for unassigned"),
         _query("customer", _ID, "customer id"),
+        _query("segment", {"type": "string", "enum": ["general", "potential", "key"]}, "the customer's segment"),
         _query("q", {"type": "string", "maxLength": 200}, "text in subject, customer name or address"),
         _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size (default 50)"),
         _query("cursor", {"type": "string", "maxLength": 200}, "next_cursor of the previous page"),

@@ -105,6 +105,7 @@ class ErrorOut(BaseModel):
 class CustomerRef(BaseModel):
     id: int
     name: Optional[str]
+    segment: str = Field(description="general, potential or key")
 
 
 class ConversationOut(BaseModel):
@@ -191,6 +192,10 @@ class CustomerOut(BaseModel):
     id: int
     name: Optional[str]
     segment: str
+    segment_locked: bool = Field(default=False, description="set by an admin: recomputation keeps it")
+    value: Optional[dict[str, Any]] = Field(
+        default=None, description="order value and count, contacts over the segment window (hub/segments.py); null before the first run"
+    )
     merged_into: Optional[int]
     created_at: datetime
     identities: list[IdentityOut]

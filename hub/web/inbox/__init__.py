@@ -88,7 +88,8 @@ def openapi_paths() -> dict:
 
     list_query = [q("view", "mine | unassigned | open | sla | all"), q("channel", "a channel name"),
                   q("status", "open | pending | resolved | closed"), q("q", "search text"),
-                  q("sort", "activity | priority"), q("cursor", "the next page's cursor")]
+                  q("sort", "activity | priority"), q("segment", "general | potential | key"),
+                  q("cursor", "the next page's cursor")]
     paths = {
         "/inbox/login": {
             "get": {"summary": "The sign-in page", "tags": tags, "security": [], "parameters": [q("next", "where to go after")],
@@ -98,6 +99,7 @@ def openapi_paths() -> dict:
                                    **errors(400, 403, 413, 429)}},
         },
         "/inbox/logout": action("Sign out (ends the session)"),
+        "/inbox/availability": action("Set my availability for automatic assignment"),
         "/inbox": page("The inbox list", query=list_query),
         "/inbox/rows": page("The inbox list's rows (for live refresh)", query=list_query),
         "/inbox/events": {"get": {"summary": "The page's live stream (server-sent events)", "tags": tags, "security": session,

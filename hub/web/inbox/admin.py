@@ -8,7 +8,7 @@ import asyncio
 
 from aiohttp import web
 
-from hub import auth, lockout, macros, staff
+from hub import assignment, auth, lockout, macros, staff
 from hub.channel_status import channel_status
 from hub.errors import RejectedInput
 from hub.web.app import ENGINE, REGISTRY, SETTINGS
@@ -34,7 +34,8 @@ async def agents(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
     return render(request, "admin/agents.html", _ctx(
         who, "agents", agents=await db(staff.list_agents, engine), locked=await db(lockout.locked_accounts, engine),
-        done=request.query.get("done")))
+        done=request.query.get("done"), teams=await db(assignment.list_teams, engine),
+        teams_of=await db(assignment.teams_of_agents, engine), availability=await db(assignment.availability_of, engine)))
 
 
 @page
@@ -58,6 +59,17 @@ async def agents_post(request: web.Request) -> web.Response:
         await db(auth.set_password, engine, email, str(form.get("password") or ""), actor=who.actor)
         await db(lockout.clear, engine, email)  # a new password also lifts a lock-out
         done = "password"
+    elif action == "availability":
+        await db(assignment.set_availability, engine, int_param(form.get("agent_id"), "agent_id"),
+                 form.get("available") == "true", who)
+        done = "availability"
+    elif action == "team_create":
+        await db(assignment.create_team, engine, str(form.get("name") or ""), who)
+        done = "team"
+    elif action in ("team_add", "team_remove"):
+        change = assignment.add_member if action == "team_add" else assignment.remove_member
+        await db(change, engine, int_param(form.get("team_id"), "team_id"), int_param(form.get("agent_id"), "agent_id"), who)
+        done = "team"
     else:
         raise RejectedInput("unknown action")
     raise web.HTTPSeeOther(f"/inbox/admin/agents?done={done}")

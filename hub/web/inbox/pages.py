@@ -14,9 +14,27 @@ import logging
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
+from sqlalchemy import select
 
-from hub import auth, conversations, customer_orders, customers, inbox_list, lockout, macros, mentions, outbox, read_marks, staff, timeline
+from hub import (
+    assignment,
+    auth,
+    conversations,
+    customer_orders,
+    customers,
+    inbox_list,
+    lockout,
+    macros,
+    mentions,
+    outbox,
+    read_marks,
+    sla,
+    staff,
+    timeline,
+)
+from hub.db import read_tx
 from hub.errors import HubError, RejectedInput, Unauthenticated
+from hub.models import Csat, Segment
 from hub.web.api import SESSION_COOKIE
 from hub.web.app import AUTH, BLOBS, ENGINE, LOGIN_LIMITER, REGISTRY, SETTINGS, WORKER
 from hub.web.inbox.common import (
@@ -33,6 +51,7 @@ from hub.web.inbox.common import (
     safe_next,
 )
 from hub.web.inbox.live import BROADCASTER
+from hub.web.sla_api import SLA_RULES, SLA_WORKER
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +141,7 @@ def _list_context(request: web.Request, who) -> tuple[dict, inbox_list.InboxQuer
 
 def _page_link(iq: inbox_list.InboxQuery, cursor: str) -> str:
     params = {k: v for k, v in {"view": iq.view, "channel": iq.channel, "status": iq.status, "q": iq.q,
-                                "sort": iq.sort, "cursor": cursor}.items() if v}
+                                "segment": iq.segment, "sort": iq.sort, "cursor": cursor}.items() if v}
     return "/inbox?" + urlencode(params)
 
 
@@ -133,7 +152,8 @@ async def inbox(request: web.Request) -> web.Response:
     result = await db(inbox_list.list_inbox, request.app[ENGINE], who.id, iq)
     mentioned = await db(mentions.mentioning, request.app[ENGINE], who.id, limit=5)
     ctx.update(_base(who), rows=result["items"], mentioned=mentioned, views=inbox_list.VIEWS, sorts=inbox_list.SORTS,
-               statuses=["open", "pending", "resolved", "closed"],
+               statuses=["open", "pending", "resolved", "closed"], segments=list(Segment.__members__),
+               availability=await db(assignment.is_available, request.app[ENGINE], who.id),
                next_link=_page_link(iq, result["next_cursor"]) if result["next_cursor"] else None)
     return render(request, "inbox.html", ctx)
 
@@ -227,7 +247,49 @@ def _conversation_context(app, who, conversation_id: int, macro_id: int | None) 
         "suggest": _suggestions(app, engine, conversation_id, who),
         "facts": _facts(engine, conversation_id), "statuses": ["open", "pending", "resolved", "closed"],
         "priorities": ["low", "normal", "high", "urgent"],
+        "sla": _sla_panel(sla.conversation_timers(engine, conversation_id, app[SLA_RULES])),
+        "csat": _csat(engine, conversation_id),
+        "availability": assignment.is_available(engine, who.id),
     }
+
+
+def _sla_panel(timers: dict) -> dict:
+    """Each timer with a state (met / missed / overdue / warning / ok) and a short label."""
+    from datetime import timedelta
+
+    for key in ("first_response", "resolution"):
+        t = timers.get(key)
+        if not t:
+            continue
+        left = timedelta(seconds=t["remaining_business_seconds"])
+        span = inbox_list._span(left)
+        if not t["running"]:
+            t["state"] = "met" if t["met"] else ("missed" if t["met"] is False else "stopped")
+            t["label"] = {"met": "met", "missed": "missed"}.get(t["state"], "stopped")
+        elif t["breached"]:
+            t["state"], t["label"] = "overdue", f"overdue by {span} business time"
+        else:
+            t["state"] = "warning" if t["warning"] else "ok"
+            t["label"] = f"{span} business time left"
+    return timers
+
+
+def _csat(engine, conversation_id: int) -> dict | None:
+    """The customer's survey answer, if they gave one (the latest, should there be several)."""
+    csat_t = Csat.__table__
+    with read_tx(engine) as conn:
+        row = conn.execute(
+            select(csat_t.c.score, csat_t.c.comment, csat_t.c.created_at)
+            .where(csat_t.c.conversation_id == conversation_id).order_by(csat_t.c.id.desc()).limit(1)
+        ).first()
+    return None if row is None else {"score": row.score, "comment": row.comment, "created_at": row.created_at}
+
+
+def _wake_sla(request: web.Request) -> None:
+    """A change that moves SLA timers (priority, status, a reply): recompute now, not at the next poll."""
+    worker = request.app.get(SLA_WORKER)
+    if worker is not None:
+        worker.wake()
 
 
 @page
@@ -278,6 +340,7 @@ async def post_reply(request: web.Request) -> web.Response:
         extra["channel"] = channel
     message = await db(conversations.reply, request.app[ENGINE], cid, who, text, blobs=request.app[BLOBS], **extra)
     request.app[WORKER].wake()
+    _wake_sla(request)
     _changed(request, cid)
     raise _back(cid, f"#m{message['id']}")
 
@@ -315,8 +378,22 @@ async def post_update(request: web.Request) -> web.Response:
         else:
             changes["assignee_id"] = int_param(raw, "assignee")
     await db(conversations.update_conversation, request.app[ENGINE], cid, changes, who)
+    _wake_sla(request)
     _changed(request, cid)
     raise _back(cid)
+
+
+@page
+async def post_availability(request: web.Request) -> web.Response:
+    """The header's toggle: whether automatic assignment gives me new conversations."""
+    who = agent(request)
+    form = await form_of(request, who)
+    raw = str(form.get("available") or "")
+    if raw not in ("true", "false"):
+        raise RejectedInput("available must be true or false")
+    await db(assignment.set_availability, request.app[ENGINE], who.id, raw == "true", who)
+    back = safe_next(request.headers.get("Referer", "").partition(request.host)[2] or None)
+    raise web.HTTPSeeOther(back)
 
 
 @page
@@ -420,4 +497,5 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/inbox/attachments/{id}", download)
     r.add_get("/inbox/customers/{id}", customer)
     r.add_get("/inbox/customers/{id}/merge", merge_confirm)
+    r.add_post("/inbox/availability", post_availability)
     r.add_post("/inbox/customers/{id}/merge", merge)
