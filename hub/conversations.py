@@ -303,6 +303,37 @@ def _delivery(row) -> dict[str, Any] | None:
     }
 
 
+def messages_with_sender_and_delivery():
+    """The select every view of messages starts from: each message with its sender's identity and
+    its outbox row (the delivery state of a reply)."""
+    return (
+        select(
+            message_t,
+            identity_t.c.kind.label("sender_kind"),
+            identity_t.c.address.label("sender_address"),
+            identity_t.c.display_name.label("sender_name"),
+            outbox_t.c.status.label("outbox_status"),
+            outbox_t.c.attempts.label("outbox_attempts"),
+            outbox_t.c.last_error.label("outbox_error"),
+            outbox_t.c.next_attempt_at.label("outbox_next"),
+            outbox_t.c.sent_at.label("outbox_sent_at"),
+        )
+        .outerjoin(identity_t, identity_t.c.id == message_t.c.identity_id)
+        .outerjoin(outbox_t, outbox_t.c.message_id == message_t.c.id)
+    )
+
+
+def attachments_of(conn, message_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The attachments of these messages, by message id."""
+    found: dict[int, list[dict[str, Any]]] = {}
+    if message_ids:
+        for att in conn.execute(select(attachment_t).where(attachment_t.c.message_id.in_(message_ids))).all():
+            found.setdefault(att.message_id, []).append(
+                {"id": att.id, "filename": att.filename, "content_type": att.content_type, "size": att.size, "sha256": att.sha256}
+            )
+    return found
+
+
 def get_conversation(engine: Engine, conversation_id: int) -> dict[str, Any]:
     with read_tx(engine) as conn:
         conv = conn.execute(
@@ -313,30 +344,11 @@ def get_conversation(engine: Engine, conversation_id: int) -> dict[str, Any]:
         if conv is None:
             raise NotFound(f"conversation {conversation_id} does not exist")
         rows = conn.execute(
-            select(
-                message_t,
-                identity_t.c.kind.label("sender_kind"),
-                identity_t.c.address.label("sender_address"),
-                identity_t.c.display_name.label("sender_name"),
-                outbox_t.c.status.label("outbox_status"),
-                outbox_t.c.attempts.label("outbox_attempts"),
-                outbox_t.c.last_error.label("outbox_error"),
-                outbox_t.c.next_attempt_at.label("outbox_next"),
-                outbox_t.c.sent_at.label("outbox_sent_at"),
-            )
-            .outerjoin(identity_t, identity_t.c.id == message_t.c.identity_id)
-            .outerjoin(outbox_t, outbox_t.c.message_id == message_t.c.id)
+            messages_with_sender_and_delivery()
             .where(message_t.c.conversation_id == conversation_id)
             .order_by(message_t.c.id)
         ).all()
-        attachments: dict[int, list] = {}
-        if rows:
-            for att in conn.execute(
-                select(attachment_t).where(attachment_t.c.message_id.in_([r.id for r in rows]))
-            ).all():
-                attachments.setdefault(att.message_id, []).append(
-                    {"id": att.id, "filename": att.filename, "content_type": att.content_type, "size": att.size, "sha256": att.sha256}
-                )
+        attachments = attachments_of(conn, [r.id for r in rows])
     out = _conversation_dict(conv)
     out["messages"] = [
         {

@@ -15,12 +15,13 @@ import csv
 import io
 import logging
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, Engine, or_, select, update
 
 from adapters.base import BackendError, DemandSignal, ScmBackend
+from hub.day_range import parse_day_range
 from hub.db import read_tx, write_tx
 from hub.errors import RejectedInput
 from hub.models import DemandCount, utcnow
@@ -71,20 +72,7 @@ def parse_query(raw_from: str | None, raw_to: str | None, raw_unmet: str | None,
     """from/to as YYYY-MM-DD (default: the last 30 days up to today), unmet true/false."""
     today = today or utcnow().date()
 
-    def day(raw: str | None, name: str, default: date) -> date:
-        if raw in (None, ""):
-            return default
-        try:
-            return date.fromisoformat(raw)
-        except ValueError:
-            raise RejectedInput(f"{name} must be a date like 2026-05-03") from None
-
-    end = day(raw_to, "to", today)
-    start = day(raw_from, "from", end - timedelta(days=DEFAULT_RANGE_DAYS - 1))
-    if start > end:
-        raise RejectedInput("from must not be after to")
-    if (end - start).days >= MAX_RANGE_DAYS:
-        raise RejectedInput(f"the range may cover at most {MAX_RANGE_DAYS} days")
+    start, end = parse_day_range(raw_from, raw_to, today=today, default_days=DEFAULT_RANGE_DAYS, max_days=MAX_RANGE_DAYS)
     unmet = (raw_unmet or "false").strip().lower()
     if unmet not in ("true", "false", "1", "0", "yes", "no"):
         raise RejectedInput("unmet must be true or false")

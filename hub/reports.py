@@ -37,6 +37,7 @@ from sqlalchemy import (
     text,
 )
 
+from hub.day_range import parse_day_range
 from hub.db import is_sqlite, read_tx
 from hub.errors import NotFound, RejectedInput
 from hub.models import Agent, Conversation, Csat, Customer, DemandCount, Message, utcnow
@@ -91,20 +92,7 @@ def parse_range(raw_from: str | None, raw_to: str | None, raw_tz: str | None, *,
         raise RejectedInput(f"tz must be a time zone name like Europe/Berlin, not {tz_name[:64]!r}") from None
     today = (now or utcnow()).astimezone(tz).date()
 
-    def day(raw: str | None, name: str, default: date) -> date:
-        if raw in (None, ""):
-            return default
-        try:
-            return date.fromisoformat(raw)
-        except ValueError:
-            raise RejectedInput(f"{name} must be a date like 2026-05-03") from None
-
-    end = day(raw_to, "to", today)
-    start = day(raw_from, "from", end - timedelta(days=DEFAULT_RANGE_DAYS - 1))
-    if start > end:
-        raise RejectedInput("from must not be after to")
-    if (end - start).days >= MAX_RANGE_DAYS:
-        raise RejectedInput(f"the range may cover at most {MAX_RANGE_DAYS} days")
+    start, end = parse_day_range(raw_from, raw_to, today=today, default_days=DEFAULT_RANGE_DAYS, max_days=MAX_RANGE_DAYS)
     if start.year < 1971 or end.year > 9998:
         raise RejectedInput("from and to must be between 1971 and 9998")
     return ReportRange(start, end, tz)

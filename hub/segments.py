@@ -94,6 +94,15 @@ def _customer_ref(conn, customer_id: int, name: str | None, segment: str) -> Cus
     return CustomerRef(customer_id=customer_id, emails=emails, phones=phones, name=name, segment=segment)
 
 
+def customer_ref(engine: Engine, customer_id: int) -> CustomerRef:
+    """The customer as the back end knows them (their emails and phones)."""
+    with read_tx(engine) as conn:
+        row = conn.execute(select(customer_t.c.name, customer_t.c.segment).where(customer_t.c.id == customer_id)).first()
+        if row is None:
+            raise NotFound(f"customer {customer_id} does not exist")
+        return _customer_ref(conn, customer_id, row.name, row.segment)
+
+
 def _contact_history(conn, customer_id: int, since: datetime) -> tuple[int, int]:
     contacts = conn.execute(select(func.count()).select_from(conversation_t).where(
         conversation_t.c.customer_id == customer_id, conversation_t.c.created_at >= since)).scalar_one()

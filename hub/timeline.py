@@ -12,15 +12,13 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from hub import mentions
-from hub.conversations import DELIVERY_STATE, iso
+from hub.conversations import DELIVERY_STATE, attachments_of, iso, messages_with_sender_and_delivery
 from hub.db import read_tx
 from hub.errors import NotFound
-from hub.models import Agent, Attachment, Conversation, Direction, Identity, Message, Outbox, OutboxStatus
+from hub.models import Agent, Attachment, Conversation, Direction, Message, OutboxStatus
 
 message_t = Message.__table__
 conversation_t = Conversation.__table__
-identity_t = Identity.__table__
-outbox_t = Outbox.__table__
 attachment_t = Attachment.__table__
 agent_t = Agent.__table__
 
@@ -103,18 +101,7 @@ def customer_timeline(engine: Engine, conversation_id: int, *, limit: int = MAX_
         ).all()
         conv_by_id = {c.id: c for c in conv_rows}
         rows = conn.execute(
-            select(
-                message_t,
-                identity_t.c.kind.label("sender_kind"),
-                identity_t.c.address.label("sender_address"),
-                identity_t.c.display_name.label("sender_name"),
-                outbox_t.c.status.label("outbox_status"),
-                outbox_t.c.attempts.label("outbox_attempts"),
-                outbox_t.c.last_error.label("outbox_error"),
-                outbox_t.c.next_attempt_at.label("outbox_next"),
-            )
-            .outerjoin(identity_t, identity_t.c.id == message_t.c.identity_id)
-            .outerjoin(outbox_t, outbox_t.c.message_id == message_t.c.id)
+            messages_with_sender_and_delivery()
             .where(message_t.c.conversation_id.in_(list(conv_by_id)))
             .order_by(message_t.c.id.desc())
             .limit(limit + 1)
@@ -122,11 +109,7 @@ def customer_timeline(engine: Engine, conversation_id: int, *, limit: int = MAX_
         truncated = len(rows) > limit
         rows = rows[:limit]
         ids = [r.id for r in rows]
-        attachments: dict[int, list] = {}
-        for a in conn.execute(select(attachment_t).where(attachment_t.c.message_id.in_(ids))).all() if ids else ():
-            attachments.setdefault(a.message_id, []).append(
-                {"id": a.id, "filename": a.filename, "content_type": a.content_type, "size": a.size}
-            )
+        attachments = attachments_of(conn, ids)
         mentioned = mentions.of_messages(conn, ids)
         agent_ids = {r.author_agent_id for r in rows if r.author_agent_id} | {a for v in mentioned.values() for a in v}
         agents = {

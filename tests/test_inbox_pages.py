@@ -362,3 +362,16 @@ async def test_unknown_ids_and_unreadable_bodies_are_4xx_pages(hub):
     resp = await hub.post("/inbox/login", data=b"--b\r\n\xc2\xa8--b--\r\n",
                           headers={"Content-Type": "multipart/form-data; boundary=b"})
     assert resp.status == 400 and "not a readable form" in await resp.text()
+
+
+async def test_the_customer_panel_lists_their_orders_from_the_back_end(hub):
+    # The embedded demo back end (adapters/demo_scm.py) has five orders of this address.
+    r = store(hub.engine, sender=Sender("ana.silva@example.com", "Ana Silva"), text="Hello")
+    await sign_in(hub)
+    for url in (f"/inbox/customers/{r.customer_id}", f"/inbox/c/{r.conversation_id}"):
+        html = await (await hub.get(url)).text()
+        assert "Orders in the order system" in html and "A1001" in html, url
+    # Someone the back end does not know: no section, and no error.
+    other = store(hub.engine, sender=Sender("nobody@example.net", "Nobody"), text="Hi")
+    html = await (await hub.get(f"/inbox/customers/{other.customer_id}")).text()
+    assert "Orders in the order system" not in html and "did not answer" not in html

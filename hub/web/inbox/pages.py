@@ -51,6 +51,7 @@ from hub.web.inbox.common import (
     safe_next,
 )
 from hub.web.inbox.live import BROADCASTER
+from hub.web.scm_api import SCM_SERVICES
 from hub.web.sla_api import SLA_RULES, SLA_WORKER
 
 log = logging.getLogger(__name__)
@@ -299,8 +300,16 @@ async def conversation(request: web.Request) -> web.Response:
     raw_macro = request.query.get("macro")
     macro_id = int_param(raw_macro, "macro") if raw_macro else None
     ctx = await db(_conversation_context, request.app, who, cid, macro_id)
+    ctx["customer"]["backend_orders"] = await _backend_orders(request, ctx["customer"]["id"])
     ctx.update(_base(who), viewers=[v for v in request.app[BROADCASTER].presence.of(cid) if v["agent_id"] != who.id])
     return render(request, "conversation.html", ctx)
+
+
+async def _backend_orders(request: web.Request, customer_id: int) -> dict:
+    """The customer's orders from the SCM back end, when this process reaches one (bounded wait)."""
+    services = request.app.get(SCM_SERVICES)
+    backend = services.backend if services is not None else None
+    return await customer_orders.backend_orders(request.app[ENGINE], backend, customer_id)
 
 
 @page
@@ -452,6 +461,7 @@ async def customer(request: web.Request) -> web.Response:
     cid = int_param(request.match_info["id"], "customer id")
     profile = await db(customers.get_customer, request.app[ENGINE], cid)
     profile["orders"] = await db(customer_orders.known_orders, request.app[ENGINE], cid)
+    profile["backend_orders"] = await _backend_orders(request, cid)
     return render(request, "customer.html", {**_base(who), "customer": profile})
 
 
