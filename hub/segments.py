@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +30,7 @@ from adapters.base import BackendError, CustomerRef, OrderSummary, UnsupportedCa
 from hub.auth import Principal, audit
 from hub.db import read_tx, write_tx
 from hub.errors import Conflict, NotFound, RejectedInput
+from hub.pacing import Pacer
 from hub.models import Conversation, Customer, CustomerValue, Identity, Message, Segment, utcnow
 from hub.settings import SegmentSettings
 
@@ -348,10 +350,11 @@ class SegmentWorker:
     """Every interval, recomputes the due customers batch after batch until none is due or the
     back end is down (then it waits for the next interval). wake() runs it at once."""
 
-    def __init__(self, engine: Engine, backend: Any, settings: SegmentSettings):
+    def __init__(self, engine: Engine, backend: Any, settings: SegmentSettings, *, pacer: Pacer | None = None):
         self.engine = engine
         self.backend = backend
         self.settings = settings
+        self.pacer = pacer  # gives way to ingest during a burst (hub/pacing.py)
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -360,12 +363,14 @@ class SegmentWorker:
     async def run_once(self) -> RunSummary:
         total = RunSummary()
         while True:
+            started = time.monotonic()
             run = await recompute_due(self.engine, self.backend, self.settings)
             total.computed += run.computed
             total.stale += run.stale
             if run.stale or run.computed < self.settings.batch_size:
                 break
-            await asyncio.sleep(0)  # let requests through between batches
+            # Let requests through between batches, and give way to ingest during a burst.
+            await asyncio.sleep(self.pacer.pause_after(started, time.monotonic()) if self.pacer else 0)
         if total.computed:
             log.info("segments: %d customers recomputed (%d with the back end unavailable)", total.computed, total.stale)
         return total

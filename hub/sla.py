@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,7 @@ from hub.business_hours import (
 )
 from hub.db import read_tx, write_tx
 from hub.errors import ConfigError
+from hub.pacing import Pacer
 from hub.models import (
     Conversation,
     ConversationStatus,
@@ -269,11 +271,14 @@ def refresh(conn: Connection, conv, segment: str | None, rules: Rules, now: date
     return timers
 
 
-def recompute_changed(engine: Engine, rules: Rules, *, since: datetime, now: datetime, batch: int = 200) -> int:
-    """Refresh every conversation changed (or whose customer changed) since `since`."""
+def recompute_changed(engine: Engine, rules: Rules, *, since: datetime, now: datetime, batch: int = 200,
+                      pacer: Pacer | None = None) -> int:
+    """Refresh every conversation changed (or whose customer changed) since `since`. With a pacer,
+    batches give way to ingest during a burst (hub/pacing.py)."""
     done = 0
     after = 0
     while True:
+        started = time.monotonic()
         with write_tx(engine) as conn:
             rows = conn.execute(_changed_since(since, after, batch)).all()
             clocks = {c.conversation_id: c for c in conn.execute(
@@ -287,6 +292,8 @@ def recompute_changed(engine: Engine, rules: Rules, *, since: datetime, now: dat
         if len(rows) < batch:
             return done
         after = rows[-1].id
+        if pacer is not None:
+            pacer.after_batch(started)
 
 
 def recompute_one(engine: Engine, conversation_id: int, rules: Rules, *, now: datetime | None = None) -> None:
@@ -476,11 +483,11 @@ def conversation_timers(engine: Engine, conversation_id: int, rules: Rules | Non
 # --- the worker -------------------------------------------------------------------------------------
 
 
-def run_pass(engine: Engine, rules: Rules, *, now: datetime, batch: int = 200) -> dict[str, int]:
+def run_pass(engine: Engine, rules: Rules, *, now: datetime, batch: int = 200, pacer: Pacer | None = None) -> dict[str, int]:
     """One pass of the worker (also what tests drive with a controlled clock)."""
     state = load_state(engine, *STATE) or {}
     since = datetime.fromisoformat(state["at"]) if state.get("at") else datetime(1970, 1, 1, tzinfo=UTC)
-    recomputed = recompute_changed(engine, rules, since=since, now=now, batch=batch)
+    recomputed = recompute_changed(engine, rules, since=since, now=now, batch=batch, pacer=pacer)
     save_state(engine, *STATE, {"at": (now - WATERMARK_SLACK).isoformat()})
     assigned = assign_new(engine, rules, now=now)
     fired = fire_due(engine, rules, now=now, batch=batch)
@@ -489,9 +496,11 @@ def run_pass(engine: Engine, rules: Rules, *, now: datetime, batch: int = 200) -
 
 class SlaWorker(PollingWorker):
     def __init__(self, engine: Engine, rules: Rules, *, poll_seconds: float = 5.0, batch: int = 200,
-                 clock: Callable[[], datetime] = utcnow, on_change: Callable[[], None] | None = None):
+                 clock: Callable[[], datetime] = utcnow, on_change: Callable[[], None] | None = None,
+                 pacer: Pacer | None = None):
         super().__init__()
         self.engine = engine
+        self.pacer = pacer  # gives way to ingest during a burst
         self.rules = rules
         self.poll_seconds = poll_seconds
         self.batch = batch
@@ -499,7 +508,8 @@ class SlaWorker(PollingWorker):
         self.on_change = on_change  # wakes the outbox worker when an escalation was queued
 
     async def run_once(self) -> int:
-        counts = await asyncio.to_thread(run_pass, self.engine, self.rules, now=self.clock(), batch=self.batch)
+        counts = await asyncio.to_thread(run_pass, self.engine, self.rules, now=self.clock(), batch=self.batch,
+                                         pacer=self.pacer)
         if (counts["fired"] or counts["assigned"]) and self.on_change is not None:
             self.on_change()
         # Never "more work at once": the watermark pass always finds the last minute again.

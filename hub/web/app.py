@@ -21,6 +21,7 @@ from hub.db import is_sqlite, make_engine
 from hub.ingest import IngestPolicy
 from hub.metrics import HubMetrics
 from hub.migrate import upgrade
+from hub.pacing import IngestMeter
 from hub.outbox import OutboxWorker
 from hub.workqueue import RetryPolicy
 from hub.ratelimit import RateLimiter
@@ -41,9 +42,11 @@ SPOOL = web.AppKey("spool", SpoolWorker)
 BLOBS = web.AppKey("blobs", BlobStore)
 METRICS = web.AppKey("metrics", HubMetrics)
 LOGIN_LIMITER = web.AppKey("login_limiter", RateLimiter)
-# Called with each IngestResult of a new message, after it is stored (routing wakes up on it).
+# Called with (IngestResult, InboundMessage) of each new message, after it is stored (routing wakes up on it).
 # Listeners must be quick and never raise: they run on the ingest path.
 INGEST_LISTENERS = web.AppKey("ingest_listeners", list)
+# How fast messages arrive here: background workers pace themselves by it (hub/pacing.py).
+INGEST_METER = web.AppKey("ingest_meter", IngestMeter)
 
 
 @web.middleware
@@ -110,6 +113,8 @@ def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelReg
     app[SETTINGS] = settings
     app[ENGINE] = engine
     app[INGEST_LISTENERS] = []
+    app[INGEST_METER] = IngestMeter()
+    app[INGEST_LISTENERS].append(app[INGEST_METER].arrived)
     retry_policy = RetryPolicy(
         max_attempts=settings.outbox_max_attempts,
         base_seconds=settings.outbox_backoff_base_seconds,
@@ -177,7 +182,7 @@ async def ingest_message(app: web.Application, message):
         app[WORKER].wake()  # the ingest may have queued an automatic message
         for listener in app[INGEST_LISTENERS]:
             try:
-                listener(result)
+                listener(result, message)
             except Exception:  # a listener's bug must not fail a stored message
                 log.exception("ingest listener failed")
     return result

@@ -207,8 +207,11 @@ async def stylesheet(request: web.Request) -> web.Response:
 def _listen_for_answers(app: web.Application):
     engine = app[ENGINE]
 
-    def on_ingest(result) -> None:
-        # Quick and never raising (it runs on the ingest path): the look-up runs in a thread.
+    def on_ingest(result, message) -> None:
+        # Quick and never raising (it runs on the ingest path for every message): only a Telegram
+        # button press that carries a survey answer goes on, to a thread.
+        if message.channel != "telegram" or not isinstance(message.metadata.get("csat"), dict):
+            return
         task = asyncio.get_running_loop().create_task(asyncio.to_thread(_record, engine, result.message_id))
         app[TASKS].add(task)
         task.add_done_callback(app[TASKS].discard)

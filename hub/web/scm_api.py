@@ -128,7 +128,7 @@ async def _scm_workers(app: web.Application):
                 on_queued=app[WORKER].wake,
             )
             app[ROUTING] = worker
-            app[INGEST_LISTENERS].append(lambda result: worker.wake())
+            app[INGEST_LISTENERS].append(lambda result, message: worker.wake())
             tasks.append(asyncio.create_task(worker.run(), name="routing-worker"))
         if settings.scm.demand_push:
             pusher = demand.DemandPusher(engine, services.backend, interval_seconds=settings.scm.demand_push_interval_seconds)

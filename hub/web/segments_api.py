@@ -17,8 +17,9 @@ from hub import segments
 from hub.db import read_tx
 from hub.errors import RejectedInput
 from hub.models import Customer, CustomerValue, Segment
+from hub.pacing import Pacer
 from hub.web.api import _json, db, parse_body, path_id, principal
-from hub.web.app import ENGINE, SETTINGS
+from hub.web.app import ENGINE, INGEST_METER, SETTINGS
 from hub.web.scm_api import SCM_SERVICES
 from hub.web.schemas import Strict
 
@@ -180,7 +181,8 @@ async def _segment_worker(app: web.Application):
         services = app[SCM_SERVICES]
         if services is None and settings.scm.enabled:
             log.warning("segments: the SCM back end is not running here; customers are valued from contact history")
-        worker = segments.SegmentWorker(app[ENGINE], services.backend if services else None, settings.segments)
+        worker = segments.SegmentWorker(app[ENGINE], services.backend if services else None, settings.segments,
+                                        pacer=Pacer(app[INGEST_METER]))
         app[SEGMENT_WORKER] = worker
         task = asyncio.create_task(worker.run(), name="segment-worker")
     yield

@@ -10,8 +10,9 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub import assignment, sla
+from hub.pacing import Pacer
 from hub.web.api import AGENTS, _json, db, parse_body, path_id, principal
-from hub.web.app import ENGINE, SETTINGS, WORKER
+from hub.web.app import ENGINE, INGEST_METER, SETTINGS, WORKER
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,8 @@ async def _sla_worker(app: web.Application):
     # Like the outbox: with outbox_inline_worker off, another process does the background work.
     if settings.sla.enabled and settings.sla.worker and settings.outbox_inline_worker:
         worker = sla.SlaWorker(app[ENGINE], app[SLA_RULES], poll_seconds=settings.sla.poll_seconds,
-                               batch=settings.sla.batch_size, on_change=app[WORKER].wake)
+                               batch=settings.sla.batch_size, on_change=app[WORKER].wake,
+                               pacer=Pacer(app[INGEST_METER]))
         app[SLA_WORKER] = worker
         task = asyncio.create_task(worker.run(), name="sla-worker")
     yield

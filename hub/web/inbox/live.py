@@ -80,7 +80,7 @@ class Broadcaster:
         self.publish({"type": "presence", "conversation_id": conversation_id,
                       "viewers": self.presence.of(conversation_id)})
 
-    def on_ingest(self, result) -> None:
+    def on_ingest(self, result, message=None) -> None:
         """An ingest listener: a new message was stored by this process."""
         self.publish({"type": "msg", "conversation_id": result.conversation_id, "customer_id": result.customer_id,
                       "message_id": result.message_id})
