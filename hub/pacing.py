@@ -3,8 +3,8 @@
 Background workers (SLA timers and assignment, customer value) share the process and, on SQLite,
 the one write lock with ingest. While messages arrive faster than a threshold, a worker keeps its
 share of the time under a limit by pausing after each batch; once the burst is over it works at
-full speed again. The meter is fed by an ingest listener (hub/web/app.py), one per process.
-(hub/routing.py paces itself the same way, with its own settings.)
+full speed again. The app's meter is fed by an ingest listener (hub/web/app.py); the routing
+worker keeps its own, fed by its wake-ups, with the routing_busy_* settings.
 """
 
 from __future__ import annotations

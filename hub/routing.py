@@ -22,7 +22,6 @@ import asyncio
 import logging
 import re
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -56,6 +55,7 @@ from hub.models import (
     ScmFact,
     utcnow,
 )
+from hub.pacing import IngestMeter, Pacer
 from hub.scm import ScmServices, customer_ref
 from hub.sql import insert_ignoring_conflict
 from hub.threading_rules import clean_subject
@@ -77,8 +77,6 @@ ORDER_STATUS, STOCK = "order_status", "stock"
 MAX_LOOKUPS = 3
 # Literal, like the partial index's predicate, so that SQLite and PostgreSQL use the index.
 UNROUTED = text("message.routed_at IS NULL AND message.direction = 'inbound'")
-# The window over which the arrival rate and routing's share of the time are measured.
-BUSY_WINDOW = 2.0
 # Conversation tokens in reply subjects ("[#1234]") are not order numbers.
 _SUBJECT_TOKEN = re.compile(r"\[#\d+\]")
 
@@ -615,23 +613,20 @@ class RoutingWorker(PollingWorker):
         )
         self.totals = {"answered": 0, "drafted": 0, "retry": 0, "routed": 0, "escalated": 0}
         self._clock = clock
-        self._arrivals: deque[float] = deque()  # when messages were stored, within BUSY_WINDOW
-        self._passes: deque[tuple[float, float]] = deque()  # (ended at, seconds) within BUSY_WINDOW
+        # Its own meter (fed by wake(), i.e. by every stored message) and pacer: hub/pacing.py.
+        self._meter = IngestMeter(clock)
+        self._pacer = Pacer(self._meter, share=scm.routing_busy_share,
+                            busy_above_per_second=scm.routing_busy_above_per_second, clock=clock)
 
     def wake(self) -> None:
         """A message was stored (the ingest listener): route it now, unless ingest is busy."""
-        now = self._clock()
-        self._arrivals.append(now)
-        while self._arrivals[0] < now - BUSY_WINDOW:
-            self._arrivals.popleft()
+        self._meter.arrived()
         super().wake()
 
-    def ingest_busy(self, now: float) -> bool:
+    def ingest_busy(self) -> bool:
         """Messages arriving faster than routing_busy_above_per_second: a burst, when ingest needs
         the process. Below it the hub is far from its ingest limit and routing runs at once."""
-        while self._arrivals and self._arrivals[0] < now - BUSY_WINDOW:
-            self._arrivals.popleft()
-        return len(self._arrivals) > self.scm.routing_busy_above_per_second * BUSY_WINDOW
+        return self._meter.per_second() > self.scm.routing_busy_above_per_second
 
     async def run(self) -> None:
         try:
@@ -653,15 +648,8 @@ class RoutingWorker(PollingWorker):
 
     def pause_after(self, started: float, ended: float) -> float:
         """Seconds to yield after a pass so that, during a burst, routing's share of the last
-        BUSY_WINDOW seconds stays under routing_busy_share; 0 when ingest is not busy."""
-        self._passes.append((ended, ended - started))
-        while self._passes and self._passes[0][0] < ended - BUSY_WINDOW:
-            self._passes.popleft()
-        share = self.scm.routing_busy_share
-        if share >= 1.0 or not self.ingest_busy(ended):
-            return 0.0
-        excess = sum(seconds for _, seconds in self._passes) - share * BUSY_WINDOW
-        return excess / share if excess > 0 else 0.0
+        seconds stays under routing_busy_share; 0 when ingest is not busy."""
+        return self._pacer.pause_after(started, ended)
 
     async def route_batch(self) -> int:
         await self.services.refresh_catalogue()

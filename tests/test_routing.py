@@ -363,7 +363,7 @@ async def test_routing_yields_to_ingest_during_a_burst_only(engine, services):
     # 0.5 s of routing in the 2 s window against an allowance of 0.2 s: yield 3 s (0.3 s / 10%).
     assert worker.pause_after(100.0, 100.0) == pytest.approx(3.0)
     now[0] = 103.0  # the burst is over: nothing arrived in the last 2 s
-    assert not worker.ingest_busy(103.0) and worker.pause_after(103.0, 103.5) == 0.0
+    assert not worker.ingest_busy() and worker.pause_after(103.0, 103.5) == 0.0
 
 
 async def test_a_thanks_does_not_hide_what_the_conversation_is_about(engine, services):
