@@ -23,6 +23,10 @@ CHANNELS = ("email", "telegram", "voice", "webform", "api")
 CHANNEL_WEIGHTS = (35, 25, 10, 15, 15)
 N_AGENTS = 20
 RARE_NAME = "Zebulon Quixote"  # exactly one customer has it: the worst case for q=
+# One message in RARE_WORD_EVERY says this (with a number of its own): words the message search
+# finds in few messages, beside TEXTS' words, which are in a tenth of them or more.
+RARE_WORD_TEXT = "The blender makes a grinding noise, serial BX-{n}."
+RARE_WORD_EVERY = 2000
 DAY = 86_400.0
 
 _CUSTOMER_COLS = ("id", "name", "segment", "merged_into", "created_at", "updated_at")
@@ -153,7 +157,8 @@ class _Gen:
                 out.append(
                     (msg_id, conv_id, "inbound" if inbound else "outbound", channel, f"L{msg_id}",
                      identity if inbound else None, None if inbound else (assignee or 1), subject,
-                     rng.choice(TEXTS), None, sent, sent, "{}")
+                     RARE_WORD_TEXT.format(n=msg_id) if msg_id % RARE_WORD_EVERY == 0 else rng.choice(TEXTS),
+                     None, sent, sent, "{}")
                 )
                 if len(out) >= chunk:
                     yield out
@@ -338,6 +343,9 @@ def listing_filters(info: DatasetInfo, engine) -> list[tuple[str, object]]:
         ("q=delivery (subject, 1 in 20)", ConversationFilter(q="delivery")),
         ("q=example.com (every email)", ConversationFilter(q="example.com")),
         ("q=ko (2 chars: no trigram)", ConversationFilter(q="ko")),
+        ("q=grinding noise (text, 1 in 2000)", ConversationFilter(q="grinding noise")),
+        ("q=refund payments (text, 1 in 10)", ConversationFilter(q="refund payments")),
+        ("q=the (text, most messages)", ConversationFilter(q="the")),
         (f"status=open&q={common_q}", ConversationFilter(status="open", q=common_q)),
     ]
     if cursor_p2 is None:

@@ -282,12 +282,15 @@ def part_listing(store, args) -> dict:
         info = build_sqlite(db["path"], args.conversations, args.messages)
     else:
         info = build_postgres(db["conninfo"], args.conversations, args.messages)
-    # The bulk load wrote around write_tx: move what the search triggers queued into the index.
+    # The bulk load wrote around write_tx: move what the search triggers queued into the index,
+    # and index the messages as the hub's background indexer would (SQLite).
     from hub.db import index_search_queue
+    from hub.message_search import index_all_messages
 
     engine = make_engine(db["url"])
     started = time.perf_counter()
     index_search_queue(engine)
+    index_all_messages(engine)
     info.search_index_seconds = time.perf_counter() - started
     engine.dispose()
     rows = count_rows(db["url"])

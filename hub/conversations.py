@@ -20,6 +20,8 @@ from hub.auth import Principal, audit
 from hub.blobs import BlobStore
 from hub.db import SEARCH_QUEUE, SEARCH_TEXT, read_tx, write_tx
 from hub.errors import NotFound, RejectedInput
+from hub.message_search import conversations_with_text
+from hub.sql import like_pattern
 from hub.models import (
     Agent,
     Attachment,
@@ -128,14 +130,14 @@ def _conversation_dict(row) -> dict[str, Any]:
 # --- text search (q=) ------------------------------------------------------------------------
 #
 # q= finds the text anywhere in a conversation's subject, its customer's name or one of the
-# customer's addresses (LIKE '%text%'). With the trigram indexes of migration 0003 (FTS5 on
-# SQLite, pg_trgm on PostgreSQL) the matching conversations are found through them first and then
-# paged like any other filter. The plain query (customers first, then their conversations; the
-# subject checked while walking in activity order) stays for what the indexes cannot answer: a
-# text under three characters, a store without the indexes, and a text so common that it matches
-# SEARCH_MAX_CANDIDATES conversations or more (5% of a 100,000-conversation store) -- then a page
-# of matches is met after a short walk in activity order anyway, and collecting every match first
-# would cost more.
+# customer's addresses (LIKE '%text%'), and its words in the conversation's messages
+# (hub/message_search.py). With the trigram indexes of migration 0003 (FTS5 on SQLite, pg_trgm on
+# PostgreSQL) the matching conversations are found through them first and then paged like any
+# other filter. Without them (a text under three characters, a store without the indexes) the
+# plain query looks for the customers first, then walks the conversations in activity order. A
+# text so common that it matches SEARCH_MAX_CANDIDATES rows or more (5% of a 100,000-conversation
+# store) walks in activity order too, checking each conversation's own customer: a page of
+# matches is met after a short walk, where collecting every match first would cost more.
 
 log = logging.getLogger(__name__)
 SEARCH_MIN_CHARS = 3  # a trigram index needs three characters
@@ -174,24 +176,56 @@ _FTS_CANDIDATES = sql_text(
 )
 
 
-def _like_pattern(q: str) -> str:
-    return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 def _matching_customers(pattern: str):
     return select(customer_t.c.id).where(customer_t.c.name.ilike(pattern, escape="\\")).union(
         select(identity_t.c.customer_id).where(identity_t.c.address.ilike(pattern, escape="\\"))
     )
 
 
-def _matches_like(q: str):
+def _matches_like(pattern: str):
     """The plain condition. Matching customers first (few rows), then their conversations by
     index; an OR across the join would make the database walk every conversation."""
-    pattern = _like_pattern(q)
     return or_(
         conversation_t.c.customer_id.in_(_matching_customers(pattern)),
         conversation_t.c.subject.ilike(pattern, escape="\\"),
     )
+
+
+def _matches_common(pattern: str):
+    """The condition for a common text, checked on each conversation of the activity-order walk:
+    its subject, its customer's name (joined already) and its customer's addresses (by index).
+    Collecting the matching customers first, as _matches_like does, would read them all."""
+    own_address = (
+        select(identity_t.c.id)
+        .where(identity_t.c.customer_id == conversation_t.c.customer_id, identity_t.c.address.ilike(pattern, escape="\\"))
+        .exists()
+    )
+    return or_(
+        conversation_t.c.subject.ilike(pattern, escape="\\"),
+        customer_t.c.name.ilike(pattern, escape="\\"),
+        own_address,
+    )
+
+
+def _message_like(pattern: str):
+    """Message text compared with LIKE: for a store without the message index (a scan)."""
+    return conversation_t.c.id.in_(select(message_t.c.conversation_id).where(message_t.c.text.ilike(pattern, escape="\\")))
+
+
+def _search_condition(conn, q: str):
+    """The WHERE of a q= listing; None when nothing can match."""
+    pattern = like_pattern(q)
+    in_messages = conversations_with_text(conn, q)  # None: no message index here
+    ids, common = _search_candidates(conn, q)
+    if ids is not None:
+        if in_messages is None:
+            return or_(_one_of(conn, ids), _message_like(pattern)) if ids else _message_like(pattern)
+        found = list(dict.fromkeys([*ids, *sorted(in_messages)]))
+        return _one_of(conn, found) if found else None
+    by_text = _matches_common(pattern) if common else _matches_like(pattern)
+    if in_messages is None:
+        return or_(by_text, _message_like(pattern))
+    return or_(by_text, _one_of(conn, sorted(in_messages))) if in_messages else by_text
 
 
 def _has_search_indexes(conn) -> bool:
@@ -207,24 +241,25 @@ def _has_search_indexes(conn) -> bool:
     return found
 
 
-def _search_candidates(conn, q: str) -> list[int] | None:
-    """Ids of the conversations q matches, through the trigram indexes; None when the indexes
-    cannot answer or the text is common (SEARCH_MAX_CANDIDATES matches or more)."""
+def _search_candidates(conn, q: str) -> tuple[list[int] | None, bool]:
+    """Ids of the conversations q matches by subject, customer name or address, through the
+    trigram indexes; (None, common): the indexes cannot answer, or (common) the text matches
+    SEARCH_MAX_CANDIDATES rows or more."""
     if len(q) < SEARCH_MIN_CHARS or not _has_search_indexes(conn):
-        return None
+        return None, False
     limit = SEARCH_MAX_CANDIDATES
     if conn.dialect.name == "sqlite":
         # A quoted FTS5 phrase: the text as it is (only '"' needs doubling); trigram phrases
         # match where the trigrams follow each other, so exactly where the text occurs.
         phrase = '"' + q.replace('"', '""') + '"'
-        params = {"phrase": phrase, "pattern": _like_pattern(q), "limit": limit}
+        params = {"phrase": phrase, "pattern": like_pattern(q), "limit": limit}
         try:
             rows = conn.execute(_FTS_CANDIDATES, params).scalars().all()
         except DBAPIError as exc:  # a damaged index (hub/db.py rebuilds it on the next write)
             log.warning("inbox search index unusable, searching without it: %s", exc.orig)
-            return None
+            return None, False
     else:
-        pattern = _like_pattern(q)
+        pattern = like_pattern(q)
         by_subject = select(conversation_t.c.id).where(conversation_t.c.subject.ilike(pattern, escape="\\"))
         by_customer = select(conversation_t.c.id).where(conversation_t.c.customer_id.in_(_matching_customers(pattern)))
         # PostgreSQL misjudges how selective ILIKE '%text%' is and would rather scan the tables
@@ -235,8 +270,8 @@ def _search_candidates(conn, q: str) -> list[int] | None:
         rows = conn.execute(by_subject.union_all(by_customer).limit(limit)).scalars().all()
         conn.execute(_SEQSCAN_ON)
     if len(rows) >= limit or -1 in rows:
-        return None
-    return list(dict.fromkeys(rows))
+        return None, True
+    return list(dict.fromkeys(rows)), False
 
 
 def _one_of(conn, ids: list[int]):
@@ -281,10 +316,10 @@ def list_conversations(engine: Engine, f: ConversationFilter) -> dict[str, Any]:
     stmt = stmt.order_by(conversation_t.c.last_message_at.desc(), conversation_t.c.id.desc()).limit(limit + 1)
     with read_tx(engine) as conn:
         if f.q:
-            ids = _search_candidates(conn, f.q)
-            if ids == []:
+            condition = _search_condition(conn, f.q)
+            if condition is None:
                 return {"items": [], "next_cursor": None}
-            stmt = stmt.where(_matches_like(f.q) if ids is None else _one_of(conn, ids))
+            stmt = stmt.where(condition)
         rows = conn.execute(stmt).all()
     page = rows[:limit]
     next_cursor = encode_cursor(page[-1].last_message_at, page[-1].id) if len(rows) > limit else None

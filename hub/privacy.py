@@ -34,6 +34,7 @@ from sqlalchemy.exc import DBAPIError
 from hub.auth import audit
 from hub.blobs import BlobStore
 from hub.db import SEARCH_TEXT, index_search_queue, is_sqlite, read_tx, write_tx
+from hub.message_search import SEARCH_MESSAGE, index_all_messages
 from hub.errors import Conflict, NotFound
 from hub.models import (
     Attachment,
@@ -359,16 +360,21 @@ def _forget_blobs(engine: Engine, blobs: BlobStore | None, shas: set[str]) -> No
 
 
 def _purge_search_index(engine: Engine) -> None:
-    """SQLite: the triggers queued the removal (with the old text) in search_pending; move it into
-    the FTS5 index now and merge the index, so the erased text is in neither."""
+    """SQLite: the triggers queued the removal (with the old text) in search_pending and took the
+    erased messages out of search_message; move the queue into the FTS5 index, index the messages'
+    new text, and merge both indexes, so the erased text is in none of them (until a merge, FTS5
+    keeps a removed document's words in its older segments). The merge rewrites each index: seconds
+    on a large store, during which other writes wait."""
     if not is_sqlite(engine):
         return
     index_search_queue(engine)
+    index_all_messages(engine)
     try:
         with engine.connect() as conn:
-            has = conn.exec_driver_sql(f"SELECT 1 FROM sqlite_master WHERE name = '{SEARCH_TEXT}'").first()
-            if has:
-                with write_tx(engine) as tx:
-                    tx.exec_driver_sql(f"INSERT INTO {SEARCH_TEXT}({SEARCH_TEXT}) VALUES ('optimize')")
+            present = {row[0] for row in conn.exec_driver_sql(
+                f"SELECT name FROM sqlite_master WHERE name IN ('{SEARCH_TEXT}', '{SEARCH_MESSAGE}')")}
+        for table in sorted(present):
+            with write_tx(engine) as tx:
+                tx.exec_driver_sql(f"INSERT INTO {table}({table}) VALUES ('optimize')")
     except (DBAPIError, sqlite3.Error) as exc:  # the erase is committed; the index merges on its own later
         log.warning("could not optimise the search index after an erase: %s", exc)

@@ -13,6 +13,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 
 
+def like_pattern(text: str) -> str:
+    """'%text%' for LIKE ... ESCAPE '\\', the text's own % _ \\ taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 @lru_cache(maxsize=None)
 def _insert_ignoring_conflict(dialect: str, table: Table):
     insert = sqlite_insert if dialect == "sqlite" else pg_insert

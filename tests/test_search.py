@@ -61,7 +61,7 @@ def found(engine, q, **kw) -> set[int]:
 def indexed(engine, q) -> set[int] | None:
     """What the trigram index answers alone (None: it cannot answer)."""
     with read_tx(engine) as conn:
-        ids = conversations._search_candidates(conn, q)
+        ids, _ = conversations._search_candidates(conn, q)
     return None if ids is None else set(ids)
 
 
@@ -124,7 +124,7 @@ def test_a_common_text_uses_the_plain_query_with_the_same_pages(engine, store, m
         ingest(engine, mail(f"<c{i}@x>", f"c{i}@common.example", f"Cam {i}", f"Common question {i}"))
     monkeypatch.setattr(conversations, "SEARCH_MAX_CANDIDATES", 4)
     with read_tx(engine) as conn:
-        assert conversations._search_candidates(conn, "common") is None  # too many: not through the index
+        assert conversations._search_candidates(conn, "common") == (None, True)  # too many: not through the index
     first = list_conversations(engine, ConversationFilter(q="common", limit=5))
     second = list_conversations(engine, ConversationFilter(q="common", limit=5, cursor=first["next_cursor"]))
     assert len(first["items"]) == 5 and len(second["items"]) == 4 and second["next_cursor"] is None
@@ -185,8 +185,8 @@ def test_migrating_down_drops_the_indexes_and_up_builds_them_from_the_rows(db_ur
     fresh = make_engine(db_url)
     try:
         with read_tx(fresh) as conn:
-            assert conversations._search_candidates(conn, "quixote") == [store["bob"]]
-            assert sorted(conversations._search_candidates(conn, "order 48213")) == [store["ana_order"]]
+            assert conversations._search_candidates(conn, "quixote") == ([store["bob"]], False)
+            assert sorted(conversations._search_candidates(conn, "order 48213")[0]) == [store["ana_order"]]
     finally:
         fresh.dispose()
 

@@ -21,7 +21,8 @@ from hub.db import is_sqlite, make_engine
 from hub.ingest import IngestPolicy
 from hub.metrics import HubMetrics
 from hub.migrate import upgrade
-from hub.pacing import IngestMeter
+from hub.message_search import MessageIndexer
+from hub.pacing import IngestMeter, Pacer
 from hub.outbox import OutboxWorker
 from hub.workqueue import RetryPolicy
 from hub.ratelimit import RateLimiter
@@ -220,6 +221,13 @@ async def _channels_and_workers(app: web.Application):
     if app[SETTINGS].outbox_inline_worker:
         tasks.append(asyncio.create_task(app[WORKER].run(), name="outbox-worker"))
         tasks.append(asyncio.create_task(app[SPOOL].run(), name="spool-worker"))
+    if is_sqlite(app[ENGINE]):
+        # In every process, whatever outbox_inline_worker says: each batch is one write
+        # transaction that starts from the watermark, so several indexers never index twice, and
+        # a process that stores messages keeps its own searches off the LIKE fallback. It may
+        # take a fifth of the time during an ingest burst: it has to keep up with it.
+        indexer = MessageIndexer(app[ENGINE], pacer=Pacer(app[INGEST_METER], share=0.2))
+        tasks.append(asyncio.create_task(indexer.run(), name="message-indexer"))
     started = []
     hub = ChannelHub(app)
     for channel in app[REGISTRY].all():

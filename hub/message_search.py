@@ -1,0 +1,231 @@
+"""Full-text search over what was written in the conversations: the inbox's q= (issue 8).
+
+q= finds a conversation when one of its messages holds every word of the query, as whole words
+(no prefixes: "refun"* would merge the lists of every word it starts, 10-60 ms for a common
+start on a million messages, and there is no stemming either, as messages come in every
+language); hub/conversations.py adds this to the
+substring search over subjects, customer names and addresses. Words are compared case- and
+accent-insensitively. Chinese, Japanese and Korean are written without spaces between words, so
+their characters are indexed one by one and a query's run of them must occur in that order:
+"退货" finds "我要退货".
+
+SQLite: an FTS5 table, `search_message` (unicode61 words; rowid = message id), holding each
+message's text with spaces around CJK characters. Ingest never writes to it: a background indexer
+(MessageIndexer, in every hub process) adds the messages above a watermark, in batches, giving way
+to ingest during a burst. Until then a search reads the messages above the watermark with LIKE,
+so nothing just stored is missed. Triggers (migration 0011) take an edited or deleted message out
+of the index at once and queue it in `search_message_stale` to be added again with its new text
+(searched with LIKE meanwhile); that is how an erased text leaves the index.
+
+PostgreSQL: a GIN index on to_tsvector('search_words', the text with spaces around CJK
+characters), search_words being 'simple' with accents folded (migration 0011), which PostgreSQL keeps up to date itself; the query repeats the indexed expression exactly.
+
+A word found in very many messages (more than MAX_MESSAGE_HITS) lists the conversations of its
+MAX_MESSAGE_HITS most recent matching messages: collecting every match would cost more than a
+search may, and the most recent ones are what an agent looks for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import weakref
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, func, literal_column, select
+from sqlalchemy import text as sql_text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from hub.db import is_sqlite, write_tx
+from hub.models import Message
+from hub.pacing import Pacer
+from hub.sql import like_pattern
+from hub.workqueue import PollingWorker
+
+log = logging.getLogger(__name__)
+message_t = Message.__table__
+
+SEARCH_MESSAGE = "search_message"
+SEARCH_MESSAGE_STATE = "search_message_state"
+SEARCH_MESSAGE_STALE = "search_message_stale"
+PG_MESSAGE_INDEX = "search_message_text_fts"
+MAX_MESSAGE_HITS = 2000
+INDEX_BATCH = 2000
+
+# Hiragana and katakana, CJK ideographs (and extension A, compatibility), Hangul syllables.
+CJK_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_CJK_CHAR = re.compile(f"([{CJK_RANGES}])")
+_WORD = re.compile(r"\w")
+
+# The indexed expression on PostgreSQL, exactly as migration 0011 creates it: a query uses the
+# index only when it repeats it. regexp_replace understands the \uXXXX escapes itself.
+PG_CJK_PATTERN = "([\\u3040-\\u30ff\\u3400-\\u4dbf\\u4e00-\\u9fff\\uac00-\\ud7af\\uf900-\\ufaff])"
+PG_CONFIG = "search_words"  # 'simple' with accents folded (unaccent) where the extension exists
+PG_DOCUMENT = f"to_tsvector('{PG_CONFIG}'::regconfig, regexp_replace(coalesce(text, ''), '{PG_CJK_PATTERN}', ' \\1 ', 'g'))"
+
+
+def index_text(text: str) -> str:
+    """What the index holds for a text: CJK characters made words of their own."""
+    return _CJK_CHAR.sub(r" \1 ", text)
+
+
+@dataclass(frozen=True)
+class MessageQuery:
+    """A q= as phrases that must all occur in one message; `words` are the same as typed, for
+    LIKE on the messages the index does not hold."""
+
+    phrases: tuple[str, ...]
+    words: tuple[str, ...]
+
+    def fts5(self) -> str:
+        return " ".join('"' + p.replace('"', '""') + '"' for p in self.phrases)
+
+
+def parse_query(q: str) -> MessageQuery | None:
+    """None when q has no word to look for (only punctuation, say)."""
+    words = [chunk for chunk in q.split() if _WORD.search(chunk)]
+    if not words:
+        return None
+    return MessageQuery(tuple(index_text(word).strip() for word in words), tuple(words))
+
+
+# --- which conversations a query finds in their messages -------------------------------------------
+
+_present: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
+
+
+def has_message_index(conn: Connection) -> bool:
+    """Whether migration 0011 could create the index here (checked once per engine)."""
+    found = _present.get(conn.engine)
+    if found is None:
+        if conn.dialect.name == "sqlite":
+            probe = f"SELECT count(*) FROM sqlite_master WHERE name IN ('{SEARCH_MESSAGE}', '{SEARCH_MESSAGE_STATE}')"
+            found = conn.exec_driver_sql(probe).scalar() == 2
+        else:
+            probe = f"SELECT count(*) FROM pg_indexes WHERE indexname = '{PG_MESSAGE_INDEX}'"
+            found = conn.exec_driver_sql(probe).scalar() == 1
+        _present[conn.engine] = found
+    return found
+
+
+# The newest MAX_MESSAGE_HITS indexed matches (FTS5 walks its doclists backwards and stops), and
+# the messages the index does not hold yet or holds no more (above the watermark, or stale),
+# compared with LIKE, a word at a time.
+_SQLITE_CONVERSATIONS = f"""
+    SELECT conversation_id FROM message WHERE id IN (
+        SELECT rowid FROM {SEARCH_MESSAGE} WHERE {SEARCH_MESSAGE} MATCH :fts ORDER BY rowid DESC LIMIT :limit)
+    UNION
+    SELECT conversation_id FROM message
+    WHERE id > (SELECT indexed_to FROM {SEARCH_MESSAGE_STATE}) AND {{like}}
+    UNION
+    SELECT conversation_id FROM message
+    WHERE id IN (SELECT message_id FROM {SEARCH_MESSAGE_STALE}) AND {{like}}
+    """
+
+
+def _sqlite_conversations(query: MessageQuery):
+    like = " AND ".join(f"text LIKE :word_{n} ESCAPE '\\'" for n in range(len(query.words)))
+    params = {"fts": query.fts5(), "limit": MAX_MESSAGE_HITS}
+    params.update((f"word_{n}", like_pattern(word)) for n, word in enumerate(query.words))
+    return sql_text(_SQLITE_CONVERSATIONS.format(like=like)), params
+
+
+def _pg_tsquery(query: MessageQuery):
+    """The phrases as one tsquery, parsed by PostgreSQL as it parsed the messages."""
+    config = literal_column(f"'{PG_CONFIG}'::regconfig")
+    parts = [func.phraseto_tsquery(config, bindparam(f"phrase_{n}", p)) for n, p in enumerate(query.phrases)]
+    combined = parts[0]
+    for part in parts[1:]:
+        combined = combined.op("&&")(part)
+    return combined
+
+
+def conversations_with_text(conn: Connection, q: str) -> set[int] | None:
+    """Ids of the conversations with a message matching q; None when the store has no message
+    index (the caller then looks at message text with LIKE)."""
+    query = parse_query(q)
+    if query is None:
+        return set()
+    if not has_message_index(conn):
+        return None
+    if conn.dialect.name == "sqlite":
+        statement, params = _sqlite_conversations(query)
+        try:
+            return set(conn.execute(statement, params).scalars())
+        except DBAPIError as exc:  # a damaged index: search the text itself
+            log.warning("message search index unusable, searching without it: %s", exc.orig)
+            return None
+    newest = (
+        select(message_t.c.conversation_id)
+        .where(literal_column(PG_DOCUMENT).op("@@")(_pg_tsquery(query)))
+        .order_by(message_t.c.id.desc())
+        .limit(MAX_MESSAGE_HITS)
+        .subquery()
+    )
+    return set(conn.execute(select(newest.c.conversation_id).distinct()).scalars())
+
+
+# --- the indexer (SQLite) -----------------------------------------------------------------------------
+
+
+def index_messages(engine: Engine, *, batch: int = INDEX_BATCH) -> int:
+    """Add up to `batch` messages above the watermark, and up to `batch` stale ones, to the index
+    in one write transaction; how many. A no-op (0) on PostgreSQL and without the index."""
+    if not is_sqlite(engine):
+        return 0
+    with write_tx(engine) as conn:
+        if not has_message_index(conn):
+            return 0
+        raw = conn.connection.dbapi_connection
+        (watermark,) = raw.execute(f"SELECT indexed_to FROM {SEARCH_MESSAGE_STATE}").fetchone()
+        rows = raw.execute(
+            "SELECT id, text FROM message WHERE id > ? ORDER BY id LIMIT ?", (watermark, batch)
+        ).fetchall()
+        stale = raw.execute(
+            f"SELECT s.message_id, m.text FROM {SEARCH_MESSAGE_STALE} s JOIN message m ON m.id = s.message_id LIMIT ?",
+            (batch,),
+        ).fetchall()
+        raw.executemany(
+            f"INSERT INTO {SEARCH_MESSAGE}(rowid, text) VALUES (?, ?)",
+            [(ident, index_text(text)) for ident, text in rows + stale if text],
+        )
+        if rows:
+            raw.execute(f"UPDATE {SEARCH_MESSAGE_STATE} SET indexed_to = ?", (rows[-1][0],))
+        if stale:
+            raw.executemany(f"DELETE FROM {SEARCH_MESSAGE_STALE} WHERE message_id = ?", [(s[0],) for s in stale])
+        # A stale row whose message is gone has nothing to add again.
+        raw.execute(f"DELETE FROM {SEARCH_MESSAGE_STALE} WHERE message_id NOT IN (SELECT id FROM message)")
+    return len(rows) + len(stale)
+
+
+def index_all_messages(engine: Engine) -> int:
+    """Bring the index up to date now (bulk loads, the privacy erase, tests)."""
+    total = 0
+    while done := index_messages(engine, batch=20_000):
+        total += done
+    return total
+
+
+class MessageIndexer(PollingWorker):
+    """Keeps the SQLite message index up to date in the background: a batch at a time, straight on
+    while there is a backlog, pausing after each batch while ingest is busy (hub/pacing.py)."""
+
+    poll_seconds = 1.0
+
+    def __init__(self, engine: Engine, *, pacer: Pacer | None = None, batch: int = INDEX_BATCH):
+        super().__init__()
+        self.engine = engine
+        self.pacer = pacer
+        self.batch = batch
+
+    async def run_once(self) -> int:
+        started = time.monotonic()
+        done = await asyncio.to_thread(index_messages, self.engine, batch=self.batch)
+        if done and self.pacer is not None:
+            pause = self.pacer.pause_after(started, time.monotonic())
+            if pause > 0:
+                await asyncio.sleep(pause)
+        return done

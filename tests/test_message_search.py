@@ -1,0 +1,167 @@
+"""Full-text search over message text (the inbox's q=), on SQLite (FTS5 words, filled by the
+background indexer) and PostgreSQL (a GIN index on to_tsvector): every word in one message, whole
+words, accents and case folded, CJK by characters; found before the indexer has
+run, after it, and no more after an edit or an erasure."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import delete, text
+
+from hub import message_search
+from hub.auth import create_agent
+from hub.blobs import BlobStore
+from hub.conversations import ConversationFilter, list_conversations
+from hub.db import make_engine, write_tx
+from hub.ingest import ingest
+from hub.message_search import index_all_messages, index_messages, parse_query
+from hub.messages import InboundMessage, Sender, ThreadHints
+from hub.models import Message
+from hub.privacy import erase_customer
+from hub.web.app import create_app
+
+msg_t = Message.__table__
+
+
+def mail(ext, address, body, subject="Question"):
+    return InboundMessage("email", ext, Sender(address, address.split("@")[0].title()), body, subject=subject)
+
+
+def tg(ext, body, user="4242", **kw):
+    return InboundMessage("telegram", ext, Sender(user, "Ben"), body, thread=ThreadHints(thread_key=user), **kw)
+
+
+def found(engine, q, **kw) -> set[int]:
+    return {c["id"] for c in list_conversations(engine, ConversationFilter(q=q, **kw))["items"]}
+
+
+@pytest.fixture(params=["indexed", "not yet indexed"])
+def indexing(request):
+    """Each search test once after the indexer caught up, and once before it ran (the LIKE tail)."""
+    return request.param
+
+
+@pytest.fixture
+def store(engine, indexing):
+    ids = {
+        "kettle": ingest(engine, mail("<1@x>", "ana@shop.example", "My kettle leaks, I would like a refund.")),
+        "parcel": ingest(engine, mail("<2@x>", "bob@shop.example", "The parcel never arrived. Refund please?")),
+        "cafe": ingest(engine, mail("<3@x>", "cleo@shop.example", "Le café était froid et la machine cassée.")),
+        "chinese": ingest(engine, tg("t1", "你好，我要退货，订单号 4711", user="555")),
+        "japanese": ingest(engine, tg("t2", "注文した商品がまだ届きません", user="556")),
+    }
+    if indexing == "indexed":
+        index_all_messages(engine)
+    return {k: r.conversation_id for k, r in ids.items()}
+
+
+def test_parse_query():
+    assert parse_query("refund  kettle") == message_search.MessageQuery(("refund", "kettle"), ("refund", "kettle"))
+    assert parse_query("退货") == message_search.MessageQuery(("退  货",), ("退货",))
+    assert parse_query("order #4711 ok").phrases == ("order", "#4711", "ok")
+    assert parse_query('say "hi"').fts5() == '"say" """hi"""'
+    assert parse_query(" -- ? ") is None
+
+
+def test_words_of_one_message_find_its_conversation(engine, store):
+    assert found(engine, "refund") == {store["kettle"], store["parcel"]}
+    assert found(engine, "kettle refund") == {store["kettle"]}  # every word, in any order
+    assert found(engine, "kettle parcel") == set()  # not in one message
+    assert found(engine, "REFUND", channel="email") == {store["kettle"], store["parcel"]}
+    assert found(engine, "zeppelin") == set()
+
+
+def test_whole_words_accents_and_cjk(engine, store, indexing):
+    assert found(engine, "froid machine") == {store["cafe"]}
+    assert found(engine, "退货") == {store["chinese"]}
+    assert found(engine, "4711") == {store["chinese"]}
+    assert found(engine, "商品") == {store["japanese"]}
+    if indexing == "indexed" or engine.dialect.name == "postgresql":  # LIKE on SQLite's tail differs:
+        assert found(engine, "cafe froid") == {store["cafe"]}  # the index folds accents
+        assert found(engine, "refun") == set()  # and matches whole words
+
+
+def test_an_edit_is_found_by_its_new_words_only(engine, indexing):
+    first = ingest(engine, tg("m1", "I ordered 2 kettles"))
+    if indexing == "indexed":
+        index_all_messages(engine)
+    ingest(engine, tg("m1", "I ordered 3 toasters", kind="edit"))
+    assert found(engine, "toasters") == {first.conversation_id}  # stale: read with LIKE meanwhile
+    assert found(engine, "kettles") == set()
+    assert index_all_messages(engine) == (0 if engine.dialect.name == "postgresql" else 1)
+    assert found(engine, "toasters") == {first.conversation_id}
+    assert found(engine, "kettles") == set()
+
+
+def test_an_erased_customers_words_are_gone_from_the_index(engine, store, tmp_path):
+    ana = ingest(engine, mail("<9@x>", "ana@shop.example", "Another word: xylophone")).customer_id
+    index_all_messages(engine)
+    assert found(engine, "xylophone")
+    erase_customer(engine, BlobStore(tmp_path / "blobs"), ana, "admin@example.com")
+    assert found(engine, "xylophone") == found(engine, "kettle") == set()
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM search_message WHERE search_message MATCH 'xylophone'")).scalar() == 0
+            assert conn.execute(text("SELECT count(*) FROM search_message_stale")).scalar() == 0
+
+
+def test_the_indexer_works_in_batches_and_a_reused_id_is_indexed(engine):
+    if engine.dialect.name != "sqlite":
+        assert index_messages(engine) == 0  # PostgreSQL keeps its index itself
+        return
+    convs = [ingest(engine, mail(f"<b{i}@x>", f"c{i}@shop.example", f"batch word{i}")).conversation_id for i in range(5)]
+    assert [index_messages(engine, batch=2) for _ in range(4)] == [2, 2, 1, 0]
+    assert found(engine, "word4") == {convs[4]}
+    with write_tx(engine) as conn:  # the newest message goes; SQLite may give its id to the next one
+        newest = conn.execute(text("SELECT max(id) FROM message")).scalar()
+        conn.execute(delete(msg_t).where(msg_t.c.id == newest))
+    again = ingest(engine, mail("<b9@x>", "c9@shop.example", "a brand new sentence"))
+    assert again.message_id == newest
+    assert index_messages(engine) == 1
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM search_message WHERE search_message MATCH 'brand'")).scalar() == 1
+
+
+def test_the_postgresql_index_is_the_expression_the_query_repeats(engine):
+    migration = importlib.import_module("hub.migrations.versions.0011_message_search")
+    assert migration.PG_DOCUMENT == message_search.PG_DOCUMENT
+    assert migration.PG_CONFIG == message_search.PG_CONFIG
+    if engine.dialect.name != "postgresql":
+        return
+    ingest(engine, mail("<p@x>", "pat@shop.example", "plan me"))
+    with engine.connect() as conn:
+        conn.execute(text("SET enable_seqscan = off"))
+        plan = "\n".join(r[0] for r in conn.execute(text(
+            f"EXPLAIN SELECT id FROM message WHERE {message_search.PG_DOCUMENT} @@ to_tsquery('search_words', 'plan')")))
+    assert message_search.PG_MESSAGE_INDEX in plan
+
+
+async def test_the_hub_indexes_in_the_background_and_the_api_finds_message_text(settings):
+    app = create_app(settings)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        create_agent(engine, "agent@example.com", "agent password", role="agent")
+        client = TestClient(TestServer(app))
+        await client.start_server()
+        try:
+            resp = await client.post("/api/v1/auth/login", json={"email": "agent@example.com", "password": "agent password"})
+            headers = {"Authorization": f"Bearer {(await resp.json())['token']}"}
+            conv = ingest(engine, mail("<api@x>", "dora@shop.example", "The blender makes a grinding noise")).conversation_id
+            resp = await client.get("/api/v1/conversations", params={"q": "grinding noise"}, headers=headers)
+            assert [c["id"] for c in (await resp.json())["items"]] == [conv]
+            if engine.dialect.name == "sqlite":  # the indexer reaches the message
+                for _ in range(200):
+                    with engine.connect() as conn:
+                        if conn.execute(text("SELECT indexed_to FROM search_message_state")).scalar() > 0:
+                            break
+                    await asyncio.sleep(0.05)
+                with engine.connect() as conn:
+                    assert conn.execute(text("SELECT count(*) FROM search_message WHERE search_message MATCH 'grinding'")).scalar() == 1
+        finally:
+            await client.close()
+    finally:
+        engine.dispose()
