@@ -20,6 +20,7 @@ from hub.auth import Principal, audit
 from hub.blobs import BlobStore
 from hub.db import SEARCH_QUEUE, SEARCH_TEXT, read_tx, write_tx
 from hub.errors import NotFound, RejectedInput
+from hub import mentions
 from hub.message_search import conversations_with_text
 from hub.sql import like_pattern
 from hub.models import (
@@ -601,7 +602,8 @@ def reply(
 
 
 def add_note(engine: Engine, conversation_id: int, actor: Principal, text: str) -> dict[str, Any]:
-    """An internal note: stored in the conversation, never sent to the customer."""
+    """An internal note: stored in the conversation, never sent to the customer, with the agents
+    it @mentions (hub/mentions.py) in the same transaction."""
     if not text or not text.strip():
         raise RejectedInput("a note needs text")
     now = utcnow()
@@ -621,6 +623,7 @@ def add_note(engine: Engine, conversation_id: int, actor: Principal, text: str) 
             )
             .returning(message_t.c.id)
         ).scalar_one()
+        mentions.record_in(conn, message_id, text)
     return _message(engine, message_id)
 
 

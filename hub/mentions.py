@@ -37,13 +37,19 @@ def resolve(conn, names: list[str]) -> dict[str, int]:
     return {h: by_handle[h] for h in names if h in by_handle}
 
 
-def record(engine: Engine, message_id: int, text: str) -> dict[str, int]:
-    """Store who a note mentions; returns handle -> agent id."""
-    with write_tx(engine) as conn:
-        found = resolve(conn, handles(text))
-        for agent_id in set(found.values()):
-            insert_ignoring_conflict(conn, mention_t, {"message_id": message_id, "agent_id": agent_id, "created_at": utcnow()})
+def record_in(conn, message_id: int, text: str) -> dict[str, int]:
+    """Store who a note mentions, in the caller's transaction (the note's own, so a note is never
+    stored without its mentions); returns handle -> agent id."""
+    found = resolve(conn, handles(text))
+    for agent_id in set(found.values()):
+        insert_ignoring_conflict(conn, mention_t, {"message_id": message_id, "agent_id": agent_id, "created_at": utcnow()})
     return found
+
+
+def record(engine: Engine, message_id: int, text: str) -> dict[str, int]:
+    """record_in, in a transaction of its own (an existing note; recording twice changes nothing)."""
+    with write_tx(engine) as conn:
+        return record_in(conn, message_id, text)
 
 
 def of_messages(conn, message_ids: list[int]) -> dict[int, list[int]]:

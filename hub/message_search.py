@@ -158,14 +158,49 @@ def conversations_with_text(conn: Connection, q: str) -> set[int] | None:
         except DBAPIError as exc:  # a damaged index: search the text itself
             log.warning("message search index unusable, searching without it: %s", exc.orig)
             return None
-    newest = (
-        select(message_t.c.conversation_id)
-        .where(literal_column(PG_DOCUMENT).op("@@")(_pg_tsquery(query)))
-        .order_by(message_t.c.id.desc())
-        .limit(MAX_MESSAGE_HITS)
-        .subquery()
-    )
-    return set(conn.execute(select(newest.c.conversation_id).distinct()).scalars())
+    return _pg_conversations(conn, literal_column(PG_DOCUMENT).op("@@")(_pg_tsquery(query)))
+
+
+# PostgreSQL: the newest matches among the last FIRST_WINDOW messages first (the GIN index's
+# matches ANDed with a range of the primary key: a common word costs its matches in that range,
+# not all of them, sorted), then in a window WINDOW_GROWTH times larger, until MAX_MESSAGE_HITS
+# are found or the window holds every message. A rare word costs a few empty index probes; "the"
+# stops at the first window, a word in one message of ten at the second. Bitmap scans only:
+# walking the primary key backwards and computing each message's tsvector until enough match,
+# which the planner likes for a common word, costs ~20 µs a message.
+FIRST_WINDOW = 5_000
+WINDOW_GROWTH = 5
+_BITMAP_SCANS_ONLY = sql_text(
+    "SELECT set_config('enable_indexscan', 'off', true), set_config('enable_seqscan', 'off', true)"
+)
+_PLANNER_DEFAULTS = (sql_text("RESET enable_indexscan"), sql_text("RESET enable_seqscan"))
+
+
+def _pg_conversations(conn: Connection, matches) -> set[int]:
+    def newest(*where) -> list[int]:
+        ranked = (
+            select(message_t.c.conversation_id)
+            .where(matches, *where)
+            .order_by(message_t.c.id.desc())
+            .limit(MAX_MESSAGE_HITS)
+            .subquery()
+        )
+        return conn.execute(select(ranked.c.conversation_id)).scalars().all()
+
+    top = conn.execute(select(func.max(message_t.c.id))).scalar() or 0
+    conn.execute(_BITMAP_SCANS_ONLY)  # for this transaction; reset below for the page query
+    window = FIRST_WINDOW
+    while True:
+        if window >= top:
+            found = newest()
+            break
+        found = newest(message_t.c.id > top - window)
+        if len(found) >= MAX_MESSAGE_HITS:
+            break
+        window *= WINDOW_GROWTH
+    for reset in _PLANNER_DEFAULTS:
+        conn.execute(reset)
+    return set(found)
 
 
 # --- the indexer (SQLite) -----------------------------------------------------------------------------

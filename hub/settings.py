@@ -337,6 +337,12 @@ class Settings(BaseSettings):
     # Threading: a message to a resolved conversation reopens it within this window.
     reopen_window_days: float = 7.0
 
+    # Message search on SQLite (hub/message_search.py): the background indexer of message words
+    # runs in this process (turn it off in all but one of several processes, if you like; two
+    # never index a message twice), taking at most this share of the time during an ingest burst.
+    message_indexer: bool = True
+    message_indexer_busy_share: float = Field(default=0.2, gt=0, le=1.0)
+
     # Outbox delivery.
     outbox_inline_worker: bool = True
     outbox_poll_seconds: float = 0.5

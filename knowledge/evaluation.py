@@ -190,7 +190,7 @@ def _percentile(values: list[float], q: float) -> float:
 def format_table(results: dict[str, dict]) -> str:
     columns = (
         ("recall@1", "R@1"), ("recall@3", "R@3"), ("recall@5", "R@5"), ("mrr", "MRR"),
-        ("recall@3_ungated", "R@3 no gate"), ("no_answer_precision", "no-ans P"), ("no_answer_recall", "no-ans R"),
+        ("recall@3_ungated", "R@3 no gate"), ("mrr_ungated", "MRR no gate"), ("no_answer_precision", "no-ans P"), ("no_answer_recall", "no-ans R"),
         ("p50_ms", "p50 ms"), ("p95_ms", "p95 ms"),
     )
     widths = [max(len(label), 6) + 2 for _, label in columns]

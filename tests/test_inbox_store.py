@@ -85,7 +85,9 @@ def test_mentions_name_agents_by_handle_or_email(engine, agent):
     bo = create_agent(engine, "bo@example.com", "bo password", role="agent")
     r = store(engine, 1)
     note = add_note(engine, r.conversation_id, agent, "@bo and @ana@example.com, see mail x@bo.com and @nobody")
-    found = mentions.record(engine, note["id"], note["text"])
+    with engine.connect() as conn:  # stored with the note itself (the API's notes and the inbox's)
+        assert sorted(mentions.of_messages(conn, [note["id"]])[note["id"]]) == sorted([bo, agent.id])
+    found = mentions.record(engine, note["id"], note["text"])  # again: nothing changes
     assert found == {"bo": bo, "ana@example.com": agent.id}
     with engine.connect() as conn:
         assert sorted(mentions.of_messages(conn, [note["id"]])[note["id"]]) == sorted([bo, agent.id])

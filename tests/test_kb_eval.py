@@ -103,3 +103,37 @@ def test_eval_rejects_a_malformed_line_clearly(tmp_path, capsys, line, expected)
 def test_eval_rejects_a_missing_file(tmp_path, capsys):
     code, _, err = run(capsys, "--articles", str(tmp_path / "none.jsonl"), "--queries", str(tmp_path / "q.jsonl"))
     assert code == 2 and "none.jsonl" in err and len(err.strip().splitlines()) == 1
+
+
+def test_calibration_is_fitted_on_the_best_ranked_candidates_only():
+    """The confidence is fitted where the threshold decides (the top few hits): a relevant
+    candidate ranked far down must not change the fit, and the confidence stays increasing in
+    the fused score, so it never reorders the ranking."""
+    import numpy as np
+
+    from knowledge.calibration import QueryCandidates, fit_calibration
+    from knowledge.fusion import candidate_features
+
+    rng = np.random.default_rng(3)
+
+    def query(answerable: bool, far_relevant: bool = False) -> QueryCandidates:
+        articles = [f"a{i}" for i in range(20)]
+        d = np.sort(rng.uniform(0.1, 0.5, 20))[::-1].copy()
+        if answerable:
+            d[0] += 0.2
+        l = rng.uniform(0, 0.3, 20)
+        relevant = frozenset({"a0"} if answerable else {"a19"} if far_relevant else set())
+        return QueryCandidates(relevant, articles, candidate_features(d, l, articles))
+
+    group = [query(i % 3 != 0) for i in range(60)]
+    features = ("s", "s_gap", "s_margin")
+    ranking = (("d", 1.0),)
+    base = fit_calibration([group], ranking, features, top=3)
+    # the same queries, but the unanswerable ones now have a relevant article ranked last
+    moved = [q if q.relevant else QueryCandidates(frozenset({"a19"}), q.articles, q.features) for q in group]
+    assert fit_calibration([moved], ranking, features, top=3) == base
+    assert fit_calibration([moved], ranking, features, top=20) != fit_calibration([group], ranking, features, top=20)
+    q = group[1]
+    scores = base.scores(q.features)
+    confidence = base.logits(q.features, scores, q.articles)
+    assert list(np.argsort(-confidence, kind="stable")) == list(np.argsort(-scores, kind="stable"))

@@ -165,3 +165,14 @@ async def test_the_hub_indexes_in_the_background_and_the_api_finds_message_text(
             await client.close()
     finally:
         engine.dispose()
+
+
+def test_a_common_word_lists_the_conversations_of_its_newest_matches(engine, monkeypatch):
+    convs = [ingest(engine, mail(f"<w{i}@x>", f"w{i}@shop.example", f"common word {i}")).conversation_id for i in range(7)]
+    ingest(engine, mail("<w-other@x>", "other@shop.example", "nothing to see"))
+    index_all_messages(engine)
+    monkeypatch.setattr(message_search, "MAX_MESSAGE_HITS", 3)
+    monkeypatch.setattr(message_search, "FIRST_WINDOW", 2)  # PostgreSQL: windows of 2, 4, then all
+    monkeypatch.setattr(message_search, "WINDOW_GROWTH", 2)
+    assert found(engine, "common") == set(convs[-3:])
+    assert found(engine, "word 0") == {convs[0]}  # a rarer one: found in the last, whole window

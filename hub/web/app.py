@@ -221,12 +221,14 @@ async def _channels_and_workers(app: web.Application):
     if app[SETTINGS].outbox_inline_worker:
         tasks.append(asyncio.create_task(app[WORKER].run(), name="outbox-worker"))
         tasks.append(asyncio.create_task(app[SPOOL].run(), name="spool-worker"))
-    if is_sqlite(app[ENGINE]):
+    settings = app[SETTINGS]
+    if is_sqlite(app[ENGINE]) and settings.message_indexer:
         # In every process, whatever outbox_inline_worker says: each batch is one write
         # transaction that starts from the watermark, so several indexers never index twice, and
-        # a process that stores messages keeps its own searches off the LIKE fallback. It may
-        # take a fifth of the time during an ingest burst: it has to keep up with it.
-        indexer = MessageIndexer(app[ENGINE], pacer=Pacer(app[INGEST_METER], share=0.2))
+        # a process that stores messages keeps its own searches off the LIKE fallback. It gets a
+        # larger share during a burst than the other workers: it has to keep up with ingest.
+        pacer = Pacer(app[INGEST_METER], share=settings.message_indexer_busy_share)
+        indexer = MessageIndexer(app[ENGINE], pacer=pacer)
         tasks.append(asyncio.create_task(indexer.run(), name="message-indexer"))
     started = []
     hub = ChannelHub(app)

@@ -363,7 +363,6 @@ async def post_note(request: web.Request) -> web.Response:
     if len(text) > 100_000:
         raise RejectedInput("a note can have at most 100,000 characters")
     note = await db(conversations.add_note, request.app[ENGINE], cid, who, text)
-    await db(mentions.record, request.app[ENGINE], note["id"], text)
     _changed(request, cid)
     raise _back(cid, f"#m{note['id']}")
 
