@@ -1,11 +1,10 @@
 """Full-text search over what was written in the conversations: the inbox's q= (issue 8).
 
-q= finds a conversation when one of its messages holds every word of the query, as whole words
-(no prefixes: "refun"* would merge the lists of every word it starts, 10-60 ms for a common
-start on a million messages, and there is no stemming either, as messages come in every
-language); hub/conversations.py adds this to the
-substring search over subjects, customer names and addresses. Words are compared case- and
-accent-insensitively. Chinese, Japanese and Korean are written without spaces between words, so
+q= finds a conversation when one of its messages holds every word of the query, as whole words;
+hub/conversations.py adds this to the substring search over subjects, customer names and
+addresses. No prefixes ("refun"* merges the lists of every word it starts: 10-60 ms for a common
+start on a million messages) and no stemming (messages come in every language). Words are
+compared case- and accent-insensitively. Chinese, Japanese and Korean are written without spaces between words, so
 their characters are indexed one by one and a query's run of them must occur in that order:
 "退货" finds "我要退货".
 
@@ -18,7 +17,8 @@ of the index at once and queue it in `search_message_stale` to be added again wi
 (searched with LIKE meanwhile); that is how an erased text leaves the index.
 
 PostgreSQL: a GIN index on to_tsvector('search_words', the text with spaces around CJK
-characters), search_words being 'simple' with accents folded (migration 0011), which PostgreSQL keeps up to date itself; the query repeats the indexed expression exactly.
+characters), search_words being 'simple' with accents folded (migration 0011); PostgreSQL keeps
+it up to date itself, and the query repeats the indexed expression exactly.
 
 A word found in very many messages (more than MAX_MESSAGE_HITS) lists the conversations of its
 MAX_MESSAGE_HITS most recent matching messages: collecting every match would cost more than a
