@@ -210,6 +210,37 @@ async def test_another_agent_sees_new_messages_and_who_is_there_live(hub, browse
     assert not csp_errors(ada) and not csp_errors(bo), ada.console_errors + bo.console_errors
 
 
+async def test_a_click_on_a_row_survives_a_live_refresh_of_the_list(hub, browser):
+    page = await new_page(browser)
+    await sign_in(page, hub.base, "ada@example.com", "ada password")
+    async with page.expect_response(lambda r: "/inbox/rows" in r.url) as first:
+        await page.goto(f"{hub.base}/inbox?view=all")
+    await (await first.value).finished()  # the refresh the stream's hello asks for
+
+    # the agent presses on a row; a new conversation arrives and the list refreshes before release
+    box = await page.get_by_role("link", name="Delivery to Lagos").bounding_box()
+    await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    await page.mouse.down()
+    async with page.expect_response(lambda r: "/inbox/rows" in r.url) as refresh:
+        async with aiohttp.ClientSession() as session:
+            resp = await session.post(f"{hub.base}/api/v1/messages", headers={"Authorization": f"Bearer {hub.integration}"},
+                                      json={"channel": "api", "external_id": "while-pressed",
+                                            "sender": {"address": "zoe@example.com", "name": "Zoe Brand"},
+                                            "subject": "Broken kettle lid", "text": "The lid of my kettle broke."})
+            assert resp.status == 201
+    await (await refresh.value).finished()
+    await page.wait_for_timeout(100)  # the fragment is read: it waits for the release
+    assert await page.get_by_role("link", name="Broken kettle lid").count() == 0
+    await page.mouse.up()
+    # the click opened the conversation pressed on
+    await page.get_by_role("heading", name="Delivery to Lagos").wait_for()
+
+    # released without a click (a press that ends elsewhere), the waiting rows go in
+    await page.goto(f"{hub.base}/inbox?view=all")
+    await page.get_by_role("link", name="Broken kettle lid").wait_for()
+    assert not csp_errors(page), page.console_errors
+
+
 async def test_screens_at_phone_width_and_the_admin_pages(hub, browser):
     page = await new_page(browser, PHONE)
     await sign_in(page, hub.base, "ada@example.com", "ada password")

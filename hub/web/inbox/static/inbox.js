@@ -22,14 +22,35 @@
     });
   }
 
-  function replaceFrom(url, element) {
-    return fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } }).then(function (r) {
-      if (!r.ok) return;
-      return r.text().then(function (html) {
-        // Our own server-rendered fragment (every value escaped by the template).
-        element.innerHTML = html;
+  // A live region whose server-rendered fragment (every value escaped by the template) is fetched
+  // again on news. A new fragment never replaces the old one between a press and the click it
+  // makes: the browser drops a click whose press and release landed on different elements, and
+  // the agent's click on a conversation, a link or a button would do nothing. It waits for the
+  // release and goes in after the click.
+  function liveRegion(element, url) {
+    var pressed = false, waiting = null, shown = null;
+    function show(html) {
+      if (html === shown) return;  // unchanged: keep the elements (and the keyboard focus in them)
+      if (pressed) { waiting = html; return; }
+      shown = html;
+      element.innerHTML = html;
+    }
+    function released() {
+      if (!pressed) return;
+      // The click follows the release in the same task: a timeout runs after it.
+      setTimeout(function () {
+        pressed = false;
+        if (waiting !== null) { var html = waiting; waiting = null; show(html); }
+      }, 0);
+    }
+    element.addEventListener("pointerdown", function () { pressed = true; });
+    document.addEventListener("pointerup", released);  // the press may end outside the region
+    document.addEventListener("pointercancel", released);
+    return debounce(function () {
+      fetch(url(), { credentials: "same-origin", headers: { "Accept": "text/html" } }).then(function (r) {
+        if (r.ok) return r.text().then(show);
       });
-    });
+    }, 250);
   }
 
   function stream(url, handlers) {
@@ -47,10 +68,9 @@
 
   // --- the inbox list -----------------------------------------------------------------------
   if (body.dataset.page === "inbox") {
-    var rows = document.getElementById("rows");
-    var refreshRows = debounce(function () {
-      replaceFrom("/inbox/rows" + window.location.search, rows);
-    }, 250);
+    var refreshRows = liveRegion(document.getElementById("rows"), function () {
+      return "/inbox/rows" + window.location.search;
+    });
     // On (re)connecting, fetch once: what changed between rendering the page and the stream
     // opening (or while it was down) is never missed.
     stream("/inbox/events", { msg: refreshRows, conv: refreshRows, resync: refreshRows,
@@ -68,9 +88,7 @@
     var collision = document.getElementById("collision");
     var reply = document.getElementById("reply-text");
 
-    var refreshTimeline = debounce(function () {
-      replaceFrom("/inbox/c/" + conversationId + "/timeline", timeline);
-    }, 250);
+    var refreshTimeline = liveRegion(timeline, function () { return "/inbox/c/" + conversationId + "/timeline"; });
 
     var typingTimers = {};
     function showViewers(viewers) {
