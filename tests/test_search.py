@@ -131,6 +131,28 @@ def test_a_common_text_uses_the_plain_query_with_the_same_pages(engine, store, m
     assert found(engine, "kowal") == {store["ana_order"], store["ana_refund"]}  # a rare one still by index
 
 
+def test_a_text_common_lately_is_walked_back_a_way_then_looked_up(engine, store, monkeypatch):
+    older = [ingest(engine, mail(f"<o{i}@x>", f"o{i}@old.example", f"Olga {i}", f"Lid Q7 {i}")).conversation_id for i in range(3)]
+    for i in range(6):
+        ingest(engine, mail(f"<n{i}@x>", f"n{i}@new.example", f"Nia {i}", f"Something else {i}"))
+    recent = [ingest(engine, mail(f"<r{i}@x>", f"r{i}@new.example", f"Rui {i}", f"Lid Q7 again {i}")).conversation_id for i in range(4)]
+    monkeypatch.setattr(conversations, "COMMON_PROBE", 5)  # 4 of the newest 5: common lately
+    monkeypatch.setattr(conversations, "COMMON_PROBE_HITS", 2)
+    monkeypatch.setattr(conversations, "WALK_CONVERSATIONS", 6)
+    looked_up = []
+    search_condition = conversations._search_condition
+    monkeypatch.setattr(conversations, "_search_condition", lambda *a: looked_up.append(a[1]) or search_condition(*a))
+    # "q7": two characters, which no trigram index holds; the probe and walk serve every store
+    first = list_conversations(engine, ConversationFilter(q="q7", limit=3))
+    assert [c["id"] for c in first["items"]] == recent[::-1][:3] and looked_up == []  # the walk filled the page
+    # the next page: the walk back 6 conversations meets one match, then the indexes find the rest
+    second = list_conversations(engine, ConversationFilter(q="q7", limit=3, cursor=first["next_cursor"]))
+    assert [c["id"] for c in second["items"]] == [recent[0], *older[::-1][:2]] and looked_up == ["q7"]
+    third = list_conversations(engine, ConversationFilter(q="q7", limit=3, cursor=second["next_cursor"]))
+    assert [c["id"] for c in third["items"]] == [older[0]] and third["next_cursor"] is None
+    assert found(engine, "q7", channel="telegram") == set()
+
+
 def test_the_index_follows_renames_new_addresses_and_erasure(engine, store, monkeypatch):
     with write_tx(engine) as conn:
         conn.execute(update(conv_t).where(conv_t.c.id == store["bob"]).values(subject="Broken toaster"))
