@@ -109,6 +109,19 @@ async def sign_in(page, base, email, password):
     await page.get_by_role("navigation", name="Views").wait_for()
 
 
+async def post_message(hub, body: dict) -> None:
+    """A message arriving through the API, as an integration sends it."""
+    async with aiohttp.ClientSession() as session:
+        resp = await session.post(f"{hub.base}/api/v1/messages", headers={"Authorization": f"Bearer {hub.integration}"}, json=body)
+        assert resp.status == 201, await resp.text()
+
+
+def kettle_lid(external_id: str) -> dict:
+    """A new customer's first message."""
+    return {"channel": "api", "external_id": external_id, "sender": {"address": "zoe@example.com", "name": "Zoe Brand"},
+            "subject": "Broken kettle lid", "text": "The lid of my kettle broke."}
+
+
 def csp_errors(page) -> list[str]:
     return [e for e in page.console_errors if "Content Security Policy" in e]
 
@@ -178,21 +191,12 @@ async def test_another_agent_sees_new_messages_and_who_is_there_live(hub, browse
     await bo.wait_for_function("document.body.dataset.live === 'on'")
 
     # a new message arrives through the API: both screens show it without a reload
-    async with aiohttp.ClientSession() as session:
-        resp = await session.post(f"{hub.base}/api/v1/messages", headers={"Authorization": f"Bearer {hub.integration}"},
-                                  json={"channel": "email", "external_id": "<q2@example.com>",
-                                        "sender": {"address": "ana@example.com", "name": "Ana Silva"},
-                                        "subject": "Re: Delivery to Lagos", "in_reply_to": ["<q1@example.com>"],
-                                        "text": "Also: can I change the address to Abuja?"})
-        assert resp.status == 201, await resp.text()
+    await post_message(hub, {"channel": "email", "external_id": "<q2@example.com>",
+                             "sender": {"address": "ana@example.com", "name": "Ana Silva"},
+                             "subject": "Re: Delivery to Lagos", "in_reply_to": ["<q1@example.com>"],
+                             "text": "Also: can I change the address to Abuja?"})
     await ada.locator("#timeline", has_text="change the address to Abuja").wait_for()
-    resp2 = None
-    async with aiohttp.ClientSession() as session:
-        resp2 = await session.post(f"{hub.base}/api/v1/messages", headers={"Authorization": f"Bearer {hub.integration}"},
-                                   json={"channel": "api", "external_id": "new-customer-1",
-                                         "sender": {"address": "zoe@example.com", "name": "Zoe Brand"},
-                                         "subject": "Broken kettle lid", "text": "The lid of my kettle broke."})
-        assert resp2.status == 201
+    await post_message(hub, kettle_lid("new-customer-1"))
     await bo.get_by_role("link", name="Broken kettle lid").wait_for()
 
     # collision: Bo opens the conversation Ada is on, and starts typing
@@ -222,12 +226,7 @@ async def test_a_click_on_a_row_survives_a_live_refresh_of_the_list(hub, browser
     await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     await page.mouse.down()
     async with page.expect_response(lambda r: "/inbox/rows" in r.url) as refresh:
-        async with aiohttp.ClientSession() as session:
-            resp = await session.post(f"{hub.base}/api/v1/messages", headers={"Authorization": f"Bearer {hub.integration}"},
-                                      json={"channel": "api", "external_id": "while-pressed",
-                                            "sender": {"address": "zoe@example.com", "name": "Zoe Brand"},
-                                            "subject": "Broken kettle lid", "text": "The lid of my kettle broke."})
-            assert resp.status == 201
+        await post_message(hub, kettle_lid("while-pressed"))
     await (await refresh.value).finished()
     await page.wait_for_timeout(100)  # the fragment is read: it waits for the release
     assert await page.get_by_role("link", name="Broken kettle lid").count() == 0
