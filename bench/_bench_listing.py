@@ -346,6 +346,8 @@ def listing_filters(info: DatasetInfo, engine) -> list[tuple[str, object]]:
         ("q=grinding noise (text, 1 in 2000)", ConversationFilter(q="grinding noise")),
         ("q=refund payments (text, 1 in 10)", ConversationFilter(q="refund payments")),
         ("q=the (text, most messages)", ConversationFilter(q="the")),
+        # Two words each in a tenth of the messages, never in the same one: no match at all.
+        ("q=parcel refund (common words, never together)", ConversationFilter(q="parcel refund")),
         (f"status=open&q={common_q}", ConversationFilter(status="open", q=common_q)),
     ]
     if cursor_p2 is None:

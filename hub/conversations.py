@@ -22,7 +22,7 @@ from hub.blobs import BlobStore
 from hub.db import SEARCH_QUEUE, SEARCH_TEXT, read_tx, write_tx
 from hub.errors import NotFound, RejectedInput
 from hub import mentions
-from hub.message_search import conversations_with_text
+from hub.message_search import common_in_messages, conversations_with_text, message_holds
 from hub.sql import like_pattern
 from hub.models import (
     Agent,
@@ -150,6 +150,8 @@ SEARCH_MAX_CANDIDATES = 5000
 COMMON_PROBE = 200  # newest conversations a text is tried on (_common_recently)
 COMMON_PROBE_HITS = 5  # 2.5% of them: a page of 50 after a walk of ~2,000
 WALK_CONVERSATIONS = 5000  # how far back the walk for a common text goes before the indexes are asked
+WALK_MESSAGES_CONVERSATIONS = 500  # the same for common message words (each step reads the messages)
+NOT_YET = object()  # the message matches, not looked up (yet)
 _search_indexed: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
 _SQLITE_SEARCH_TABLES = [SEARCH_TEXT, SEARCH_QUEUE]
 _PG_SEARCH_INDEXES = ["search_conversation_subject_trgm", "search_customer_name_trgm", "search_identity_address_trgm"]
@@ -271,15 +273,15 @@ def _common_recently(conn, q: str) -> bool:
     return conn.execute(select(func.count()).select_from(hits)).scalar() >= COMMON_PROBE_HITS
 
 
-def _walk_floor(conn, own: list):
-    """Where the walk ends: WALK_CONVERSATIONS conversations from the page's start, counted among
+def _walk_floor(conn, own: list, steps: int):
+    """Where the walk ends: `steps` conversations from the page's start, counted among
     those the listing's own filters keep (by their indexes: the segment aside); None when fewer
     are left (the walk then sees them all)."""
     floor = conn.execute(
         select(conversation_t.c.last_message_at, conversation_t.c.id)
         .where(*own)
         .order_by(conversation_t.c.last_message_at.desc(), conversation_t.c.id.desc())
-        .offset(WALK_CONVERSATIONS - 1)
+        .offset(steps - 1)
         .limit(1)
     ).first()
     if floor is None:
@@ -291,19 +293,48 @@ def _search_page(conn, stmt, q: str, own: list, limit: int) -> list:
     """The rows (up to limit + 1) of a q= listing; `own`: the listing's conditions on the
     conversation's own columns (filters, cursor).
 
-    A text common among recent conversations is looked for by walking the listing in activity
-    order, as far back as WALK_CONVERSATIONS: when that fills the page, it is the page (every
-    conversation on the way was checked). A text common a while ago and rare since, or rare,
-    goes through the indexes (_search_condition)."""
-    in_messages = conversations_with_text(conn, q)  # None: no message index here
-    if _common_recently(conn, q):
-        floor = _walk_floor(conn, own)
-        walk = stmt.where(_walk_condition(conn, q, in_messages))
-        rows = conn.execute(walk if floor is None else walk.where(floor)).all()
+    A text common among recent conversations, or words common in messages (PostgreSQL), are
+    looked for by walking the listing in activity order, as far back as WALK_CONVERSATIONS
+    (WALK_MESSAGES_CONVERSATIONS for message words, each step reading messages): when
+    that fills the page, it is the page (every conversation on the way was checked). A text
+    common a while ago and rare since, or rare, goes through the indexes (_search_condition)."""
+    common_words = common_in_messages(conn, q)  # PostgreSQL: each message walked is checked instead
+    in_messages = NOT_YET if common_words else conversations_with_text(conn, q)  # None: no message index
+    if common_words or _common_recently(conn, q):
+        floor = _walk_floor(conn, own, WALK_MESSAGES_CONVERSATIONS if common_words else WALK_CONVERSATIONS)
+        if common_words:
+            condition = or_(_matches_common(like_pattern(q)), message_holds(q))
+        else:
+            condition = _walk_condition(conn, q, in_messages)
+        walk = stmt.where(condition)
+        rows = _walk(conn, walk if floor is None else walk.where(floor))
         if floor is None or len(rows) > limit:
             return rows
+    if in_messages is NOT_YET:
+        in_messages = conversations_with_text(conn, q)
     condition = _search_condition(conn, q, in_messages)
     return [] if condition is None else conn.execute(stmt.where(condition)).all()
+
+
+# PostgreSQL cannot tell how soon a walk meets a page of matches: within a few thousand
+# conversations it would rather read them all, join every customer by hash and sort (15-25 ms),
+# than follow the activity index and stop at the page's end.
+_PLANNER_FOR_WALK = sql_text(
+    "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_hashjoin', 'off', true), "
+    "set_config('enable_sort', 'off', true)"
+)
+_PLANNER_DEFAULTS = [sql_text(f"RESET {name}") for name in ("enable_bitmapscan", "enable_hashjoin", "enable_sort")]
+
+
+def _walk(conn, statement) -> list:
+    if conn.dialect.name != "postgresql":
+        return conn.execute(statement).all()
+    conn.execute(_PLANNER_FOR_WALK)
+    try:
+        return conn.execute(statement).all()
+    finally:
+        for reset in _PLANNER_DEFAULTS:
+            conn.execute(reset)
 
 
 def _has_search_indexes(conn) -> bool:

@@ -163,30 +163,31 @@ def conversations_with_text(conn: Connection, q: str) -> set[int] | None:
     return _pg_conversations(conn, query)
 
 
-# PostgreSQL: the newest MAX_MESSAGE_HITS matches. The planner knows how common each word is (the
-# statistics ANALYZE keeps on the column's words) and walks the newest messages checking their
-# stored words for a common one, or reads the index for a rare one. For several words it assumes
-# they occur independently: two words each in one message of ten are then in one of a hundred,
-# and it reads the index, collecting every message of both (40 ms at 1,000,000 messages) where
-# words asked for together mostly occur together and the walk meets enough matches soon. When
-# every word of the query is in COMMON_WORD_SHARE of the messages or more, the walk is taken.
+# PostgreSQL: the newest MAX_MESSAGE_HITS matches. For one word the planner knows how common it is
+# (the statistics ANALYZE keeps on the column's words): it walks the newest messages checking
+# their stored words for a common word, or reads the index for a rare one. Several words are
+# read from the index, always: a listing asks here for words that are each common only after
+# walking conversations found them rarely together (common_in_messages), and then a walk of the
+# newest messages, which the planner may choose, could read every message (400 ms for two words
+# each in one message of ten, never together, at 1,000,000 messages; the index: ~30 ms).
 COMMON_WORD_SHARE = 0.05
-_NO_BITMAP_SCANS = sql_text("SELECT set_config('enable_bitmapscan', 'off', true)")
-_BITMAP_SCANS = sql_text("RESET enable_bitmapscan")
 _WORD_ESTIMATE = f"EXPLAIN (FORMAT JSON) SELECT 1 FROM message WHERE {PG_COLUMN} @@ phraseto_tsquery('{PG_CONFIG}'::regconfig, %(phrase)s)"
+_INDEX_ONLY = sql_text("SELECT set_config('enable_indexscan', 'off', true), set_config('enable_seqscan', 'off', true)")
+_PLANNER_DEFAULTS = (sql_text("RESET enable_indexscan"), sql_text("RESET enable_seqscan"))
 
 
 def _pg_conversations(conn: Connection, query: MessageQuery) -> set[int]:
     matches = literal_column(f"message.{PG_COLUMN}").op("@@")(_pg_tsquery(query))
     ranked = select(message_t.c.conversation_id).where(matches).order_by(message_t.c.id.desc()).limit(MAX_MESSAGE_HITS)
-    walk = len(query.phrases) > 1 and _all_common(conn, query)
-    if walk:
-        conn.execute(_NO_BITMAP_SCANS)  # for this transaction; reset for the page query
+    several = len(query.phrases) > 1
+    if several:
+        conn.execute(_INDEX_ONLY)  # for this statement; reset for the page query
     try:
         return set(conn.execute(select(ranked.subquery().c.conversation_id)).scalars())
     finally:
-        if walk:
-            conn.execute(_BITMAP_SCANS)
+        if several:
+            for reset in _PLANNER_DEFAULTS:
+                conn.execute(reset)
 
 
 def _all_common(conn: Connection, query: MessageQuery) -> bool:
@@ -200,6 +201,33 @@ def _all_common(conn: Connection, query: MessageQuery) -> bool:
         if plan[0]["Plan"]["Plan Rows"] < COMMON_WORD_SHARE * total:
             return False
     return True
+
+
+def common_in_messages(conn: Connection, q: str) -> bool:
+    """PostgreSQL: whether every word of q is in COMMON_WORD_SHARE of the messages or more, as the
+    planner estimates it. A listing then first checks the messages of each conversation it walks
+    (message_holds): words asked for together mostly occur together, and a page of matches is
+    met after a few dozen conversations, where collecting the newest MAX_MESSAGE_HITS matches
+    first costs 10-40 ms. False on SQLite (FTS5 hands the newest matches over cheaply) and
+    without the index."""
+    if conn.dialect.name != "postgresql" or not has_message_index(conn):
+        return False
+    query = parse_query(q)
+    return query is not None and _all_common(conn, query)
+
+
+def message_holds(q: str):
+    """PostgreSQL: the condition that one of the conversation's messages holds q's words, for a
+    listing walking the conversations (through ix_message_conversation, each message's stored
+    words checked). q must have words (common_in_messages said so)."""
+    from hub.models import Conversation  # the listing's table, which the condition refers to
+
+    query = parse_query(q)
+    words = literal_column(f"message.{PG_COLUMN}").op("@@")(_pg_tsquery(query))
+    # OFFSET 0 keeps the check per conversation: without it PostgreSQL may turn the EXISTS into
+    # a hashed set of every conversation with a matching message (the whole index read, 280 ms).
+    held = select(message_t.c.id).where(message_t.c.conversation_id == Conversation.__table__.c.id, words)
+    return held.offset(0).exists()
 
 
 # --- the indexer (SQLite) -----------------------------------------------------------------------------
