@@ -23,7 +23,7 @@ from hub.db import SEARCH_QUEUE, SEARCH_TEXT, read_tx, write_tx
 from hub.errors import NotFound, RejectedInput
 from hub import mentions
 from hub.message_search import common_in_messages, conversations_with_text, message_holds
-from hub.sql import like_pattern
+from hub.sql import like_pattern, planner_off
 from hub.models import (
     Agent,
     Attachment,
@@ -319,22 +319,9 @@ def _search_page(conn, stmt, q: str, own: list, limit: int) -> list:
 # PostgreSQL cannot tell how soon a walk meets a page of matches: within a few thousand
 # conversations it would rather read them all, join every customer by hash and sort (15-25 ms),
 # than follow the activity index and stop at the page's end.
-_PLANNER_FOR_WALK = sql_text(
-    "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_hashjoin', 'off', true), "
-    "set_config('enable_sort', 'off', true)"
-)
-_PLANNER_DEFAULTS = [sql_text(f"RESET {name}") for name in ("enable_bitmapscan", "enable_hashjoin", "enable_sort")]
-
-
 def _walk(conn, statement) -> list:
-    if conn.dialect.name != "postgresql":
+    with planner_off(conn, "bitmapscan", "hashjoin", "sort"):
         return conn.execute(statement).all()
-    conn.execute(_PLANNER_FOR_WALK)
-    try:
-        return conn.execute(statement).all()
-    finally:
-        for reset in _PLANNER_DEFAULTS:
-            conn.execute(reset)
 
 
 def _has_search_indexes(conn) -> bool:

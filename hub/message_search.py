@@ -42,9 +42,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from hub.db import is_sqlite, write_tx
-from hub.models import Message
+from hub.models import Conversation, Message
 from hub.pacing import Pacer
-from hub.sql import like_pattern
+from hub.sql import like_pattern, planner_off
 from hub.workqueue import PollingWorker
 
 log = logging.getLogger(__name__)
@@ -174,22 +174,14 @@ def conversations_with_text(conn: Connection, q: str) -> set[int] | None:
 # each in one message of ten, never together, at 1,000,000 messages; the index: ~30 ms).
 COMMON_WORD_SHARE = 0.05
 _WORD_ESTIMATE = f"EXPLAIN (FORMAT JSON) SELECT 1 FROM message WHERE {PG_COLUMN} @@ phraseto_tsquery('{PG_CONFIG}'::regconfig, %(phrase)s)"
-_INDEX_ONLY = sql_text("SELECT set_config('enable_indexscan', 'off', true), set_config('enable_seqscan', 'off', true)")
-_PLANNER_DEFAULTS = (sql_text("RESET enable_indexscan"), sql_text("RESET enable_seqscan"))
 
 
 def _pg_conversations(conn: Connection, query: MessageQuery) -> set[int]:
     matches = literal_column(f"message.{PG_COLUMN}").op("@@")(_pg_tsquery(query))
     ranked = select(message_t.c.conversation_id).where(matches).order_by(message_t.c.id.desc()).limit(MAX_MESSAGE_HITS)
-    several = len(query.phrases) > 1
-    if several:
-        conn.execute(_INDEX_ONLY)  # for this statement; reset for the page query
-    try:
+    index_only = ("indexscan", "seqscan") if len(query.phrases) > 1 else ()
+    with planner_off(conn, *index_only):
         return set(conn.execute(select(ranked.subquery().c.conversation_id)).scalars())
-    finally:
-        if several:
-            for reset in _PLANNER_DEFAULTS:
-                conn.execute(reset)
 
 
 def _all_common(conn: Connection, query: MessageQuery) -> bool:
@@ -222,8 +214,6 @@ def message_holds(q: str):
     """PostgreSQL: the condition that one of the conversation's messages holds q's words, for a
     listing walking the conversations (through ix_message_conversation, each message's stored
     words checked). q must have words (common_in_messages said so)."""
-    from hub.models import Conversation  # the listing's table, which the condition refers to
-
     query = parse_query(q)
     words = literal_column(f"message.{PG_COLUMN}").op("@@")(_pg_tsquery(query))
     # OFFSET 0 keeps the check per conversation: without it PostgreSQL may turn the EXISTS into

@@ -5,9 +5,11 @@ statements on the bare DBAPI cursor, for the hot path)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 
-from sqlalchemy import Connection, DateTime, Table, bindparam
+from sqlalchemy import Connection, DateTime, Table, bindparam, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
@@ -16,6 +18,22 @@ from sqlalchemy.exc import DBAPIError
 def like_pattern(text: str) -> str:
     """'%text%' for LIKE ... ESCAPE '\\', the text's own % _ \\ taken literally."""
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+@contextmanager
+def planner_off(conn: Connection, *methods: str) -> Iterator[None]:
+    """PostgreSQL: the statements inside planned without these methods ("bitmapscan",
+    "hashjoin", ...: enable_<method> off for the transaction), then back to the session's setting.
+    Nothing elsewhere, or without methods."""
+    if conn.dialect.name != "postgresql" or not methods:
+        yield
+        return
+    conn.execute(text("SELECT " + ", ".join(f"set_config('enable_{m}', 'off', true)" for m in methods)))
+    try:
+        yield
+    finally:
+        for m in methods:
+            conn.execute(text(f"RESET enable_{m}"))
 
 
 @lru_cache(maxsize=None)
