@@ -8,18 +8,19 @@ import binascii
 import logging
 import weakref
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Engine, Integer, any_, bindparam, func, or_, select, tuple_, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Engine, and_, bindparam, func, or_, select, tuple_, update
 from sqlalchemy import text as sql_text  # `text` is a message's text in this module
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql.util import ClauseAdapter
+from sqlalchemy.sql.util import ClauseAdapter, find_tables
+from sqlalchemy.types import NullType
 
 from hub.auth import Principal, audit
 from hub.blobs import BlobStore
-from hub.db import SEARCH_QUEUE, SEARCH_TEXT, read_tx, write_tx
+from hub.db import SEARCH_END, SEARCH_QUEUE, SEARCH_TERMS, SEARCH_TEXT, read_tx, search_fold, write_tx
 from hub.errors import NotFound, RejectedInput
 from hub import mentions
 from hub.message_search import common_in_messages, conversations_with_text, message_holds
@@ -135,22 +136,24 @@ def _conversation_dict(row) -> dict[str, Any]:
 # customer's addresses (LIKE '%text%'), and its words in the conversation's messages
 # (hub/message_search.py). With the trigram indexes of migration 0003 (FTS5 on SQLite, pg_trgm on
 # PostgreSQL) the matching conversations are found through them first and then paged like any
-# other filter. Without them (a text under three characters, a store without the indexes) the
-# plain query looks for the customers first, then walks the conversations in activity order. A
-# text so common that it matches SEARCH_MAX_CANDIDATES rows or more (5% of a 100,000-conversation
-# store) walks in activity order too, checking each conversation's own customer: a page of
-# matches is met after a short walk, where collecting every match first would cost more. Where
-# the indexes cannot tell cheaply that a text is common (under three characters, no indexes,
-# PostgreSQL), a look at the newest conversations decides (_common_recently), and the walk goes
-# back a bounded way before the indexes are asked after all (_search_page).
+# other filter; a text of two characters through the trigrams that start with it (SQLite,
+# migration 0013) or an index of each column's two-character pieces (PostgreSQL, migration 0014).
+# Without them (one character, a store without the indexes) the plain query looks for the
+# customers first, then walks the conversations in activity order. A text so common that it
+# matches SEARCH_MAX_CANDIDATES rows or more (5% of a 100,000-conversation store) walks in
+# activity order too, checking each conversation's own customer: a page of matches is met after
+# a short walk, where collecting every match first would cost more. Where the indexes cannot tell
+# cheaply that a text is common (under three characters, no indexes, PostgreSQL), a look at the
+# newest conversations decides (_common_recently), and the walk goes back a bounded way before
+# the indexes are asked after all (_search_page).
 
 log = logging.getLogger(__name__)
-SEARCH_MIN_CHARS = 3  # a trigram index needs three characters
+SEARCH_MIN_CHARS = 3  # a trigram holds three characters (two: _two_characters, _bigrams_hold)
 SEARCH_MAX_CANDIDATES = 5000
 COMMON_PROBE = 200  # newest conversations a text is tried on (_common_recently)
 COMMON_PROBE_HITS = 5  # 2.5% of them: a page of 50 after a walk of ~2,000
 WALK_CONVERSATIONS = 5000  # how far back the walk for a common text goes before the indexes are asked
-WALK_MESSAGES_CONVERSATIONS = 500  # the same for common message words (each step reads the messages)
+WALK_MESSAGES_CONVERSATIONS = 300  # the same for common message words (each step reads ~10 messages: ~20 µs)
 NOT_YET = object()  # the message matches, not looked up (yet)
 _search_indexed: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
 _SQLITE_SEARCH_TABLES = [SEARCH_TEXT, SEARCH_QUEUE]
@@ -160,8 +163,9 @@ _PG_SEARCH_INDEXES = ["search_conversation_subject_trgm", "search_customer_name_
 # 1 (a customer's name) or 2 (an address); an address leads to its customer through `identity`
 # now, so a merge needs nothing from the index. Changes not yet moved into the index wait in the
 # queue (hub/db.py): a document found there is read from the queue (its latest state), not from
-# the index. At most :limit documents are read; a row -1 says there were that many (a common
-# text: the caller gives up on the index). UNION ALL, not UNION, so that LIMIT stops
+# the index. :phrase is the quoted text, or for two characters the index's terms that start with
+# them, OR-ed (_two_characters). At most :limit documents are read; a row -1 says there were that
+# many (a common text: the caller gives up on the index). UNION ALL, not UNION, so that LIMIT stops
 # the work early; the caller drops duplicates.
 _FTS_CANDIDATES = sql_text(
     f"""
@@ -249,28 +253,38 @@ def _walk_condition(conn, q: str, in_messages: set[int] | None):
 def _common_recently(conn, q: str) -> bool:
     """Whether q's text is in the subject, customer or address of COMMON_PROBE_HITS of the newest
     COMMON_PROBE conversations: then a walk in activity order meets a page of matches soon. Asked
-    where the indexes cannot say how common the text is cheaply: a text under three characters,
-    a store without the indexes, and PostgreSQL, whose trigram index collects every match of a
-    common text before any LIMIT applies (20-70 ms for a text in 5% of 100,000 conversations).
-    Costs a look at COMMON_PROBE conversations (a few ms on PostgreSQL)."""
-    if len(q) >= SEARCH_MIN_CHARS and conn.dialect.name == "sqlite" and _has_search_indexes(conn):
+    where the indexes cannot say how common the text is cheaply: a text under three characters
+    (two characters are common more often than not, and the indexes would read 5,000
+    conversations before saying so: 10-25 ms), a store without the indexes, and PostgreSQL,
+    whose trigram index collects every match of a common text before any LIMIT applies (20-70 ms
+    for a text in 5% of 100,000 conversations). Costs a look at COMMON_PROBE conversations
+    (1-4 ms)."""
+    if len(q) >= SEARCH_MIN_CHARS and _fts_answers(conn, q):
         return False  # FTS5 finds out cheaply (_search_candidates)
+    params = {"probe_pattern": like_pattern(q), "probe_newest": COMMON_PROBE, "probe_hits": COMMON_PROBE_HITS}
+    return conn.execute(_common_probe(), params).scalar() >= COMMON_PROBE_HITS
+
+
+@lru_cache(maxsize=1)
+def _common_probe():
+    """How many of the newest :probe_newest conversations (up to :probe_hits) the walk's
+    condition holds for; built once (adapting the condition to the subquery costs ~1.5 ms)."""
     newest = (
         select(conversation_t.c.id, conversation_t.c.subject, conversation_t.c.customer_id)
         .order_by(conversation_t.c.last_message_at.desc(), conversation_t.c.id.desc())
-        .limit(COMMON_PROBE)
+        .limit(bindparam("probe_newest"))
         .subquery()
     )
     # The condition the walk checks, on these rows (the subquery's columns for the conversation's).
-    matches = ClauseAdapter(newest).traverse(_matches_common(like_pattern(q)))
+    matches = ClauseAdapter(newest).traverse(_matches_common(bindparam("probe_pattern")))
     hits = (
         select(newest.c.id)
         .join(customer_t, customer_t.c.id == newest.c.customer_id)
         .where(matches)
-        .limit(COMMON_PROBE_HITS)
+        .limit(bindparam("probe_hits"))
         .subquery()
     )
-    return conn.execute(select(func.count()).select_from(hits)).scalar() >= COMMON_PROBE_HITS
+    return select(func.count()).select_from(hits)
 
 
 def _walk_floor(conn, own: list, steps: int):
@@ -289,9 +303,9 @@ def _walk_floor(conn, own: list, steps: int):
     return tuple_(conversation_t.c.last_message_at, conversation_t.c.id) >= tuple_(floor.last_message_at, floor.id)
 
 
-def _search_page(conn, stmt, q: str, own: list, limit: int) -> list:
+def _search_page(conn, stmt, q: str, own: list, on_customer: list, limit: int) -> list:
     """The rows (up to limit + 1) of a q= listing; `own`: the listing's conditions on the
-    conversation's own columns (filters, cursor).
+    conversation's own columns (filters, cursor), `on_customer` those on its customer's.
 
     A text common among recent conversations, or words common in messages (PostgreSQL), are
     looked for by walking the listing in activity order, as far back as WALK_CONVERSATIONS
@@ -313,7 +327,31 @@ def _search_page(conn, stmt, q: str, own: list, limit: int) -> list:
     if in_messages is NOT_YET:
         in_messages = conversations_with_text(conn, q)
     condition = _search_condition(conn, q, in_messages)
-    return [] if condition is None else conn.execute(stmt.where(condition)).all()
+    if condition is None:
+        return []
+    if conn.dialect.name != "postgresql":
+        return conn.execute(stmt.where(condition)).all()
+    return _ids_first(conn, condition, own, on_customer, limit)
+
+
+def _ids_first(conn, condition, own: list, on_customer: list, limit: int) -> list:
+    """PostgreSQL: the rows of a q= listing by the indexes, its page of ids picked first, from the
+    conversations alone where the conditions allow, then the columns of those. Walking the
+    activity index, the planner otherwise reads each conversation's row on the way, matching or
+    not, for the customer it joins (9 ms against 1.5 for a text in 500 conversations of
+    100,000; the activity index alone holds the id)."""
+    picked = select(conversation_t.c.id).where(*own, condition)
+    if on_customer or customer_t in find_tables(condition, check_columns=True):
+        picked = picked.join(customer_t, customer_t.c.id == conversation_t.c.customer_id).where(*on_customer)
+    page = picked.order_by(conversation_t.c.last_message_at.desc(), conversation_t.c.id.desc()).limit(limit + 1).subquery()
+    rows = (
+        select(*_LIST_COLS)
+        .select_from(page)
+        .join(conversation_t, conversation_t.c.id == page.c.id)
+        .join(customer_t, customer_t.c.id == conversation_t.c.customer_id)
+        .order_by(conversation_t.c.last_message_at.desc(), conversation_t.c.id.desc())
+    )
+    return conn.execute(rows).all()
 
 
 # PostgreSQL cannot tell how soon a walk meets a page of matches: within a few thousand
@@ -337,27 +375,96 @@ def _has_search_indexes(conn) -> bool:
     return found
 
 
+def _fts_answers(conn, q: str) -> bool:
+    """SQLite: whether the FTS5 index finds the documents holding q, and so tells how many there
+    are: a text of three characters or more by its trigrams, one of two by the trigrams that
+    start with it (_two_characters). Not a text holding the mark indexed after each document
+    (hub.db.SEARCH_END): the index would find it at every document's end; the plain query does not."""
+    return (
+        conn.dialect.name == "sqlite"
+        and len(q) >= SEARCH_MIN_CHARS - 1
+        and SEARCH_END not in q
+        and _has_search_indexes(conn)
+    )
+
+
+_TERMS_BETWEEN = sql_text(f"SELECT term FROM {SEARCH_TERMS} WHERE term >= :low AND term <= :high")
+
+
+def _two_characters(conn, q: str) -> str:
+    """The FTS5 query for a text of two characters: the index's trigrams that start with it, each
+    quoted, OR-ed. Every document is indexed with a mark after it (hub/db.py), so every
+    occurrence of the two characters, the document's last two included, starts one. The terms
+    are read by range from the index's vocabulary (0.1-1 ms at 100,000 conversations, as it
+    counts each term's documents; reading all of it took ~75 ms), from q folded as the tokenizer
+    folds (hub.db.search_fold: not as str.lower() folds beyond ASCII). A trigram is three
+    characters, the third at most U+10FFFF: the range holds all that start with q. None: q
+    quoted, which has no trigram and so matches nothing (FTS5's documentation)."""
+    low = search_fold(q)
+    terms = conn.execute(_TERMS_BETWEEN, {"low": low, "high": low + "\U0010ffff"}).scalars().all()
+    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms or [q])
+
+
+_bigram_indexed: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
+_PG_BIGRAM_INDEXES = ["search_conversation_subject_bigrams", "search_customer_name_bigrams", "search_identity_address_bigrams"]
+
+
+def _pg_answers(conn, q: str) -> bool:
+    """PostgreSQL: whether indexes find the rows holding q: pg_trgm's (migration 0003) for three
+    characters or more, those of search_bigrams() (migration 0014) for two; each checked once per
+    engine. One character: neither (a scan)."""
+    if len(q) == SEARCH_MIN_CHARS - 1:
+        found = _bigram_indexed.get(conn.engine)
+        if found is None:
+            probe = sql_text("SELECT count(*) FROM pg_indexes WHERE indexname IN :names")
+            names = len(_PG_BIGRAM_INDEXES)
+            found = conn.execute(probe.bindparams(bindparam("names", _PG_BIGRAM_INDEXES, expanding=True))).scalar() == names
+            _bigram_indexed[conn.engine] = found
+        return found
+    return len(q) >= SEARCH_MIN_CHARS and _has_search_indexes(conn)
+
+
+def _bigrams_hold(column, q: str, pattern: str):
+    """PostgreSQL, two characters: the column's bigrams (an index of migration 0014) hold q's,
+    then ILIKE decides, so that what is found is what the plain query finds (the bigrams are of
+    lower(), as ILIKE folds; q's bigrams rather than lower(q): the one where lower() changes the
+    length, as ICU's can)."""
+    return and_(func.search_bigrams(column).op("@>")(func.search_bigrams(q)), column.ilike(pattern, escape="\\"))
+
+
 def _search_candidates(conn, q: str) -> tuple[list[int] | None, bool]:
     """Ids of the conversations q matches by subject, customer name or address, through the
-    trigram indexes; (None, common): the indexes cannot answer, or (common) the text matches
-    SEARCH_MAX_CANDIDATES rows or more."""
-    if len(q) < SEARCH_MIN_CHARS or not _has_search_indexes(conn):
+    trigram indexes (PostgreSQL, two characters: the bigram indexes); (None, common): the indexes
+    cannot answer, or (common) the text matches SEARCH_MAX_CANDIDATES rows or more."""
+    if conn.dialect.name == "sqlite" and not _fts_answers(conn, q):
+        return None, False
+    if conn.dialect.name != "sqlite" and not _pg_answers(conn, q):
         return None, False
     limit = SEARCH_MAX_CANDIDATES
     if conn.dialect.name == "sqlite":
-        # A quoted FTS5 phrase: the text as it is (only '"' needs doubling); trigram phrases
-        # match where the trigrams follow each other, so exactly where the text occurs.
-        phrase = '"' + q.replace('"', '""') + '"'
-        params = {"phrase": phrase, "pattern": like_pattern(q), "limit": limit}
         try:
+            if len(q) < SEARCH_MIN_CHARS:
+                phrase = _two_characters(conn, q)
+            else:
+                # A quoted FTS5 phrase: the text as it is (only '"' needs doubling); trigram phrases
+                # match where the trigrams follow each other, so exactly where the text occurs.
+                phrase = '"' + q.replace('"', '""') + '"'
+            params = {"phrase": phrase, "pattern": like_pattern(q), "limit": limit}
             rows = conn.execute(_FTS_CANDIDATES, params).scalars().all()
         except DBAPIError as exc:  # a damaged index (hub/db.py rebuilds it on the next write)
             log.warning("inbox search index unusable, searching without it: %s", exc.orig)
             return None, False
     else:
         pattern = like_pattern(q)
-        by_subject = select(conversation_t.c.id).where(conversation_t.c.subject.ilike(pattern, escape="\\"))
-        by_customer = select(conversation_t.c.id).where(conversation_t.c.customer_id.in_(_matching_customers(pattern)))
+        if len(q) < SEARCH_MIN_CHARS:  # two characters (_pg_answers): no trigram; bigrams, then ILIKE
+            by_subject = select(conversation_t.c.id).where(_bigrams_hold(conversation_t.c.subject, q, pattern))
+            customers = select(customer_t.c.id).where(_bigrams_hold(customer_t.c.name, q, pattern)).union(
+                select(identity_t.c.customer_id).where(_bigrams_hold(identity_t.c.address, q, pattern))
+            )
+            by_customer = select(conversation_t.c.id).where(conversation_t.c.customer_id.in_(customers))
+        else:
+            by_subject = select(conversation_t.c.id).where(conversation_t.c.subject.ilike(pattern, escape="\\"))
+            by_customer = select(conversation_t.c.id).where(conversation_t.c.customer_id.in_(_matching_customers(pattern)))
         # PostgreSQL misjudges how selective ILIKE '%text%' is and would rather scan the tables
         # than use the trigram indexes (17-35 ms a table at 40,000 rows, against 1-3 ms). And the
         # page query that follows takes a list of ids whose length changes from one search to
@@ -370,11 +477,19 @@ def _search_candidates(conn, q: str) -> tuple[list[int] | None, bool]:
     return list(dict.fromkeys(rows)), False
 
 
+# PostgreSQL gets the ids as one array parameter: as thousands of parameters (IN (...)) the
+# statement took ~30 ms to bind and plan. The array goes in its text form, '{1,2,3}', typed by the
+# CAST alone (an untyped parameter): psycopg adapts a list element by element, ~1 µs an id (5 ms
+# for 5,000), where PostgreSQL reads the text in a tenth of that. A parameter typed as text would
+# be cast row by row instead: hundreds of milliseconds.
+_ID_ARRAY = sql_text("conversation.id = ANY(CAST(:search_ids AS integer[]))")
+
+
 def _one_of(conn, ids: list[int]):
-    """conversation.id among up to SEARCH_MAX_CANDIDATES ids. PostgreSQL gets them as one array
-    parameter: as thousands of parameters (IN (...)) the statement took ~30 ms to bind and plan."""
+    """conversation.id among up to SEARCH_MAX_CANDIDATES + MAX_MESSAGE_HITS ids."""
     if conn.dialect.name == "postgresql":
-        return conversation_t.c.id == any_(bindparam("search_ids", ids, type_=postgresql.ARRAY(Integer)))
+        literal = "{" + ",".join(str(int(i)) for i in ids) + "}"
+        return _ID_ARRAY.bindparams(bindparam("search_ids", literal, type_=NullType()))
     return conversation_t.c.id.in_(ids)
 
 
@@ -401,16 +516,17 @@ def list_conversations(engine: Engine, f: ConversationFilter) -> dict[str, Any]:
     cursor = decode_cursor(f.cursor) if f.cursor else None
     if cursor:
         own.append(tuple_(conversation_t.c.last_message_at, conversation_t.c.id) < tuple_(*cursor))
-    stmt = select(*_LIST_COLS).join(customer_t, customer_t.c.id == conversation_t.c.customer_id).where(*own)
+    on_customer: list = []
     if f.segment is not None:
         from hub.models import Segment  # here, not at the top: the import block is shared
 
         if f.segment not in Segment.__members__:
             raise RejectedInput(f"segment must be one of: {', '.join(Segment.__members__)}")
-        stmt = stmt.where(customer_t.c.segment == f.segment)
+        on_customer.append(customer_t.c.segment == f.segment)
+    stmt = select(*_LIST_COLS).join(customer_t, customer_t.c.id == conversation_t.c.customer_id).where(*own, *on_customer)
     stmt = stmt.order_by(conversation_t.c.last_message_at.desc(), conversation_t.c.id.desc()).limit(limit + 1)
     with read_tx(engine) as conn:
-        rows = _search_page(conn, stmt, f.q, own, limit) if f.q else conn.execute(stmt).all()
+        rows = _search_page(conn, stmt, f.q, own, on_customer, limit) if f.q else conn.execute(stmt).all()
     page = rows[:limit]
     next_cursor = encode_cursor(page[-1].last_message_at, page[-1].id) if len(rows) > limit else None
     return {"items": [_conversation_dict(r) for r in page], "next_cursor": next_cursor}

@@ -23,17 +23,22 @@ def like_pattern(text: str) -> str:
 @contextmanager
 def planner_off(conn: Connection, *methods: str) -> Iterator[None]:
     """PostgreSQL: the statements inside planned without these methods ("bitmapscan",
-    "hashjoin", ...: enable_<method> off for the transaction), then back to the session's setting.
-    Nothing elsewhere, or without methods."""
+    "hashjoin", ...: enable_<method> off for the transaction), then back to what they were.
+    Nothing elsewhere, or without methods. One round trip each way: a listing may do this
+    three times, and a statement apiece cost it ~2 ms."""
     if conn.dialect.name != "postgresql" or not methods:
         yield
         return
-    conn.execute(text("SELECT " + ", ".join(f"set_config('enable_{m}', 'off', true)" for m in methods)))
+    names = [f"enable_{m}" for m in methods]
+    # The select list is evaluated left to right: each setting is read before it is changed.
+    before = conn.execute(
+        text("SELECT " + ", ".join(f"current_setting('{n}'), set_config('{n}', 'off', true)" for n in names))
+    ).one()[::2]
     try:
         yield
     finally:
-        for m in methods:
-            conn.execute(text(f"RESET enable_{m}"))
+        restore = ", ".join(f"set_config('{n}', :v{i}, true)" for i, n in enumerate(names))
+        conn.execute(text("SELECT " + restore), {f"v{i}": value for i, value in enumerate(before)})
 
 
 @lru_cache(maxsize=None)

@@ -213,6 +213,19 @@ async def test_conversation_list_filters_by_segment(engine):
         list_conversations(engine, ConversationFilter(segment="vip"))
 
 
+def test_a_text_search_keeps_to_the_segment(engine):
+    ids = _demo_customers(engine)
+    segments.set_manual_segment(engine, ids["chloe"], "potential", "admin:1")
+
+    def customers(**kw):
+        return {c["customer"]["id"] for c in list_conversations(engine, ConversationFilter(**kw))["items"]}
+
+    assert customers(q="martin", segment="potential") == {ids["chloe"]}
+    assert customers(q="martin", segment="general") == set()
+    assert customers(q="example", segment="general") == {ids["ana"], ids["ben"], ids["dmitri"]}
+    assert customers(q="example", segment="potential") == set()
+
+
 async def test_rest_api(settings):
     app = create_app(settings.model_copy(update={"segments": SegmentSettings(interval_seconds=3600)}))
     client = TestClient(TestServer(app))

@@ -179,8 +179,11 @@ async def ingest_message(app: web.Application, message):
         metrics.rejected.labels(message.channel).inc()
         raise
     (metrics.ingested if result.created else metrics.duplicates).labels(message.channel).inc()
+    if result.queued_outbound:
+        # Only then: a wake-up per message made the outbox worker look for work (a write
+        # transaction on SQLite) after nearly every message of a burst.
+        app[WORKER].wake()
     if result.created:
-        app[WORKER].wake()  # the ingest may have queued an automatic message
         for listener in app[INGEST_LISTENERS]:
             try:
                 listener(result, message)
