@@ -155,9 +155,10 @@ COMMON_PROBE_HITS = 5  # 2.5% of them: a page of 50 after a walk of ~2,000
 WALK_CONVERSATIONS = 5000  # how far back the walk for a common text goes before the indexes are asked
 WALK_MESSAGES_CONVERSATIONS = 300  # the same for common message words (each step reads ~10 messages: ~20 µs)
 NOT_YET = object()  # the message matches, not looked up (yet)
-_search_indexed: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
-_SQLITE_SEARCH_TABLES = [SEARCH_TEXT, SEARCH_QUEUE]
-_PG_SEARCH_INDEXES = ["search_conversation_subject_trgm", "search_customer_name_trgm", "search_identity_address_trgm"]
+_search_objects: weakref.WeakKeyDictionary[Engine, dict[tuple[str, ...], bool]] = weakref.WeakKeyDictionary()
+_SQLITE_SEARCH_TABLES = (SEARCH_TEXT, SEARCH_QUEUE)
+_PG_SEARCH_INDEXES = ("search_conversation_subject_trgm", "search_customer_name_trgm", "search_identity_address_trgm")
+_PG_BIGRAM_INDEXES = ("search_conversation_subject_bigrams", "search_customer_name_bigrams", "search_identity_address_bigrams")
 
 # SQLite: one FTS5 table holds the three columns as documents numbered row id * 4 + 0 (a subject),
 # 1 (a customer's name) or 2 (an address); an address leads to its customer through `identity`
@@ -363,16 +364,22 @@ def _walk(conn, statement) -> list:
 
 
 def _has_search_indexes(conn) -> bool:
-    """Whether migration 0003 could create the indexes here (checked once per engine)."""
-    found = _search_indexed.get(conn.engine)
-    if found is None:
+    """Whether migration 0003 could create the indexes here."""
+    return _search_objects_exist(conn, _SQLITE_SEARCH_TABLES if conn.dialect.name == "sqlite" else _PG_SEARCH_INDEXES)
+
+
+def _search_objects_exist(conn, names: tuple[str, ...]) -> bool:
+    """Whether these tables (SQLite) or indexes (PostgreSQL) all exist here: a migration may have
+    had to do without them. Asked once per engine."""
+    known = _search_objects.setdefault(conn.engine, {})
+    if names not in known:
         if conn.dialect.name == "sqlite":
-            probe, names = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN :names", _SQLITE_SEARCH_TABLES
+            probe = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN :names"
         else:
-            probe, names = "SELECT count(*) FROM pg_indexes WHERE indexname IN :names", _PG_SEARCH_INDEXES
+            probe = "SELECT count(*) FROM pg_indexes WHERE indexname IN :names"
         probe = sql_text(probe).bindparams(bindparam("names", expanding=True))
-        found = _search_indexed[conn.engine] = conn.execute(probe, {"names": names}).scalar() == len(names)
-    return found
+        known[names] = conn.execute(probe, {"names": list(names)}).scalar() == len(names)
+    return known[names]
 
 
 def _fts_answers(conn, q: str) -> bool:
@@ -405,22 +412,12 @@ def _two_characters(conn, q: str) -> str:
     return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms or [q])
 
 
-_bigram_indexed: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
-_PG_BIGRAM_INDEXES = ["search_conversation_subject_bigrams", "search_customer_name_bigrams", "search_identity_address_bigrams"]
-
-
 def _pg_answers(conn, q: str) -> bool:
     """PostgreSQL: whether indexes find the rows holding q: pg_trgm's (migration 0003) for three
     characters or more, those of search_bigrams() (migration 0014) for two; each checked once per
     engine. One character: neither (a scan)."""
     if len(q) == SEARCH_MIN_CHARS - 1:
-        found = _bigram_indexed.get(conn.engine)
-        if found is None:
-            probe = sql_text("SELECT count(*) FROM pg_indexes WHERE indexname IN :names")
-            names = len(_PG_BIGRAM_INDEXES)
-            found = conn.execute(probe.bindparams(bindparam("names", _PG_BIGRAM_INDEXES, expanding=True))).scalar() == names
-            _bigram_indexed[conn.engine] = found
-        return found
+        return _search_objects_exist(conn, _PG_BIGRAM_INDEXES)
     return len(q) >= SEARCH_MIN_CHARS and _has_search_indexes(conn)
 
 
@@ -436,9 +433,7 @@ def _search_candidates(conn, q: str) -> tuple[list[int] | None, bool]:
     """Ids of the conversations q matches by subject, customer name or address, through the
     trigram indexes (PostgreSQL, two characters: the bigram indexes); (None, common): the indexes
     cannot answer, or (common) the text matches SEARCH_MAX_CANDIDATES rows or more."""
-    if conn.dialect.name == "sqlite" and not _fts_answers(conn, q):
-        return None, False
-    if conn.dialect.name != "sqlite" and not _pg_answers(conn, q):
+    if not (_fts_answers(conn, q) if conn.dialect.name == "sqlite" else _pg_answers(conn, q)):
         return None, False
     limit = SEARCH_MAX_CANDIDATES
     if conn.dialect.name == "sqlite":
