@@ -66,6 +66,9 @@ class Server:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
+        self._wait_healthy(timeout)
+
+    def _wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -146,6 +149,38 @@ async def _post_all(port: int, token: str, bodies: list[bytes], concurrency: int
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds = time.perf_counter() - started
     return latencies, statuses, seconds
+
+
+class BareServer(Server):
+    """bench/_bench_bare_server.py: aiohttp alone, the same route, nothing stored."""
+
+    def start(self, timeout: float = 60) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "wb")
+        script = Path(__file__).with_name("_bench_bare_server.py")
+        # -P: bench/ not on the path, where email.py (the email benchmark) would hide the stdlib's.
+        self.proc = subprocess.Popen([sys.executable, "-P", str(script), str(self.port)], stdout=self._log, stderr=subprocess.STDOUT)
+        self._wait_healthy(timeout)
+
+
+def run_framework_ceiling(data_dir: Path, bodies: list[bytes], warmup: list[bytes], concurrency: int = 32) -> dict:
+    """The same posts, from the same client, to aiohttp alone (BareServer): the HTTP ceiling of
+    this machine in this run."""
+    server = BareServer("", data_dir)
+    server.start()
+    try:
+        asyncio.run(_post_all(server.port, "", warmup, concurrency))
+        cpu_before = server.cpu_seconds()
+        _, statuses, seconds = asyncio.run(_post_all(server.port, "", bodies, concurrency))
+        cpu_after = server.cpu_seconds()
+    finally:
+        server.stop()
+    return {
+        "requests": len(bodies),
+        "requests_per_s": len(bodies) / seconds if seconds else float("nan"),
+        "statuses": {str(k): v for k, v in statuses.items()},
+        "server_cpu_s": (cpu_after - cpu_before) if cpu_before is not None and cpu_after is not None else None,
+    }
 
 
 def run_http(url: str, data_dir: Path, bodies: list[bytes], warmup: list[bytes], concurrency: int = 32) -> dict:

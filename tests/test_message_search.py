@@ -10,7 +10,7 @@ import importlib
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import delete, text
+from sqlalchemy import delete, event, text
 
 from hub import message_search
 from hub.auth import create_agent
@@ -187,6 +187,16 @@ def test_a_common_word_lists_the_conversations_of_its_newest_matches(engine, mon
             assert not message_search._all_common(conn, message_search.parse_query("common nowhere"))
         # the listing walks the conversations, checking their messages: every one is found
         assert found(engine, "common word") == set(convs)
+        # the planner's estimates are asked once a minute, not per listing
+        statements = []
+        event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        with engine.connect() as conn:
+            assert message_search._all_common(conn, message_search.parse_query("common word"))
+        assert not [s for s in statements if "EXPLAIN" in s or "reltuples" in s]
+        monkeypatch.setattr(message_search, "ESTIMATE_SECONDS", 0.0)  # now stale: asked again
+        with engine.connect() as conn:
+            assert message_search._all_common(conn, message_search.parse_query("common word"))
+        assert [s for s in statements if "EXPLAIN" in s]
         with engine.connect() as conn:
             assert message_search.conversations_with_text(conn, "common word") == set(convs[-3:])
     else:
