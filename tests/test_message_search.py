@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import delete, event, text
 
-from hub import message_search
+from hub import conversations, message_search
 from hub.auth import create_agent
 from hub.blobs import BlobStore
 from hub.conversations import ConversationFilter, list_conversations
@@ -201,3 +201,32 @@ def test_a_common_word_lists_the_conversations_of_its_newest_matches(engine, mon
             assert message_search.conversations_with_text(conn, "common word") == set(convs[-3:])
     else:
         assert found(engine, "common word") == set(convs[-3:])
+
+
+def test_common_words_not_together_lately_are_looked_up_after_a_short_walk(engine, monkeypatch):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the walk for common message words is PostgreSQL's (SQLite's FTS5 hands the matches over)")
+    together = [ingest(engine, mail(f"<t{i}@x>", f"t{i}@shop.example", f"alpha beta {i}")).conversation_id for i in range(3)]
+    apart = [ingest(engine, mail(f"<a{i}@x>", f"a{i}@shop.example", f"alpha only {i}")).conversation_id for i in range(4)]
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE message"))
+    with engine.connect() as conn:
+        assert message_search._all_common(conn, parse_query("alpha beta"))
+    monkeypatch.setattr(conversations, "WALK_MESSAGES_FIRST", 2)
+    monkeypatch.setattr(conversations, "WALK_MESSAGES_CONVERSATIONS", 5)
+    walks = []
+    event.listen(engine, "before_cursor_execute", lambda *a: walks.append(a[2]) if "current_setting('enable_bitmapscan')" in a[2] else None)
+    # the newest two hold the words apart: one short walk, then the index finds the older ones
+    assert found(engine, "alpha beta") == set(together)
+    assert len(walks) == 1
+    # the newest holds them together: the walk goes on to WALK_MESSAGES_CONVERSATIONS, then the index
+    newest = ingest(engine, mail("<t-new@x>", "new@shop.example", "alpha and beta again")).conversation_id
+    walks.clear()
+    assert found(engine, "alpha beta") == {*together, newest}
+    assert len(walks) == 2
+    # a page found within the first walk is the page
+    newer = ingest(engine, mail("<t-newer@x>", "newer@shop.example", "beta, alpha")).conversation_id
+    walks.clear()
+    assert found(engine, "alpha beta", limit=1) == {newer}
+    assert len(walks) == 1
+    assert not set(apart) & found(engine, "alpha beta")
