@@ -157,7 +157,7 @@ WALK_MESSAGES_CONVERSATIONS = 300  # the same for common message words (each ste
 # The walk for message words looks at this many first: where none of them holds the words, they
 # are rarely together (under one conversation in 100), a walk of 300 would meet a few matches at
 # most and not fill a page, and the index is asked at once (two common words never together:
-# ~2 ms of walk before the index's ~10 against ~6.5).
+# ~2 ms of walk instead of ~6.5, then the index's ~10).
 WALK_MESSAGES_FIRST = 100
 NOT_YET = object()  # the message matches, not looked up (yet)
 _search_objects: weakref.WeakKeyDictionary[Engine, dict[tuple[str, ...], bool]] = weakref.WeakKeyDictionary()

@@ -186,7 +186,8 @@ def _pg_conversations(conn: Connection, query: MessageQuery) -> set[int]:
 
 # The estimates change only when ANALYZE runs (autovacuum does after some thousands of changed
 # messages): each is asked once a minute per process, not on every listing (a statement per
-# phrase and one for the table's size, ~0.5 ms each).
+# phrase and one for the table's size, ~0.5 ms each). An answer a minute old can only choose the
+# slower of two ways to the same results (the walk or the index), never other results.
 ESTIMATE_SECONDS = 60.0
 _estimates: weakref.WeakKeyDictionary[Engine, dict[tuple[str, ...], tuple[float, bool]]] = weakref.WeakKeyDictionary()
 
