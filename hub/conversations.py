@@ -8,8 +8,8 @@ import binascii
 import logging
 import weakref
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, func, or_, select, tuple_, update
@@ -416,8 +416,8 @@ def _two_characters(conn, q: str) -> str:
     are read by range from the index's vocabulary (0.1-1 ms at 100,000 conversations, as it
     counts each term's documents; reading all of it took ~75 ms), from q folded as the tokenizer
     folds (hub.db.search_fold: not as str.lower() folds beyond ASCII). A trigram is three
-    characters, the third at most U+10FFFF: the range holds all that start with q. None: q
-    quoted, which has no trigram and so matches nothing (FTS5's documentation)."""
+    characters, the third at most U+10FFFF: the range holds all that start with q. No such
+    term: q quoted, which has no trigram and so matches nothing (FTS5's documentation)."""
     low = search_fold(q)
     terms = conn.execute(_TERMS_BETWEEN, {"low": low, "high": low + "\U0010ffff"}).scalars().all()
     return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms or [q])

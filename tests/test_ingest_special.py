@@ -101,6 +101,8 @@ def test_a_link_code_ties_the_sender_to_the_customer_it_was_issued_to(engine):
     code, _ = issue_code(engine, known.customer_id)
     r = ingest(engine, tg("start-1", f"/start {code}", link_code=code))
     assert r.customer_id == known.customer_id
+    # It says so: the web app wakes the outbox worker on it (and on nothing else an ingest does).
+    assert r.queued_outbound and not known.queued_outbound
     tg_ident = rows(engine, ident_t, ident_t.c.kind == "telegram")[0]
     assert tg_ident.customer_id == known.customer_id and tg_ident.verified
     # The customer hears back, through the outbox, on Telegram.
@@ -108,7 +110,7 @@ def test_a_link_code_ties_the_sender_to_the_customer_it_was_issued_to(engine):
     assert out.payload["text"] == LINKED_TEXT and out.channel == "telegram" and out.payload["recipient"] == "4242"
     # The code works once.
     other = ingest(engine, tg("start-2", f"/start {code}", user="9999", link_code=code))
-    assert other.customer_id != known.customer_id
+    assert other.customer_id != known.customer_id and other.queued_outbound
     assert rows(engine, Outbox.__table__)[-1].payload["text"] == LINK_INVALID_TEXT
 
 
