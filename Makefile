@@ -37,6 +37,7 @@ bench: setup
 	$(BIN)/python bench/email.py
 	$(BIN)/python bench/inbox.py
 	$(BIN)/python bench/kb.py
+	$(BIN)/python bench/kb_quality.py
 	$(BIN)/python bench/intents.py
 	$(BIN)/python bench/scm.py
 	$(BIN)/python bench/reports.py
