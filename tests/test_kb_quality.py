@@ -17,7 +17,7 @@ def test_interval_is_the_mean_and_a_student_t_interval():
     mean, low, high = kb_quality.interval([0.01, 0.03])
     # two values: mean 0.02, sample sd 0.01414, t(1) = 12.706, half width 12.706 * 0.01414 / sqrt(2)
     assert mean == pytest.approx(0.02)
-    assert (high - mean) == pytest.approx(0.12706) and (mean - low) == pytest.approx(0.12706)
+    assert (high - mean) == pytest.approx(0.12706, rel=1e-4) and (mean - low) == pytest.approx(0.12706, rel=1e-4)
     assert kb_quality.interval([0.5]) == (0.5, 0.5, 0.5)
 
 
