@@ -13,8 +13,8 @@ split's development queries (knowledge/calibration.py, as the shipped defaults w
 and scores every method on that split's reported queries (the same metrics as
 `servicehub kb eval`). It then prints, per set, the mean over the splits of each method's MRR
 (with and without the "no good answer" threshold), the hybrid's difference to the better single
-ranker with a 95% interval over the splits (Student's t), how often it won, and the most
-recall@3 the threshold cost.
+ranker with a 95% interval over the splits (Student's t), how often it won, how many
+unanswerable queries each method caught, and the most recall@3 the threshold cost.
 
 The method is evaluated, not the shipped numbers: each split is fitted on its own development
 queries, which for other seeds overlap the seed-7 reported queries. Query and article vectors
