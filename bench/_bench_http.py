@@ -179,6 +179,7 @@ def run_framework_ceiling(data_dir: Path, bodies: list[bytes], warmup: list[byte
         "requests": len(bodies),
         "requests_per_s": len(bodies) / seconds if seconds else float("nan"),
         "statuses": {str(k): v for k, v in statuses.items()},
+        "non_201": len(bodies) - statuses.get(201, 0),
         "server_cpu_s": (cpu_after - cpu_before) if cpu_before is not None and cpu_after is not None else None,
     }
 

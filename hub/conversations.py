@@ -335,7 +335,7 @@ def _search_page(conn, stmt, q: str, own: list, on_customer: list, limit: int) -
             if floor is None or len(rows) > limit:
                 return rows
             if not rows:
-                break  # none so far: a longer walk would not fill the page either (WALK_MESSAGES_FIRST)
+                break  # none in the first look: rarely together, the index is the quicker way (WALK_MESSAGES_FIRST)
     if in_messages is NOT_YET:
         in_messages = conversations_with_text(conn, q)
     condition = _search_condition(conn, q, in_messages)
