@@ -20,6 +20,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import phonenumbers
 
+from hub import clock
+
 
 # --- failures a caller can act on -------------------------------------------------------------
 
@@ -165,7 +167,7 @@ class OrderStatus:
             return False
         if self.promised_date and self.expected_date and self.expected_date > self.promised_date:
             return True
-        return bool(self.promised_date and self.promised_date < date.today())
+        return bool(self.promised_date and self.promised_date < clock.today())
 
 
 @dataclass(frozen=True)

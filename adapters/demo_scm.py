@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from adapters.base import product_label
+from hub import clock
 
 SCHEMA_VERSION = "2"  # 2: order history that makes Ana key and Chloé potential
 
@@ -321,7 +322,7 @@ def create_schema(url: str) -> None:
 def seed_demo_database(url: str, today: date | None = None) -> None:
     """Create the demo schema at `url` and (re)write its rows anchored on today; a no-op when
     they were written today already. Cases and demand rows are never touched."""
-    today = today or date.today()
+    today = today or clock.today()
     stamp = f"{SCHEMA_VERSION}:{today.isoformat()}"
     engine = create_engine(url)
     try:

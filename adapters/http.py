@@ -14,7 +14,7 @@ says so).
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import date, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urljoin
@@ -28,6 +28,7 @@ from adapters.base import (
     product_terms,
 )
 from adapters.config import HttpSettings
+from hub import clock
 
 MAX_PAGES = 200  # a catalogue that pages forever is a broken server, not a big shop
 
@@ -127,7 +128,7 @@ def retry_after_seconds(value: str | None) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return max((when - datetime.now(timezone.utc)).total_seconds(), 0.0)
+    return max((when - clock.now()).total_seconds(), 0.0)
 
 
 def dig(data: Any, path: str | None) -> Any:

@@ -26,6 +26,7 @@ from adapters.base import (
     order_ref_candidates, product_label, product_terms,
 )
 from adapters.config import BackendMisconfigured, SqlSettings
+from hub import clock
 
 T = TypeVar("T")
 
@@ -312,7 +313,7 @@ class SqlBackend:
             c.names["customer_email"]: case.customer.emails[0] if case.customer.emails else None,
             c.names["order_refs"]: ",".join(case.order_refs),
             c.names["facts"]: json.dumps({**case.facts, "url": case.url}, default=str),
-            c.names["created_at"]: datetime.now(timezone.utc),
+            c.names["created_at"]: clock.now(),
         }
         try:
             with self.engine.begin() as conn:

@@ -14,6 +14,7 @@ from datetime import date, datetime, timezone
 from typing import Any, Iterable, Sequence
 
 from adapters.base import OrderStatus, StockLevel
+from hub import clock
 
 LANGUAGES = ("en", "zh")
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
@@ -53,7 +54,7 @@ def as_date(when: date | datetime | None) -> date | None:
 def format_day(when: date | datetime, language: str = "en", *, today: date | None = None) -> str:
     """'3 May' / '5月3日'; the year is added when it is not the current one."""
     day = as_date(when)
-    this_year = (today or date.today()).year
+    this_year = (today or clock.today()).year
     if language_of(language) == "zh":
         text = f"{day.month}月{day.day}日"
         return text if day.year == this_year else f"{day.year}年{text}"
@@ -153,7 +154,7 @@ def available(levels: Sequence[StockLevel]) -> float:
 
 
 def next_receipt(levels: Sequence[StockLevel], *, today: date | None = None) -> date | None:
-    today = today or date.today()
+    today = today or clock.today()
     dates = [d for level in levels for d, qty in level.incoming if qty > 0 and d >= today]
     return min(dates) if dates else None
 

@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
+from hub import clock
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # A calendar that is never open would make add_business_time search forever.
 MAX_SEARCH_DAYS = 3 * 366
@@ -97,7 +99,7 @@ def make_calendar(
     days = frozenset(d if isinstance(d, date) else date.fromisoformat(d) for d in holidays)
     calendar = Calendar(tz=tz, week=week, holidays=days, holiday_country=holiday_country or None)
     if calendar.holiday_country:
-        calendar.is_holiday(date.today())  # fail now on an unknown country, not inside the worker
+        calendar.is_holiday(clock.today())  # fail now on an unknown country, not inside the worker
     return calendar
 
 

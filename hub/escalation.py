@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Engine, func, select, update
 
 from adapters.base import BackendError, BackendUnavailable, CustomerRef, EscalationCase
 from channels.base import PermanentFailure, TemporaryFailure
+from hub import clock
 from hub.auth import Principal, audit
 from hub.conversations import DELIVERY_STATE, iso, require_conversation
 from hub.db import read_tx, write_tx
@@ -461,7 +462,7 @@ class EscalationDelivery:
         if self.session is None:
             raise TemporaryFailure("the hub's HTTP client is not running")
         body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
-        timestamp = int(time.time())
+        timestamp = int(clock.timestamp())
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "servicehub-escalation/1",

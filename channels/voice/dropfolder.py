@@ -34,6 +34,7 @@ from pathlib import Path
 from channels.voice.call import call_message, transcript_of
 from channels.voice.parse import parse_transcript
 from channels.voice.record import Call, call_of, e164, record_from_json
+from hub import clock
 from hub.errors import RejectedInput
 from hub.messages import InboundMessage
 
@@ -192,7 +193,7 @@ def message_from_file(payload: dict, raw: bytes | None) -> InboundMessage:
         try:
             started = datetime.fromisoformat(str(payload.get("received_at")))
         except ValueError:
-            started = datetime.now(timezone.utc)
+            started = clock.now()
         call = Call(call_id=_stem(name), customer_number=customer, direction="inbound", started_at=started, caller=customer)
         return call_message(call, parse_transcript(raw, name), raw=raw, source=source)
     raise RejectedInput(f"{name}: not a drop-folder item this hub can read (kind {kind!r})")

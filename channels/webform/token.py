@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from hub import clock
+
 VERSION = "v1"
 MAX_AGE_SECONDS = 24 * 3600
 # A clock a little ahead on another web worker must not make a fresh token look forged.
@@ -39,7 +41,7 @@ class FormToken:
     issued_at: int
 
     def age(self, now: float | None = None) -> float:
-        return (time.time() if now is None else now) - self.issued_at
+        return (clock.timestamp() if now is None else now) - self.issued_at
 
     def expired(self, now: float | None = None) -> bool:
         return self.age(now) > MAX_AGE_SECONDS
@@ -57,7 +59,7 @@ def _sign(secret: bytes, slug: str, nonce: str, issued: int) -> str:
 
 def issue(secret: bytes, slug: str, now: float | None = None) -> FormToken:
     nonce = secrets.token_urlsafe(16)
-    issued = int(time.time() if now is None else now)
+    issued = int(clock.timestamp() if now is None else now)
     value = f"{VERSION}.{nonce}.{issued}.{_sign(secret, slug, nonce, issued)}"
     return FormToken(value, nonce, issued)
 
@@ -76,7 +78,7 @@ def verify(secret: bytes, slug: str, value: str | None, now: float | None = None
     issued = int(issued_raw)
     if not hmac.compare_digest(signature, _sign(secret, slug, nonce, issued)):
         raise TokenInvalid("bad signature")
-    if issued > (time.time() if now is None else now) + CLOCK_SKEW_SECONDS:
+    if issued > (clock.timestamp() if now is None else now) + CLOCK_SKEW_SECONDS:
         raise TokenInvalid("issued in the future")
     return FormToken(value, nonce, issued)
 

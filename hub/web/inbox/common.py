@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from markupsafe import Markup, escape
 
-from hub import auth
+from hub import auth, clock
 from hub.errors import HubError, PermissionDenied, Unauthenticated
 from hub.web.api import SESSION_COOKIE
 from hub.web.app import AUTH
@@ -43,7 +43,7 @@ def _ago(value) -> str:
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    seconds = int((datetime.now(UTC) - value).total_seconds())
+    seconds = int((clock.now() - value).total_seconds())
     return age(seconds)
 
 
