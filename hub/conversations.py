@@ -690,10 +690,14 @@ def _customer_address(conn, conv, kind: str) -> str | None:
 
 
 def _recipient(conn, conv, channel: str | None = None) -> tuple[str, str, list[str]]:
-    """(channel, recipient, reply_to) of a reply: by default the sender of the latest inbound
-    message on the conversation's channel, and the external ids it answers, newest first, for
-    threading in the customer's client. `channel` names another channel to answer on: the
-    customer's address of that kind."""
+    """(channel, recipient, reply_to) of a reply: by default the conversation's customer at the
+    address they last wrote from on the conversation's channel, and the external ids of its inbound
+    messages, that message first, for threading in the customer's client. `channel` names another
+    channel to answer on: the customer's address of that kind.
+
+    Never somebody else who wrote into the conversation (a colleague on Cc): a reply, and above all
+    an automatic answer with order facts, goes to the customer whose conversation it is, whoever
+    wrote last."""
     default = "email" if conv.channel in ANSWERED_BY_EMAIL else conv.channel
     channel = channel or default
     if channel != conv.channel:
@@ -707,7 +711,7 @@ def _recipient(conn, conv, channel: str | None = None) -> tuple[str, str, list[s
                 f"{how} add one to the customer"
             )
         return channel, address, []
-    inbound = conn.execute(
+    inbound = (
         select(message_t.c.external_id, identity_t.c.address)
         .join(identity_t, identity_t.c.id == message_t.c.identity_id)
         .where(
@@ -716,11 +720,39 @@ def _recipient(conn, conv, channel: str | None = None) -> tuple[str, str, list[s
             message_t.c.channel == conv.channel,
         )
         .order_by(message_t.c.id.desc())
-        .limit(10)
-    ).all()
-    if not inbound:
+    )
+    recent = conn.execute(inbound.limit(10)).all()
+    if not recent:
         raise RejectedInput(f"conversation {conv.id} has no inbound message on {conv.channel} to reply to")
-    return conv.channel, inbound[0].address, [r.external_id for r in inbound if r.external_id]
+    own = conn.execute(inbound.where(identity_t.c.customer_id == conv.customer_id).limit(1)).first()
+    if own is not None:
+        address, answered = own.address, own.external_id
+    else:
+        # The customer's own messages came from an address that is no longer theirs (an identity
+        # moved to another customer): their address of the channel's kind, if any.
+        address = _customer_address(conn, conv, REPLY_CHANNELS.get(conv.channel, conv.channel))
+        if address is None:
+            raise RejectedInput(
+                f"conversation {conv.id} has no message from its customer's own {conv.channel} address to answer; "
+                "add one to the customer or answer on another channel"
+            )
+        answered = None
+    ids = [answered] if answered else []
+    ids += [r.external_id for r in recent if r.external_id and r.external_id != answered]
+    return conv.channel, address, ids
+
+
+def reply_recipient(engine: Engine, conversation_id: int, channel: str | None = None) -> dict[str, Any]:
+    """Where a reply to the conversation goes, for the agent to see before sending:
+    {"channel", "address", "name"}, or {"channel", "error"} when it cannot go anywhere."""
+    with read_tx(engine) as conn:
+        conv = require_conversation(conn, conversation_id)
+        name = conn.execute(select(customer_t.c.name).where(customer_t.c.id == conv.customer_id)).scalar()
+        try:
+            channel, address, _ = _recipient(conn, conv, channel)
+        except RejectedInput as exc:
+            return {"channel": channel or conv.channel, "address": None, "name": name, "error": exc.message}
+    return {"channel": channel, "address": address, "name": name, "error": None}
 
 
 def queue_outbound(
@@ -747,7 +779,8 @@ def queue_outbound(
             html=clean_html,
             sent_at=now,
             created_at=now,
-            metadata=dict(metadata or {}),
+            # Whom it went to: who may later thread into the conversation by naming it (hub/threading_rules.py).
+            metadata={**(metadata or {}), "to": [recipient]},
         )
         .returning(message_t.c.id)
     ).scalar_one()

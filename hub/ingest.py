@@ -13,7 +13,7 @@ through SQLAlchemy as usual. Both run the one _store() below.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Sequence
 
@@ -35,6 +35,7 @@ from hub.models import (
     Customer,
     Direction,
     Identity,
+    IdentityKind,
     Message,
     Segment,
     utcnow,
@@ -59,6 +60,9 @@ class IngestPolicy:
     reopen_window: timedelta = timedelta(days=7)
     max_attachment_bytes: int = 25 * 1_048_576
     phone_region: str | None = None
+    # What our signed Message-IDs verify with (hub.signing.message_id_key); without it a mail
+    # threads by our ids only as far as the store vouches for them (ids of the older form).
+    message_id_key: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -314,7 +318,8 @@ def _store(q: CoreStatements | DriverStatements, p: _Prepared, policy: IngestPol
     if p.verified:
         _attach_verified(conn, customer_id, p.verified)
     decision = find_conversation(
-        q, msg, customer_id, now=now, reopen_window=policy.reopen_window, automated=msg.automated
+        q, msg, customer_id, now=now, reopen_window=policy.reopen_window, automated=msg.automated,
+        sender_address=p.address if p.kind == IdentityKind.email else None, message_id_key=policy.message_id_key,
     )
     if decision.conversation_id is None:
         conversation_id = q.insert(

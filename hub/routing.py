@@ -97,9 +97,15 @@ class Question:
     subject: str | None
     flags: tuple[str, ...]
     created_at: datetime
-    customer: CustomerRef  # verified identities only: the privacy rule
-    claimed: CustomerRef  # every address the customer wrote from: for internal rules, never disclosure
+    # The person who asked (the customer of the message's sender), not the conversation's: the
+    # privacy rule, verified identities only.
+    customer: CustomerRef
+    claimed: CustomerRef  # every address the asker wrote from: for internal rules, never disclosure
     is_reply: bool = False  # answers an earlier message (In-Reply-To, "Re:"): its subject is the thread's
+    # The conversation's customer when somebody else asked (a colleague on Cc): answers go to them
+    # (hub.conversations._recipient), so nothing is disclosed that is not theirs too, and nothing
+    # goes out automatically.
+    recipient: CustomerRef | None = None
 
     @property
     def automated(self) -> bool:
@@ -198,24 +204,35 @@ def load_questions(engine: Engine, claimed: list[tuple[int, int]]) -> list[Quest
                 message_t.c.id, message_t.c.conversation_id, message_t.c.channel, message_t.c.text,
                 message_t.c.subject, message_t.c.metadata, message_t.c.created_at,
                 conversation_t.c.channel.label("conversation_channel"), conversation_t.c.customer_id,
-                customer_t.c.name.label("customer_name"), customer_t.c.segment,
+                identity_t.c.customer_id.label("asker_id"),
             )
             .join(conversation_t, conversation_t.c.id == message_t.c.conversation_id)
-            .join(customer_t, customer_t.c.id == conversation_t.c.customer_id)
+            .outerjoin(identity_t, identity_t.c.id == message_t.c.identity_id)
             .where(message_t.c.id.in_(list(attempts)))
             .order_by(message_t.c.id)
         ).all()
+        customer_ids = {r.customer_id for r in rows} | {r.asker_id for r in rows if r.asker_id is not None}
+        customers: dict[int, Any] = {}
         identities: dict[int, list] = {}
-        customer_ids = {r.customer_id for r in rows}
         if customer_ids:
+            for c in conn.execute(
+                select(customer_t.c.id, customer_t.c.name, customer_t.c.segment).where(customer_t.c.id.in_(customer_ids))
+            ).all():
+                customers[c.id] = c
             for ident in conn.execute(
                 select(identity_t.c.customer_id, identity_t.c.kind, identity_t.c.address, identity_t.c.verified)
                 .where(identity_t.c.customer_id.in_(customer_ids))
             ).all():
                 identities.setdefault(ident.customer_id, []).append(ident)
+
+    def verified(customer_id: int) -> CustomerRef:
+        c = customers[customer_id]
+        return customer_ref(customer_id, c.name, c.segment, identities.get(customer_id, []))
+
     out = []
     for r in rows:
-        idents = identities.get(r.customer_id, [])
+        asker = r.asker_id if r.asker_id in customers else r.customer_id
+        idents = identities.get(asker, [])
         meta = r.metadata or {}
         out.append(
             Question(
@@ -228,15 +245,16 @@ def load_questions(engine: Engine, claimed: list[tuple[int, int]]) -> list[Quest
                 subject=r.subject,
                 flags=tuple(meta.get("flags") or ()),
                 created_at=r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=timezone.utc),
-                customer=customer_ref(r.customer_id, r.customer_name, r.segment, idents),
+                customer=verified(asker),
                 claimed=CustomerRef(
-                    customer_id=r.customer_id,
+                    customer_id=asker,
                     emails=tuple(i.address for i in idents if i.kind == "email"),
                     phones=tuple(i.address for i in idents if i.kind == "phone"),
-                    name=r.customer_name,
-                    segment=r.segment,
+                    name=customers[asker].name,
+                    segment=customers[asker].segment,
                 ),
                 is_reply=bool(meta.get("in_reply_to")) or (clean_subject(r.subject) or "") != (r.subject or "").strip(),
+                recipient=None if asker == r.customer_id else verified(r.customer_id),
             )
         )
     return out
@@ -249,6 +267,8 @@ def why_not_automatic(q: Question, intent: Intent, scm, now: datetime) -> str | 
     """None when the channel policy lets this question be answered automatically, else why not."""
     if not scm.auto_answer:
         return "automatic_answers_off"
+    if q.recipient is not None:
+        return "asked_by_another_sender"  # the answer would go to the conversation's customer, not the asker
     if q.channel not in scm.auto_answer_channels or q.conversation_channel not in scm.auto_answer_channels:
         return "channel_policy"
     if intent.confidence < scm.auto_answer_min_confidence:
@@ -286,7 +306,7 @@ async def route(q: Question, services: ScmServices, scm, *, intent: Intent | Non
     if out.failure is not None:
         return out
     blocked = why_not_automatic(q, intent, scm, now or utcnow())
-    name = q.customer.name
+    name = (q.recipient or q.customer).name  # whom the answer is addressed to
     if not reasons and blocked is None and sentences:
         out.answer = answers.compose(sentences, name=name, language=language, automatic=True)
         for fact in out.facts:
@@ -332,7 +352,7 @@ async def _orders(out: Outcome, services: ScmServices, intent: Intent, language:
             out.facts.append(Fact("order", ref, error=exc.code, error_message=str(exc)))
             reasons.append(exc.code)
             continue
-        mine = belongs_to(order, q.customer)
+        mine = belongs_to(order, q.customer) and (q.recipient is None or belongs_to(order, q.recipient))
         out.facts.append(Fact("order", order.ref, payload=answers.to_json(order), shareable=mine))
         if mine:
             sentences.append(answers.order_sentence(order, language))

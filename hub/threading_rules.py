@@ -1,10 +1,22 @@
 """Which conversation a new inbound message belongs to (DESIGN.md, "Threading").
 
-In order: an explicit conversation reference of the same customer; a message it replies to
-(email In-Reply-To/References, a quoted Telegram message); a subject token like [#123] of the same
-customer; the channel thread (a Telegram chat) of the same customer. A resolved conversation found
-this way is reopened within the reopen window; a closed one, or one resolved longer ago, is left
-alone and the message starts a new conversation.
+In order: an explicit conversation reference (a plus address support+c123@, a form link); a
+message it replies to (email In-Reply-To/References, a quoted Telegram message); a subject token
+like [#123]; the channel thread (a Telegram chat) of the same customer. A resolved conversation
+found this way is reopened within the reopen window; a closed one, or one resolved longer ago, is
+left alone and the message starts a new conversation.
+
+Nobody joins a stranger's conversation. Conversation numbers are sequential and anyone can name
+one, and a mail may list any ids it likes in References, so:
+- our own Message-IDs are signed (hub/signing.py): one that does not verify is ignored; one of the
+  older unsigned form (computable by anyone who knows the numbers and the customer's address)
+  counts only as the exact id of a message stored, like any customer's id, under the rule below;
+- a message of the conversation's own customer joins as before; a message of anybody else joins
+  through a header only when its sender was a recipient (To/Cc) of the message it names (a
+  colleague on Cc answering too), and through a reference or subject token only when its sender
+  was a recipient of a message of that conversation; otherwise it starts its own conversation;
+- a bounce or auto-reply from another address (a mailer daemon) joins through a verified signed id
+  of a mail we sent alone: anybody can make mail look like a bounce.
 """
 
 from __future__ import annotations
@@ -16,11 +28,20 @@ from typing import Iterator, Protocol
 
 from sqlalchemy import bindparam, select
 
+from hub.errors import RejectedInput
+from hub.identities import normalise_email
 from hub.messages import InboundMessage
-from hub.models import Conversation, ConversationStatus, Message
+from hub.models import Conversation, ConversationStatus, Direction, Message, Outbox
+from hub.signing import IdKind, classify
 
 conversation_t = Conversation.__table__
 message_t = Message.__table__
+outbox_t = Outbox.__table__
+
+# Addresses read from a message's To and Cc each (the email parser keeps up to 100).
+MAX_RECIPIENTS = 100
+# Messages of a conversation whose recipients a number reference is checked against (newest first).
+RECIPIENT_LOOKBACK = 200
 
 SUBJECT_TOKEN = re.compile(r"\[#(\d{1,12})\]")
 _REPLY_PREFIX = re.compile(r"^\s*((re|fw|fwd|aw|wg|sv|vs|antw|rif|tr|回复|回覆|答复|转发)\s*(\[\d+\])?\s*[:：]\s*)+", re.I)
@@ -96,7 +117,10 @@ _BY_THREAD = (
 
 
 class Statements(Protocol):
-    """Runs a statement and returns its first row: hub.sql.CoreStatements or DriverStatements."""
+    """Runs a statement and returns its first row: hub.sql.CoreStatements or DriverStatements.
+    `conn` is their connection, for the rare look-ups that need whole result sets."""
+
+    conn: object
 
     def first(self, stmt, params: dict): ...
 
@@ -106,27 +130,130 @@ def _fetch(q: Statements, stmt, params: dict) -> Candidate | None:
     return Candidate(*row) if row else None
 
 
-def _candidates(q: Statements, msg: InboundMessage, customer_id: int) -> Iterator[tuple[str, Candidate | None]]:
+def _address(value) -> str | None:
+    """A listed address as identities hold it, or None when it is none."""
+    if not isinstance(value, str) or "@" not in value:
+        return None
+    try:
+        return normalise_email(value)
+    except RejectedInput:
+        return None
+
+
+def recipients_of(direction: str, metadata, outbox_payload) -> set[str]:
+    """Whom a stored message went to (normalised email addresses): the To and Cc of a mail that
+    came in; the recipient of one we sent (in its metadata, or for older rows in its outbox row)."""
+    meta = metadata if isinstance(metadata, dict) else {}
+    listed: list = []
+    for key in ("to", "cc"):
+        value = meta.get(key)
+        if isinstance(value, list):
+            listed.extend(value[:MAX_RECIPIENTS])
+    if direction == Direction.outbound and not listed and isinstance(outbox_payload, dict):
+        listed.append(outbox_payload.get("recipient"))
+    return {a for a in map(_address, listed) if a}
+
+
+# The messages an email names, with what deciding on them needs; for the rare case where the
+# newest one is not simply the sender's own (expanding IN: at most MAX_THREAD_IDS ids).
+_NAMED_MESSAGES = (
+    select(*_COLS, message_t.c.external_id, message_t.c.direction, message_t.c.metadata, outbox_t.c.payload)
+    .join(message_t, message_t.c.conversation_id == conversation_t.c.id)
+    .outerjoin(outbox_t, outbox_t.c.message_id == message_t.c.id)
+    .where(message_t.c.channel == bindparam("channel"), message_t.c.external_id.in_(bindparam("ids", expanding=True)))
+    .order_by(message_t.c.id.desc())
+)
+
+_CONVERSATION_RECIPIENTS = (
+    select(message_t.c.direction, message_t.c.metadata, outbox_t.c.payload)
+    .outerjoin(outbox_t, outbox_t.c.message_id == message_t.c.id)
+    .where(message_t.c.conversation_id == bindparam("cid"), message_t.c.direction.in_([Direction.inbound, Direction.outbound]))
+    .order_by(message_t.c.id.desc())
+    .limit(RECIPIENT_LOOKBACK)
+)
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who is asking to join: their customer, their normalised address, whether a machine wrote."""
+
+    customer_id: int
+    address: str | None = None
+    automated: bool = False
+
+
+def _usable_ids(ids, key: bytes | None) -> tuple[list[str], set[str]]:
+    """The ids worth looking up, and which of them are signed ids of ours that verified. Forged
+    ids are dropped here; any other id (a customer's, or ours of the older unsigned form) is only
+    as good as the stored message it names and the recipient rule."""
+    usable, signed = [], set()
+    for external_id in ids:
+        kind = classify(key, external_id)
+        if kind is IdKind.forged:
+            continue
+        if kind is IdKind.signed:
+            signed.add(external_id)
+        usable.append(external_id)
+    return usable, signed
+
+
+def _may_join_by_reply(row, sender: Sender, signed: set[str]) -> bool:
+    """Whether `sender` may join the conversation of the stored message `row` they named."""
+    if row.customer_id == sender.customer_id:
+        return True
+    if sender.automated:
+        # A mailer daemon is never a recipient: the bounced mail's signed id, on the mail we
+        # sent, is its proof.
+        return row.external_id in signed and row.direction == Direction.outbound
+    return sender.address is not None and sender.address in recipients_of(row.direction, row.metadata, row.payload)
+
+
+def _by_headers(q: Statements, msg: InboundMessage, sender: Sender, key: bytes | None) -> Candidate | None:
+    ids, signed = _usable_ids(msg.thread.in_reply_to, key)
+    if not ids:
+        return None
+    # The common case in one indexed look-up: the newest message named is in the sender's own conversation.
+    row = q.first(*_reply_lookup(msg.channel, ids))
+    if row is None:
+        return None
+    cand = Candidate(*row)
+    if cand.customer_id == sender.customer_id:
+        return cand
+    for named in q.conn.execute(_NAMED_MESSAGES, {"channel": msg.channel, "ids": ids}).all():
+        if _may_join_by_reply(named, sender, signed):
+            return Candidate(named.id, named.customer_id, named.status, named.resolved_at)
+    return None
+
+
+def _may_join_by_number(q: Statements, cand: Candidate | None, sender: Sender) -> Candidate | None:
+    """A conversation named by its number (a plus address, a form link, a subject token): its own
+    customer, or somebody who was a recipient of one of its messages."""
+    if cand is None or cand.customer_id == sender.customer_id:
+        return cand
+    if sender.automated or sender.address is None:
+        return None
+    for row in q.conn.execute(_CONVERSATION_RECIPIENTS, {"cid": cand.id}).all():
+        if sender.address in recipients_of(row.direction, row.metadata, row.payload):
+            return cand
+    return None
+
+
+def _candidates(q: Statements, msg: InboundMessage, sender: Sender, key: bytes | None) -> Iterator[tuple[str, Candidate | None]]:
     """The rules in order, each looked up only when the ones before it found nothing."""
     hints = msg.thread
     if hints.conversation_id is not None:
-        cand = _fetch(q, _BY_ID, {"cid": hints.conversation_id})
-        # A reference to another customer's conversation is ignored: ids are guessable.
-        yield "reference", cand if cand and cand.customer_id == customer_id else None
+        yield "reference", _may_join_by_number(q, _fetch(q, _BY_ID, {"cid": hints.conversation_id}), sender)
 
     if hints.in_reply_to:
-        # Whoever holds the id of a message in a conversation received it (a colleague on CC
-        # answering too), so this match is not limited to the same customer.
-        yield "in_reply_to", _fetch(q, *_reply_lookup(msg.channel, list(hints.in_reply_to)))
+        yield "in_reply_to", _by_headers(q, msg, sender, key)
 
     token = subject_token(msg.subject)
     if token is not None:
-        cand = _fetch(q, _BY_ID, {"cid": token})
-        yield "subject_token", cand if cand and cand.customer_id == customer_id else None
+        yield "subject_token", _may_join_by_number(q, _fetch(q, _BY_ID, {"cid": token}), sender)
 
     if hints.thread_key is not None:
         yield "thread", _fetch(
-            q, _BY_THREAD, {"channel": msg.channel, "thread_key": hints.thread_key, "customer_id": customer_id}
+            q, _BY_THREAD, {"channel": msg.channel, "thread_key": hints.thread_key, "customer_id": sender.customer_id}
         )
 
 
@@ -138,10 +265,15 @@ def find_conversation(
     now: datetime,
     reopen_window: timedelta,
     automated: bool = False,
+    sender_address: str | None = None,
+    message_id_key: bytes | None = None,
 ) -> ThreadDecision:
     """automated: an auto-reply, bounce or button press joins the conversation it belongs to
-    whatever its status, and never reopens it."""
-    for how, cand in _candidates(q, msg, customer_id):
+    whatever its status, and never reopens it. sender_address: the sender's normalised address
+    (the recipient rule). message_id_key: what our signed Message-IDs verify with; without it only
+    the store vouches for ids of ours (legacy ones)."""
+    sender = Sender(customer_id, sender_address, automated)
+    for how, cand in _candidates(q, msg, sender, message_id_key):
         if cand is None:
             continue
         if automated:

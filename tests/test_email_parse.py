@@ -568,26 +568,51 @@ def test_charset_decode_never_raises():
 # --- through the hub ----------------------------------------------------------------------------
 
 
-def test_bounce_joins_the_conversation_of_the_bounced_message(engine, tmp_path):
-    from hub.blobs import BlobStore
-
-    blobs = BlobStore(tmp_path / "blobs")
-    first = ingest(engine, parse(build(message_id="<reply-42@shop.example>", from_="ana@example.com")), blobs=blobs)
+def _bounce_of(message_id: str) -> bytes:
     head = (
         "From: MAILER-DAEMON@mx.example\nTo: support@shop.example\nSubject: Undelivered Mail\nMessage-ID: <dsn2@mx.example>\n"
         'Content-Type: multipart/report; report-type=delivery-status; boundary="B"'
     )
     body = (
         b"--B\r\nContent-Type: text/plain\r\n\r\nCould not deliver.\r\n"
-        b"--B\r\nContent-Type: message/rfc822\r\n\r\nMessage-ID: <reply-42@shop.example>\r\nFrom: a@b.c\r\n\r\nhi\r\n--B--\r\n"
+        b"--B\r\nContent-Type: message/rfc822\r\n\r\nMessage-ID: " + message_id.encode()
+        + b"\r\nFrom: a@b.c\r\n\r\nhi\r\n--B--\r\n"
     )
-    bounce = ingest(engine, parse(raw_mail(head, body), own_addresses=OWN), blobs=blobs)
+    return raw_mail(head, body)
+
+
+def test_bounce_joins_the_conversation_of_the_bounced_message(engine, tmp_path):
+    from sqlalchemy import update
+
+    from hub.blobs import BlobStore
+    from hub.conversations import queue_outbound, require_conversation
+    from hub.ingest import IngestPolicy
+    from hub.signing import sign_message_id
+
+    key, blobs = b"k" * 32, BlobStore(tmp_path / "blobs")
+    first = ingest(engine, parse(build(message_id="<question-42@example.com>", from_="ana@example.com")), blobs=blobs)
+    # Our reply to Ana, as the outbox stores it once sent: under its signed Message-ID.
+    ours = sign_message_id(key, conversation_id=first.conversation_id, seed="message:2", domain="shop.example")
+    with engine.begin() as conn:
+        reply = queue_outbound(conn, require_conversation(conn, first.conversation_id), "It ships today.")
+        conn.execute(update(Message.__table__).where(Message.__table__.c.id == reply).values(external_id=ours))
+    bounce = ingest(engine, parse(_bounce_of(ours), own_addresses=OWN), blobs=blobs, policy=IngestPolicy(message_id_key=key))
     assert bounce.conversation_id == first.conversation_id
     with engine.connect() as conn:
         status = conn.execute(select(Conversation.__table__.c.status)).scalar_one()
         stored = conn.execute(select(Message.__table__.c.metadata).where(Message.__table__.c.id == bounce.message_id)).scalar_one()
     assert status == "open"
     assert stored["flags"] == ["bounce"]
+
+
+def test_a_bounce_naming_a_customers_own_message_id_stays_out_of_the_conversation(engine, tmp_path):
+    """Anybody can make mail look like a bounce; only a signed id of ours proves the mail bounced."""
+    from hub.blobs import BlobStore
+
+    blobs = BlobStore(tmp_path / "blobs")
+    first = ingest(engine, parse(build(message_id="<question-42@example.com>", from_="ana@example.com")), blobs=blobs)
+    fake = ingest(engine, parse(_bounce_of("<question-42@example.com>"), own_addresses=OWN), blobs=blobs)
+    assert fake.conversation_id != first.conversation_id
 
 
 def test_a_parser_failure_still_yields_a_message(monkeypatch):

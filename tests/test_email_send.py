@@ -19,6 +19,7 @@ from channels.base import PermanentFailure, TemporaryFailure
 from channels.email.sender import SmtpSender, build_message, message_id_for
 from hub.messages import Attachment, OutboundMessage
 from hub.settings import SmtpSenderSettings
+from hub.signing import IdKind, classify
 from tests.conftest import need
 from tests.dovecot import make_certificate
 from tests.test_email_receiver import SUPPORT, mail, running_hub, wait_until, with_email
@@ -100,9 +101,12 @@ def outbound(**overrides) -> OutboundMessage:
     return OutboundMessage(**values)
 
 
+KEY = b"k" * 32  # the installation's message-id key (hub/signing.py), fixed for these tests
+
+
 def sender(port: int, **overrides) -> SmtpSender:
     values = dict(host="127.0.0.1", port=port, security="none", username=None, password=None, timeout_seconds=5,
-                  from_address=SUPPORT, from_name="Shop Support")
+                  from_address=SUPPORT, from_name="Shop Support", message_id_key=lambda: KEY)
     values.update(overrides)
     return SmtpSender(**values)
 
@@ -151,11 +155,14 @@ def test_attachments_without_data_fail_instead_of_going_missing():
                       from_address=SUPPORT, from_name="", message_id="<x@shop.example>", reply_to_address=None)
 
 
-def test_message_id_is_stable_per_idempotency_key():
-    a = message_id_for(outbound(), "shop.example")
-    assert a == message_id_for(outbound(text="edited text"), "shop.example")
-    assert a != message_id_for(outbound(idempotency_key="message:35", message_id=35), "shop.example")
-    assert a.startswith("<servicehub.12.34.") and a.endswith("@shop.example>")
+def test_message_id_is_stable_per_idempotency_key_and_signed():
+    a = message_id_for(outbound(), "shop.example", KEY)
+    assert a == message_id_for(outbound(text="edited text"), "shop.example", KEY)
+    assert a != message_id_for(outbound(idempotency_key="message:35", message_id=35), "shop.example", KEY)
+    assert a.startswith("<sh2.12.") and a.endswith("@shop.example>") and len("In-Reply-To: " + a) < 78
+    # Another installation's key makes another id: nobody without ours can compute it.
+    assert a != message_id_for(outbound(), "shop.example", b"x" * 32)
+    assert classify(KEY, a) is IdKind.signed and classify(b"x" * 32, a) is IdKind.forged
 
 
 # --- talking to a server ----------------------------------------------------------------------

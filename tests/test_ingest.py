@@ -86,10 +86,15 @@ def test_email_reply_threads_by_in_reply_to(engine):
 
 
 def test_reply_from_a_colleague_on_cc_threads_into_the_conversation(engine):
-    a = ingest(engine, email("<1@x>"))
+    cc = InboundMessage("email", "<1@x>", Sender("ana@example.com", "Ana"), "hello", subject="Order",
+                        metadata={"to": ["support@shop.example"], "cc": ["Boss@Example.com"]})
+    a = ingest(engine, cc)
     b = ingest(engine, email("<2@x>", sender="boss@example.com", reply_to=("<1@x>",)))
     assert b.conversation_id == a.conversation_id
     assert b.customer_id != a.customer_id
+    # Somebody who was not on the mail does not join by naming it.
+    c = ingest(engine, email("<3@x>", sender="eve@example.com", reply_to=("<1@x>",)))
+    assert c.conversation_id not in (a.conversation_id,)
 
 
 def test_subject_token_threads_only_for_the_same_customer(engine):

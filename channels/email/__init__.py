@@ -16,7 +16,9 @@ import logging
 from channels.base import Delivery, HubLink, PermanentFailure, TemporaryFailure
 from channels.email.parse import parse  # noqa: F401 - the channel's pure parser, exported
 from channels.email.receiver import SmtpReceiver, SupportAddresses
+from hub.errors import ConfigError
 from hub.messages import InboundMessage, OutboundMessage
+from hub.signing import message_id_key
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +28,11 @@ __all__ = ["EmailChannel", "from_settings", "parse"]
 class EmailChannel:
     name = "email"
 
-    def __init__(self, email, *, max_attachment_bytes: int | None = None, log_path=None):
+    def __init__(self, email, *, max_attachment_bytes: int | None = None, log_path=None, data_dir=None):
         """email: hub.settings.EmailSettings. log_path: where replies are recorded when no SMTP
-        server is configured (receive-only setups still show what agents answered)."""
+        server is configured (receive-only setups still show what agents answered). data_dir:
+        where the installation secret lives that our Message-IDs are signed with (hub/signing.py);
+        needed to send by SMTP."""
         self.settings = email
         self.own_addresses = tuple(a.strip() for a in email.addresses if a.strip())
         self.addresses = SupportAddresses(self.own_addresses)
@@ -40,6 +44,9 @@ class EmailChannel:
         if email.smtp.host:
             from channels.email.sender import SmtpSender
 
+            if data_dir is None:
+                # A key nobody else holds would sign ids the hub can never verify: every reply unthreadable.
+                raise ConfigError("the email channel needs the data dir that holds the secret its Message-IDs are signed with")
             smtp = email.smtp
             self.sender = SmtpSender(
                 host=smtp.host,
@@ -50,6 +57,7 @@ class EmailChannel:
                 timeout_seconds=smtp.timeout_seconds,
                 from_address=self.own_addresses[0],
                 from_name=email.from_name,
+                message_id_key=lambda: message_id_key(data_dir),
             )
         else:
             from channels.log import LogChannel
@@ -131,4 +139,5 @@ def from_settings(settings) -> EmailChannel | None:
         email,
         max_attachment_bytes=getattr(settings, "max_attachment_bytes", None),
         log_path=settings.data_dir / "outbound.jsonl",
+        data_dir=settings.data_dir,
     )

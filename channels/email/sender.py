@@ -7,7 +7,9 @@ address (support+c12@...), so a reply threads back even when the client drops th
 
 Our Message-ID is derived from the outbox row's idempotency key: a retry after a crash (the mail
 went out, the worker died before marking it sent) sends the same Message-ID again, and the
-customer's client and the receiving server see the same message rather than a second one.
+customer's client and the receiving server see the same message rather than a second one. It is
+signed with the installation's message-id key (hub/signing.py): the hub threads a mail by one of
+our ids only when it verifies, so nobody can compute the id of a mail sent to someone else.
 
 Auto-Submitted is not set: agents' replies are written by people (RFC 3834 reserves it for
 automatic mail). Loops are prevented on the way in instead: mail from our own addresses and
@@ -17,10 +19,10 @@ machine mail are flagged by the parser and never answered automatically.
 from __future__ import annotations
 
 import email.policy
-import hashlib
 import logging
 import mimetypes
 import re
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 
@@ -28,6 +30,7 @@ import aiosmtplib
 
 from channels.base import Delivery, PermanentFailure, TemporaryFailure
 from hub.messages import OutboundMessage
+from hub.signing import sign_message_id
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +48,10 @@ def _header(value: str | None) -> str:
     return _CONTROL.sub(" ", value or "").strip()
 
 
-def message_id_for(message: OutboundMessage, domain: str) -> str:
-    """Stable per outbox row: the same idempotency_key always gets the same Message-ID."""
-    seed = f"{message.idempotency_key}|{message.conversation_id}|{message.recipient}|{domain}"
-    token = hashlib.sha256(seed.encode("utf-8")).hexdigest()[:20]
-    ident = f"{message.message_id}." if message.message_id is not None else ""
-    return f"<servicehub.{message.conversation_id}.{ident}{token}@{domain}>"
+def message_id_for(message: OutboundMessage, domain: str, key: bytes) -> str:
+    """Stable per outbox row (the same idempotency_key always gets the same Message-ID), and
+    signed with `key`, the installation's message-id key."""
+    return sign_message_id(key, conversation_id=message.conversation_id, seed=message.idempotency_key, domain=domain)
 
 
 def _thread_ids(reply_to: tuple[str, ...]) -> list[str]:
@@ -112,7 +113,8 @@ class SmtpSender:
     """Delivers through one submission server (settings.email.smtp)."""
 
     def __init__(self, *, host: str, port: int, security: str, username: str | None, password: str | None,
-                 timeout_seconds: float, from_address: str, from_name: str):
+                 timeout_seconds: float, from_address: str, from_name: str, message_id_key: Callable[[], bytes]):
+        """message_id_key: returns the key our Message-IDs are signed with (read on first use)."""
         self.host = host
         self.port = port
         self.security = security
@@ -122,9 +124,17 @@ class SmtpSender:
         self.from_address = from_address
         self.from_name = from_name
         self.domain = from_address.rpartition("@")[2] or "servicehub.invalid"
+        self._message_id_key = message_id_key
+        self._key: bytes | None = None
+
+    @property
+    def key(self) -> bytes:
+        if self._key is None:
+            self._key = self._message_id_key()
+        return self._key
 
     def build(self, message: OutboundMessage) -> tuple[EmailMessage, str]:
-        message_id = message_id_for(message, self.domain)
+        message_id = message_id_for(message, self.domain, self.key)
         return (
             build_message(
                 message,

@@ -15,19 +15,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from hub import clock
+from hub.signing import load_or_create_secret  # noqa: F401 - the installation secret, kept one way
 
 VERSION = "v1"
 MAX_AGE_SECONDS = 24 * 3600
 # A clock a little ahead on another web worker must not make a fresh token look forged.
 CLOCK_SKEW_SECONDS = 60
-SECRET_BYTES = 32
 
 
 class TokenInvalid(Exception):
@@ -81,29 +78,3 @@ def verify(secret: bytes, slug: str, value: str | None, now: float | None = None
     if issued > (clock.timestamp() if now is None else now) + CLOCK_SKEW_SECONDS:
         raise TokenInvalid("issued in the future")
     return FormToken(value, nonce, issued)
-
-
-def load_or_create_secret(path: Path) -> bytes:
-    """The server secret in `path`, created (mode 0600, 32 random bytes, hex) on first use.
-
-    O_EXCL makes concurrent first starts agree on one secret: the loser reads the winner's."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(SECRET_BYTES) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-    for _ in range(50):  # another process may be between creating and writing it
-        text = path.read_text().strip()
-        if len(text) >= 2 * SECRET_BYTES:
-            try:
-                return bytes.fromhex(text)
-            except ValueError:
-                break
-        time.sleep(0.02)
-    raise RuntimeError(f"{path} does not hold a hex secret of {SECRET_BYTES} bytes; delete it to have a new one made")

@@ -27,6 +27,7 @@ from hub.outbox import OutboxWorker
 from hub.workqueue import RetryPolicy
 from hub.ratelimit import RateLimiter
 from hub.settings import Settings
+from hub.signing import message_id_key
 from hub.spool import SpoolWorker, load_state, reject, save_state, spool
 from hub.web.errors import error_response, from_hub_error, from_http_exception
 from hub.writer import IngestWriter
@@ -132,6 +133,8 @@ def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelReg
         policy=IngestPolicy(
             reopen_window=timedelta(days=settings.reopen_window_days),
             max_attachment_bytes=settings.max_attachment_bytes,
+            # Made on the first start (hub/signing.py): the email channel signs with the same key.
+            message_id_key=message_id_key(settings.data_dir),
         ),
         blobs=app[BLOBS],
         threads=1 if is_sqlite(engine) else 4,

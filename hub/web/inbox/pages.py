@@ -245,6 +245,8 @@ def _conversation_context(app, who, conversation_id: int, macro_id: int | None) 
         "conv": conv, "timeline": tl, "title": conv["subject"] or first_words or "No subject", "customer": customer,
         "agents": agents, "macros": macros.list_macros(engine), "draft": draft,
         "reply_channel": _reply_channel(conv), "reply_channels": _reply_channels(conv, customer),
+        "recipient": conversations.reply_recipient(engine, conversation_id),
+        "recipients": {c: conversations.reply_recipient(engine, conversation_id, c) for c in _reply_channels(conv, customer)},
         "suggest": _suggestions(app, engine, conversation_id, who),
         "facts": _facts(engine, conversation_id), "statuses": ["open", "pending", "resolved", "closed"],
         "priorities": ["low", "normal", "high", "urgent"],
@@ -321,10 +323,10 @@ async def timeline_fragment(request: web.Request) -> web.Response:
     def load():
         conv = conversations.get_conversation(engine, cid)  # NotFound before anything is written
         read_marks.mark_read(engine, who.id, cid)
-        return timeline.customer_timeline(engine, cid), conv
+        return timeline.customer_timeline(engine, cid), conv, conversations.reply_recipient(engine, cid)
 
-    tl, conv = await db(load)
-    return render(request, "_timeline.html", {**_base(who), "timeline": tl, "conv": conv})
+    tl, conv, recipient = await db(load)
+    return render(request, "_timeline.html", {**_base(who), "timeline": tl, "conv": conv, "recipient": recipient})
 
 
 def _back(cid: int, anchor: str = "") -> web.HTTPSeeOther:
