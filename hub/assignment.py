@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, delete, func, select, update
 
 from hub.auth import Principal, audit
+from hub.conversation_version import bumped
 from hub.db import read_tx, write_tx
 from hub.errors import Conflict, NotFound, PermissionDenied, RejectedInput
 from hub.models import (
@@ -202,7 +203,7 @@ def assign(conn: Connection, conv, agent_id: int, *, now: datetime, reason: str,
     done = conn.execute(
         update(conversation_t)
         .where(and_(conversation_t.c.id == conv.id, guard))
-        .values(assignee_id=agent_id, updated_at=now)
+        .values(assignee_id=agent_id, updated_at=now, version=bumped())
     ).rowcount
     if not done:
         return False

@@ -21,7 +21,8 @@ from sqlalchemy.types import NullType
 from hub.auth import Principal, audit
 from hub.blobs import BlobStore
 from hub.db import SEARCH_END, SEARCH_QUEUE, SEARCH_TERMS, SEARCH_TEXT, read_tx, search_fold, write_tx
-from hub.errors import NotFound, RejectedInput
+from hub.conversation_version import bumped
+from hub.errors import NotFound, RejectedInput, StaleVersion
 from hub import mentions
 from hub.message_search import common_in_messages, conversations_with_text, message_holds
 from hub.sql import like_pattern, planner_off
@@ -107,6 +108,7 @@ _LIST_COLS = (
     conversation_t.c.resolved_at,
     conversation_t.c.last_message_at,
     conversation_t.c.created_at,
+    conversation_t.c.version,
     customer_t.c.name.label("customer_name"),
     customer_t.c.segment.label("customer_segment"),
 )
@@ -127,6 +129,7 @@ def _conversation_dict(row) -> dict[str, Any]:
         "resolved_at": iso(row.resolved_at),
         "last_message_at": iso(row.last_message_at),
         "created_at": iso(row.created_at),
+        "version": row.version,
     }
 
 
@@ -629,8 +632,22 @@ def require_conversation(conn, conversation_id: int):
     return row
 
 
-def update_conversation(engine: Engine, conversation_id: int, changes: dict[str, Any], actor: Principal) -> dict[str, Any]:
-    """Apply status / assignee_id / priority; unknown keys are the caller's bug, not silently ignored."""
+AGENT_FIELDS = ("status", "priority", "assignee_id")
+
+
+def update_conversation(
+    engine: Engine, conversation_id: int, changes: dict[str, Any], actor: Principal, *, expected_version: int | None = None,
+) -> dict[str, Any]:
+    """Apply status / assignee_id / priority: only the keys given (the others stay as they are);
+    unknown keys are the caller's bug, not silently ignored.
+
+    expected_version: the conversation's version the change was made on (what the agent saw).
+    When it has another version now, nothing is written and StaleVersion carries the current
+    state; the check is the UPDATE's own WHERE, so of two changes made on one version exactly one
+    is written. Without it, each given field is written whatever changed meanwhile."""
+    unknown = set(changes) - set(AGENT_FIELDS)
+    if unknown:
+        raise RejectedInput(f"a conversation's {', '.join(sorted(unknown))} cannot be changed here; only {', '.join(AGENT_FIELDS)}")
     values: dict[str, Any] = {}
     now = utcnow()
     with write_tx(engine) as conn:
@@ -658,16 +675,43 @@ def update_conversation(engine: Engine, conversation_id: int, changes: dict[str,
                     raise RejectedInput(f"agent {assignee} does not exist or is inactive")
             values["assignee_id"] = assignee
         if values:
-            values["updated_at"] = now
-            conn.execute(update(conversation_t).where(conversation_t.c.id == conversation_id).values(**values))
-            audit(conn, actor.actor, "conversation.update", f"conversation:{conversation_id}", **{
-                k: v for k, v in changes.items() if k in ("status", "priority", "assignee_id")
-            })
+            stmt = update(conversation_t).where(conversation_t.c.id == conversation_id)
+            if expected_version is not None:
+                stmt = stmt.where(conversation_t.c.version == expected_version)
+            written = conn.execute(
+                stmt.values(**values, updated_at=now, version=bumped()).returning(conversation_t.c.version)
+            ).first()
+            if written is None:
+                raise _stale(conn, conversation_id, expected_version)
+            audit(conn, actor.actor, "conversation.update", f"conversation:{conversation_id}", version=written.version,
+                  **{k: v for k, v in changes.items() if k in AGENT_FIELDS})
             if values.get("status") == ConversationStatus.resolved:
                 from hub.csat import queue_survey  # one satisfaction survey per conversation, in this transaction
 
                 queue_survey(conn, conversation_id, now=now)
     return get_conversation(engine, conversation_id)
+
+
+def conversation_state(conn, conversation_id: int) -> dict[str, Any]:
+    """One conversation as the listing shows it (no messages), read on the caller's connection."""
+    row = conn.execute(
+        select(*_LIST_COLS).join(customer_t, customer_t.c.id == conversation_t.c.customer_id).where(conversation_t.c.id == conversation_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"conversation {conversation_id} does not exist")
+    return _conversation_dict(row)
+
+
+def _stale(conn, conversation_id: int, expected_version: int) -> StaleVersion:
+    # Read in the writer's transaction: on PostgreSQL each statement sees what was committed
+    # before it, so this is the state that made the UPDATE miss.
+    current = conversation_state(conn, conversation_id)
+    return StaleVersion(
+        f"conversation {conversation_id} was changed after version {expected_version}, which this change was made on "
+        f"(it is at version {current['version']} now), so nothing was changed. Look at its current state "
+        f"(the error's detail) and make the change again if it still holds.",
+        detail={"version": current["version"], "conversation": current},
+    )
 
 
 # Channels a customer cannot be answered on (a form has no way back, a call was a call): replies
@@ -841,6 +885,8 @@ def reply(
             values["first_response_at"] = now
         if conv.status == ConversationStatus.open:
             values["status"] = ConversationStatus.pending  # waiting for the customer now
+        if len(values) > 1:
+            values["version"] = bumped()
         conn.execute(update(conversation_t).where(conversation_t.c.id == conv.id).values(**values))
     return _message(engine, message_id)
 

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 
 from hub.auth import Principal, audit
+from hub.conversation_version import bumped
 from hub.conversations import iso
 from hub.db import read_tx, write_tx
 from hub.errors import Conflict, NotFound
@@ -75,7 +76,8 @@ def merge_in_tx(conn, target_id: int, source_id: int, actor: str, reason: str) -
         if rows[cid].merged_into is not None:
             raise Conflict(f"customer {cid} was already merged into customer {rows[cid].merged_into}")
     conn.execute(update(identity_t).where(identity_t.c.customer_id == source_id).values(customer_id=target_id))
-    conn.execute(update(conversation_t).where(conversation_t.c.customer_id == source_id).values(customer_id=target_id))
+    conn.execute(update(conversation_t).where(conversation_t.c.customer_id == source_id)
+                 .values(customer_id=target_id, version=bumped()))
     now = utcnow()
     conn.execute(update(customer_t).where(customer_t.c.id == source_id).values(merged_into=target_id, updated_at=now))
     conn.execute(update(customer_t).where(customer_t.c.id == target_id).values(updated_at=now))

@@ -30,6 +30,14 @@ class Conflict(HubError):
     code = "conflict"
 
 
+class StaleVersion(Conflict):
+    """A change was made on an older version of a record than the stored one: someone (or the hub
+    itself) changed it meanwhile, and nothing was written. `detail` holds the current state:
+    look at it and make the change again if it still holds."""
+
+    code = "stale_version"
+
+
 class Unauthenticated(HubError):
     code = "unauthenticated"
 

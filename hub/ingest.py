@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Sequence
 
-from sqlalchemy import Connection, Engine, bindparam, select, update
+from sqlalchemy import Connection, Engine, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from hub.blobs import BlobStore
@@ -25,6 +25,7 @@ from hub.db import write_tx
 from hub.errors import HubError, RejectedInput
 from hub.identities import identity_kind, normalise
 from hub.messages import InboundMessage
+from hub.conversation_version import bumped_if
 from hub.conversations import queue_outbound, require_conversation
 from hub.customers import merge_in_tx
 from hub.linking import current_customer, redeem
@@ -108,12 +109,18 @@ _FIND_MESSAGE = (
 _FIND_IDENTITY = select(identity_t.c.id, identity_t.c.customer_id).where(
     identity_t.c.kind == bindparam("kind"), identity_t.c.address == bindparam("address")
 )
+# A message on an open conversation leaves what agents decide on as it was: the version moves
+# only where the status (or a resolution) changes (hub/conversation_version.py).
 _TOUCH_CONVERSATION = (
     update(conversation_t)
     .where(conversation_t.c.id == bindparam("cid"))
-    .values(status=ConversationStatus.open, last_message_at=bindparam("now"), updated_at=bindparam("now"))
+    .values(status=ConversationStatus.open, last_message_at=bindparam("now"), updated_at=bindparam("now"),
+            version=bumped_if(conversation_t.c.status != ConversationStatus.open))
 )
-_REOPEN_CONVERSATION = _TOUCH_CONVERSATION.values(resolved_at=None)
+_REOPEN_CONVERSATION = _TOUCH_CONVERSATION.values(
+    resolved_at=None,
+    version=bumped_if(or_(conversation_t.c.status != ConversationStatus.open, conversation_t.c.resolved_at.is_not(None))),
+)
 
 
 def find_existing(conn: Connection, channel: str, external_id: str) -> IngestResult | None:

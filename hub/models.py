@@ -135,6 +135,12 @@ class Conversation(SQLModel, table=True):
     last_message_at: datetime = Field(default_factory=utcnow)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # Counts the changes of what agents see and decide on (status, priority, assignee, customer,
+    # subject, intent): every such write sets version = version + 1 in its own UPDATE, and an
+    # agent's change names the version it was made on, so a change made on a stale page is refused
+    # instead of overwriting a newer one (hub/conversations.py). Derived columns (SLA due times,
+    # last_message_at) do not count: they follow from the others.
+    version: int = Field(default=1, sa_column_kwargs={"server_default": text("1")})
 
 
 class Message(SQLModel, table=True):

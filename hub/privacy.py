@@ -33,6 +33,7 @@ from sqlalchemy.exc import DBAPIError
 
 from hub.auth import audit
 from hub.blobs import BlobStore
+from hub.conversation_version import bumped
 from hub.db import SEARCH_TEXT, index_search_queue, is_sqlite, read_tx, write_tx
 from hub.message_search import SEARCH_MESSAGE, index_all_messages
 from hub.errors import Conflict, NotFound
@@ -317,7 +318,8 @@ def erase_customer(engine: Engine, blobs: BlobStore | None, customer_id: int, ac
         conn.execute(update(escalation_t).where(_in(escalation_t.c.id, esc_ids)).values(reason="[erased]", last_error=None))
         conn.execute(update(event_t).where(_in(event_t.c.escalation_id, esc_ids)).values(comment=None))
         conn.execute(update(csat_t).where(_in(csat_t.c.conversation_id, conv_ids)).values(comment=None))
-        conn.execute(update(conversation_t).where(_in(conversation_t.c.id, conv_ids)).values(subject=None, thread_key=None))
+        conn.execute(update(conversation_t).where(_in(conversation_t.c.id, conv_ids))
+                     .values(subject=None, thread_key=None, version=bumped()))
 
         # Who they are.
         conn.execute(delete(link_t).where(or_(_in(link_t.c.customer_id, ids), _in(link_t.c.used_by_identity_id, identity_ids))))

@@ -39,6 +39,7 @@ from adapters.base import (
     belongs_to,
 )
 from hub import answers, demand
+from hub.conversation_version import bumped, bumped_if
 from hub.conversations import queue_outbound, require_conversation
 from hub.db import read_tx, write_tx
 from hub.errors import HubError
@@ -429,7 +430,8 @@ _ADD_FACT = fact_t.insert().returning(fact_t.c.id)
 _SET_INTENT = (
     update(conversation_t)
     .where(conversation_t.c.id.in_(bindparam("ids", expanding=True)))
-    .values(intent=bindparam("intent"), updated_at=bindparam("now"))
+    .values(intent=bindparam("intent"), updated_at=bindparam("now"),
+            version=bumped_if(conversation_t.c.intent.is_distinct_from(bindparam("intent"))))
 )
 # A "thanks" after an order question must not hide what the conversation is about.
 _SET_INTENT_IF_NONE = _SET_INTENT.where(conversation_t.c.intent.is_(None))
@@ -499,6 +501,8 @@ def _effects(conn: Connection, out: Outcome, *, escalation_target: str | None, n
                 values["first_response_at"] = now
             if conv.status == ConversationStatus.open:
                 values["status"] = ConversationStatus.pending  # answered: waiting for the customer
+            if len(values) > 1:
+                values["version"] = bumped()
             conn.execute(update(conversation_t).where(conversation_t.c.id == conv.id).values(**values))
     if draft is not None:
         # The newest draft answers the conversation as it stands; older ones are stale.

@@ -21,13 +21,14 @@ import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy import text
 
+from hub import clock, sla
 from hub.auth import Principal, create_agent, create_token
 from hub.customers import merge_customers
 from hub.db import make_engine
 from hub.demo_kb import seed_knowledge_base
 from hub.ingest import ingest
 from hub.messages import InboundMessage, Sender, ThreadHints
-from hub.settings import Settings
+from hub.settings import Settings, SlaSettings
 from hub.web.app import create_app
 from tests.conftest import need
 from tests.serverproc import free_port
@@ -45,12 +46,14 @@ pytestmark = pytest.mark.timeout(240)
 
 
 @pytest.fixture
-async def hub(tmp_path, sqlite_template):
+async def hub(request, tmp_path, sqlite_template):
+    """The hub with two agents and one customer's two conversations; a test can pass settings of
+    its own through indirect parametrisation (a dict of Settings fields)."""
     db = tmp_path / "servicehub.db"
     shutil.copy(sqlite_template, db)
     port = free_port()
     settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{db}", public_url=f"http://127.0.0.1:{port}",
-                        outbox_poll_seconds=0.05, login_rate_per_minute=1000)
+                        outbox_poll_seconds=0.05, login_rate_per_minute=1000, **getattr(request, "param", {}))
     engine = make_engine(settings.effective_database_url)
     admin_id = create_agent(engine, "ada@example.com", "ada password", role="admin", name="Ada Lovelace")
     create_agent(engine, "bo@example.com", "bo password", role="agent", name="Bo Diddley")
@@ -89,8 +92,8 @@ async def browser():
             await chromium.close()
 
 
-async def new_page(browser, viewport=DESKTOP):
-    context = await browser.new_context(viewport=viewport)
+async def new_page(browser, viewport=DESKTOP, *, script=True):
+    context = await browser.new_context(viewport=viewport, java_script_enabled=script)
     page = await context.new_page()
     page.set_default_timeout(15_000)
     errors: list[str] = []
@@ -260,3 +263,112 @@ async def test_screens_at_phone_width_and_the_admin_pages(hub, browser):
     await desk.keyboard.press("Tab")
     assert await desk.evaluate("document.activeElement.textContent") == "Skip to content"
     assert not csp_errors(page) and not csp_errors(desk)
+
+
+# --- the side panel: each field on its own, never over a newer change ----------------------------------
+
+# The hub assigns when the test says so (sla.run_pass below), not when its worker happens to run.
+ASSIGN_WHEN_TOLD = pytest.mark.parametrize("hub", [{"sla": SlaSettings(assignment="off")}], indirect=True, ids=["assign-when-told"])
+
+
+async def assign_by_load(hub) -> int:
+    """The hub's automatic assignment (by load), as its worker runs it; the conversation's assignee."""
+    await asyncio.to_thread(sla.run_pass, hub.engine, sla.build_rules(SlaSettings(assignment="load")), now=clock.now())
+    assignee = scalar(hub.engine, "SELECT assignee_id FROM conversation WHERE id = :c", c=hub.mail.conversation_id)
+    assert assignee is not None
+    return assignee
+
+
+def conversation_row(hub):
+    with hub.engine.connect() as conn:
+        return conn.execute(text("SELECT status, priority, assignee_id, version FROM conversation WHERE id = :c"),
+                            {"c": hub.mail.conversation_id}).one()
+
+
+@ASSIGN_WHEN_TOLD
+async def test_a_priority_change_keeps_the_assignee_the_hub_chose_after_the_page_loaded(hub, browser):
+    page = await new_page(browser)
+    await sign_in(page, hub.base, "ada@example.com", "ada password")
+    await page.goto(f"{hub.base}/inbox/c/{hub.mail.conversation_id}")
+    await page.wait_for_function("document.body.dataset.live === 'on'")
+    assert await page.get_by_label("Assignee").input_value() == "none"
+    assert not await page.get_by_role("button", name="Save").is_visible()  # each field saves on its own
+
+    assignee = await assign_by_load(hub)
+    name = scalar(hub.engine, "SELECT name FROM agent WHERE id = :a", a=assignee)
+    # The live stream brings the panel up to date, and says what changed.
+    await page.locator("#side-notice", has_text=f"assignee {name}").wait_for()
+    assert await page.get_by_label("Assignee").input_value() == str(assignee)
+
+    async with page.expect_request(lambda r: r.url.endswith("/update")) as sent:
+        await page.get_by_label("Priority").select_option("urgent")
+    posted = (await sent.value).post_data
+    assert "priority=urgent" in posted and "status=" not in posted and "assignee=" not in posted
+    await page.locator("#side-notice", has_text="Saved: priority urgent").wait_for()
+    now = conversation_row(hub)
+    assert (now.priority, now.assignee_id, now.status) == ("urgent", assignee, "open")
+    assert await page.locator("#shown-priority").inner_text() == "urgent"
+    assert await page.get_by_label("Assignee").input_value() == str(assignee)
+    assert not csp_errors(page), page.console_errors
+
+
+@ASSIGN_WHEN_TOLD
+async def test_a_change_on_a_stale_page_is_refused_and_the_page_shows_the_current_state(hub, browser):
+    ada = await new_page(browser)
+    await sign_in(ada, hub.base, "ada@example.com", "ada password")
+    # Ada's page hears no news (a stream that is down): it stays as it was rendered.
+    await ada.route("**/inbox/events**", lambda route: route.abort())
+    await ada.goto(f"{hub.base}/inbox/c/{hub.mail.conversation_id}")
+    bo = await new_page(browser)
+    await sign_in(bo, hub.base, "bo@example.com", "bo password")
+    await bo.goto(f"{hub.base}/inbox/c/{hub.mail.conversation_id}")
+
+    # Bo resolves the conversation meanwhile.
+    await bo.get_by_label("Status").select_option("resolved")
+    await bo.locator("#side-notice", has_text="Saved: status resolved").wait_for()
+    assert await ada.get_by_label("Status").input_value() == "open"
+
+    # Ada, on her stale page, raises the priority: refused, told, and shown what is there now.
+    await ada.get_by_label("Priority").select_option("high")
+    alert = ada.get_by_role("alert").filter(has_text="Not saved")
+    await alert.wait_for()
+    message = await alert.inner_text()
+    assert "priority to high" in message and "status resolved" in message
+    assert await ada.get_by_label("Status").input_value() == "resolved"
+    assert await ada.get_by_label("Priority").input_value() == "normal"
+    assert await ada.locator("#shown-status").inner_text() == "resolved"
+    now = conversation_row(hub)
+    assert (now.status, now.priority) == ("resolved", "normal")
+
+    # Made again on the page as it is now, the change holds and Bo's resolution stays.
+    await ada.get_by_label("Priority").select_option("high")
+    await ada.locator("#side-notice", has_text="Saved: priority high").wait_for()
+    now = conversation_row(hub)
+    assert (now.status, now.priority) == ("resolved", "high")
+    assert not csp_errors(ada) and not csp_errors(bo), ada.console_errors + bo.console_errors
+
+
+@ASSIGN_WHEN_TOLD
+async def test_without_script_the_form_applies_only_what_changed_on_the_version_shown(hub, browser):
+    page = await new_page(browser, script=False)
+    await sign_in(page, hub.base, "ada@example.com", "ada password")
+    await page.goto(f"{hub.base}/inbox/c/{hub.mail.conversation_id}")
+    save = page.get_by_role("button", name="Save")
+    assert await save.is_visible()
+
+    assignee = await assign_by_load(hub)
+    # The page still shows "nobody": a Save of the whole form must neither unassign nor go unnoticed.
+    await page.get_by_label("Priority").select_option("high")
+    await save.click()
+    await page.get_by_role("alert").filter(has_text="Not saved").wait_for()
+    assert await page.get_by_label("Assignee").input_value() == str(assignee)
+    now = conversation_row(hub)
+    assert (now.priority, now.assignee_id) == ("normal", assignee)
+
+    # On the page as it is now, only the priority changes.
+    await page.get_by_label("Priority").select_option("high")
+    await save.click()
+    await page.get_by_role("heading", name="Delivery to Lagos").wait_for()
+    now = conversation_row(hub)
+    assert (now.priority, now.assignee_id, now.status) == ("high", assignee, "open")
+    assert await page.get_by_label("Assignee").input_value() == str(assignee)

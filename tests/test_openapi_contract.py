@@ -81,6 +81,8 @@ def _focused_document() -> dict:
     narrow("ConversationPatch", "status", {"enum": ["open", "pending", "resolved", "closed"]})
     narrow("ConversationPatch", "priority", {"enum": ["low", "normal", "high", "urgent"]})
     narrow("ConversationPatch", "assignee_id", {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 3}, {"type": "null"}]})
+    # Versions near the seeded conversations' own, so that conditional changes are both written and refused (409).
+    narrow("ConversationPatch", "version", {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 4}, {"type": "null"}]})
     narrow("MergeIn", "customer_id", near)
     return doc
 

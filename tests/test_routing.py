@@ -114,6 +114,8 @@ async def test_order_question_gets_an_automatic_answer_on_its_own_channel(engine
     assert question.routed_at is not None
     [conv] = rows(engine, conversation_t, conversation_t.c.id == r.conversation_id)
     assert conv.intent == "order_status" and conv.status == "pending" and conv.first_response_at is not None
+    # Two changes agents see, each counted: the intent, then answered (pending).
+    assert conv.version == 3
     assert rows(engine, draft_t) == [] and rows(engine, attempt_t) == []
     # The agent sees it all: the fact, and which answer went out automatically.
     facts = conversation_facts(engine, r.conversation_id)

@@ -13,11 +13,11 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import text
 
 from hub import auth, conversations, customers, linking, lockout, spool
-from hub.errors import PermissionDenied, RejectedInput, TooManyRequests, Unauthenticated
+from hub.errors import PermissionDenied, RejectedInput, StaleVersion, TooManyRequests, Unauthenticated
 from hub.messages import InboundMessage, Sender, ThreadHints
-from hub.web import schemas
+from hub.web import preconditions, schemas
 from hub.web.app import AUTH, BLOBS, ENGINE, LOGIN_LIMITER, METRICS, REGISTRY, SETTINGS, WORKER, ingest_message
-from hub.web.errors import BadRequest, ValidationFailed, error_response
+from hub.web.errors import BadRequest, ValidationFailed, error_response, from_hub_error
 from hub.web.openapi import openapi_document
 
 M = TypeVar("M", bound=BaseModel)
@@ -149,17 +149,32 @@ async def list_conversations(request: web.Request) -> web.Response:
     return _json(await db(conversations.list_conversations, request.app[ENGINE], f))
 
 
+def _versioned(conv: dict) -> web.Response:
+    response = _json(conv)
+    response.headers["ETag"] = preconditions.etag(conv["version"])
+    return response
+
+
 async def get_conversation(request: web.Request) -> web.Response:
     principal(request, *AGENTS)
-    return _json(await db(conversations.get_conversation, request.app[ENGINE], path_id(request)))
+    return _versioned(await db(conversations.get_conversation, request.app[ENGINE], path_id(request)))
 
 
 async def patch_conversation(request: web.Request) -> web.Response:
+    """Only the fields sent change; If-Match or `version` make the change conditional (409 with
+    the current state, and its ETag, when the conversation moved on)."""
     who = principal(request, *AGENTS)
     cid = path_id(request)
     body = await parse_body(request, schemas.ConversationPatch)
-    changes = body.model_dump(include=body.model_fields_set)
-    return _json(await db(conversations.update_conversation, request.app[ENGINE], cid, changes, who))
+    expected = preconditions.expected_version(request.headers.get("If-Match"), body.version)
+    changes = body.model_dump(include=body.model_fields_set - {"version"})
+    try:
+        conv = await db(conversations.update_conversation, request.app[ENGINE], cid, changes, who, expected_version=expected)
+    except StaleVersion as exc:
+        response = from_hub_error(exc)
+        response.headers["ETag"] = preconditions.etag(exc.detail["version"])
+        return response
+    return _versioned(conv)
 
 
 async def post_reply(request: web.Request) -> web.Response:

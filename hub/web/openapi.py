@@ -12,7 +12,7 @@ from hub.web import forms, schemas as s
 _MODELS = [
     s.MessageIn, s.IngestOut, s.ConversationPatch, s.ReplyIn, s.NoteIn, s.MergeIn, s.LoginIn, s.ErrorOut,
     s.ConversationPage, s.ConversationDetail, s.MessageOut, s.CustomerOut, s.LoginOut, s.AgentOut, s.Health,
-    s.LinkCodeOut, s.RejectedPage, CallIn,
+    s.LinkCodeOut, s.RejectedPage, s.StaleVersionOut, CallIn,
 ]
 
 
@@ -26,6 +26,22 @@ def _json(model, description: str = "") -> dict:
 
 _ERR = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
 _ID = {"type": "integer", "minimum": 1, "maximum": 2147483647}
+
+
+# A conversation's version as an entity tag (hub/web/preconditions.py).
+_ETAG = {"ETag": {"description": 'the conversation\'s version, W/"<version>": send it back in If-Match with a change',
+                  "schema": {"type": "string"}}}
+_IF_MATCH = {
+    "name": "If-Match", "in": "header", "required": False,
+    "schema": {"type": "string", "maxLength": 200, "pattern": '^(\\*|(W/)?"[1-9][0-9]{0,9}")$'},
+    "description": 'the ETag of the version this change was made on (W/"7" or "7"; one tag). If the conversation has '
+                   "another version now, nothing is changed and the answer is 409 with its current state. "
+                   '"*" or no header: no precondition, each field sent is written. The body\'s `version` does the same.',
+}
+
+
+def _versioned(model, description: str = "") -> dict:
+    return {**_json(model, description), "headers": _ETAG}
 
 
 def _errors(*codes: int) -> dict:
@@ -96,11 +112,15 @@ def openapi_document() -> dict:
                        params=list_params, tags=["inbox"])
         },
         "/api/v1/conversations/{id}": {
-            "get": _op("A conversation with its messages and their delivery state",
-                       {"200": _json(s.ConversationDetail), **auth_errors, **_errors(400, 404)}, params=[_path_id()], tags=["inbox"]),
-            "patch": _op("Change status, assignee or priority",
-                         {"200": _json(s.ConversationDetail), **auth_errors, **_errors(400, 404, 413, 422)},
-                         body=s.ConversationPatch, params=[_path_id()], tags=["inbox"]),
+            "get": _op("A conversation with its messages and their delivery state; its ETag names its version",
+                       {"200": _versioned(s.ConversationDetail), **auth_errors, **_errors(400, 404)}, params=[_path_id()],
+                       tags=["inbox"]),
+            "patch": _op("Change status, assignee or priority: only the fields sent. Conditional with If-Match or `version`: "
+                         "a change made on an older version is refused (409, with the current state), never written over a newer one",
+                         {"200": _versioned(s.ConversationDetail), **auth_errors, **_errors(400, 404, 413, 422),
+                          "409": {**_json(s.StaleVersionOut, "the conversation changed since that version: nothing was written"),
+                                  "headers": _ETAG}},
+                         body=s.ConversationPatch, params=[_path_id(), _IF_MATCH], tags=["inbox"]),
         },
         "/api/v1/conversations/{id}/replies": {
             "post": _op("Reply to the customer on the conversation's channel (queued in the outbox)",

@@ -49,13 +49,21 @@ class IngestOut(BaseModel):
 
 
 class ConversationPatch(Strict):
+    """Only the fields sent are changed. With `version` (or an If-Match header) the change applies
+    only to that version of the conversation: if it changed meanwhile, nothing is written and the
+    answer is 409 with the current state. Without either, each field sent is written as it is."""
+
     status: Optional[Literal["open", "pending", "resolved", "closed"]] = None
     priority: Optional[Literal["low", "normal", "high", "urgent"]] = None
     assignee_id: Optional[int] = Field(default=None, ge=1, le=2_147_483_647, description="null unassigns")
+    version: Optional[int] = Field(
+        default=None, ge=1, le=2_147_483_647,
+        description="the conversation's version this change was made on (its `version`, or the number in its ETag)",
+    )
 
     @model_validator(mode="after")
     def _not_empty(self):
-        if not self.model_fields_set:
+        if not self.model_fields_set - {"version"}:
             raise ValueError("give at least one of status, priority, assignee_id")
         if "status" in self.model_fields_set and self.status is None:
             raise ValueError("status cannot be null")
@@ -122,6 +130,8 @@ class ConversationOut(BaseModel):
     resolved_at: Optional[datetime]
     last_message_at: datetime
     created_at: datetime
+    version: int = Field(description="counts the changes of status, priority, assignee and the rest agents see; "
+                                     "send it back with a change (PATCH `version` or If-Match) so it never overwrites a newer one")
 
 
 class ConversationPage(BaseModel):
@@ -170,6 +180,24 @@ class MessageOut(BaseModel):
 
 class ConversationDetail(ConversationOut):
     messages: list[MessageOut]
+
+
+class StaleVersionDetail(BaseModel):
+    version: int = Field(description="the conversation's version now")
+    conversation: ConversationOut = Field(description="its current state")
+
+
+class StaleVersionBody(BaseModel):
+    code: Literal["stale_version"]
+    message: str
+    detail: StaleVersionDetail
+
+
+class StaleVersionOut(BaseModel):
+    """409: the change was made on an older version; nothing was written."""
+
+    error: StaleVersionBody
+
 
 
 class IdentityOut(BaseModel):

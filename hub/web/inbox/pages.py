@@ -33,10 +33,11 @@ from hub import (
     timeline,
 )
 from hub.db import read_tx
-from hub.errors import HubError, RejectedInput, Unauthenticated
+from hub.errors import HubError, RejectedInput, StaleVersion, Unauthenticated
 from hub.models import Csat, Segment
 from hub.web.api import SESSION_COOKIE
 from hub.web.app import AUTH, BLOBS, ENGINE, LOGIN_LIMITER, REGISTRY, SETTINGS, WORKER
+from hub.web.errors import from_hub_error
 from hub.web.inbox.common import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -233,7 +234,8 @@ def _conversation_context(app, who, conversation_id: int, macro_id: int | None) 
     tl = timeline.customer_timeline(engine, conversation_id)
     customer = customers.get_customer(engine, conv["customer"]["id"])
     customer["orders"] = customer_orders.known_orders(engine, customer["id"])
-    agents = [a for a in staff.list_agents(engine) if a["active"]]
+    everyone = staff.list_agents(engine)
+    agents = [a for a in everyone if a["active"]]
     me = next((a for a in agents if a["id"] == who.id), None)
     draft = ""
     if macro_id is not None:
@@ -244,6 +246,9 @@ def _conversation_context(app, who, conversation_id: int, macro_id: int | None) 
     return {
         "conv": conv, "timeline": tl, "title": conv["subject"] or first_words or "No subject", "customer": customer,
         "agents": agents, "macros": macros.list_macros(engine), "draft": draft,
+        # An assignee no longer active keeps an option of their own: the form then sends them back
+        # unchanged, instead of "nobody" shown in their place.
+        "former_assignee": next((a for a in everyone if a["id"] == conv["assignee_id"] and not a["active"]), None),
         "reply_channel": _reply_channel(conv), "reply_channels": _reply_channels(conv, customer),
         "recipient": conversations.reply_recipient(engine, conversation_id),
         "recipients": {c: conversations.reply_recipient(engine, conversation_id, c) for c in _reply_channels(conv, customer)},
@@ -301,10 +306,16 @@ async def conversation(request: web.Request) -> web.Response:
     cid = int_param(request.match_info["id"], "conversation id")
     raw_macro = request.query.get("macro")
     macro_id = int_param(raw_macro, "macro") if raw_macro else None
+    return await _conversation_page(request, who, cid, macro_id)
+
+
+async def _conversation_page(request: web.Request, who, cid: int, macro_id: int | None = None, *,
+                             notice: str | None = None, status: int = 200) -> web.Response:
     ctx = await db(_conversation_context, request.app, who, cid, macro_id)
     ctx["customer"]["backend_orders"] = await _backend_orders(request, ctx["customer"]["id"])
-    ctx.update(_base(who), viewers=[v for v in request.app[BROADCASTER].presence.of(cid) if v["agent_id"] != who.id])
-    return render(request, "conversation.html", ctx)
+    ctx.update(_base(who), viewers=[v for v in request.app[BROADCASTER].presence.of(cid) if v["agent_id"] != who.id],
+               fields_notice=notice)
+    return render(request, "conversation.html", ctx, status=status)
 
 
 async def _backend_orders(request: web.Request, customer_id: int) -> dict:
@@ -369,28 +380,121 @@ async def post_note(request: web.Request) -> web.Response:
     raise _back(cid, f"#m{note['id']}")
 
 
+# The side panel's form fields and the conversation's keys they change.
+SIDE_FIELDS = (("status", "status"), ("priority", "priority"), ("assignee", "assignee_id"))
+
+
+def _assignee_value(raw: str, who) -> int | None:
+    if raw == "me":
+        return who.id
+    if raw in ("", "none"):
+        return None
+    return int_param(raw, "assignee")
+
+
+def _side_changes(form, who) -> dict:
+    """The fields the agent changed: each sent value compared with the one the page was rendered
+    with (was_<field>), so a form that posts every field changes only those the agent touched. A
+    field sent without its was_ value (an older page, a script) counts as changed."""
+    changes: dict = {}
+    for field, key in SIDE_FIELDS:
+        if field not in form or (field != "assignee" and not form[field]):
+            continue
+        read = (lambda raw: _assignee_value(str(raw), who)) if field == "assignee" else str
+        value = read(form[field])
+        was = form.get(f"was_{field}")
+        if was is not None and read(was) == value:
+            continue
+        changes[key] = value
+    return changes
+
+
+def _agent_names(engine) -> dict[int, str]:
+    return {a["id"]: a["name"] or a["email"] for a in staff.list_agents(engine)}
+
+
+def side_state(conv: dict, names: dict[int, str]) -> dict:
+    """What the side panel shows of a conversation, for the page's script."""
+    return {"id": conv["id"], "version": conv["version"], "status": conv["status"], "priority": conv["priority"],
+            "assignee_id": conv["assignee_id"], "assignee_name": names.get(conv["assignee_id"])}
+
+
+def _conflict_message(state: dict, changes: dict, names: dict[int, str]) -> str:
+    """What the agent is told when their change was made on a stale page: what they tried, and
+    what the conversation holds now."""
+    def shown(key: str, value) -> str:
+        if key != "assignee_id":
+            return f"{key} to {value}"
+        return "assignee to " + ("nobody" if value is None else names.get(value, f"agent {value}"))
+
+    tried = ", ".join(shown(k, v) for k, v in changes.items())
+    now = (f"status {state['status']}, priority {state['priority']}, "
+           + (f"assigned to {state['assignee_name']}" if state["assignee_id"] else "unassigned"))
+    return (f"Not saved: this conversation was changed after your page showed it, so your change ({tried}) was not "
+            f"applied. It is now: {now}. Make your change again if it still holds.")
+
+
+def _wants_json(request: web.Request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
 @page
 async def post_update(request: web.Request) -> web.Response:
-    """Status, priority and assignee from the conversation's side panel ("me" and "none" for the assignee)."""
+    """Status, priority and assignee from the conversation's side panel ("me" and "none" for the
+    assignee): only the fields the agent changed, on the version the page showed. The page's
+    script sends one field at a time and gets JSON back, errors included; the form without it
+    posts them all and gets pages."""
+    try:
+        return await _update(request)
+    except HubError as exc:
+        if _wants_json(request):
+            return from_hub_error(exc)
+        raise
+
+
+async def _update(request: web.Request) -> web.Response:
     who = agent(request)
     cid = int_param(request.match_info["id"], "conversation id")
     form = await form_of(request, who)
-    changes: dict = {}
-    for key in ("status", "priority"):
-        if form.get(key):
-            changes[key] = str(form[key])
-    if "assignee" in form:
-        raw = str(form["assignee"])
-        if raw == "me":
-            changes["assignee_id"] = who.id
-        elif raw in ("", "none"):
-            changes["assignee_id"] = None
+    changes = _side_changes(form, who)
+    raw_version = form.get("version")
+    version = int_param(str(raw_version), "version") if raw_version not in (None, "") else None
+    engine = request.app[ENGINE]
+    try:
+        if changes:
+            conv = await db(conversations.update_conversation, engine, cid, changes, who, expected_version=version)
         else:
-            changes["assignee_id"] = int_param(raw, "assignee")
-    await db(conversations.update_conversation, request.app[ENGINE], cid, changes, who)
-    _wake_sla(request)
-    _changed(request, cid)
+            conv = await db(_state_now, engine, cid)
+    except StaleVersion as exc:
+        names = await db(_agent_names, engine)
+        state = side_state(exc.detail["conversation"], names)
+        message = _conflict_message(state, changes, names)
+        if _wants_json(request):
+            return web.json_response({"error": {"code": exc.code, "message": message}, "state": state}, status=409,
+                                     headers={"Cache-Control": "no-store"})
+        return await _conversation_page(request, who, cid, notice=message, status=409)
+    if changes:
+        _wake_sla(request)
+        _changed(request, cid)
+    if _wants_json(request):
+        state = side_state(conv, await db(_agent_names, engine))
+        return web.json_response({"state": state}, headers={"Cache-Control": "no-store"})
     raise _back(cid)
+
+
+@page
+async def side_panel_state(request: web.Request) -> web.Response:
+    """The side panel's values and version now: what the page's script shows after news."""
+    agent(request)
+    cid = int_param(request.match_info["id"], "conversation id")
+    engine = request.app[ENGINE]
+    conv = await db(_state_now, engine, cid)
+    return web.json_response(side_state(conv, await db(_agent_names, engine)), headers={"Cache-Control": "no-store"})
+
+
+def _state_now(engine, cid: int) -> dict:
+    with read_tx(engine) as conn:
+        return conversations.conversation_state(conn, cid)  # without its messages
 
 
 @page
@@ -503,6 +607,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/inbox/c/{id}/reply", post_reply)
     r.add_post("/inbox/c/{id}/note", post_note)
     r.add_post("/inbox/c/{id}/update", post_update)
+    r.add_get("/inbox/c/{id}/state", side_panel_state)
     r.add_post("/inbox/c/{id}/escalate", post_escalation)
     r.add_post("/inbox/messages/{id}/retry", post_retry)
     r.add_get("/inbox/attachments/{id}", download)

@@ -1,5 +1,6 @@
 // The inbox's one script: live updates (server-sent events), the collision notice, inserting a
-// suggestion. Every page works without it: forms post and redirect.
+// suggestion, the side panel saving each field on its own. Every page works without it: forms
+// post and redirect.
 (function () {
   "use strict";
   var body = document.body;
@@ -66,6 +67,121 @@
     return es;
   }
 
+  // The conversation's side panel (status, priority, assignee): each field saves on its own when
+  // it changes, sending that field alone with the version the page shows. A change made on a
+  // stale page is refused by the hub (409): the panel then shows the current state and says so.
+  // News of the conversation (the live stream) brings the panel up to date. Saves and updates go
+  // one after the other, so each save names the version the previous one left.
+  function sidePanel(form, conversationId) {
+    if (!form) return function () {};
+    var fields = { status: "status", priority: "priority", assignee: "assignee_id" };
+    var notice = document.getElementById("side-notice");
+    var queue = Promise.resolve();
+    var views = 0;  // how many times the panel was replaced by a newer state than the agent chose on
+    form.classList.add("saves-on-change");
+
+    function say(text, kind) {
+      notice.textContent = text;
+      notice.className = "side-notice" + (kind ? " " + kind : "");
+    }
+
+    function version() { return Number(form.elements.version.value); }
+
+    function put(field, value, label) {
+      var select = form.elements[field];
+      var known = Array.prototype.some.call(select.options, function (o) { return o.value === value; });
+      if (!known) {  // an assignee this page did not list (deactivated, or new since it loaded)
+        var option = document.createElement("option");
+        option.value = value;
+        option.textContent = label || value;
+        select.appendChild(option);
+      }
+      select.value = value;
+      form.elements["was_" + field].value = value;
+    }
+
+    function label(field) {
+      var select = form.elements[field];
+      return select.options[select.selectedIndex] ? select.options[select.selectedIndex].textContent : select.value;
+    }
+
+    function show(state) {
+      var before = {};
+      Object.keys(fields).forEach(function (f) { before[f] = form.elements["was_" + f].value; });
+      form.elements.version.value = state.version;
+      put("status", state.status);
+      put("priority", state.priority);
+      put("assignee", state.assignee_id ? String(state.assignee_id) : "none", state.assignee_name);
+      var status = document.getElementById("shown-status"), priority = document.getElementById("shown-priority");
+      if (status) { status.textContent = state.status; status.className = "status status-" + state.status; }
+      if (priority) { priority.textContent = state.priority; priority.className = "prio prio-" + state.priority; }
+      return Object.keys(fields).filter(function (f) { return before[f] !== form.elements["was_" + f].value; })
+        .map(function (f) { return f + " " + label(f); });
+    }
+
+    function answer(response) {
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        return { status: response.status, ok: response.ok, data: data, signedOut: response.redirected };
+      });
+    }
+
+    function save(field, value, madeOn) {
+      var select = form.elements[field];
+      if (madeOn !== views) {
+        // The panel showed a newer state after the agent picked this value: their choice was
+        // made on what is no longer there.
+        select.value = form.elements["was_" + field].value;
+        say("Not saved: this conversation changed while you were choosing, and shows its current state now. " +
+            "Make your change again if it still holds.", "error");
+        return null;
+      }
+      if (value === form.elements["was_" + field].value) return null;
+      var data = { version: form.elements.version.value };
+      data[field] = value;
+      data["was_" + field] = form.elements["was_" + field].value;
+      body.dataset.saving = "on";
+      return post(form.action, data).then(answer).then(function (r) {
+        if (r.ok && r.data.state) {
+          show(r.data.state);
+          say("Saved: " + field + " " + label(field) + ".", "saved");
+        } else if (r.status === 409 && r.data.state) {
+          views += 1;
+          show(r.data.state);
+          say(r.data.error.message, "error");
+        } else {
+          select.value = form.elements["was_" + field].value;
+          say((r.data.error && r.data.error.message) ||
+              (r.signedOut ? "Not saved: your session ended. Reload the page and sign in again."
+                           : "Not saved (the hub answered " + r.status + ")."), "error");
+        }
+      }, function () {
+        select.value = form.elements["was_" + field].value;
+        say("Not saved: the hub could not be reached. Try again.", "error");
+      }).then(function () { body.dataset.saving = "off"; });
+    }
+
+    Object.keys(fields).forEach(function (field) {
+      form.elements[field].addEventListener("change", function () {
+        var value = form.elements[field].value, madeOn = views;
+        queue = queue.then(function () { return save(field, value, madeOn); });
+      });
+    });
+
+    function update() {
+      return fetch("/inbox/c/" + conversationId + "/state", { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (state) {
+          if (!state || !(state.version > version())) return;
+          views += 1;
+          var changed = show(state);
+          if (changed.length) say("Changed meanwhile: " + changed.join(", ") + ".", "");
+        })
+        .catch(function () { /* the next news tries again */ });
+    }
+
+    return debounce(function () { queue = queue.then(update); }, 250);
+  }
+
   // --- the inbox list -----------------------------------------------------------------------
   if (body.dataset.page === "inbox") {
     var refreshRows = liveRegion(document.getElementById("rows"), function () {
@@ -107,19 +223,26 @@
       });
     }
 
+    var refreshSide = sidePanel(document.getElementById("side-fields"), conversationId);
+
     stream("/inbox/events?conversation=" + encodeURIComponent(conversationId), {
       hello: function () {
         // Catch up on what changed between rendering the page and the stream opening (a reply's
         // delivery finishing, say), and on anything missed while the stream was down.
         refreshTimeline();
+        refreshSide();
         body.dataset.live = "on";
       },
       msg: function (ev) {
         if (String(ev.customer_id) === customerId || String(ev.conversation_id) === conversationId) refreshTimeline();
+        // The hub's own changes (an assignment, a reopening) come with a message in the conversation.
+        if (String(ev.conversation_id) === conversationId) refreshSide();
       },
-      conv: function (ev) { if (String(ev.conversation_id) === conversationId) refreshTimeline(); },
+      conv: function (ev) {
+        if (String(ev.conversation_id) === conversationId) { refreshTimeline(); refreshSide(); }
+      },
       delivery: refreshTimeline,
-      resync: refreshTimeline,
+      resync: function () { refreshTimeline(); refreshSide(); },
       presence: function (ev) { if (String(ev.conversation_id) === conversationId) showViewers(ev.viewers || []); }
     });
 
