@@ -73,6 +73,7 @@ class GuardedBackend:
                 async with asyncio.timeout(self.timeout_seconds):
                     return await call()
         except OpenedState as opened:
+            # purgatory stamps opened_at with the machine's clock (time.time), so this compares with it.
             remaining = opened.opened_at + self.reset_seconds - time.time()
             raise BackendUnavailable(f"{self.name} is unavailable (circuit open after repeated failures)",
                                      retry_after=max(remaining, 0.0)) from None

@@ -27,7 +27,6 @@ import json
 import os
 import shutil
 import threading
-import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hub import clock  # a leaf module with no hub dependencies: the one clock
 from knowledge.embedder import Embedder
 from knowledge.fusion import (
     DEFAULT_MODELS,
@@ -599,7 +599,7 @@ class HybridIndex:
                 f"{delta_name}.jsonl": _sha256(directory / f"{delta_name}.jsonl"),
                 f"{delta_name}.npy": _sha256(directory / f"{delta_name}.npy"),
             },
-            "saved_at": time.time(),
+            "saved_at": clock.timestamp(),
         }
         _atomic_write(directory / STATE_FILE, json.dumps(record, indent=1).encode())
         _fsync_dir(directory)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from hub import clock
 from hub.db import make_engine
 from hub.migrate import upgrade
 from hub.settings import KnowledgeSettings, Settings, SlaSettings
@@ -31,6 +32,14 @@ def need(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"missing system dependency under CI: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+@pytest.fixture
+def frozen_clock():
+    """hub.clock stands still at the instant the test starts (a FixedClock the test may move): a
+    test comparing fixture dates with "today" sees one day throughout, even run across midnight."""
+    with clock.use(clock.FixedClock(clock.now())) as fixed:
+        yield fixed
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""A local stand-in for ERPNext's REST API v1 (Frappe framework), fed from tests/payloads/erpnext/.
+"""A local stand-in for ERPNext's REST API v1 (Frappe framework), fed from tests/payloads/erpnext/
+(its dates moved to the clock's today by tests/dates.py).
 
 It behaves as Frappe does where the adapter depends on it (frappe/api/v1.py, frappe/client.py,
 frappe/utils/response.py): token auth (`Authorization: token key:secret`, 401
@@ -24,6 +25,8 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+
+from tests.dates import move_dates
 
 PAYLOADS = Path(__file__).parent / "payloads" / "erpnext"
 API_KEY, API_SECRET = "a1b2c3d4e5f6a7b", "9f8e7d6c5b4a3f2"
@@ -91,7 +94,7 @@ class FrappeError(Exception):
 @dataclass
 class FakeErpnext:
     docs: dict[str, list[dict]] = field(default_factory=lambda: {
-        dt: json.loads((PAYLOADS / f"{f}.json").read_text()) for dt, f in FILES.items()})
+        dt: move_dates(json.loads((PAYLOADS / f"{f}.json").read_text())) for dt, f in FILES.items()})
     requests: list[Seen] = field(default_factory=list)
     delay: float = 0.0
     forbidden: set[str] = field(default_factory=set)  # doctypes the API user may not touch

@@ -1,4 +1,5 @@
-"""A local stand-in for Odoo's external JSON-RPC API (POST /jsonrpc), fed from tests/payloads/odoo/.
+"""A local stand-in for Odoo's external JSON-RPC API (POST /jsonrpc), fed from tests/payloads/odoo/
+(its dates moved to the clock's today by tests/dates.py).
 
 Shapes followed (Odoo documentation "External API" / "External RPC API", odoo/http.py): a
 JSON-RPC 2.0 "call" with params {service, method, args}; service "common" answers version,
@@ -25,6 +26,8 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+
+from tests.dates import move_dates
 
 PAYLOADS = Path(__file__).parent / "payloads" / "odoo"
 DATABASE, LOGIN, PASSWORD, UID = "shop", "hub@shop.example", "7d1f3c0a9b2e4f6a8c5d", 6
@@ -59,7 +62,7 @@ class Call:
 @dataclass
 class FakeOdoo:
     records: dict[str, list[dict]] = field(default_factory=lambda: {
-        m: json.loads((PAYLOADS / f"{m}.json").read_text()) for m in MODELS})
+        m: move_dates(json.loads((PAYLOADS / f"{m}.json").read_text())) for m in MODELS})
     calls: list[Call] = field(default_factory=list)
     delivery_installed: bool = True
     helpdesk_installed: bool = True

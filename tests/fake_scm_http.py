@@ -1,5 +1,5 @@
 """A local stand-in for a shop's own order/stock REST API, the shape adapters/http.py's default
-settings describe, fed from tests/payloads/scm_http/.
+settings describe, fed from tests/payloads/scm_http/ (its dates moved to the clock's today by tests/dates.py).
 
 GET /orders/{ref} (and /api/v2/orders/{ref}, wrapped in {"data": ...}), GET /customers/orders?email=
 (or phone=, E.164; since=ISO date) -> {"orders": [...]} (404 for a customer it does not know), GET /stock/{sku}, GET /stock?q=words, GET /products (paged, "next" link),
@@ -18,6 +18,8 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from tests.dates import move_dates
+
 PAYLOADS = Path(__file__).parent / "payloads" / "scm_http"
 TOKEN = "Bearer test-scm-token"
 PAGE_SIZE = 3
@@ -34,8 +36,8 @@ class Request:
 
 @dataclass
 class FakeScmHttp:
-    orders: dict = field(default_factory=lambda: json.loads((PAYLOADS / "orders.json").read_text()))
-    products: list = field(default_factory=lambda: json.loads((PAYLOADS / "stock.json").read_text()))
+    orders: dict = field(default_factory=lambda: move_dates(json.loads((PAYLOADS / "orders.json").read_text())))
+    products: list = field(default_factory=lambda: move_dates(json.loads((PAYLOADS / "stock.json").read_text())))
     requests: list[Request] = field(default_factory=list)
     cases: dict = field(default_factory=dict)
     demand: list = field(default_factory=list)

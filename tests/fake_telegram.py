@@ -19,6 +19,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from hub import clock
+
 MAX_TEXT_UNITS = 4096
 DOWNLOAD_LIMIT = 20 * 1024 * 1024
 _INT_PARAMS = {"chat_id", "offset", "limit", "timeout", "message_id", "from_chat_id"}
@@ -236,7 +238,7 @@ class FakeTelegram:
             "message_id": bot.next_message_id,
             "from": bot.user(),
             "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
-            "date": int(time.time()),
+            "date": int(clock.timestamp()),
             **content,
         }
         reply = params.get("reply_parameters")

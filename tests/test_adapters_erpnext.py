@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import date
+from datetime import date, datetime, timezone
 
 import pytest
 
@@ -15,11 +15,13 @@ from adapters.base import (
 from adapters.config import BackendSettings, ErpnextSettings
 from adapters.erpnext import ErpnextBackend
 from adapters.registry import BackendMisconfigured, build_backend
+from hub import clock
+from tests.dates import moved, moved_text
 from tests.fake_erpnext import API_KEY, API_SECRET, TOKEN, FakeErpnext
 
 
 @pytest.fixture
-async def fake():
+async def fake(frozen_clock):
     server = FakeErpnext()
     server.url = await server.start()
     yield server
@@ -44,8 +46,8 @@ async def test_shipped_late_order(backend, fake):
     assert order.ref == "SAL-ORD-2026-01001"
     assert (order.state, order.backend_state) == ("shipped", "To Bill")
     assert (order.carrier, order.tracking_number, order.tracking_url) == ("UPS", "1Z999AA10123456784", None)
-    assert order.promised_date == date(2026, 11, 16) and order.expected_date == date(2026, 11, 25) and order.late
-    assert order.shipped_at.isoformat() == "2026-11-14T16:00:00+00:00"
+    assert order.promised_date == moved(date(2026, 11, 16)) and order.expected_date == moved(date(2026, 11, 25)) and order.late
+    assert order.shipped_at == moved(datetime(2026, 11, 14, 16, tzinfo=timezone.utc))
     assert [(li.sku, li.name, li.quantity, li.shipped_quantity) for li in order.lines] == [
         ("X200-BLU", "X200 headphones", 1, 1), ("CHG-65W", "USB-C charger 65 W", 1, 1)]
     assert order.owner_email == "ana.silva@example.com" and order.owner_phone == "+351912345678"
@@ -100,8 +102,8 @@ async def test_stock_per_warehouse_with_incoming(fake):
     assert [(lv.location, lv.on_hand, lv.available) for lv in levels] == [
         ("Leeds DC - SH", 2, 0), ("Rotterdam DC - SH", 0, 0)]
     # Open purchase orders only: the closed PUR-ORD-2026-00020 still has 10 unreceived.
-    assert levels[0].incoming == ((date(2026, 11, 29), 40),)
-    assert levels[1].incoming == ((date(2026, 12, 5), 24),)
+    assert levels[0].incoming == ((moved(date(2026, 11, 29)), 40),)
+    assert levels[1].incoming == ((moved(date(2026, 12, 5)), 24),)
     assert levels[0].product_name == "Blue kettle"
     po_items = [r for r in fake.requests if r.path == "/api/resource/Purchase Order Item"]
     assert po_items and all(r.query["parent"] == "Purchase Order" for r in po_items)
@@ -116,7 +118,7 @@ async def test_all_warehouses_by_default(backend):
 async def test_variant_by_text(backend):
     levels = await backend.stock(ProductRef(text="Do you have the X200 in black?"))
     assert [(lv.sku, lv.product_name, lv.available) for lv in levels] == [("X200-BLK", "X200 headphones (Black)", 0)]
-    assert levels[0].incoming == ((date(2026, 11, 27), 30),)
+    assert levels[0].incoming == ((moved(date(2026, 11, 27)), 30),)
 
 
 async def test_template_sku_means_its_variants(backend):
@@ -182,7 +184,7 @@ async def test_escalation_by_webhook_and_no_demand(fake):
     b = ErpnextBackend(_settings(fake, escalation="webhook"), timeout_seconds=2)
     with pytest.raises(EscalationNotSupported):
         await b.escalate(_case())
-    await b.record_demand(DemandSignal(date.today(), "KET-BLUE", 4, 4))
+    await b.record_demand(DemandSignal(clock.today(), "KET-BLUE", 4, 4))
     assert fake.requests == []
     await b.close()
 
@@ -248,7 +250,7 @@ def test_registry_needs_a_url(tmp_path):
 async def test_customer_orders_by_contact_email_and_by_customer(backend, fake):
     ana = await backend.customer_orders(CustomerRef(emails=("Ana.Silva@example.com",)))
     assert [(o.ref, o.placed_on, o.total, o.currency, o.state) for o in ana] == [
-        ("SAL-ORD-2026-01001", date(2026, 11, 10), 164.0, "GBP", "shipped")]
+        ("SAL-ORD-2026-01001", moved(date(2026, 11, 10)), 164.0, "GBP", "shipped")]
     # SAL-ORD-2026-04711 has no contact of its own: it is Chloé's through its Customer link.
     chloe = await backend.customer_orders(CustomerRef(emails=("chloe.martin@example.com",)))
     assert [o.ref for o in chloe] == ["SAL-ORD-2026-04711"]
@@ -261,8 +263,8 @@ async def test_customer_orders_skip_cancelled_and_honour_since(backend, fake):
     # Grace's only order was cancelled (docstatus 2): not an order to value.
     assert await backend.customer_orders(CustomerRef(emails=("grace.lee@example.com",))) == []
     ana = CustomerRef(emails=("ana.silva@example.com",))
-    assert await backend.customer_orders(ana, since=date(2026, 11, 11)) == []
-    assert ["transaction_date", ">=", "2026-11-11"] in json.loads(fake.seen("Sales Order")[-1].query["filters"])
+    assert await backend.customer_orders(ana, since=moved(date(2026, 11, 11))) == []
+    assert ["transaction_date", ">=", moved_text("2026-11-11")] in json.loads(fake.seen("Sales Order")[-1].query["filters"])
     assert await backend.customer_orders(CustomerRef()) == []
 
 

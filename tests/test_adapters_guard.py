@@ -14,6 +14,7 @@ from adapters.base import (
     UnknownOrder, UnknownProduct, UnsupportedCall,
 )
 from adapters.guard import GuardedBackend
+from hub import clock
 
 
 class ScriptedBackend:
@@ -86,7 +87,7 @@ async def test_passes_answers_through_and_is_a_backend(guarded, inner):
     assert (await guarded.products())[0].sku == "X"
     case = EscalationCase("c1", 1, "r", "s", CustomerRef())
     assert (await guarded.escalate(case)).reference == "R1"
-    assert await guarded.record_demand(DemandSignal(date.today(), "S", 1, 0)) is None
+    assert await guarded.record_demand(DemandSignal(clock.today(), "S", 1, 0)) is None
     await guarded.close()
     assert inner.closed and inner.calls == 5
 
@@ -103,7 +104,7 @@ async def test_answers_never_trip_the_breaker(guarded, inner):
         with pytest.raises(EscalationNotSupported):
             await guarded.escalate(EscalationCase("declined", 1, "r", "s", CustomerRef()))
         with pytest.raises(NotTheCustomersOrder):
-            await guarded.record_demand(DemandSignal(date.today(), "PRIVATE", 1, 0))
+            await guarded.record_demand(DemandSignal(clock.today(), "PRIVATE", 1, 0))
     assert guarded.state == "closed" and inner.calls == 25
 
 

@@ -16,11 +16,13 @@ from adapters.base import (
 from adapters.config import BackendSettings, HttpSettings
 from adapters.http import HttpBackend, dig, retry_after_seconds
 from adapters.registry import BackendMisconfigured, build_backend
+from hub import clock
+from tests.dates import moved
 from tests.fake_scm_http import TOKEN, FakeScmHttp
 
 
 @pytest.fixture
-async def fake():
+async def fake(frozen_clock):
     server = FakeScmHttp()
     url = await server.start()
     server.url = url
@@ -46,9 +48,9 @@ async def test_order_found_and_mapped(backend, fake):
     order = await backend.order_status("a1001")
     assert order.ref == "A1001"
     assert (order.state, order.backend_state) == ("shipped", "in_transit")
-    assert order.late  # promised 16 Nov, expected 25 Nov
+    assert order.late  # promised a week ago, expected in two days
     assert (order.carrier, order.tracking_number) == ("UPS", "1Z999AA10123456784")
-    assert order.shipped_at == datetime(2026, 11, 14, 16, tzinfo=timezone.utc)
+    assert order.shipped_at == moved(datetime(2026, 11, 14, 16, tzinfo=timezone.utc))
     assert order.owner_email == "ana.silva@example.com" and order.owner_phone == "+351912345678"
     assert [(li.sku, li.quantity, li.shipped_quantity) for li in order.lines] == [("X200-BLU", 1, 1), ("CHG-65W", 1, 1)]
     assert order.total == 164.0 and order.currency == "GBP"
@@ -86,7 +88,7 @@ async def test_wrapped_answer_mapped_by_settings(fake):
                               lines_path="attributes.lines"), timeout_seconds=2)
     order = await b.order_status("SO-4711")
     assert (order.ref, order.state, order.tracking_number) == ("SO-4711", "shipped", "00340434161094042557")
-    assert order.promised_date == date(2026, 11, 24) and order.carrier is None and len(order.lines) == 2
+    assert order.promised_date == moved(date(2026, 11, 24)) and order.carrier is None and len(order.lines) == 2
     with pytest.raises(UnknownOrder):
         await b.order_status("SO-9999")
     await b.close()
@@ -103,14 +105,14 @@ async def test_unknown_order(backend, ref):
 async def test_stock_by_sku_with_incoming(backend, fake):
     levels = await backend.stock(ProductRef(sku="ket-blue"))
     assert [(lv.location, lv.available, lv.on_hand) for lv in levels] == [("Leeds DC", 0, 2), ("Rotterdam DC", 0, 0)]
-    assert levels[0].incoming == ((date(2026, 11, 29), 40),) and levels[0].product_name == "Blue kettle"
+    assert levels[0].incoming == ((moved(date(2026, 11, 29)), 40),) and levels[0].product_name == "Blue kettle"
     assert fake.requests[-1].path == "/stock/ket-blue"
 
 
 async def test_stock_by_text(backend, fake):
     levels = await backend.stock(ProductRef(text="Do you have the X200 in black?"))
     assert [lv.sku for lv in levels] == ["X200-BLK"]
-    assert levels[0].incoming == ((date(2026, 11, 27), 30), (date(2026, 12, 10), 10))
+    assert levels[0].incoming == ((moved(date(2026, 11, 27)), 30), (moved(date(2026, 12, 10)), 10))
     assert fake.requests[-1].query == {"q": "x200 black"}
     assert {lv.sku for lv in await backend.stock(ProductRef(text="kettle"))} == {"KET-BLUE", "KET-STEEL"}
 
@@ -159,7 +161,7 @@ async def test_escalation_not_configured(fake):
     b = HttpBackend(_settings(fake, escalate_url=None, demand_url=None), timeout_seconds=2)
     with pytest.raises(EscalationNotSupported):
         await b.escalate(_case())
-    await b.record_demand(DemandSignal(date.today(), "KET-BLUE", 3, 3))
+    await b.record_demand(DemandSignal(clock.today(), "KET-BLUE", 3, 3))
     assert fake.requests == []
     await b.close()
 
@@ -181,7 +183,7 @@ async def test_server_error_with_retry_after(backend, fake):
 
 
 async def test_rate_limited_with_http_date(backend, fake):
-    fake.fail(429, retry_after=format_datetime(datetime.now(timezone.utc) + timedelta(seconds=90), usegmt=True))
+    fake.fail(429, retry_after=format_datetime(clock.now() + timedelta(seconds=90), usegmt=True))
     with pytest.raises(BackendUnavailable, match="rate-limiting") as caught:
         await backend.stock(ProductRef(sku="KET-BLUE"))
     assert 80 < caught.value.retry_after <= 90
@@ -258,7 +260,7 @@ def test_dig_and_retry_after():
 async def test_customer_orders_by_email(backend, fake):
     orders = await backend.customer_orders(CustomerRef(emails=("Ana.Silva@example.com",)))
     assert [(o.ref, o.total, o.currency, o.state) for o in orders] == [("A1001", 164.0, "GBP", "shipped")]
-    assert orders[0].placed_on == date(2026, 11, 10)
+    assert orders[0].placed_on == moved(date(2026, 11, 10))
     asked = [r for r in fake.requests if r.path == "/customers/orders"]
     assert asked[0].query == {"email": "ana.silva@example.com", "since": ""}
 
@@ -269,7 +271,7 @@ async def test_customer_orders_since_unknown_and_by_phone(fake):
     try:
         ana = CustomerRef(emails=("ana.silva@example.com",), phones=("+351 912 345 678",))
         assert [o.ref for o in await b.customer_orders(ana)] == ["A1001"]
-        assert await b.customer_orders(ana, since=date(2026, 11, 11)) == []
+        assert await b.customer_orders(ana, since=moved(date(2026, 11, 11))) == []
         # 404: a customer the API does not know has no orders.
         assert await b.customer_orders(CustomerRef(phones=("+12025550143",))) == []
     finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import date, datetime, timezone
 
 import pytest
 
@@ -14,11 +14,13 @@ from adapters.base import (
 from adapters.config import BackendSettings, OdooSettings
 from adapters.odoo import OdooBackend
 from adapters.registry import BackendMisconfigured, build_backend
+from hub import clock
+from tests.dates import moved
 from tests.fake_odoo import DATABASE, LOGIN, PASSWORD, UID, FakeOdoo
 
 
 @pytest.fixture
-async def fake():
+async def fake(frozen_clock):
     server = FakeOdoo()
     server.url = await server.start()
     yield server
@@ -45,9 +47,9 @@ async def test_shipped_order(backend, fake):
     assert (order.state, order.backend_state) == ("shipped", "sale")
     assert (order.carrier, order.tracking_number) == ("UPS Standard", "1Z999AA10123456784")
     assert order.tracking_url.endswith("tracknum=1Z999AA10123456784")
-    assert order.promised_date == date(2026, 11, 16) and order.expected_date is None
+    assert order.promised_date == moved(date(2026, 11, 16)) and order.expected_date is None
     assert order.late  # promised in the past, not known to be delivered
-    assert order.shipped_at.isoformat() == "2026-11-14T16:00:00+00:00"
+    assert order.shipped_at == moved(datetime(2026, 11, 14, 16, tzinfo=timezone.utc))
     # The section line is left out; codes come from product.product, names lose the [code].
     assert [(li.sku, li.name, li.quantity, li.shipped_quantity) for li in order.lines] == [
         ("X200-BLU", "X200 headphones (Blue)", 1, 1), ("CHG-65W", "USB-C charger 65 W", 1, 1)]
@@ -64,7 +66,7 @@ async def test_shipped_order(backend, fake):
 async def test_partner_phone_and_privacy(backend):
     order = await backend.order_status("S4711")
     assert order.ref == "S04711" and order.state == "shipped" and order.carrier == "DHL Express"
-    assert order.promised_date == date(2026, 11, 24)  # no commitment date: the expected date told at sale
+    assert order.promised_date == moved(date(2026, 11, 24))  # no commitment date: the expected date told at sale
     assert order.owner_phone == "+442079460958"  # "020 7946 0958" read as GB
     assert belongs_to(order, CustomerRef(phones=("+442079460958",)))
     assert not belongs_to(order, CustomerRef(emails=("ana.silva@example.com",)))
@@ -76,11 +78,11 @@ async def test_customer_reference_finds_the_order(backend):
 
 async def test_states_from_pickings(backend):
     bens = await backend.order_status("4720")
-    assert bens.state == "confirmed" and bens.expected_date == date(2026, 11, 27) and bens.carrier is None
+    assert bens.state == "confirmed" and bens.expected_date == moved(date(2026, 11, 27)) and bens.carrier is None
     assert not belongs_to(bens, CustomerRef(customer_id=3, name="Ben Okafor"))
     dmitri = await backend.order_status("S04730")
     assert dmitri.state == "processing" and dmitri.carrier == "DPD Next Day" and dmitri.tracking_number is None
-    assert dmitri.expected_date == date(2026, 12, 7) and dmitri.late
+    assert dmitri.expected_date == moved(date(2026, 12, 7)) and dmitri.late
     assert dmitri.owner_phone == "+4915123456789"  # the mobile, where the version has one
     assert (await backend.order_status("S00998")).state == "pending"
     assert (await backend.order_status("S04690")).state == "returned"
@@ -112,8 +114,8 @@ async def test_unknown_order(backend, ref):
 async def test_stock_per_warehouse_with_incoming(backend, fake):
     levels = await backend.stock(ProductRef(sku="ket-blue"))
     assert [(lv.location, lv.on_hand, lv.available, lv.incoming) for lv in levels] == [
-        ("Leeds DC", 2, 0, ((date(2026, 11, 29), 40),)),
-        ("Rotterdam DC", 0, 0, ((date(2026, 12, 5), 24),))]
+        ("Leeds DC", 2, 0, ((moved(date(2026, 11, 29)), 40),)),
+        ("Rotterdam DC", 0, 0, ((moved(date(2026, 12, 5)), 24),))]
     assert levels[0].sku == "KET-BLUE" and levels[0].product_name == "Blue kettle"
     reads = fake.object_calls("product.product", "read")
     assert [c.kwargs["context"] for c in reads] == [{"location": 8}, {"location": 18}]
@@ -181,7 +183,7 @@ async def test_webhook_escalation_and_no_demand(fake):
     b = OdooBackend(_settings(fake), timeout_seconds=2)
     with pytest.raises(EscalationNotSupported):
         await b.escalate(_case())
-    await b.record_demand(DemandSignal(date.today(), "KET-BLUE", 2, 2))
+    await b.record_demand(DemandSignal(clock.today(), "KET-BLUE", 2, 2))
     assert fake.calls == []
     await b.close()
 
@@ -266,9 +268,9 @@ async def test_customer_orders_by_partner_email(backend, fake):
     ana = await backend.customer_orders(CustomerRef(emails=("ANA.SILVA@example.com",)))
     # S00998 is a quotation (state "sent"): returned as pending, the hub decides it does not count.
     assert [(o.ref, o.placed_on, o.total, o.currency, o.state) for o in ana] == [
-        ("S01001", date(2026, 11, 10), 164.0, "GBP", "confirmed"), ("S00998", date(2026, 11, 22), 49.0, "GBP", "pending")]
+        ("S01001", moved(date(2026, 11, 10)), 164.0, "GBP", "confirmed"), ("S00998", moved(date(2026, 11, 22)), 49.0, "GBP", "pending")]
     chloe = await backend.customer_orders(CustomerRef(emails=("chloe.martin@example.com",)),
-                                          since=date(2026, 11, 1))
+                                          since=moved(date(2026, 11, 1)))
     assert [o.ref for o in chloe] == ["S04711"]
     ben = await backend.customer_orders(CustomerRef(emails=("ben.okafor@example.com",)))
     assert {o.ref: o.state for o in ben} == {"S04720": "confirmed", "S04650": "cancelled"}

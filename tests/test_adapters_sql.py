@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -19,6 +19,7 @@ from adapters.demo_scm import seed_demo_database, seed_demo_scm
 from adapters.guard import GuardedBackend
 from adapters.registry import build_backend
 from adapters.sql import SqlBackend
+from hub import clock
 from tests.conftest import need
 
 _counter = itertools.count()
@@ -33,8 +34,9 @@ def _scratch_url(request, tmp_path) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def scm_url(request, tmp_path) -> str:
-    """An empty scratch database of each kind."""
+def scm_url(request, tmp_path, frozen_clock) -> str:
+    """An empty scratch database of each kind (the test runs at one instant: the demo rows are
+    anchored on the day they are seeded)."""
     return _scratch_url(request, tmp_path)
 
 
@@ -57,7 +59,7 @@ async def test_ana_late_order_as_she_wrote_it(backend):
     order = await backend.order_status("#a1001")
     assert order.ref == "A1001"
     assert order.state == "shipped" and order.backend_state == "shipped"
-    assert order.promised_date < date.today() < order.expected_date <= date.today() + timedelta(days=3)
+    assert order.promised_date < clock.today() < order.expected_date <= clock.today() + timedelta(days=3)
     assert order.promised_date.weekday() == 0  # "was due on Monday"
     assert order.late
     assert (order.carrier, order.tracking_number) == ("UPS", "1Z999AA10123456784")
@@ -108,8 +110,8 @@ async def test_blue_kettle_out_of_stock_with_incoming(backend):
     assert set(by_place) == {"Leeds DC", "Rotterdam DC"}
     leeds = by_place["Leeds DC"]
     assert (leeds.on_hand, leeds.available) == (2, 0)  # two on the shelf, both reserved
-    assert leeds.incoming == ((date.today() + timedelta(days=6), 40),)
-    assert by_place["Rotterdam DC"].incoming == ((date.today() + timedelta(days=12), 24),)
+    assert leeds.incoming == ((clock.today() + timedelta(days=6), 40),)
+    assert by_place["Rotterdam DC"].incoming == ((clock.today() + timedelta(days=12), 24),)
     assert all(lv.product_name == "Blue kettle" for lv in levels)
 
 
@@ -183,7 +185,7 @@ async def test_escalate_is_idempotent(backend, demo_url):
 
 
 async def test_demand_keeps_the_days_totals(backend, demo_url):
-    today = date.today()
+    today = clock.today()
     await backend.record_demand(DemandSignal(today, "KET-BLUE", asked=2, unavailable=2, product_name="Blue kettle"))
     await backend.record_demand(DemandSignal(today, "KET-BLUE", asked=5, unavailable=4, product_name="Blue kettle"))
     await backend.record_demand(DemandSignal(today - timedelta(days=1), "KET-BLUE", asked=1, unavailable=1))
@@ -200,7 +202,7 @@ async def test_without_cases_table_escalation_goes_by_webhook(demo_url):
     b = SqlBackend(settings, url=demo_url)
     with pytest.raises(EscalationNotSupported):
         await b.escalate(_case())
-    await b.record_demand(DemandSignal(date.today(), "KET-BLUE", 1, 1))  # quietly not kept
+    await b.record_demand(DemandSignal(clock.today(), "KET-BLUE", 1, 1))  # quietly not kept
     await b.close()
 
 
@@ -243,7 +245,7 @@ def shop_url(scm_url) -> str:
     with engine.begin() as conn:
         conn.execute(header.insert(), [
             {"id": 7, "order_no": "WEB-100", "order_state": "AWAITING_PICK", "created": datetime(2026, 11, 20, 9, 30),
-             "eta": date.today() + timedelta(days=2), "buyer_email": "Grace Lee <GRACE@example.com>",
+             "eta": clock.today() + timedelta(days=2), "buyer_email": "Grace Lee <GRACE@example.com>",
              "buyer_phone": "020 7946 0018"},
             {"id": 8, "order_no": "WEB-101", "order_state": "SENT", "created": None, "eta": None, "buyer_email": None,
              "buyer_phone": None},
@@ -261,7 +263,7 @@ async def test_mapped_schema(shop_url):
     b = SqlBackend(SqlSettings.model_validate(SHOP_MAPPING), url=shop_url, phone_region="GB")
     order = await b.order_status("100")
     assert (order.ref, order.state, order.backend_state) == ("WEB-100", "processing", "AWAITING_PICK")
-    assert order.expected_date == date.today() + timedelta(days=2) and order.promised_date is None
+    assert order.expected_date == clock.today() + timedelta(days=2) and order.promised_date is None
     assert [(li.sku, li.quantity) for li in order.lines] == [("PAN-24", 2.0)]
     assert order.owner_email == "grace@example.com" and order.owner_phone == "+442079460018"
     assert belongs_to(order, CustomerRef(phones=("+442079460018",)))
@@ -331,7 +333,7 @@ def _counts(url: str) -> dict[str, int]:
 
 
 async def test_seeding_is_idempotent_and_reanchors_dates(scm_url):
-    past = date.today() - timedelta(days=10)
+    past = clock.today() - timedelta(days=10)
     seed_demo_database(scm_url, today=past)
     first = _counts(scm_url)
     assert 20 <= first["orders"] <= 40 and first["products"] == 17
@@ -342,7 +344,7 @@ async def test_seeding_is_idempotent_and_reanchors_dates(scm_url):
     seed_demo_database(scm_url)  # a later day: same rows, dates moved; the case is kept
     assert _counts(scm_url) == {**first, "cases": 1}
     order = await b.order_status("A1001")
-    assert order.expected_date == date.today() + timedelta(days=2) and order.late
+    assert order.expected_date == clock.today() + timedelta(days=2) and order.late
     await b.close()
 
 
@@ -459,7 +461,7 @@ async def test_customer_orders_by_email_and_phone(backend):
 
 
 async def test_customer_orders_since_and_nobody(backend):
-    since = date.today() - timedelta(days=80)
+    since = clock.today() - timedelta(days=80)
     recent = await backend.customer_orders(CustomerRef(emails=("ana.silva@example.com",)), since=since)
     assert {o.ref for o in recent} == {"A0975", "A0987", "A1001"}
     assert await backend.customer_orders(CustomerRef(emails=("nobody@example.com",))) == []

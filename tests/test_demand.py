@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from adapters.config import SqlSettings
 from adapters.demo_scm import seed_demo_scm
 from adapters.sql import SqlBackend
-from hub import demand
+from hub import clock, demand
 from hub.auth import create_agent, create_token
 from hub.db import make_engine, read_tx, write_tx
 from hub.models import DemandCount, utcnow
@@ -25,6 +25,13 @@ from hub.web.app import create_app
 demand_t = DemandCount.__table__
 TODAY = utcnow().date()
 YESTERDAY = TODAY - timedelta(days=1)
+
+
+@pytest.fixture(autouse=True)
+def on_today():
+    """Every test runs at noon of TODAY, even one that starts after midnight."""
+    with clock.use(clock.FixedClock(datetime.combine(TODAY, time(12), UTC))) as fixed:
+        yield fixed
 
 
 def ask(engine, day, sku, *, unavailable, name=None, times=1):

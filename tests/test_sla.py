@@ -4,24 +4,34 @@ warnings / breaches fired exactly once (also across a restart and with escalatio
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+import pytest
+from sqlalchemy import select, update
 
-from hub import sla
+from hub import clock, sla
 from hub.auth import Principal, create_agent
 from hub.conversations import reply, update_conversation
 from hub.ingest import ingest
 from hub.messages import InboundMessage, Sender
-from hub.models import Conversation, Customer, Escalation, Message, SlaEvent
+from hub.models import Conversation, Customer, Escalation, Message, SlaEvent, utcnow
 from hub.settings import SlaSettings
 
 BERLIN = ZoneInfo("Europe/Berlin")
 conv_t, customer_t, message_t = Conversation.__table__, Customer.__table__, Message.__table__
-# A Tuesday in the past (the worker's watermark must not run ahead of the store's real clock).
+# A Tuesday; the tests hand the worker instants from here on.
 T0 = datetime(2026, 6, 9, 10, 0, tzinfo=BERLIN)
 H = timedelta(hours=1)
+# The store's clock stands after every instant the tests hand the worker, so that what they write
+# (replies, status changes) is never behind the worker's watermark, whatever day the suite runs on.
+STORE_TIME = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def store_clock():
+    with clock.use(clock.FixedClock(STORE_TIME)) as fixed:
+        yield fixed
 
 
 def rules(**kw) -> sla.Rules:
@@ -91,7 +101,7 @@ def test_key_customers_get_the_strictest_matching_policy(engine):
     r = rules()
     cid = open_conversation(engine)
     with engine.begin() as conn:
-        conn.execute(update(customer_t).values(segment="key", updated_at=func.now()))
+        conn.execute(update(customer_t).values(segment="key", updated_at=utcnow()))
     sla.run_pass(engine, r, now=T0)
     c = conv(engine, cid)
     assert c.sla_policy == "key customer" and c.resolution_due_at == datetime(2026, 6, 10, 10, 0, tzinfo=BERLIN)

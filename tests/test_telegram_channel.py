@@ -12,7 +12,7 @@ import io
 import json
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from channels.telegram import SECRET_HEADER, TelegramConfigError, from_settings
 from channels.telegram.send import MAX_TEXT_UNITS, split_text, utf16_len
+from hub import clock
 from hub.auth import create_agent, create_token
 from hub.db import make_engine
 from hub.ingest import LINKED_TEXT
@@ -512,7 +513,7 @@ async def test_retry_after_keeps_the_message_queued_until_then(start_hub, fake):
     hub = await start_hub()
     conv = await _one_conversation(hub)
     fake.fail("sendMessage", status=429, description="Too Many Requests: retry after 30", retry_after=30)
-    before = datetime.now(timezone.utc)
+    before = clock.now()
     out = await hub.reply(conv["id"], "Soon.")
 
     async def retried_later():

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from channels.base import PermanentFailure
-from channels.voice import VoiceChannel, from_settings
+from channels.voice import VoiceChannel, dropfolder, from_settings
+from hub import clock
 from hub.auth import create_agent, create_token
 from hub.channel_registry import ADAPTERS, build_registry
 from hub.db import make_engine
@@ -289,6 +292,20 @@ def put(path: Path, data: bytes) -> None:
     hidden.replace(path)
 
 
+def test_the_drop_folder_measures_ages_by_its_own_clock(tmp_path):
+    # File times come from the file system; neither the hub's clock (pinned here far away) nor this
+    # machine's decides when a file has settled.
+    fresh, older = tmp_path / f"{CALLER}_fresh.txt", tmp_path / f"{CALLER}_older.txt"
+    put(fresh, b"[00:01] Customer: Hello?\n")
+    put(older, b"[00:01] Customer: Hello?\n")
+    settled_at = older.stat().st_mtime - 5  # finished 5 s ago by the folder's clock
+    os.utime(older, (settled_at, settled_at))
+    with clock.use(clock.FixedClock(datetime(2001, 1, 1, tzinfo=UTC))):
+        assert [item.name for item in dropfolder.pending(tmp_path, settle_seconds=2)] == [older.name]
+    assert settled_at + 5 <= dropfolder.folder_time(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([fresh.name, older.name])  # the probe is gone
+
+
 def sidecar(**record) -> bytes:
     record.setdefault("caller", CALLER)
     record.setdefault("callee", "+442071234567")
@@ -327,7 +344,8 @@ async def test_the_drop_folder_takes_a_transcript_with_its_sidecar(hub):
 
     done = await until(moved, "files moved to done/")
     assert done == ["+14155550123_2024-05-02.txt", "teams-42.call.json", "teams-42.vtt"]
-    assert sorted(p.name for p in hub.drop.iterdir()) == ["done", "upload.vtt.part"]
+    # Hidden names are the writers' (and the poller's clock probe), never taken.
+    assert sorted(p.name for p in hub.drop.iterdir() if not p.name.startswith(".")) == ["done", "upload.vtt.part"]
 
     # The same file dropped again is recognised: still one message per call.
     put(hub.drop / "teams-42.call.json", sidecar(call_id="teams-42", customer_name="Adrian"))

@@ -24,11 +24,12 @@ import mimetypes
 import re
 from collections.abc import Callable
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate
+from email.utils import formataddr, format_datetime
 
 import aiosmtplib
 
 from channels.base import Delivery, PermanentFailure, TemporaryFailure
+from hub import clock
 from hub.messages import OutboundMessage
 from hub.signing import sign_message_id
 
@@ -82,7 +83,7 @@ def build_message(
     msg["From"] = formataddr((_header(from_name), from_address)) if from_name else from_address
     msg["To"] = recipient
     msg["Subject"] = _header(message.subject)
-    msg["Date"] = formatdate(usegmt=True)
+    msg["Date"] = format_datetime(clock.now(), usegmt=True)
     msg["Message-ID"] = message_id
     ids = _thread_ids(message.reply_to)
     if ids:

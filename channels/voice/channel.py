@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from pathlib import Path
 
 from channels.base import Delivery, HubLink, PermanentFailure, TemporaryFailure
@@ -99,7 +98,7 @@ class VoiceChannel:
         folder = self.drop_dir
         await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         items = await asyncio.to_thread(
-            dropfolder.pending, folder, now=time.time(),
+            dropfolder.pending, folder,
             settle_seconds=self.settle_seconds, orphan_seconds=self.orphan_seconds,
         )
         for item in items[: self.batch_size]:

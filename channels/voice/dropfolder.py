@@ -22,10 +22,12 @@ by its call id: neither is stored twice.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -78,8 +80,8 @@ def number_in_name(name: str) -> str | None:
 
 def pending(folder: Path, *, now: float | None = None, settle_seconds: float = 2.0,
             orphan_seconds: float = 60.0) -> list[Item]:
-    """What the folder holds that is ready to be taken, oldest first (nothing is read yet)."""
-    now = time.time() if now is None else now
+    """What the folder holds that is ready to be taken, oldest first (nothing is read yet). Ages
+    are measured against `now`, by default the folder's own clock (folder_time)."""
     entries: dict[str, tuple[Path, float]] = {}
     for path in folder.iterdir():
         if _ignored(path.name):
@@ -90,6 +92,9 @@ def pending(folder: Path, *, now: float | None = None, settle_seconds: float = 2
             continue
         if path.is_file():
             entries[path.name] = (path, stat.st_mtime)
+    if not entries:
+        return []
+    now = folder_time(folder) if now is None else now
     settled = {name: v for name, v in entries.items() if now - v[1] >= settle_seconds}
     sidecars = {name[: -len(SIDECAR)]: v for name, v in entries.items() if name.lower().endswith(SIDECAR)}
     items: list[tuple[float, Item]] = []
@@ -122,6 +127,24 @@ def pending(folder: Path, *, now: float | None = None, settle_seconds: float = 2
             continue
         items.append((mtime, Item(name=path.name, files=[path])))
     return [item for _, item in sorted(items, key=lambda pair: (pair[0], pair[1].name))]
+
+
+def folder_time(folder: Path) -> float:
+    """Now by the folder's own clock: the modification time of a file created there (and removed).
+    File times come from the file system, on a share from the file server, whose clock may be
+    behind or ahead of this machine's (or of hub.clock, which a test or a replay may pin): measured
+    against it, a file still being written never looks settled and a finished one never waits for
+    the clocks to agree. This machine's clock when the folder cannot be written."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".servicehub-clock-", dir=folder)  # ignored: a leading dot
+    except OSError:
+        return time.time()
+    try:
+        return os.fstat(fd).st_mtime
+    finally:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(name)
 
 
 def _holds_transcript(path: Path) -> bool:
