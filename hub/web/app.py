@@ -25,7 +25,8 @@ from hub.message_search import MessageIndexer
 from hub.pacing import IngestMeter, Pacer
 from hub.outbox import OutboxWorker
 from hub.workqueue import RetryPolicy
-from hub.ratelimit import RateLimiter
+from hub.ratelimit import RateLimiter, client_address, parse_networks
+from hub.ratelimit import client_key as _rate_key
 from hub.settings import Settings
 from hub.spool import SpoolWorker, load_state, reject, save_state, spool
 from hub.web.errors import error_response, from_hub_error, from_http_exception
@@ -43,6 +44,7 @@ SPOOL = web.AppKey("spool", SpoolWorker)
 BLOBS = web.AppKey("blobs", BlobStore)
 METRICS = web.AppKey("metrics", HubMetrics)
 LOGIN_LIMITER = web.AppKey("login_limiter", RateLimiter)
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple)
 # Called with (IngestResult, InboundMessage) of each new message, after it is stored (routing wakes up on it).
 # Listeners must be quick and never raise: they run on the ingest path.
 INGEST_LISTENERS = web.AppKey("ingest_listeners", list)
@@ -123,9 +125,10 @@ def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelReg
         lease_seconds=settings.outbox_lease_seconds,
     )
     app[METRICS] = HubMetrics(engine)
-    app[AUTH] = Authenticator(engine)
+    app[AUTH] = Authenticator(engine, idle=timedelta(hours=settings.session_idle_hours))
     app[REGISTRY] = registry or build_registry(settings)
     app[LOGIN_LIMITER] = RateLimiter(settings.login_rate_per_minute)
+    app[TRUSTED_PROXIES] = parse_networks(settings.trusted_proxies)
     app[BLOBS] = BlobStore(settings.blob_dir)
     app[WRITER] = IngestWriter(
         engine,
@@ -167,6 +170,12 @@ def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelReg
             app.router.add_routes(channel.routes())
     app.cleanup_ctx.append(_channels_and_workers)
     return app
+
+
+def client_key(request: web.Request) -> str:
+    """What every rate limit counts a request by: the client's address (through trusted proxies
+    only), an IPv6 client by its /64. The one place the web layer reads who a client is."""
+    return _rate_key(client_address(request.remote, request.headers.getall("X-Forwarded-For", ()), request.app[TRUSTED_PROXIES]))
 
 
 async def ingest_message(app: web.Application, message):

@@ -92,7 +92,7 @@ def openapi_document() -> dict:
             )
         },
         "/api/v1/conversations": {
-            "get": _op("List conversations, newest activity first", {"200": _json(s.ConversationPage), **auth_errors, **_errors(422)},
+            "get": _op("List conversations, newest activity first", {"200": _json(s.ConversationPage), **auth_errors, **_errors(400, 422)},
                        params=list_params, tags=["inbox"])
         },
         "/api/v1/conversations/{id}": {
@@ -124,6 +124,12 @@ def openapi_document() -> dict:
             "post": _op("Issue a one-time code that links another channel to this customer",
                         {"201": _json(s.LinkCodeOut), **auth_errors, **_errors(400, 404)}, params=[_path_id()], tags=["customers"])
         },
+        "/api/v1/customers/{id}/identities/{identity_id}": {
+            "delete": _op("Take an identity a link code attached off the customer: it moves to a profile of its own "
+                          "with the conversations only it wrote in (audit-logged)",
+                          {"200": _json(s.CustomerOut), **auth_errors, **_errors(400, 404, 409)},
+                          params=[_path_id(), _path_id("identity_id")], tags=["customers"])
+        },
         "/api/v1/inbound/rejected": {
             "get": _op("Inbound items that could not be stored, with the reason (admin)",
                        {"200": _json(s.RejectedPage), **auth_errors, **_errors(422)},
@@ -145,8 +151,9 @@ def openapi_document() -> dict:
             "get": _op("Liveness and database reachability", {"200": _json(s.Health), "503": _ERR}, security=False, tags=["ops"])
         },
         "/metrics": {
-            "get": _op("Prometheus metrics", {"200": {"description": "text exposition format",
-                                                      "content": {"text/plain": {"schema": {"type": "string"}}}}},
+            "get": _op("Prometheus metrics (with metrics_token set: 'Authorization: Bearer <metrics_token>')",
+                       {"200": {"description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                        **_errors(401)},
                        security=False, tags=["ops"])
         },
         "/api/v1/openapi.json": {
