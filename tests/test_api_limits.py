@@ -122,3 +122,10 @@ def test_search_text():
     for bad in ("\x00", "\ud800", "a\x1fb"):
         with pytest.raises(UnreadableInput):
             search_text(bad)
+
+
+@pytest.mark.parametrize("name", ["q", "channel", "status", "segment", "assignee", "customer", "cursor", "limit"])
+async def test_no_query_parameter_with_a_nul_reaches_the_store(hub, name):
+    client, _, agent, _ = hub
+    resp = await client.get("/api/v1/conversations", params={name: "open\x00"}, headers=agent)
+    assert 400 <= resp.status < 500, await resp.text()

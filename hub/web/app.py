@@ -27,6 +27,7 @@ from hub.outbox import OutboxWorker
 from hub.workqueue import RetryPolicy
 from hub.ratelimit import RateLimiter, client_address, parse_networks
 from hub.ratelimit import client_key as _rate_key
+from hub.search_query import refuse_control_characters
 from hub.settings import Settings
 from hub.spool import SpoolWorker, load_state, reject, save_state, spool
 from hub.web.errors import error_response, from_hub_error, from_http_exception
@@ -103,6 +104,22 @@ async def security_headers_middleware(request: web.Request, handler):
     return response
 
 
+@web.middleware
+async def readable_query_middleware(request: web.Request, handler):
+    """A control character in a query parameter is a malformed request (400), whatever the route:
+    PostgreSQL refuses a NUL in any text parameter, which looked like the store being down (503).
+    JSON for API clients, plain text for pages (as the OpenAPI document says for every route)."""
+    try:
+        for name, value in request.query.items():
+            refuse_control_characters(name, "a query parameter's name")
+            refuse_control_characters(value, name[:40])
+    except errors.UnreadableInput as exc:
+        if _wants_json(request):
+            return from_hub_error(exc)
+        return web.Response(status=400, text=exc.message, content_type="text/plain")
+    return await handler(request)
+
+
 def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelRegistry | None = None) -> web.Application:
     from hub.web import api, calls, csat_api, forms, inbox, kb_api, reports_api, scm_api, segments_api, sla_api
 
@@ -111,7 +128,7 @@ def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelReg
     engine = make_engine(settings.effective_database_url)
     app = web.Application(
         client_max_size=settings.max_request_bytes,
-        middlewares=[metrics_middleware, error_middleware, security_headers_middleware],
+        middlewares=[metrics_middleware, error_middleware, security_headers_middleware, readable_query_middleware],
     )
     app[SETTINGS] = settings
     app[ENGINE] = engine

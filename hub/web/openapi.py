@@ -53,6 +53,25 @@ def _query(name: str, schema: dict, description: str) -> dict:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
+_UNREADABLE_QUERY = {
+    "description": "a query parameter holds a control character (NUL...): the request is malformed",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}},
+                "text/plain": {"schema": {"type": "string"}}},
+}
+
+
+def _document_unreadable_queries(paths: dict) -> None:
+    """Every operation with query parameters can answer 400 (hub/web/app.py's readable_query_middleware)."""
+    for item in paths.values():
+        for op in item.values():
+            if any(p.get("in") == "query" for p in op.get("parameters", ())):
+                existing = op["responses"].get("400")
+                if existing is None:
+                    op["responses"]["400"] = _UNREADABLE_QUERY
+                else:  # a copy: response objects are shared between operations
+                    op["responses"]["400"] = {**existing, "content": {**_UNREADABLE_QUERY["content"], **existing.get("content", {})}}
+
+
 @lru_cache(maxsize=1)
 def openapi_document() -> dict:
     from hub.web import csat_api, inbox, kb_api, reports_api, scm_api, segments_api, sla_api
@@ -165,6 +184,7 @@ def openapi_document() -> dict:
     for module in extensions:
         paths.update(module.openapi_paths())
     paths.update(inbox.openapi_paths())
+    _document_unreadable_queries(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "servicehub API", "version": "1", "description": "Omnichannel customer-service hub. "
