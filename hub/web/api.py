@@ -44,6 +44,16 @@ async def read_body(request: web.Request, limit: int | None = None, *, setting: 
     too_large = TooLarge(f"the request body is larger than this route accepts ({limit:,} bytes; {setting})")
     if request.content_length is not None and request.content_length > limit:
         raise too_large
+    if limit <= request.client_max_size:
+        # aiohttp's own reading (it keeps the body, for a handler that looked at it already).
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise too_large from None
+        if len(body) > limit:
+            raise too_large
+        return body
+    # More than the app's client_max_size: read here, counting (request.read() stops at the app's).
     body = bytearray()
     async for chunk in request.content.iter_any():  # decoded (a gzip body counts as it unpacks)
         body += chunk
