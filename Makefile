@@ -41,6 +41,7 @@ bench: setup
 	$(BIN)/python bench/intents.py
 	$(BIN)/python bench/scm.py
 	$(BIN)/python bench/reports.py
+	$(BIN)/python bench/erase.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -9,6 +9,10 @@ HTTP outcomes map onto the contract the same way for every back end here: 404 is
 BackendUnavailable with the server's Retry-After when it sent one, and 401/403 are
 BackendUnavailable too (the hub cannot answer until someone fixes the credentials; the message
 says so).
+
+The credentials go only to the back end's own origin (scheme, host and port of base_url, or of a
+URL the settings name in full): a next-page link or a redirect to anywhere else is not followed
+(BackendUnavailable saying where it pointed), so an answer cannot send the API key to another host.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import json
 from datetime import date, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, urljoin, urlsplit
 
 import aiohttp
 
@@ -31,6 +35,22 @@ from adapters.config import HttpSettings
 from hub import clock
 
 MAX_PAGES = 200  # a catalogue that pages forever is a broken server, not a big shop
+MAX_REDIRECTS = 5
+REDIRECTS = (301, 302, 303, 307, 308)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) of an absolute http(s) URL, the port filled in; None for anything else."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a port that is not a number, a malformed IPv6 host
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]
 
 
 class HttpError(Exception):
@@ -49,30 +69,56 @@ class JsonApi:
 
     system = "the back end"
 
-    def __init__(self, base_url: str, *, headers: dict[str, str] | None = None, timeout_seconds: float = 5.0):
+    def __init__(self, base_url: str, *, headers: dict[str, str] | None = None, timeout_seconds: float = 5.0,
+                 also_trusted: tuple[str, ...] = ()):
         self.base_url = base_url.rstrip("/") + "/"
         self.headers = {"Accept": "application/json", **(headers or {})}
         self.timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self._session: aiohttp.ClientSession | None = None
+        # Where the credentials may go: base_url's origin, and those of URLs the settings give in full.
+        self.origins = {o for o in (origin(u) for u in (self.base_url, *also_trusted)) if o is not None}
 
     def url(self, path: str) -> str:
         return urljoin(self.base_url, path.lstrip("/")) if "://" not in path else path
 
+    def own(self, url: str) -> bool:
+        """Whether `url` is on the back end's own origin (where the credentials may be sent)."""
+        return origin(url) in self.origins
+
+    def refuse_foreign(self, url: str, what: str) -> None:
+        if not self.own(url):
+            shown = url if len(url) <= 200 else url[:200] + "..."
+            raise BackendUnavailable(f"{self.system} named {what} on another origin ({shown}); not followed, so that its "
+                                     f"credentials go only to {self.base_url}")
+
     async def send(self, method: str, path: str, *, params: dict | None = None, json_body: Any = None,
                    headers: dict[str, str] | None = None) -> Any:
-        """The decoded JSON of a 2xx answer (None when empty); HttpError for any other status."""
+        """The decoded JSON of a 2xx answer (None when empty); HttpError for any other status.
+        Redirects are followed on the back end's own origin only."""
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(headers=self.headers, timeout=self.timeout)
+        url = self.url(path)
+        self.refuse_foreign(url, "a URL")
         try:
-            async with self._session.request(method, self.url(path), params=params, json=json_body,
-                                             headers=headers) as resp:
-                raw = await resp.read()
-                body = _decode(raw)
-                if resp.status >= 300:
-                    raise HttpError(resp.status, body, retry_after_seconds(resp.headers.get("Retry-After")))
-                if raw.strip() and body is None:
-                    raise BackendUnavailable(f"{self.system} answered {resp.status} with something that is not JSON")
-                return body
+            for _hop in range(MAX_REDIRECTS + 1):
+                async with self._session.request(method, url, params=params, json=json_body, headers=headers,
+                                                 allow_redirects=False) as resp:
+                    location = resp.headers.get("Location") if resp.status in REDIRECTS else None
+                    if location:
+                        url = urljoin(str(resp.url), location)
+                        self.refuse_foreign(url, "a redirect")
+                        if resp.status == 303 or (resp.status in (301, 302) and method == "POST"):
+                            method, json_body = "GET", None
+                        params = None  # the Location carries its own query
+                        continue
+                    raw = await resp.read()
+                    body = _decode(raw)
+                    if resp.status >= 300:
+                        raise HttpError(resp.status, body, retry_after_seconds(resp.headers.get("Retry-After")))
+                    if raw.strip() and body is None:
+                        raise BackendUnavailable(f"{self.system} answered {resp.status} with something that is not JSON")
+                    return body
+            raise BackendUnavailable(f"{self.system} redirected more than {MAX_REDIRECTS} times")
         except TimeoutError as exc:
             raise BackendUnavailable(f"{self.system} cannot be reached: no answer within "
                                      f"{self.timeout.total:g} s") from exc
@@ -163,7 +209,8 @@ class HttpBackend:
         headers = dict(settings.headers)
         if settings.auth_value is not None:
             headers[settings.auth_header] = settings.auth_value.get_secret_value()
-        self.api = JsonApi(settings.base_url, headers=headers, timeout_seconds=timeout_seconds)
+        configured = tuple(v for k, v in settings.model_dump().items() if k.endswith("_url") and isinstance(v, str) and "://" in v)
+        self.api = JsonApi(settings.base_url, headers=headers, timeout_seconds=timeout_seconds, also_trusted=configured)
         self.api.system = f"the SCM API at {settings.base_url}"
 
     async def _get(self, url: str, missing: type[BackendError] | None = None) -> Any:
@@ -325,6 +372,8 @@ class HttpBackend:
                                    aliases=tuple(a.strip() for a in aliases or () if isinstance(a, str) and a.strip())))
             following = _text(dig(data, s.next_page_path)) if s.next_page_path else None
             url = urljoin(self.api.url(url), following) if following else None
+            if url is not None:
+                self.api.refuse_foreign(url, "its next page")
         return out
 
     # --- cases and demand -----------------------------------------------------------------------

@@ -42,6 +42,13 @@ MAX_PAGES = 100
 _CODE = re.compile(r"^\[([^\]]+)\]\s*")
 
 
+def like_literal(value: str) -> str:
+    """`value` for Odoo's (=)ilike operators, matching itself only: Odoo hands the operand to
+    PostgreSQL's ILIKE, where % and _ are wildcards and backslash escapes them. Unescaped,
+    john_doe@example.com would match john.doe@example.com's partner (and give away their orders)."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 class OdooServerError(Exception):
     def __init__(self, name: str, message: str):
         super().__init__(f"{name}: {message}")
@@ -192,7 +199,7 @@ class OdooBackend:
         customer's. Quotations come back too (state draft/sent reads as "pending")."""
         emails = sorted({e for e in (normalise_email(x) for x in customer.emails) if e})
         phones = sorted({p for p in (normalise_phone(x, self.phone_region) for x in customer.phones) if p})
-        terms: list = [["email", "=ilike", e] for e in emails] + ([["phone", "in", phones]] if phones else [])
+        terms: list = [["email", "=ilike", like_literal(e)] for e in emails] + ([["phone", "in", phones]] if phones else [])
         if not terms:
             return []
         partners = await self.execute("res.partner", "search_read", ["|"] * (len(terms) - 1) + terms,
@@ -304,7 +311,7 @@ class OdooBackend:
     async def _match(self, product: ProductRef) -> list[dict]:
         fields = ["default_code", "name", "display_name"]
         if product.sku:
-            rows = await self.execute("product.product", "search_read", [["default_code", "=ilike", product.sku.strip()]],
+            rows = await self.execute("product.product", "search_read", [["default_code", "=ilike", like_literal(product.sku.strip())]],
                                       fields=fields, limit=5)
             if rows:
                 return rows
@@ -313,6 +320,7 @@ class OdooBackend:
             return []
         domain: list = [["sale_ok", "=", True]]
         for term in terms:  # every word, in the name, the code or a variant value
+            term = like_literal(term)
             domain += ["|", "|", ["name", "ilike", term], ["default_code", "ilike", term],
                        ["product_template_attribute_value_ids.name", "ilike", term]]
         return await self.execute("product.product", "search_read", domain, fields=fields, limit=20,
@@ -343,7 +351,7 @@ class OdooBackend:
 
     async def _escalate(self, case: EscalationCase) -> EscalationReceipt:
         marker = f"[hub case {case.case_id}]"
-        existing = await self.execute("helpdesk.ticket", "search_read", [["name", "ilike", marker]],
+        existing = await self.execute("helpdesk.ticket", "search_read", [["name", "ilike", like_literal(marker)]],
                                       fields=["name"], limit=5)
         for row in existing:
             if marker in row.get("name", ""):

@@ -13,12 +13,14 @@ import hmac
 import secrets
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 
+import idna
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 
 from hub.db import read_tx, write_tx
 from hub.errors import Conflict, RejectedInput, Unauthenticated
@@ -142,13 +144,40 @@ class Session:
     principal: Principal
 
 
-def login(engine: Engine, email: str, password: str, *, days: float) -> Session:
+def sign_in_address(typed: str) -> str | None:
+    """The stored form of an agent's address typed at sign-in, or None when it is not typed plainly.
+
+    Plainly: surrounding spaces and letter case do not matter, and an IDN domain may be typed in
+    Unicode or ASCII; angle brackets, a final dot, fullwidth or other compatibility characters,
+    invisible ones (soft hyphen, zero-width) do not sign in, although the lock-out counts them as
+    the same account (hub.lockout.account_key). An address that signs in has one spelling that
+    people can read and compare in the audit log and the admin pages, and a look-alike does not
+    pass as the real thing."""
     from hub.identities import normalise_email
 
+    value = (typed or "").strip()
+    if unicodedata.normalize("NFKC", value) != value or any(unicodedata.category(c) in ("Cf", "Cc") for c in value):
+        return None  # compatibility forms (fullwidth...), invisible and control characters
     try:
-        email = normalise_email(email)
+        stored = normalise_email(value)
     except RejectedInput:
-        email = ""
+        return None
+    local, _, ascii_domain = stored.rpartition("@")
+    try:
+        unicode_domain = idna.decode(ascii_domain)
+    except idna.IDNAError:
+        unicode_domain = ascii_domain
+    return stored if value.lower() in (stored, f"{local}@{unicode_domain}") else None
+
+
+class NotPlainAddress(Unauthenticated):
+    """A sign-in with the address in another spelling than its plain one (see sign_in_address)."""
+
+
+def login(engine: Engine, email: str, password: str, *, days: float) -> Session:
+    """A new session for the agent with this address and password; Unauthenticated otherwise
+    (NotPlainAddress when the address was not typed plainly, whatever the password)."""
+    typed, email = email, sign_in_address(email) or ""
     with read_tx(engine) as conn:
         row = conn.execute(
             select(agent_t.c.id, agent_t.c.password_hash, agent_t.c.role, agent_t.c.email, agent_t.c.active).where(
@@ -156,6 +185,10 @@ def login(engine: Engine, email: str, password: str, *, days: float) -> Session:
             )
         ).first()
     ok = verify_password(row.password_hash if row else _DUMMY_HASH, password)
+    if not email and (typed or "").strip():
+        # Said whatever the account and the password: the form of the address alone decides it.
+        raise NotPlainAddress("wrong email or password; type the address plainly (no <>, no final dot, "
+                              "no fullwidth or invisible characters)")
     if not (row and ok and row.active):
         raise Unauthenticated("wrong email or password")
     token, csrf = new_token(), secrets.token_urlsafe(32)
@@ -163,7 +196,8 @@ def login(engine: Engine, email: str, password: str, *, days: float) -> Session:
     with write_tx(engine) as conn:
         conn.execute(
             session_t.insert().values(
-                agent_id=row.id, token_hash=digest(token), csrf_token=csrf, created_at=now, expires_at=now + timedelta(days=days)
+                agent_id=row.id, token_hash=digest(token), csrf_token=csrf, created_at=now, expires_at=now + timedelta(days=days),
+                last_seen_at=now,
             )
         )
     return Session(token, csrf, Principal("agent", row.id, row.role, row.email, csrf))
@@ -177,11 +211,19 @@ def logout(engine: Engine, token: str) -> None:
 class Authenticator:
     """Resolves bearer tokens and session cookies to principals, with a short cache so the API's
     hot path does not read the database per request. A revoked token stops working within
-    `ttl` seconds on every web worker."""
+    `ttl` seconds on every web worker.
 
-    def __init__(self, engine: Engine, *, ttl: float = 10.0):
+    An agent's session ends at its expiry (session_days after sign-in) or after `idle` without a
+    request, whichever comes first: a session left open on a shared or lost computer does not
+    stay usable for weeks. Use is written to the session at most every `touch_every`, so the idle
+    time is counted to within that (and the cache's `ttl`)."""
+
+    def __init__(self, engine: Engine, *, ttl: float = 10.0, idle: timedelta = timedelta(hours=12),
+                 touch_every: timedelta | None = None):
         self.engine = engine
         self.ttl = ttl
+        self.idle = idle
+        self.touch_every = touch_every if touch_every is not None else min(idle / 10, timedelta(minutes=5))
         self._cache: dict[str, tuple[float, Principal | None]] = {}
         self._lock = threading.Lock()
 
@@ -217,13 +259,19 @@ class Authenticator:
             if row is not None:
                 return Principal("token", row.id, row.role, row.name)
             row = conn.execute(
-                select(agent_t.c.id, agent_t.c.role, agent_t.c.email, session_t.c.csrf_token)
+                select(agent_t.c.id, agent_t.c.role, agent_t.c.email, session_t.c.csrf_token, session_t.c.id.label("sid"),
+                       func.coalesce(session_t.c.last_seen_at, session_t.c.created_at).label("seen"))
                 .join(session_t, session_t.c.agent_id == agent_t.c.id)
-                .where(session_t.c.token_hash == key, session_t.c.expires_at > now, agent_t.c.active.is_(True))
+                .where(session_t.c.token_hash == key, session_t.c.expires_at > now, agent_t.c.active.is_(True),
+                       func.coalesce(session_t.c.last_seen_at, session_t.c.created_at) > now - self.idle)
             ).first()
-            if row is not None:
-                return Principal("agent", row.id, row.role, row.email, row.csrf_token)
-        return None
+        if row is None:
+            return None
+        seen = row.seen if row.seen.tzinfo is not None else row.seen.replace(tzinfo=now.tzinfo)
+        if now - seen >= self.touch_every:
+            with write_tx(self.engine) as conn:
+                conn.execute(update(session_t).where(session_t.c.id == row.sid).values(last_seen_at=now))
+        return Principal("agent", row.id, row.role, row.email, row.csrf_token)
 
 
 def csrf_ok(principal: Principal, presented: str | None) -> bool:

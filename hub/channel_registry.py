@@ -57,5 +57,5 @@ def build_registry(settings) -> ChannelRegistry:
             registry.register(channel, name)
     for name in settings.log_channels:
         if name not in registry.names():
-            registry.register(LogChannel(name, path=settings.data_dir / "outbound.jsonl"), name)
+            registry.register(LogChannel(name, path=settings.outbound_log), name)
     return registry

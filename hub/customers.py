@@ -11,6 +11,7 @@ from hub.conversation_version import bumped
 from hub.conversations import iso
 from hub.db import read_tx, write_tx
 from hub.errors import Conflict, NotFound
+from hub.linking import link_codes, linked_by_code
 from hub.models import Conversation, Customer, Identity, utcnow
 from hub.segments import value_in_tx
 
@@ -34,6 +35,8 @@ def get_customer(engine: Engine, customer_id: int) -> dict[str, Any]:
             .limit(500)
         ).all()
         value = value_in_tx(conn, customer_id)
+        codes = link_codes(conn, customer_id)
+        by_code = linked_by_code(conn, [i.id for i in identities])
     return {
         "id": row.id,
         "name": row.name,
@@ -43,9 +46,13 @@ def get_customer(engine: Engine, customer_id: int) -> dict[str, Any]:
         "merged_into": row.merged_into,
         "created_at": iso(row.created_at),
         "identities": [
-            {"id": i.id, "kind": i.kind, "address": i.address, "display_name": i.display_name, "verified": i.verified}
+            {"id": i.id, "kind": i.kind, "address": i.address, "display_name": i.display_name, "verified": i.verified,
+             "linked_by_code": i.id in by_code}
             for i in identities
         ],
+        # Codes issued to link another channel: who issued them, and who used them.
+        "link_codes": [{**c, "created_at": iso(c["created_at"]), "expires_at": iso(c["expires_at"]), "used_at": iso(c["used_at"])}
+                       for c in codes],
         "conversations": [
             {
                 "id": c.id,

@@ -64,6 +64,10 @@ def _configure_sqlite(engine: Engine) -> None:
         # triggers keeps one, and spilled to a temporary file it cost ~15 µs per insert into a
         # table with the inbox's six indexes (the search triggers of migration 0003).
         cur.execute("PRAGMA temp_store=MEMORY")
+        # What is deleted or overwritten is zeroed in the file, not left in free space where a
+        # copy of the file would still show it: an erased customer must leave no byte behind
+        # (hub/privacy.py), nor may a processed raw mail or a merged search segment.
+        cur.execute("PRAGMA secure_delete=ON")
         cur.close()
 
     @event.listens_for(engine, "begin")

@@ -20,6 +20,13 @@ class RejectedInput(HubError):
     code = "rejected_input"
 
 
+class UnreadableInput(RejectedInput):
+    """Text that is not text: control characters (NUL...) or broken Unicode where words go. The
+    request is malformed (400), not merely unacceptable."""
+
+    code = "bad_request"
+
+
 class NotFound(HubError):
     code = "not_found"
 

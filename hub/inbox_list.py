@@ -22,6 +22,7 @@ from hub import conversations as convs
 from hub import read_marks
 from hub.db import read_tx
 from hub.errors import RejectedInput
+from hub.search_query import search_text
 from hub.models import (
     Agent,
     ConversationStatus,
@@ -78,7 +79,7 @@ def parse_query(params, known_channels: list[str]) -> InboxQuery:
     channel = params.get("channel") or None
     if channel is not None and channel not in known_channels:
         raise RejectedInput(f"channel must be one of: {', '.join(known_channels)}")
-    q = (params.get("q") or "").strip()[:200] or None
+    q = search_text(params.get("q"))
     segment = params.get("segment") or None
     if segment is not None and segment not in Segment.__members__:
         raise RejectedInput(f"segment must be one of: {', '.join(Segment.__members__)}")

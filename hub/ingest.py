@@ -28,7 +28,7 @@ from hub.messages import InboundMessage
 from hub.conversation_version import bumped_if
 from hub.conversations import queue_outbound, require_conversation
 from hub.customers import merge_in_tx
-from hub.linking import current_customer, redeem
+from hub.linking import current_customer, record_redeemer, redeem
 from hub.models import (
     Attachment,
     Conversation,
@@ -318,6 +318,8 @@ def _store(q: CoreStatements | DriverStatements, p: _Prepared, policy: IngestPol
             linked_to = current_customer(conn, linked_to)
         link_text = LINKED_TEXT if linked_to is not None else LINK_INVALID_TEXT
     customer_id, identity_id = resolve_customer(q, p.kind, p.address, p.name, linked_to)
+    if linked_to is not None:
+        record_redeemer(conn, msg.link_code, identity_id)
     # Two messages of one customer at once must not open two conversations. (A customer created
     # in this transaction is invisible to others until commit: nothing to lock.)
     if not _created_here(conn, customer_id):

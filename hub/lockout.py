@@ -4,13 +4,19 @@ The login rate limit counts per client address; this counts per account, so a pa
 spreading over many addresses still stops after a few tries. The lock is on the email typed,
 known or not, so the answer never tells whether an account exists. A successful sign-in, or a
 new password (set by an admin), clears the count.
+
+The count is kept per account_key(): every way of writing one address (angle brackets, a final
+dot, fullwidth or other compatibility characters, an IDN domain in Unicode or ASCII, any case)
+counts as one account, so a guesser cannot get five more tries by writing the address another way.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import idna
 from sqlalchemy import Engine, delete, select, update
 
 from hub.db import read_tx, write_tx
@@ -34,8 +40,25 @@ class AccountLocked(TooManyRequests):
     code = "account_locked"
 
 
-def _key(email: str) -> str:
-    return (email or "").strip().lower()[:320]
+def account_key(email: str) -> str:
+    """The one form of a typed address that the lock-out counts by: NFKC, whitespace and angle
+    brackets dropped, no final dot on the domain, the domain IDNA-encoded (UTS 46), lowercase.
+    Never raises: what is not an address is counted by its NFKC, lowercase self."""
+    value = "".join(unicodedata.normalize("NFKC", (email or "")[:1000]).split())
+    value = value.strip("<>")
+    local, sep, domain = value.rpartition("@")
+    if not sep:
+        return value.casefold()[:320]
+    domain = domain.rstrip(".")
+    try:
+        domain = idna.encode(domain, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
+        pass
+    try:
+        local = idna.uts46_remap(local, std3_rules=False, transitional=False)  # drops ignorables (soft hyphens...)
+    except (idna.IDNAError, UnicodeError, ValueError):
+        pass
+    return f"{local}@{domain}".casefold()[:320]
 
 
 def _aware(when: datetime | None) -> datetime | None:
@@ -49,7 +72,7 @@ def check(engine: Engine, email: str, *, now: datetime | None = None) -> None:
     """Raise AccountLocked while the account is locked."""
     now = now or utcnow()
     with read_tx(engine) as conn:
-        until = conn.execute(select(lock_t.c.locked_until).where(lock_t.c.email == _key(email))).scalar()
+        until = conn.execute(select(lock_t.c.locked_until).where(lock_t.c.email == account_key(email))).scalar()
     until = _aware(until)
     if until is not None and until > now:
         minutes = max(1, round((until - now).total_seconds() / 60))
@@ -64,7 +87,7 @@ def record_failure(engine: Engine, email: str, policy: LockoutPolicy = LockoutPo
                    now: datetime | None = None) -> bool:
     """Count a failed sign-in; True when this failure locked the account."""
     now = now or utcnow()
-    key = _key(email)
+    key = account_key(email)
     if not key:
         return False
     with write_tx(engine) as conn:
@@ -92,7 +115,7 @@ def record_failure(engine: Engine, email: str, policy: LockoutPolicy = LockoutPo
 def clear(engine: Engine, email: str) -> None:
     """A successful sign-in or a new password: forget the failures (and any lock)."""
     with write_tx(engine) as conn:
-        conn.execute(delete(lock_t).where(lock_t.c.email == _key(email)))
+        conn.execute(delete(lock_t).where(lock_t.c.email == account_key(email)))
 
 
 def locked_accounts(engine: Engine, *, now: datetime | None = None) -> list[dict]:

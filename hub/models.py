@@ -207,6 +207,7 @@ class AgentSession(SQLModel, table=True):
     csrf_token: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
+    last_seen_at: Optional[datetime] = None  # null: not used since it was created
 
 
 class Outbox(SQLModel, table=True):
@@ -343,6 +344,7 @@ class LinkCode(SQLModel, table=True):
     expires_at: datetime
     used_at: Optional[datetime] = None
     used_by_identity_id: Optional[int] = Field(default=None, foreign_key="identity.id")
+    created_by: Optional[str] = Field(default=None, max_length=64)  # the actor who issued it
 
 
 class ChannelState(SQLModel, table=True):

@@ -9,13 +9,20 @@ of their messages, articles captured from their conversations, the audit entries
 rows of any other table that points at the customer or one of their conversations.
 
 Erase (anonymise, cannot be undone): identities, link codes and spooled raw input deleted;
-message subject/text/HTML/metadata, attachments (and the files no other row uses), SCM facts and
-drafts, captured articles removed; escalation reasons, survey comments and thread keys cleared;
+message subject/text/HTML/metadata, attachments and raw input files (those no other row uses),
+SCM facts and drafts, captured articles removed, and their lines of the log channel's
+outbound.jsonl; escalation reasons, survey comments and thread keys cleared;
 the profile becomes "erased customer #id". What reports count stays: conversations (channel,
 times, status, priority, assignee, intent, SLA times), the survey scores, demand counts, the
 messages as rows (direction, channel, times). The inbox search indexes follow the columns (SQLite:
 the FTS5 triggers of migration 0003, the queue is flushed and the index optimised; PostgreSQL:
 the trigram indexes are on the columns themselves).
+
+No byte is left in the data directory either: on SQLite the database overwrites what it deletes
+(PRAGMA secure_delete, set on every connection in hub/db.py: the old text of an updated row, freed
+pages, the search index's merged segments) and the erasure ends with a checkpoint that empties the
+write-ahead log. PostgreSQL keeps old row versions until VACUUM reclaims their space, and its WAL
+and backups for as long as they are kept: that is the database administrator's retention policy.
 
 Both are audit-logged (customer.export, customer.erase) with the actor.
 """
@@ -23,12 +30,15 @@ Both are audit-logged (customer.export, customer.erase) with the actor.
 from __future__ import annotations
 
 import base64
+import json
 import logging
+import os
 import sqlite3
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Engine, String, Text, cast, delete, or_, select, update
+from sqlalchemy import JSON, Engine, String, Text, bindparam, cast, delete, or_, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from hub.auth import audit
@@ -96,6 +106,7 @@ KNOWN = {t.name for t in (customer_t, identity_t, conversation_t, message_t, att
 ERASED_TEXT = ""
 # Metadata that says nothing about who wrote it, kept for the intent figures.
 KEEP_META = ("intent", "confidence")
+RAW_KEY = "raw_sha256"  # a message's raw input as a blob (hub.ingest)
 
 
 def _plain(value: Any) -> Any:
@@ -257,8 +268,9 @@ def _blob64(blobs: BlobStore, sha: str) -> str | None:
 
 
 def erase_customer(engine: Engine, blobs: BlobStore | None, customer_id: int, actor: str, *,
-                   reason: str | None = None) -> dict[str, Any]:
-    """Anonymise a customer (see the module's docstring); returns what was removed, by kind."""
+                   reason: str | None = None, outbound_log: Path | None = None) -> dict[str, Any]:
+    """Anonymise a customer (see the module's docstring); returns what was removed, by kind.
+    outbound_log: the log channel's file (Settings.outbound_log), scrubbed of them too."""
     counts: dict[str, int] = {}
     shas: set[str] = set()
     with write_tx(engine) as conn:
@@ -305,8 +317,10 @@ def erase_customer(engine: Engine, blobs: BlobStore | None, customer_id: int, ac
         conn.execute(update(outbox_t).where(_in(outbox_t.c.id, outbox_ids)).values(payload={}))
         counts["outbox"] = len(outbox_ids)
 
-        # Messages stay as rows (direction, channel, times: the volume report), empty.
+        # Messages stay as rows (direction, channel, times: the volume report), empty. Their raw
+        # input (a call's transcript document, a mail's source) is a file: it goes too.
         kept_meta = conn.execute(select(message_t.c.id, message_t.c["metadata"].label("meta")).where(_in(message_t.c.id, msg_ids))).all()
+        shas |= {m.meta[RAW_KEY] for m in kept_meta if isinstance(m.meta, dict) and isinstance(m.meta.get(RAW_KEY), str)}
         for m in kept_meta:
             meta = {k: v for k, v in (m.meta or {}).items() if k in KEEP_META and isinstance(v, (str, int, float, bool))}
             conn.execute(update(message_t).where(message_t.c.id == m.id).values(
@@ -343,22 +357,80 @@ def erase_customer(engine: Engine, blobs: BlobStore | None, customer_id: int, ac
               merged_profiles=len(ids) - 1, conversations=len(conv_ids), **counts)
 
     _forget_blobs(engine, blobs, shas)
+    if outbound_log is not None:
+        counts["outbound_log_lines"] = _scrub_outbound_log(outbound_log, set(conv_ids), needles)
     _purge_search_index(engine)
+    _flush_sqlite(engine)
     return {"customer_id": customer_id, "erased": counts, "conversations_kept": len(conv_ids)}
 
 
+def _raw_sha_expr(conn) -> str:
+    # Exactly the expression of the index search_message_raw_sha256 (migration 0016).
+    return "json_extract(metadata, '$.raw_sha256')" if is_sqlite(conn) else "(metadata ->> 'raw_sha256')"
+
+
 def _forget_blobs(engine: Engine, blobs: BlobStore | None, shas: set[str]) -> None:
-    """Delete the files no attachment or spool row uses any more (identical files are stored once)."""
+    """Delete the files no attachment, spool row or message's raw input uses any more (identical
+    files are stored once: another customer's message may use the same one)."""
     if blobs is None or not shas:
         return
+    wanted = sorted(shas)
     with read_tx(engine) as conn:
-        used = set(conn.execute(select(attachment_t.c.sha256).where(attachment_t.c.sha256.in_(sorted(shas)))).scalars())
-        used |= set(conn.execute(select(spool_t.c.blob_sha256).where(spool_t.c.blob_sha256.in_(sorted(shas)))).scalars())
+        used = set(conn.execute(select(attachment_t.c.sha256).where(attachment_t.c.sha256.in_(wanted))).scalars())
+        used |= set(conn.execute(select(spool_t.c.blob_sha256).where(spool_t.c.blob_sha256.in_(wanted))).scalars())
+        raw = _raw_sha_expr(conn)
+        for part in _chunks(wanted):
+            used |= set(conn.execute(text(f"SELECT {raw} FROM message WHERE {raw} IN :shas")
+                                     .bindparams(bindparam("shas", expanding=True)), {"shas": part}).scalars())
     for sha in shas - used:
         try:
             blobs.path(sha).unlink(missing_ok=True)
         except OSError as exc:
             log.warning("could not delete the erased file %s: %s", sha, exc)
+
+
+def _scrub_outbound_log(path: Path, conv_ids: set[int], needles: list[str]) -> int:
+    """The log channel's record of what it would have sent (data_dir/outbound.jsonl): drop the
+    lines of the customer's conversations and any naming them; returns how many went. Rewritten
+    beside and renamed over, so a crash leaves the old file or the new one. A line the log channel
+    appends during the rewrite (another process) can be lost: it only records."""
+    try:
+        lines = path.read_bytes().splitlines(keepends=True)
+    except FileNotFoundError:
+        return 0
+    lowered = [n.lower() for n in needles]
+    kept = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        text_of = line.decode("utf-8", "replace").lower()
+        if (isinstance(record, dict) and record.get("conversation_id") in conv_ids) or any(n in text_of for n in lowered):
+            continue
+        kept.append(line)
+    if len(kept) == len(lines):
+        return 0
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(b"".join(kept))
+    os.replace(tmp, path)
+    return len(lines) - len(kept)
+
+
+def _flush_sqlite(engine: Engine) -> None:
+    """SQLite: fold the write-ahead log into the database and empty it. The database overwrites
+    what it deletes (PRAGMA secure_delete, hub/db.py), but the log still holds the pages as they
+    were before the erasure until a checkpoint resets it."""
+    if not is_sqlite(engine):
+        return
+    try:
+        with engine.connect() as conn:
+            busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+        if busy:
+            log.warning("the erased customer's old data stays in the SQLite write-ahead log until the readers "
+                        "open now finish (the next checkpoint removes it)")
+    except (DBAPIError, sqlite3.Error) as exc:
+        log.warning("could not checkpoint the SQLite write-ahead log after an erase: %s", exc)
 
 
 def _purge_search_index(engine: Engine) -> None:

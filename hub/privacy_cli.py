@@ -59,7 +59,7 @@ def cmd_erase(args, settings) -> int:
         return 2
     engine, blobs = _store(settings)
     try:
-        result = erase_customer(engine, blobs, args.id, "cli", reason=args.reason)
+        result = erase_customer(engine, blobs, args.id, "cli", reason=args.reason, outbound_log=settings.outbound_log)
     finally:
         engine.dispose()
     counts = ", ".join(f"{k} {v}" for k, v in result["erased"].items())

@@ -354,8 +354,15 @@ class Settings(BaseSettings):
 
     # Auth.
     session_days: float = 14.0
+    # A session unused this long ends (the agent signs in again), however long session_days allows.
+    session_idle_hours: float = Field(default=12.0, gt=0)
     cookie_secure: bool = False  # set true behind HTTPS
     login_rate_per_minute: int = 10
+    # Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For names the client; from any
+    # other peer the header is ignored. Empty: the peer is the client (the hub faces the clients).
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # When set, GET /metrics needs "Authorization: Bearer <this>" (Prometheus: bearer_token).
+    metrics_token: SecretStr | None = None
 
     # Email (SERVICEHUB_EMAIL__ADDRESSES='["help@shop.example"]', SERVICEHUB_EMAIL__SMTP__HOST=...).
     email: EmailSettings = Field(default_factory=EmailSettings)
@@ -393,6 +400,21 @@ class Settings(BaseSettings):
     # Channels whose outbound the log channel records (until a real adapter exists).
     log_channels: list[str] = Field(default_factory=lambda: ["email", "telegram", "voice", "webform", "api", "log"])
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        from hub.ratelimit import parse_networks
+
+        parse_networks(value)  # raises with the entry that is not a network
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _token_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            return None  # an empty variable means "no token", not "the empty token"
+        return value
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
@@ -423,6 +445,11 @@ class Settings(BaseSettings):
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    @property
+    def outbound_log(self) -> Path:
+        """Where the log channel records what it would have sent (channels/log.py)."""
+        return self.data_dir / "outbound.jsonl"
 
     @classmethod
     def settings_customise_sources(

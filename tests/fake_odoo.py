@@ -289,11 +289,24 @@ class FakeOdoo:
         return any(_compare(v, op, operand) for v in self._values(model, rec, path) or [False])
 
 
+def _like_regex(pattern: str) -> str:
+    """PostgreSQL's LIKE pattern as a regular expression: % any run, _ any one character, a
+    backslash makes the next character literal."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        out.append(".*" if c == "%" else "." if c == "_" else re.escape(c))
+        i += 1
+    return "".join(out)
+
+
 def _ilike(pattern: str, value: str, exact: bool) -> bool:
-    if exact:
-        regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
-        return bool(re.fullmatch(regex, value, re.IGNORECASE))
-    return pattern.lower() in value.lower()
+    # As Odoo does it: =ilike hands the operand to ILIKE as it is, ilike wraps it in %...%.
+    return bool(re.fullmatch(_like_regex(pattern if exact else f"%{pattern}%"), value, re.IGNORECASE | re.DOTALL))
 
 
 def _compare(value: Any, op: str, operand: Any) -> bool:

@@ -43,6 +43,10 @@ class FakeScmHttp:
     demand: list = field(default_factory=list)
     strict_idempotency: bool = False
     delay: float = 0.0
+    # The "next" links of /products point here when set (another host, as a hostile answer would).
+    next_base: str | None = None
+    # path -> absolute URL: those requests are answered with a 302 there.
+    redirects: dict = field(default_factory=dict)
     _failures: list = field(default_factory=list)
     _server: TestServer | None = None
 
@@ -63,6 +67,8 @@ class FakeScmHttp:
                 self._failures.pop(0)
             headers = {"Retry-After": retry_after} if retry_after else {}
             return web.Response(status=status, text=text, content_type="application/json", headers=headers)
+        if request.path in self.redirects:
+            raise web.HTTPFound(self.redirects[request.path])
         if request.headers.get("Authorization") != TOKEN:
             return web.json_response({"error": "unauthorized"}, status=401)
         return await handler(request)
@@ -141,7 +147,8 @@ class FakeScmHttp:
         chunk = self.products[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
         more = page * PAGE_SIZE < len(self.products)
         items = [{k: p[k] for k in ("sku", "name", "variant", "aliases")} for p in chunk]
-        return web.json_response({"items": items, "next": f"/products?page={page + 1}" if more else None})
+        following = f"{self.next_base or ''}/products?page={page + 1}" if more else None
+        return web.json_response({"items": items, "next": following})
 
     async def _case(self, request: web.Request) -> web.Response:
         key = request.headers.get("Idempotency-Key")

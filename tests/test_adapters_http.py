@@ -136,6 +136,54 @@ async def test_catalogue_follows_pages(backend, fake):
     assert [r.query.get("page") for r in fake.requests] == [None, "2", "3"]
 
 
+async def _other_host():
+    """A second server (another origin: another port) that records what reaches it."""
+    other = FakeScmHttp()
+    other.url = await other.start()
+    return other
+
+
+@pytest.mark.parametrize("form", ["{url}", "//127.0.0.1:{port}"])
+async def test_catalogue_never_follows_a_next_page_to_another_origin(backend, fake, form):
+    other = await _other_host()
+    try:
+        port = other.url.rsplit(":", 1)[1]
+        fake.next_base = form.format(url=other.url, port=port)
+        with pytest.raises(BackendUnavailable, match="next page on another origin"):
+            await backend.products()
+        assert other.requests == []  # the API key never went there
+        assert [r.query.get("page") for r in fake.requests] == [None]
+    finally:
+        await other.stop()
+
+
+async def test_redirects_are_followed_on_the_own_origin_only(backend, fake):
+    other = await _other_host()
+    try:
+        fake.redirects["/orders/A1001"] = f"{fake.url}/api/v2/orders/A1001"  # same origin: followed, key and all
+        assert (await backend.order_status("A1001")).ref == "A1001"
+        assert fake.requests[-1].path == "/api/v2/orders/A1001" and fake.requests[-1].headers["Authorization"] == TOKEN
+        fake.redirects["/orders/A1001"] = f"{other.url}/orders/A1001"
+        with pytest.raises(BackendUnavailable, match="redirect on another origin"):
+            await backend.order_status("A1001")
+        assert other.requests == []
+    finally:
+        await other.stop()
+
+
+async def test_urls_the_settings_give_in_full_are_trusted(fake):
+    other = await _other_host()
+    try:
+        b = HttpBackend(_settings(fake, products_url=f"{other.url}/products"), timeout_seconds=2)
+        try:
+            assert len(await b.products()) == 7  # the catalogue service the admin named, paged there
+        finally:
+            await b.close()
+        assert [r.query.get("page") for r in other.requests] == [None, "2", "3"]
+    finally:
+        await other.stop()
+
+
 # --- escalation and demand ---------------------------------------------------------------------
 
 def _case(case_id="esc-9") -> EscalationCase:

@@ -278,6 +278,15 @@ async def test_customer_orders_by_partner_email(backend, fake):
     assert partners.args[-2] == [[["email", "=ilike", "ben.okafor@example.com"]]]
 
 
+async def test_customer_orders_match_the_address_exactly_not_as_a_pattern(backend, fake):
+    # In ILIKE, _ and % are wildcards: ana_silva@ and ana%@ must not find ana.silva@'s orders.
+    for address in ("ana_silva@example.com", "ana%@example.com", "%@example.com", "ana.silv_@example.com"):
+        assert await backend.customer_orders(CustomerRef(emails=(address,))) == [], address
+    partners = fake.object_calls("res.partner", "search_read")[-1]
+    assert partners.args[-2] == [[["email", "=ilike", "ana.silv\\_@example.com"]]]
+    assert [o.ref for o in await backend.customer_orders(CustomerRef(emails=("ana.silva@example.com",)))] == ["S01001", "S00998"]
+
+
 async def test_customer_orders_nobody(backend, fake):
     assert await backend.customer_orders(CustomerRef(emails=("nobody@example.com",))) == []
     assert await backend.customer_orders(CustomerRef()) == []

@@ -206,6 +206,29 @@ def test_signatures():
     assert not verify_signature(SECRET, ts, body, sig.replace("v1=", "v0="), now=now)
 
 
+@pytest.mark.parametrize("timestamp, signature", [
+    (None, "v1=é"),  # non-ASCII: hmac.compare_digest raises on such a str
+    (None, "v1=\udcff"),  # an undecodable byte, as a server may hand it over
+    (None, "v1=" + "ä" * 64),
+    (None, None),
+    (None, b"v1=00"),
+    (None, "v1=," * 10_000),
+    ("１７００００００００", "sig"),  # digits of another script: int() reads them
+    ("1_700_000_000", "sig"),
+    ("-1", "sig"),
+    ("9" * 5000, "sig"),  # longer than int() converts
+    ("", "sig"),
+    ("1.5e9", "sig"),
+])
+def test_a_malformed_signature_header_is_false_never_an_exception(timestamp, signature):
+    body = b'{"escalation_id": 1}'
+    ts = int(time.time())
+    real = sign(SECRET, ts, body)
+    presented = real if signature == "sig" else signature
+    assert verify_signature(SECRET, ts if timestamp is None else timestamp, body, presented) is False
+    assert verify_signature(SECRET, ts, body, f"v1=é, {real}") is True  # a garbled one beside the right one
+
+
 # --- the back office reports progress -------------------------------------------------------------------
 
 

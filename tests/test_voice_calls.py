@@ -23,6 +23,7 @@ from hub.channel_registry import ADAPTERS, build_registry
 from hub.db import make_engine
 from hub.messages import OutboundMessage
 from hub.models import Message
+from hub.settings import Settings
 from hub.web.app import create_app
 from tests.conftest import FIXTURES
 
@@ -238,7 +239,8 @@ async def test_bad_input_gets_clear_4xx_never_a_500(hub):
     err = await error_of(await hub.post_call(turns=[{"role": "boss", "text": "hi"}]), 422)
     assert "turns.0.role" in err["message"]
     err = await error_of(await hub.post_call(turns=[{"text": "hi", "start": float("nan")}]), 422)
-    big = {"call_id": "big", "transcript": "Agent: " + "x" * (2 * 1_048_576)}
+    # A transcript is a document: up to the attachment limit (an hour's is ~2.3 MB), not the 1 MiB of JSON.
+    big = {"call_id": "big", "transcript": "Agent: " + "x" * (Settings().max_attachment_bytes + 1)}
     err = await error_of(await hub.client.post(url, json=big, headers=auth), 413)
     assert err["code"] == "payload_too_large"
     await error_of(await hub.client.post(url, json={}), 401)

@@ -138,6 +138,6 @@ def from_settings(settings) -> EmailChannel | None:
     return EmailChannel(
         email,
         max_attachment_bytes=getattr(settings, "max_attachment_bytes", None),
-        log_path=settings.data_dir / "outbound.jsonl",
+        log_path=settings.outbound_log,
         data_dir=settings.data_dir,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hmac
 import json
 from typing import TypeVar
 
@@ -15,9 +16,10 @@ from sqlalchemy import text
 from hub import auth, conversations, customers, linking, lockout, spool
 from hub.errors import PermissionDenied, RejectedInput, StaleVersion, TooManyRequests, Unauthenticated
 from hub.messages import InboundMessage, Sender, ThreadHints
+from hub.search_query import search_text
 from hub.web import preconditions, schemas
-from hub.web.app import AUTH, BLOBS, ENGINE, LOGIN_LIMITER, METRICS, REGISTRY, SETTINGS, WORKER, ingest_message
-from hub.web.errors import BadRequest, ValidationFailed, error_response, from_hub_error
+from hub.web.app import AUTH, BLOBS, ENGINE, LOGIN_LIMITER, METRICS, REGISTRY, SETTINGS, WORKER, client_key, ingest_message
+from hub.web.errors import BadRequest, TooLarge, ValidationFailed, error_response, from_hub_error
 from hub.web.openapi import openapi_document
 
 M = TypeVar("M", bound=BaseModel)
@@ -30,10 +32,37 @@ def _json(data, status: int = 200) -> web.Response:
     return web.Response(status=status, text=json.dumps(data, ensure_ascii=False), content_type="application/json")
 
 
-async def parse_body(request: web.Request, model: type[M]) -> M:
-    raw = await request.read()  # aiohttp refuses bodies over client_max_size with 413
-    if not raw:
-        raise BadRequest("the request needs a JSON body")
+# Bodies over this are decoded and validated in a worker thread, not on the event loop.
+_LARGE_BODY = 256 * 1024
+
+
+async def read_body(request: web.Request, limit: int | None = None, *, setting: str = "SERVICEHUB_MAX_REQUEST_BYTES") -> bytes:
+    """The request body, refused with 413 (TooLarge) past `limit` bytes (default: the app's
+    max_request_bytes) as soon as it is known to be over, from Content-Length or while reading.
+    Routes that take large documents pass their own limit and the setting that sets it."""
+    limit = request.app[SETTINGS].max_request_bytes if limit is None else limit
+    too_large = TooLarge(f"the request body is larger than this route accepts ({limit:,} bytes; {setting})")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    if limit <= request.client_max_size:
+        # aiohttp's own reading (it keeps the body, for a handler that looked at it already).
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise too_large from None
+        if len(body) > limit:
+            raise too_large
+        return body
+    # More than the app's client_max_size: read here, counting (request.read() stops at the app's).
+    body = bytearray()
+    async for chunk in request.content.iter_any():  # decoded (a gzip body counts as it unpacks)
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
+
+
+def _decode_model(raw: bytes, model: type[M]) -> M:
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
@@ -47,6 +76,18 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         first = problems[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise ValidationFailed(f"{where}: {first['msg']}", detail=problems) from None
+
+
+async def parse_body(request: web.Request, model: type[M], *, limit: int | None = None,
+                     setting: str = "SERVICEHUB_MAX_REQUEST_BYTES") -> M:
+    """The JSON body as `model`: 413 past the route's limit (read_body), 400 when it is not a JSON
+    object, 422 with every problem when a field is wrong."""
+    raw = await read_body(request, limit, setting=setting)
+    if not raw:
+        raise BadRequest("the request needs a JSON body")
+    if len(raw) > _LARGE_BODY:
+        return await asyncio.to_thread(_decode_model, raw, model)
+    return _decode_model(raw, model)
 
 
 def path_id(request: web.Request, name: str = "id") -> int:
@@ -142,7 +183,7 @@ async def list_conversations(request: web.Request) -> web.Response:
         assignee=assignee,
         customer=_int_query(request, "customer", low=1, high=2_147_483_647),
         segment=q.get("segment") or None,
-        q=(q.get("q") or "").strip()[:200] or None,
+        q=search_text(q.get("q")),
         limit=_int_query(request, "limit", low=1, high=conversations.MAX_PAGE) or 50,
         cursor=q.get("cursor") or None,
     )
@@ -222,16 +263,16 @@ async def issue_link_code(request: web.Request) -> web.Response:
     """A one-time code that links another channel to this customer (Telegram: /start CODE)."""
     who = principal(request, *AGENTS)
     customer_id = path_id(request)
-    code, expires = await db(linking.issue_code, request.app[ENGINE], customer_id)
-    await db(_audit, request.app[ENGINE], who.actor, "customer.link_code", f"customer:{customer_id}")
+    code, expires = await db(linking.issue_code, request.app[ENGINE], customer_id, actor=who.actor)
     return _json({"code": code, "expires_at": conversations.iso(expires)}, status=201)
 
 
-def _audit(engine, actor, action, target):
-    from hub.db import write_tx
-
-    with write_tx(engine) as conn:
-        auth.audit(conn, actor, action, target)
+async def unlink_identity(request: web.Request) -> web.Response:
+    """Take an identity a link code attached off the customer (hub.linking.unlink_identity)."""
+    who = principal(request, *AGENTS)
+    customer_id, identity_id = path_id(request), path_id(request, "identity_id")
+    await db(linking.unlink_identity, request.app[ENGINE], customer_id, identity_id, who)
+    return _json(await db(customers.get_customer, request.app[ENGINE], customer_id))
 
 
 async def list_rejected(request: web.Request) -> web.Response:
@@ -245,13 +286,8 @@ async def list_rejected(request: web.Request) -> web.Response:
 # --- auth -------------------------------------------------------------------------------------
 
 
-def _client_key(request: web.Request) -> str:
-    # Behind a proxy, the peer is the proxy; the proxy must then rate-limit on its side.
-    return request.remote or "unknown"
-
-
 async def login(request: web.Request) -> web.Response:
-    wait = request.app[LOGIN_LIMITER].check(_client_key(request))
+    wait = request.app[LOGIN_LIMITER].check(client_key(request))
     if wait:
         raise TooManyRequests("too many login attempts; wait and try again", retry_after=wait)
     body = await parse_body(request, schemas.LoginIn)
@@ -317,8 +353,22 @@ async def healthz(request: web.Request) -> web.Response:
     return _json({"status": "ok", "database": "ok"})
 
 
+def _metrics_allowed(request: web.Request) -> None:
+    """With metrics_token set, /metrics answers only a scraper that presents it: the figures tell
+    an outsider how busy the desk is and which back ends fail."""
+    token = request.app[SETTINGS].metrics_token
+    if token is None:
+        return
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    expected = token.get_secret_value().encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode("utf-8", "replace"), expected):
+        raise Unauthenticated("/metrics needs 'Authorization: Bearer <metrics_token>' (the metrics_token setting)")
+
+
 async def metrics(request: web.Request) -> web.Response:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    _metrics_allowed(request)
 
     body = await db(generate_latest, request.app[METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -347,6 +397,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/customers/{id}", get_customer)
     app.router.add_post("/api/v1/customers/{id}/merge", merge_customer)
     app.router.add_post("/api/v1/customers/{id}/link-codes", issue_link_code)
+    app.router.add_delete("/api/v1/customers/{id}/identities/{identity_id}", unlink_identity)
     app.router.add_get("/api/v1/inbound/rejected", list_rejected)
     app.router.add_post("/api/v1/auth/login", login)
     app.router.add_post("/api/v1/auth/logout", logout)

@@ -25,7 +25,9 @@ from hub.message_search import MessageIndexer
 from hub.pacing import IngestMeter, Pacer
 from hub.outbox import OutboxWorker
 from hub.workqueue import RetryPolicy
-from hub.ratelimit import RateLimiter
+from hub.ratelimit import RateLimiter, client_address, parse_networks
+from hub.ratelimit import client_key as _rate_key
+from hub.search_query import refuse_control_characters
 from hub.settings import Settings
 from hub.signing import message_id_key
 from hub.spool import SpoolWorker, load_state, reject, save_state, spool
@@ -44,6 +46,7 @@ SPOOL = web.AppKey("spool", SpoolWorker)
 BLOBS = web.AppKey("blobs", BlobStore)
 METRICS = web.AppKey("metrics", HubMetrics)
 LOGIN_LIMITER = web.AppKey("login_limiter", RateLimiter)
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple)
 # Called with (IngestResult, InboundMessage) of each new message, after it is stored (routing wakes up on it).
 # Listeners must be quick and never raise: they run on the ingest path.
 INGEST_LISTENERS = web.AppKey("ingest_listeners", list)
@@ -102,6 +105,22 @@ async def security_headers_middleware(request: web.Request, handler):
     return response
 
 
+@web.middleware
+async def readable_query_middleware(request: web.Request, handler):
+    """A control character in a query parameter is a malformed request (400), whatever the route:
+    PostgreSQL refuses a NUL in any text parameter, which looked like the store being down (503).
+    JSON for API clients, plain text for pages (as the OpenAPI document says for every route)."""
+    try:
+        for name, value in request.query.items():
+            refuse_control_characters(name, "a query parameter's name")
+            refuse_control_characters(value, name[:40])
+    except errors.UnreadableInput as exc:
+        if _wants_json(request):
+            return from_hub_error(exc)
+        return web.Response(status=400, text=exc.message, content_type="text/plain")
+    return await handler(request)
+
+
 def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelRegistry | None = None) -> web.Application:
     from hub.web import api, calls, csat_api, forms, inbox, kb_api, reports_api, scm_api, segments_api, sla_api
 
@@ -110,7 +129,7 @@ def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelReg
     engine = make_engine(settings.effective_database_url)
     app = web.Application(
         client_max_size=settings.max_request_bytes,
-        middlewares=[metrics_middleware, error_middleware, security_headers_middleware],
+        middlewares=[metrics_middleware, error_middleware, security_headers_middleware, readable_query_middleware],
     )
     app[SETTINGS] = settings
     app[ENGINE] = engine
@@ -124,9 +143,10 @@ def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelReg
         lease_seconds=settings.outbox_lease_seconds,
     )
     app[METRICS] = HubMetrics(engine)
-    app[AUTH] = Authenticator(engine)
+    app[AUTH] = Authenticator(engine, idle=timedelta(hours=settings.session_idle_hours))
     app[REGISTRY] = registry or build_registry(settings)
     app[LOGIN_LIMITER] = RateLimiter(settings.login_rate_per_minute)
+    app[TRUSTED_PROXIES] = parse_networks(settings.trusted_proxies)
     app[BLOBS] = BlobStore(settings.blob_dir)
     app[WRITER] = IngestWriter(
         engine,
@@ -170,6 +190,12 @@ def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelReg
             app.router.add_routes(channel.routes())
     app.cleanup_ctx.append(_channels_and_workers)
     return app
+
+
+def client_key(request: web.Request) -> str:
+    """What every rate limit counts a request by: the client's address (through trusted proxies
+    only), an IPv6 client by its /64. The one place the web layer reads who a client is."""
+    return _rate_key(client_address(request.remote, request.headers.getall("X-Forwarded-For", ()), request.app[TRUSTED_PROXIES]))
 
 
 async def ingest_message(app: web.Application, message):

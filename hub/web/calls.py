@@ -1,6 +1,6 @@
 """POST /api/v1/calls: a phone call with its transcript (integration token).
 
-The body is channels.voice.CallIn: the call record (call id, caller, callee, direction, times,
+The body (up to max_attachment_bytes: a transcript is a document) is channels.voice.CallIn: the call record (call id, caller, callee, direction, times,
 optional recording URL, language, conversation_id) with structured `turns` or a `transcript`
 document in any supported format. The answer is that of POST /api/v1/messages: 201 with the ids
 when stored, 200 with created false when that call id was stored before.
@@ -16,12 +16,15 @@ from aiohttp import web
 from channels.voice import CHANNEL, CallIn, message_from_record
 from hub.errors import RejectedInput
 from hub.web.api import parse_body, principal
-from hub.web.app import METRICS, ingest_message
+from hub.web.app import METRICS, SETTINGS, ingest_message
 
 
 async def post_call(request: web.Request) -> web.Response:
     principal(request, "integration")
-    body = await parse_body(request, CallIn)
+    # A transcript is a document, like an attachment: an hour's Amazon Transcribe output is ~2.3 MB,
+    # far over the small limit of ordinary JSON bodies.
+    body = await parse_body(request, CallIn, limit=transcript_limit(request.app[SETTINGS]),
+                            setting="SERVICEHUB_MAX_ATTACHMENT_BYTES")
     try:
         # Parsing a large transcript is CPU work: off the event loop.
         message = await asyncio.to_thread(message_from_record, body)
@@ -41,6 +44,11 @@ async def post_call(request: web.Request) -> web.Response:
         ),
         content_type="application/json",
     )
+
+
+def transcript_limit(settings) -> int:
+    """What POST /api/v1/calls accepts: the call record and a transcript as large as an attachment."""
+    return max(settings.max_request_bytes, settings.max_attachment_bytes)
 
 
 def add_routes(app: web.Application) -> None:

@@ -24,7 +24,7 @@ from hub import csat
 from hub.errors import RejectedInput
 from hub.ratelimit import RateLimiter
 from hub.web.api import _json, db, path_id, principal
-from hub.web.app import ENGINE, INGEST_LISTENERS, SETTINGS
+from hub.web.app import ENGINE, INGEST_LISTENERS, SETTINGS, client_key
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def _closed(request: web.Request, exc: Exception) -> web.Response:
 
 
 def _limited(request: web.Request) -> web.Response | None:
-    wait = request.app[LIMITER].check(request.remote or "unknown")
+    wait = request.app[LIMITER].check(client_key(request))
     if not wait:
         return None
     seconds = max(1, int(wait + 0.999))

@@ -24,9 +24,17 @@ class ValidationFailed(errors.HubError):
     code = "validation_error"
 
 
+class TooLarge(errors.HubError):
+    """The body is over what this route accepts: the message names the limit and the setting."""
+
+    code = "payload_too_large"
+
+
 STATUS = {
     BadRequest: 400,
+    TooLarge: 413,
     ValidationFailed: 422,
+    errors.UnreadableInput: 400,
     errors.RejectedInput: 422,
     errors.NotFound: 404,
     errors.Conflict: 409,

@@ -37,7 +37,7 @@ from hub.errors import RejectedInput
 from hub.models import Direction, Message, Outbox, utcnow
 from hub.outbox import enqueue
 from hub.ratelimit import RateLimiter
-from hub.web.app import ENGINE, SETTINGS, WORKER, ingest_message
+from hub.web.app import ENGINE, SETTINGS, WORKER, client_key, ingest_message
 
 log = logging.getLogger(__name__)
 
@@ -268,11 +268,6 @@ async def read_submission(request: web.Request, form: Form, settings) -> Posted:
     return posted
 
 
-def _client_key(request: web.Request) -> str:
-    # Behind a reverse proxy every client is the proxy: it must then limit per client itself.
-    return request.remote or "unknown"
-
-
 # --- the confirmation email ---------------------------------------------------------------------
 
 CONFIRMATION_SUBJECT = "We have received your message [#{ref}]"
@@ -409,10 +404,10 @@ async def submit(request: web.Request) -> web.Response:
     embed = _is_embed(request)
     back = form_path(form, embed=embed)
 
-    wait = state.limiter.check(_client_key(request))
+    wait = state.limiter.check(client_key(request))
     if wait:
         seconds = max(1, int(wait + 0.999))
-        log.info("web form %s: rate limit for %s", form.slug, _client_key(request))
+        log.info("web form %s: rate limit for %s", form.slug, client_key(request))
         html = render_notice(
             "Too many messages",
             f"You have sent several messages in a short time. Please wait {seconds} seconds, then go back and send your message again.",

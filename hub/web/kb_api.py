@@ -19,6 +19,7 @@ from aiohttp import web
 
 from hub import kb, suggestions
 from hub.errors import RejectedInput
+from hub.search_query import search_text
 from hub.kb_index import IndexNotReady, KnowledgeIndex, shared_embedder
 from hub.web import kb_schemas as ks
 from hub.web.api import AGENTS, _int_query, _json, db, parse_body, path_id, principal
@@ -112,7 +113,7 @@ async def list_articles(request: web.Request) -> web.Response:
         raise RejectedInput("language must be a language tag like en or pt-BR")
     page = await db(
         kb.list_articles, request.app[ENGINE], published=published, language=language,
-        q=(q.get("q") or "").strip()[:200] or None,
+        q=search_text(q.get("q")),
         limit=_int_query(request, "limit", low=1, high=kb.MAX_PAGE) or 50, cursor=q.get("cursor") or None,
     )
     return _json(page)
@@ -230,7 +231,7 @@ def openapi_paths() -> dict:
     tags = ["knowledge base"]
     return {
         "/api/v1/kb/articles": {
-            "get": _op("List articles, newest first", {"200": doc_json(ks.ArticlePage), **auth, **_errors(422)},
+            "get": _op("List articles, newest first", {"200": doc_json(ks.ArticlePage), **auth, **_errors(400, 422)},
                        params=[
                            _query("published", {"type": "string", "enum": ["true", "false"]}, "only published articles, or only drafts"),
                            _query("language", {"type": "string", "pattern": ks.LANGUAGE_PATTERN, "maxLength": 16}, "language tag"),

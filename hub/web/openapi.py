@@ -69,6 +69,25 @@ def _query(name: str, schema: dict, description: str) -> dict:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
+_UNREADABLE_QUERY = {
+    "description": "a query parameter holds a control character (NUL...): the request is malformed",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}},
+                "text/plain": {"schema": {"type": "string"}}},
+}
+
+
+def _document_unreadable_queries(paths: dict) -> None:
+    """Every operation with query parameters can answer 400 (hub/web/app.py's readable_query_middleware)."""
+    for item in paths.values():
+        for op in item.values():
+            if any(p.get("in") == "query" for p in op.get("parameters", ())):
+                existing = op["responses"].get("400")
+                if existing is None:
+                    op["responses"]["400"] = _UNREADABLE_QUERY
+                else:  # a copy: response objects are shared between operations
+                    op["responses"]["400"] = {**existing, "content": {**_UNREADABLE_QUERY["content"], **existing.get("content", {})}}
+
+
 @lru_cache(maxsize=1)
 def openapi_document() -> dict:
     from hub.web import csat_api, inbox, kb_api, reports_api, scm_api, segments_api, sla_api
@@ -108,7 +127,7 @@ def openapi_document() -> dict:
             )
         },
         "/api/v1/conversations": {
-            "get": _op("List conversations, newest activity first", {"200": _json(s.ConversationPage), **auth_errors, **_errors(422)},
+            "get": _op("List conversations, newest activity first", {"200": _json(s.ConversationPage), **auth_errors, **_errors(400, 422)},
                        params=list_params, tags=["inbox"])
         },
         "/api/v1/conversations/{id}": {
@@ -144,6 +163,12 @@ def openapi_document() -> dict:
             "post": _op("Issue a one-time code that links another channel to this customer",
                         {"201": _json(s.LinkCodeOut), **auth_errors, **_errors(400, 404)}, params=[_path_id()], tags=["customers"])
         },
+        "/api/v1/customers/{id}/identities/{identity_id}": {
+            "delete": _op("Take an identity a link code attached off the customer: it moves to a profile of its own "
+                          "with the conversations only it wrote in (audit-logged)",
+                          {"200": _json(s.CustomerOut), **auth_errors, **_errors(400, 404, 409)},
+                          params=[_path_id(), _path_id("identity_id")], tags=["customers"])
+        },
         "/api/v1/inbound/rejected": {
             "get": _op("Inbound items that could not be stored, with the reason (admin)",
                        {"200": _json(s.RejectedPage), **auth_errors, **_errors(422)},
@@ -165,8 +190,9 @@ def openapi_document() -> dict:
             "get": _op("Liveness and database reachability", {"200": _json(s.Health), "503": _ERR}, security=False, tags=["ops"])
         },
         "/metrics": {
-            "get": _op("Prometheus metrics", {"200": {"description": "text exposition format",
-                                                      "content": {"text/plain": {"schema": {"type": "string"}}}}},
+            "get": _op("Prometheus metrics (with metrics_token set: 'Authorization: Bearer <metrics_token>')",
+                       {"200": {"description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                        **_errors(401)},
                        security=False, tags=["ops"])
         },
         "/api/v1/openapi.json": {
@@ -178,6 +204,7 @@ def openapi_document() -> dict:
     for module in extensions:
         paths.update(module.openapi_paths())
     paths.update(inbox.openapi_paths())
+    _document_unreadable_queries(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "servicehub API", "version": "1", "description": "Omnichannel customer-service hub. "

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hub import privacy, reports
 from hub.errors import RejectedInput
 from hub.web.api import _json, db, parse_body, path_id, principal
-from hub.web.app import BLOBS, ENGINE
+from hub.web.app import BLOBS, ENGINE, SETTINGS
 
 AGENTS = ("agent", "admin")
 FORMATS = ("json", "csv", "svg")
@@ -139,7 +139,8 @@ async def post_erase(request: web.Request) -> web.Response:
     body = await parse_body(request, EraseIn)
     if body.confirm != cid:
         raise RejectedInput("confirm must repeat the customer's id: erasing cannot be undone")
-    result = await db(privacy.erase_customer, request.app[ENGINE], request.app[BLOBS], cid, who.actor, reason=body.reason)
+    result = await db(privacy.erase_customer, request.app[ENGINE], request.app[BLOBS], cid, who.actor, reason=body.reason,
+                      outbound_log=request.app[SETTINGS].outbound_log)
     return _json(result)
 
 

@@ -206,6 +206,26 @@ class IdentityOut(BaseModel):
     address: str
     display_name: Optional[str]
     verified: bool
+    linked_by_code: bool = Field(default=False, description="a link code attached it: an agent can remove it")
+
+
+class LinkCodeUser(BaseModel):
+    identity_id: int
+    kind: str
+    address: str
+    removed: bool = Field(description="an agent has since taken this identity off the customer")
+
+
+class LinkCodeInfo(BaseModel):
+    """A code issued to the customer (the code itself is never shown again)."""
+
+    id: int
+    created_at: datetime
+    created_by: Optional[str] = Field(description="who issued it: agent:<id> or token:<id>")
+    expires_at: datetime
+    used_at: Optional[datetime]
+    used_by: Optional[LinkCodeUser]
+    status: Literal["open", "used", "expired"]
 
 
 class CustomerConversation(BaseModel):
@@ -228,6 +248,7 @@ class CustomerOut(BaseModel):
     created_at: datetime
     identities: list[IdentityOut]
     conversations: list[CustomerConversation]
+    link_codes: list[LinkCodeInfo] = Field(default_factory=list, description="codes issued to link another channel, newest first")
 
 
 class AgentOut(BaseModel):

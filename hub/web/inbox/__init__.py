@@ -32,7 +32,7 @@ async def static_file(request: web.Request) -> web.StreamResponse:
 
 def setup(app: web.Application) -> None:
     """Add the inbox pages, their static files and the live-update stream to the app."""
-    from hub.web.inbox import admin, common, live, pages
+    from hub.web.inbox import admin, common, links, live, pages
 
     common.setup_templates(app)
     versions = _versions()
@@ -40,6 +40,7 @@ def setup(app: web.Application) -> None:
     live.setup(app)
     pages.add_routes(app)
     admin.add_routes(app)
+    links.add_routes(app)
     app.router.add_get("/inbox/static/{name}", static_file)
 
 
@@ -100,8 +101,8 @@ def openapi_paths() -> dict:
         },
         "/inbox/logout": action("Sign out (ends the session)"),
         "/inbox/availability": action("Set my availability for automatic assignment"),
-        "/inbox": page("The inbox list", query=list_query),
-        "/inbox/rows": page("The inbox list's rows (for live refresh)", query=list_query),
+        "/inbox": page("The inbox list", query=list_query, codes=(400, 403, 404, 422)),
+        "/inbox/rows": page("The inbox list's rows (for live refresh)", query=list_query, codes=(400, 403, 404, 422)),
         "/inbox/events": {"get": {"summary": "The page's live stream (server-sent events)", "tags": tags, "security": session,
                                   "parameters": [q("conversation", "the conversation the page shows")],
                                   "responses": {"200": {"description": "text/event-stream",
@@ -141,6 +142,10 @@ def openapi_paths() -> dict:
                    query=[q("other", "the other customer's id")]),
             **action("Merge another customer into this one (admin)", params=[ident]),
         },
+        "/inbox/customers/{id}/link-codes": action("Issue a link code for the customer (shown once)", params=[ident]),
+        "/inbox/customers/{id}/identities/{identity_id}/unlink": action(
+            "Take an identity a link code attached off the customer",
+            params=[ident, {**ident, "name": "identity_id"}]),
         "/inbox/static/{name}": {"get": {"summary": "The inbox's stylesheet and script", "tags": tags, "security": [],
                                          "parameters": [{"name": "name", "in": "path", "required": True,
                                                          "schema": {"type": "string"}}],
@@ -151,7 +156,8 @@ def openapi_paths() -> dict:
     }
     for section, summary in (("agents", "Agents"), ("tokens", "API tokens"), ("channels", "Channel status"),
                              ("macros", "Canned responses"), ("kb", "Knowledge base articles"), ("forms", "Web forms")):
-        paths[f"/inbox/admin/{section}"] = page(f"Admin: {summary}", query=[q("q", "search")] if section == "kb" else ())
+        paths[f"/inbox/admin/{section}"] = (page(f"Admin: {summary}", query=[q("q", "search")], codes=(400, 403, 404, 422))
+                                            if section == "kb" else page(f"Admin: {summary}"))
         if section in ("agents", "tokens", "macros"):
             paths[f"/inbox/admin/{section}"].update(action(f"Admin: change {summary.lower()}"))
     paths["/inbox/admin"] = page("Admin: start page")

@@ -11,6 +11,7 @@ from aiohttp import web
 from hub import assignment, auth, lockout, macros, staff
 from hub.channel_status import channel_status
 from hub.errors import RejectedInput
+from hub.search_query import search_text
 from hub.web.app import ENGINE, REGISTRY, SETTINGS
 from hub.web.inbox.common import CSRF_FIELD, agent, form_of, int_param, page, render
 
@@ -136,7 +137,7 @@ async def knowledge(request: web.Request) -> web.Response:
     who = agent(request, admin=True)
     from hub import kb
 
-    q = (request.query.get("q") or "").strip()[:200] or None
+    q = search_text(request.query.get("q"))
     articles = await db(kb.list_articles, request.app[ENGINE], q=q, limit=100)
     return render(request, "admin/kb.html", _ctx(who, "kb", articles=articles, q=q or ""))
 

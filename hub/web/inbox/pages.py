@@ -36,7 +36,7 @@ from hub.db import read_tx
 from hub.errors import HubError, RejectedInput, StaleVersion, Unauthenticated
 from hub.models import Csat, Segment
 from hub.web.api import SESSION_COOKIE
-from hub.web.app import AUTH, BLOBS, ENGINE, LOGIN_LIMITER, REGISTRY, SETTINGS, WORKER
+from hub.web.app import AUTH, BLOBS, ENGINE, LOGIN_LIMITER, REGISTRY, SETTINGS, WORKER, client_key
 from hub.web.errors import from_hub_error
 from hub.web.inbox.common import (
     CSRF_FIELD,
@@ -90,7 +90,7 @@ async def login(request: web.Request) -> web.Response:
     password = str(form.get("password") or "")
     if not login_csrf_ok(request, form.get(CSRF_FIELD) if isinstance(form.get(CSRF_FIELD), str) else None):
         return _login_page(request, error="The sign-in form was out of date; please try again.", email=email, status=403)
-    wait = app[LOGIN_LIMITER].check(request.remote or "unknown")
+    wait = app[LOGIN_LIMITER].check(client_key(request))
     if wait:
         response = _login_page(request, error=f"Too many sign-in attempts from here; wait {int(wait) + 1} seconds.",
                                email=email, status=429)
@@ -104,10 +104,12 @@ async def login(request: web.Request) -> web.Response:
         response = _login_page(request, error=exc.message, email=email, status=429)
         response.headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
         return response
-    except Unauthenticated:
+    except Unauthenticated as exc:
         if await db(lockout.record_failure, engine, email):
             msg = ("Wrong email or password. This account is now locked for 15 minutes after too many failed "
                    "sign-ins; an admin can unlock it by setting a new password.")
+        elif isinstance(exc, auth.NotPlainAddress):
+            msg = "Wrong email or password. Type the address plainly: no <>, no final dot, no fullwidth or invisible characters."
         else:
             msg = "Wrong email or password."
         return _login_page(request, error=msg, email=email, status=401)

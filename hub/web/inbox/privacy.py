@@ -13,7 +13,7 @@ from hub import privacy
 from hub.db import read_tx
 from hub.errors import NotFound, RejectedInput
 from hub.models import Conversation, Customer, Identity
-from hub.web.app import BLOBS, ENGINE
+from hub.web.app import BLOBS, ENGINE, SETTINGS
 from hub.web.inbox.common import CSRF_FIELD, agent, form_of, int_param, page, render
 
 
@@ -46,7 +46,8 @@ async def privacy_post(request: web.Request) -> web.Response:
     if str(form.get("confirm") or "").strip() != str(cid):
         raise RejectedInput("type the customer's id in the confirmation field: erasing cannot be undone")
     reason = str(form.get("reason") or "").strip()[:500] or None
-    await asyncio.to_thread(privacy.erase_customer, request.app[ENGINE], request.app[BLOBS], cid, who.actor, reason=reason)
+    await asyncio.to_thread(privacy.erase_customer, request.app[ENGINE], request.app[BLOBS], cid, who.actor, reason=reason,
+                            outbound_log=request.app[SETTINGS].outbound_log)
     raise web.HTTPSeeOther(f"/inbox/customers/{cid}/privacy?done=erased")
 
 
