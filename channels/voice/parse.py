@@ -114,7 +114,8 @@ def _from_text(content: str, hint: str | None) -> Transcript:
 def _label(value) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         return None
-    return clean_text(str(value))[:MAX_LABEL] or None
+    # Cut before cleaning: one long label can be shared by every turn of a speaker.
+    return clean_text(str(value)[: 4 * MAX_LABEL])[:MAX_LABEL] or None
 
 
 def _sane(turn: Turn) -> Turn:
