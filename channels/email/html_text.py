@@ -206,13 +206,29 @@ def html_to_text(html: str) -> str:
 
 
 def _flat_text(root) -> str:
-    """The text of a document with far more elements than mail has, read in one pass of libxml2,
-    without layout: walking it element by element in Python costs a microsecond an element, and
-    "<p>" is three bytes."""
-    etree.strip_elements(root, *_SKIP, with_tail=False)
-    text = etree.tostring(root, method="text", encoding="unicode")
+    """The text of a document with far more elements than mail has, in one pass of libxslt: blocks
+    become line breaks, scripts, styles and hidden parts are left out, lists and quotes are not laid
+    out. Walking the elements in Python costs a microsecond an element, and "<p>" is three bytes."""
+    text = str(_FLAT_TEXT(root))
     text = _SPACES.sub(" ", _INVISIBLE.sub("", text))
     return _BLANKS.sub("\n\n", _SPACE_AT_LINE_END.sub("\n", text)).strip()
+
+
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_FLAT_TEXT = etree.XSLT(
+    etree.XML(
+        f"""<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
+  <xsl:output method="text" encoding="utf-8"/>
+  <xsl:template match="{'|'.join(sorted(t for t in _SKIP if ':' not in t))}|*[@hidden]"/>
+  <xsl:template match="*[@style][contains(translate(@style, '{_UPPER} &#9;&#10;&#13;', '{_UPPER.lower()}'), 'display:none')
+                         or contains(translate(@style, '{_UPPER} &#9;&#10;&#13;', '{_UPPER.lower()}'), 'visibility:hidden')]"/>
+  <xsl:template match="{'|'.join(sorted(_PARAGRAPH | _LINE | _CELL | {'br'}))}">
+    <xsl:text>&#10;</xsl:text><xsl:apply-templates/><xsl:text>&#10;</xsl:text>
+  </xsl:template>
+</xsl:stylesheet>"""
+    ),
+    access_control=etree.XSLTAccessControl.DENY_ALL,
+)
 
 
 # Element tag -> lower-case name without namespace; the same few tags repeat thousands of times.
