@@ -32,7 +32,7 @@ from email.policy import Compat32
 
 from channels.email import headers as hdr
 from channels.email.automated import header_summary, machine_flags
-from channels.email.charsets import decode
+from channels.email.charsets import codec_for, decode
 from channels.email.html_text import html_to_text
 from channels.email.quotes import extract_reply
 from hub.errors import RejectedInput
@@ -494,10 +494,9 @@ def _leaf(part: Message, ctype: str, body: _Body, limit: int, want_plain: bool, 
         if ctype == "text/plain" and body.text_chars > MAX_TEXT:
             return  # the text is cut at MAX_TEXT anyway: a part beyond it is not decoded
         data = _payload(part)
-        if ctype == "text/plain" and len(data) > _MAX_TEXT_BYTES:
-            # Cut at a line end: no charset has a character that spans one.
-            data = data[: data.rfind(b"\n", 0, _MAX_TEXT_BYTES) + 1 or _MAX_TEXT_BYTES]
         declared = _charset(part)
+        if ctype == "text/plain" and len(data) > _MAX_TEXT_BYTES:
+            data = _cut_text(data, declared)
         if ctype == "text/html" and declared is None:
             match = _META_CHARSET.search(data[:4096])
             declared = match.group(1).decode("ascii", "replace") if match else None
@@ -513,6 +512,15 @@ def _leaf(part: Message, ctype: str, body: _Body, limit: int, want_plain: bool, 
             body.html.append(text)
         return
     _attach(part, ctype, None, body, limit)
+
+
+def _cut_text(data: bytes, declared: str | None) -> bytes:
+    """The start of a text part too long to be read whole: cut at a line end (no ASCII-compatible
+    charset has a character spanning one), or at a whole number of UTF-16/32 units."""
+    codec = (codec_for(declared) or "").replace("_", "-")
+    if codec.startswith(("utf-16", "utf-32")):
+        return data[: _MAX_TEXT_BYTES - _MAX_TEXT_BYTES % 4]
+    return data[: data.rfind(b"\n", 0, _MAX_TEXT_BYTES) + 1 or _MAX_TEXT_BYTES]
 
 
 def _report_part(part: Message, ctype: str, body: _Body, limit: int) -> None:
@@ -792,6 +800,9 @@ _QUOTED_LINE = re.compile(r"^>", re.M)
 _STUFFED = re.compile(r"^ ", re.M)
 # A line ending in a space flows into the next, unless either line is the "-- " signature separator.
 _FLOWED_END = re.compile(r"(?<!^--) \n(?!-- (?:\n|\Z))", re.M)
+# With DelSp=yes the space of every flowed line goes, also of one that flows into nothing (the
+# separator, the end of the text): group 1 keeps the line break before a separator.
+_FLOWED_END_DELSP = re.compile(r"(?<!^--) (?:(\n)(?=-- (?:\n|\Z))|\n|\Z)", re.M)
 
 
 def _trim(text: str) -> str:
@@ -806,7 +817,10 @@ def _unflow(text: str, delsp: bool) -> str:
     if not _QUOTED_LINE.search(text):
         # No quoted lines, so every line has depth 0: undo the space-stuffing, then join the lines
         # that flow, in two passes over the text (the same as _unflow_lines, a call per line less).
-        return _FLOWED_END.sub("" if delsp else " ", _STUFFED.sub("", text))
+        text = _STUFFED.sub("", text)
+        if delsp:
+            return _FLOWED_END_DELSP.sub(r"\1", text)
+        return _FLOWED_END.sub(" ", text)
     return _unflow_lines(text, delsp)
 
 
