@@ -321,8 +321,8 @@ async def test_lmtp_accepts_long_lines_too():
             await reader.readline()
             for command in (b"LHLO mx.example", b"MAIL FROM:<ana@example.com>", f"RCPT TO:<{SUPPORT}>".encode(), b"DATA"):
                 writer.write(command + b"\r\n")
-                while (line := await asyncio.wait_for(reader.readline(), 10))[3:4] == b"-":
-                    pass
+                while (await asyncio.wait_for(reader.readline(), 10))[3:4] == b"-":
+                    pass  # the lines of a multi-line reply before its last
             writer.write(raw.replace(b"\n.", b"\n..") + b".\r\n")
             assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"250")
         finally:
