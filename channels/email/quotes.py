@@ -43,7 +43,7 @@ _MAX_SCAN_LINES = 10_000
 # Characters of attribution windows matched per character of text, and a floor for short texts
 # (a window costs its length and 50 more: each is matched by a handful of patterns).
 _ATTRIBUTION_BUDGET_PER_CHAR = 2
-_ATTRIBUTION_BUDGET_FLOOR = 50_000
+_ATTRIBUTION_BUDGET_FLOOR = 200_000
 # An attribution's verb is within this many characters of its end (it is followed by at most a
 # name and an address of 200 characters); only that tail is searched.
 _VERB_TAIL = 320
@@ -231,6 +231,8 @@ def _attribution_at(lines: list[str], quoted: list[bool], end: int, budget: _Bud
         or last.endswith(_CJK_ENDINGS)
         or _VERB_AT_END.search(last, max(0, len(last) - 40)) is not None
     ):
+        return None
+    if budget.left < 0:
         return None
     first = max(0, end - 3)
     for start in range(end, first - 1, -1):
