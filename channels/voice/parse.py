@@ -137,6 +137,8 @@ def parse_transcript(
         ext = PurePath(filename).suffix.lower()
         # Caption extensions are trusted; .txt and .json are not (a .txt may well hold WebVTT).
         hint = _BY_EXTENSION.get(ext)
+    if not isinstance(data, (bytes, bytearray, str, dict, list)):
+        raise _unknown(f"a transcript is text or a JSON document, not {type(data).__name__}")
     if isinstance(data, (dict, list)):
         if hint in ("webvtt", "srt", "text"):
             raise MalformedTranscript(f"a JSON document is not {FORMATS[hint]}")
