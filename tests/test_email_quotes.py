@@ -489,3 +489,15 @@ def test_html_fallback_text_on_runs_of_unclosed_tags():
     html = "<div>" * 300 + "Where is my order?" + "<" * 200_000
     text = html_to_text(html)
     assert text.startswith("Where is my order?<") and len(text) == len("Where is my order?") + 200_000
+
+
+@pytest.mark.parametrize(
+    "verb",
+    ["wrote", "WROTE", "writes", "said", "a écrit", "Écrit", "escribió", "ha scritto", "scritto", "escreveu", "schrieb",
+     "schreef", "skrev", "kirjoitti", "napisał", "Napisała", "pisze", "napsal(a)", "napísal", "написал", "написала",
+     "пишет", "написав", "írta", "yazdı", "skrifaði", "rašė", "rakstīja", "kirjutas", "έγραψε", "כתב", "كتب"],
+)
+def test_every_attribution_verb_is_found(verb):
+    # The verb pattern is only tried where one of the verbs' first letters stands: every verb counts.
+    assert extract_reply(f"Thanks!\n\nOn Mon, 1 Jan 2024, Ana <ana@example.com> {verb}:\n> Where is it?") == "Thanks!"
+    assert extract_reply(f"Thanks!\n\nOn Mon, 1 Jan 2024 Ana {verb}\n> Where is it?") == "Thanks!"
