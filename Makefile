@@ -35,6 +35,7 @@ test: setup
 bench: setup
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/email.py
+	$(BIN)/python bench/hostile.py
 	$(BIN)/python bench/inbox.py
 	$(BIN)/python bench/kb.py
 	$(BIN)/python bench/kb_quality.py

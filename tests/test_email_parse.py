@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import select
 
 from channels.email.charsets import decode
-from channels.email.parse import parse
+from channels.email.parse import MAX_HEADER_CHARS, MAX_LISTED_ADDRESSES, MAX_TEXT, _unflow, _unflow_lines, parse
 from hub.errors import RejectedInput
 from hub.ingest import ingest, ingest_many, validate
 from hub.messages import AUTOMATED_FLAGS, InboundMessage
@@ -637,3 +637,114 @@ def test_absurdly_nested_multiparts():
     raw += b"--b%d\r\nContent-Type: text/plain\r\n\r\ndeep text\r\n" % (depth - 1)
     msg = parse(raw)
     assert msg.sender.address == "a@example.com"
+
+
+# --- hostile mail: every step is linear, and capped before it runs -------------------------------
+# Each mail here is large enough that a quadratic step would take minutes; bench/hostile.py prints
+# how long they take next to a plain mail of the same size.
+
+HOSTILE_HEAD = "From: Ana Lima <ana@example.com>\nTo: support@shop.example\nSubject: Order 1234\nMessage-ID: <h1@example.com>"
+
+
+def test_the_text_is_cut_at_max_text_before_quote_stripping():
+    prose = "My boots have not arrived and the tracking page has said the same thing for a week now.\n"
+    quoted = "\nOn Mon, Jan 1, 2024 at 9:00 AM, Shop <support@shop.example> wrote:\n> Your order has shipped.\n"
+    body = (prose * 40_000 + quoted).encode()  # 3.6 MB: the quote lies past MAX_TEXT
+    msg = parse(raw_mail(HOSTILE_HEAD + "\nContent-Type: text/plain; charset=utf-8", body))
+    assert len(msg.text) == MAX_TEXT and msg.metadata["truncated"] is True
+    assert msg.text.startswith(prose) and "wrote:" not in msg.text
+    assert "full_text" not in msg.metadata  # the cut text is the whole text: nothing was stripped
+
+
+def test_a_text_part_of_many_megabytes_is_decoded_only_up_to_the_cap():
+    line = "Where is my order? It is A-1001 and it is late.\n"
+    body = (line * 200_000).encode("utf-16-le")  # 19 MB in a charset of 2 bytes a character
+    msg = parse(raw_mail(HOSTILE_HEAD + "\nContent-Type: text/plain; charset=utf-16-le", body))
+    assert len(msg.text) == MAX_TEXT and msg.text.startswith(line) and msg.metadata["truncated"]
+
+
+def test_the_crafted_mail_that_stalled_parse_is_read():
+    """Underscore rules, a "Sent from" line of parentheses and lines that end like attributions:
+    the quote stripper was quadratic in each (this mix took 12.5 s at 440 KB)."""
+    body = "Where is my order?\n\n" + "_" * 20 + "\n" + ("_" * 20 + "\n1:00 a@b.cc:\n") * 20_000
+    body += "Sent from " + "(" * 100_000 + "\n"
+    msg = parse(raw_mail(HOSTILE_HEAD, body.encode()))
+    assert msg.text.startswith("Where is my order?") and msg.sender.address == "ana@example.com"
+
+
+def test_nesting_past_max_depth_is_kept_opaque():
+    """10,000 nested multiparts: the stdlib's reader checks every line against every open boundary,
+    so the parser stops descending at MAX_DEPTH. A text part above the limit is still read."""
+    depth = 10_000
+    levels = b"".join(b'--b%d\r\nContent-Type: multipart/mixed; boundary="b%d"\r\n\r\n' % (i - 1, i) for i in range(1, depth))
+    near = b"--b0\r\nContent-Type: text/plain\r\n\r\nWhere is my order?\r\n"
+    deep = b"--b%d\r\nContent-Type: text/plain\r\n\r\n" % (depth - 1) + b"too deep to read\r\n" * 20_000
+    msg = parse(raw_mail(HOSTILE_HEAD + '\nContent-Type: multipart/mixed; boundary="b0"', near + levels + deep))
+    assert msg.text == "Where is my order?" and msg.sender.address == "ana@example.com"
+
+
+def test_enclosed_messages_nested_ten_thousand_deep():
+    nested = b"Content-Type: message/rfc822\r\n\r\n" * 10_000 + b"\r\nWhere is my order?\r\n"
+    msg = parse(raw_mail(HOSTILE_HEAD + "\nContent-Type: multipart/mixed; boundary=b",
+                         b"--b\r\nContent-Type: text/plain\r\n\r\nSee below.\r\n--b\r\n" + nested + b"--b--\r\n"))
+    assert msg.text == "See below."
+    assert [a.filename for a in msg.attachments] == ["forwarded.eml"]
+
+
+def test_twenty_thousand_parts():
+    parts = b"".join(b"--b\r\nContent-Type: text/plain\r\n\r\nline %d\r\n" % i for i in range(20_000))
+    msg = parse(raw_mail(HOSTILE_HEAD + '\nContent-Type: multipart/mixed; boundary="b"', parts + b"--b--\r\n"))
+    lines = msg.metadata.get("full_text", msg.text).split("\n\n")
+    assert lines[:3] == ["line 0", "line 1", "line 2"] and len(lines) < 20_000  # parts past MAX_PARTS are not read
+
+
+def test_multiparts_whose_boundaries_never_match_nested_deep():
+    """Each such multipart is recovered by parsing its body again; nested, they would parse the
+    same bytes once per level."""
+    levels = b"".join(b'--x%d\r\nContent-Type: multipart/mixed; boundary="wrong%d"\r\n\r\n' % (i, i) for i in range(3_000))
+    msg = parse(raw_mail(HOSTILE_HEAD + '\nContent-Type: multipart/mixed; boundary="wrong"', levels + b"Where is my order?\r\n"))
+    assert msg.sender.address == "ana@example.com"
+
+
+def test_huge_headers():
+    many = ", ".join(f"a{i}@example.com" for i in range(100_000))  # one To of 1.8 MB
+    head = HOSTILE_HEAD.replace("To: support@shop.example", f"To: {many}")
+    head += "\nReferences: " + " ".join(f"<r{i}@example.com>" for i in range(100_000))
+    head += "\n" + "\n".join(f"Cc: c{i}@example.com" for i in range(20_000))
+    head = head.replace("Subject: Order 1234", "Subject: " + "=?x?q?a " * 100_000)
+    msg = parse(raw_mail(head, b"Where is my order?"))
+    assert msg.text == "Where is my order?"
+    assert len(msg.metadata["to"]) == MAX_LISTED_ADDRESSES and msg.metadata["to"][0] == "a0@example.com"
+    assert msg.metadata["cc"][:2] == ["c0@example.com", "c1@example.com"]
+    # The newest ids are at the end of References: those are kept.
+    assert msg.thread.in_reply_to[:2] == ("<r99999@example.com>", "<r99998@example.com>")
+    assert msg.subject.startswith("=?x?q?a ") and len(msg.subject) <= MAX_HEADER_CHARS
+
+
+def test_a_folded_header_of_a_million_lines_and_a_million_headers():
+    folded = "X-Note: a" + "\n b" * 200_000
+    many = "\n".join("X-Spam: yes" for _ in range(200_000))
+    msg = parse(raw_mail(f"{HOSTILE_HEAD}\n{folded}\n{many}", b"Where is my order?"))
+    assert msg.text == "Where is my order?" and msg.external_id == "<h1@example.com>"
+
+
+def test_a_bounce_with_the_original_message_id_under_900_000_empty_lines():
+    head = HOSTILE_HEAD.replace("Ana Lima <ana@example.com>", "MAILER-DAEMON@mx.example")
+    body = b"Delivery failed.\n" + b"\n" * 900_000 + b"Message-ID: <reply-42@shop.example>\n"
+    msg = parse(raw_mail(head, body))
+    assert "bounce" in msg.flags and msg.thread.in_reply_to == ("<reply-42@shop.example>",)
+
+
+_FLOWED_LINES = st.one_of(
+    st.sampled_from(["", " ", "a", "a ", "ab  ", " b", "  c ", "-- ", " -- ", "--", "--  ", "-- x ", "\t", "a\t "]),
+    st.text(alphabet=" -a\t\u3000", max_size=5),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_FLOWED_LINES, max_size=30), st.booleans())
+def test_format_flowed_without_quotes_is_unwrapped_as_line_by_line(lines, delsp):
+    """Without quoted lines format=flowed is undone in two passes over the text; it must give what
+    the line-by-line reading gives."""
+    text = "\n".join(lines)
+    assert _unflow(text, delsp) == _unflow_lines(text, delsp)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import re
 import smtplib
 import time
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from hub.db import make_engine
 from hub.errors import Conflict, RejectedInput
 from hub.settings import EmailSettings, SmtpReceiverSettings
 from hub.web.app import REGISTRY, create_app
+from tests.conftest import FIXTURES
 
 SUPPORT = "support@shop.example"
 
@@ -277,6 +279,55 @@ async def test_oversized_mail_gets_552_announced_or_not():
         assert hub.spooled == []
         await smtp_send(port, mail())  # the session limit did not stick
         assert len(hub.spooled) == 1
+
+
+def long_line_mail(line: str) -> bytes:
+    """A mail whose body is one line, sent 8-bit as it is (EmailMessage would wrap it in QP)."""
+    head = f"From: ana@example.com\r\nTo: {SUPPORT}\r\nSubject: One line\r\nMessage-ID: {make_msgid()}\r\n"
+    return head.encode() + b"Content-Type: text/html; charset=utf-8\r\n\r\n" + line.encode() + b"\r\n"
+
+
+async def test_long_lines_are_accepted_up_to_the_size_limit():
+    """RFC 5322 asks for lines of at most 998 characters; real mail breaks it (a real Outlook mail
+    with a 1,523-byte line, HTML or base64 on one line) and real servers pass such mail on."""
+    hub = FakeHub()
+    async with started_channel(hub, max_message_bytes=200_000) as channel:
+        port = channel.receiver.port
+        outlook = (FIXTURES / "email" / "talon" / "standard_replies" / "outlook.eml").read_bytes()
+        assert max(len(line) for line in outlook.splitlines()) > 998
+        one_line = long_line_mail("<p>" + "Where is my order? " * 5000 + "</p>")  # a 95 KB line
+        for raw in (outlook, one_line):
+            errors, reply = await smtp_send(port, raw)
+            assert errors == {} and "queued" in reply
+        # Byte for byte as sent (the client sends CRLF line ends and ends the last line).
+        sent = [re.sub(rb"\r?\n", b"\r\n", raw).rstrip(b"\r\n") for raw in (outlook, one_line)]
+        assert [stored.rstrip(b"\r\n") for _, _, _, stored in hub.spooled] == sent
+        # A line longer than the whole size limit is still refused, for its size and for good
+        # (at MAIL FROM when the client announces the size, at the end of DATA otherwise).
+        with pytest.raises((aiosmtplib.SMTPSenderRefused, aiosmtplib.SMTPDataError)) as refused:
+            await smtp_send(port, long_line_mail("x" * 300_000))
+        assert refused.value.code == 552
+        assert len(hub.spooled) == 2
+        await smtp_send(port, mail())  # the session is usable after it
+        assert len(hub.spooled) == 3
+
+
+async def test_lmtp_accepts_long_lines_too():
+    hub = FakeHub()
+    async with started_channel(hub, receiver=SmtpReceiverSettings(enabled=True, port=0, lmtp=True)) as channel:
+        raw = long_line_mail("a" * 5000)
+        reader, writer = await asyncio.open_connection("127.0.0.1", channel.receiver.port)
+        try:
+            await reader.readline()
+            for command in (b"LHLO mx.example", b"MAIL FROM:<ana@example.com>", f"RCPT TO:<{SUPPORT}>".encode(), b"DATA"):
+                writer.write(command + b"\r\n")
+                while (await asyncio.wait_for(reader.readline(), 10))[3:4] == b"-":
+                    pass  # the lines of a multi-line reply before its last
+            writer.write(raw.replace(b"\n.", b"\n..") + b".\r\n")
+            assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"250")
+        finally:
+            writer.close()
+        assert hub.spooled[0][3] == raw
 
 
 async def test_no_250_when_the_spool_fails():

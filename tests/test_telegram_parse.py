@@ -8,7 +8,15 @@ from datetime import datetime, timezone
 
 import pytest
 
-from channels.telegram.parse import MalformedUpdate, addressed_to_bot, parse_update, parse_update_strict, utf16_slice
+from channels.telegram.parse import (
+    MAX_ENTITIES,
+    MalformedUpdate,
+    addressed_to_bot,
+    parse_update,
+    parse_update_strict,
+    utf16_slice,
+)
+from hub.errors import RejectedInput
 from hub.messages import Sender
 from tests.conftest import FIXTURES
 
@@ -381,3 +389,64 @@ def test_an_unknown_kind_of_content_is_kept_as_a_placeholder():
     msg = parse_update(data)
     assert msg.text == "[a message of a kind this hub cannot show]"
     assert msg.metadata["content_keys"] == ["hologram"]
+
+
+# --- forged updates (the webhook is public): linear work, safe output ------------------------------
+
+
+def test_malformed_update_is_the_documented_rejection():
+    assert issubclass(MalformedUpdate, RejectedInput) and issubclass(MalformedUpdate, ValueError)
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    for update in ({"update_id": 1, "message": {"message_id": 1, "chat": {"id": 1}, "from": {"id": 2}, "date": 1,
+                                                 "document": {"file_name": deep}}},
+                   {"update_id": 1, "callback_query": {"id": {"an": "object"}, "from": {"id": 1}}}):
+        with pytest.raises(MalformedUpdate):
+            parse_update_strict(update)
+        assert parse_update(update) is None
+
+
+def test_a_text_of_megabytes_with_nul_and_lone_surrogates_is_cut_and_made_safe():
+    data = load("message.json")
+    data["message"]["text"] = "Where is my order?\x00\ud800 " * 100_000  # 2.1 million characters
+    data["message"]["from"]["first_name"] = "Ana\x00\udcff"
+    msg = parse_update(data)
+    assert len(msg.text) == 1_000_000 and msg.metadata["truncated"] is True
+    # As the email parser does: NUL removed, a lone surrogate replaced by "?".
+    assert "\x00" not in msg.text and msg.text.encode("utf-8") and msg.text.startswith("Where is my order?? ")
+    assert msg.sender.name == "Ana? LastName"
+    json.dumps(msg.metadata, ensure_ascii=False).encode("utf-8")
+
+
+def test_thousands_of_entities_in_a_group_are_read_once():
+    """The text is encoded to UTF-16 once for all entities (it was once per entity: quadratic), and
+    at most MAX_ENTITIES entities are looked at."""
+    text = "@ShopHelpBot where is my order? " * 20_000
+    mention = {"type": "mention", "offset": 0, "length": 12}
+    bold = {"type": "bold", "offset": 13, "length": 5}
+    msg = {"message_id": 1, "date": 1, "chat": {"id": -100123, "type": "group"}, "from": {"id": 1, "first_name": "A"}, "text": text}
+    assert addressed_to_bot({**msg, "entities": [mention] + [bold] * 200_000}, BOT_USERNAME, BOT_ID)
+    assert not addressed_to_bot({**msg, "entities": [bold] * MAX_ENTITIES + [mention]}, BOT_USERNAME, BOT_ID)
+    assert parse_update({"update_id": 1, "message": {**msg, "entities": [bold] * 200_000 + [mention]}},
+                        bot_username=BOT_USERNAME, bot_id=BOT_ID) is None
+
+
+def test_a_deep_forward_origin_is_stored_six_levels_deep():
+    origin: dict = {"type": "user", "sender_user": {"id": 1, "first_name": "Bo"}, "date": 1}
+    for _ in range(5_000):
+        origin = {"type": "user", "sender_user": origin}
+    data = load("message.json")
+    data["message"]["forward_origin"] = origin
+    stored = parse_update(data).metadata["forward_origin"]
+    depth = 0
+    while isinstance(stored, dict):
+        stored, depth = stored.get("sender_user"), depth + 1
+    assert depth == 5
+
+
+def test_a_long_text_starting_with_start_is_no_deep_link():
+    data = load("message.json")
+    data["message"]["text"] = "/start" + " " * 500_000 + "x" * 64
+    msg = parse_update(data)
+    assert msg.link_code is None and msg.text.startswith("/start ")

@@ -321,3 +321,85 @@ def test_recognised_documents_broken_inside_are_refused_not_crashed_on():
         parse(doc)
     with pytest.raises(MalformedTranscript, match="empty"):
         parse("  \n ")
+
+
+# --- long and hostile transcripts: linear work ----------------------------------------------------
+
+
+def hour_of(name: str, seconds: float = 3600.0) -> dict:
+    """A real Transcribe output (items and speaker segments) repeated back to back, its times
+    shifted, until it lasts `seconds`: an hour of talk is about 2.3 MB, as real output is."""
+    doc = json.loads(read(name))
+    results = doc["results"]
+    times = [float(i["start_time"]) for i in results["items"] if "start_time" in i]
+    span = max(float(i["end_time"]) for i in results["items"] if "end_time" in i) - min(times) + 0.3
+
+    def shifted(obj, offset: float):
+        if isinstance(obj, dict):
+            return {k: f"{float(v) + offset:.2f}" if k in ("start_time", "end_time") else shifted(v, offset) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [shifted(v, offset) for v in obj]
+        return obj
+
+    items, segments, offset = [], [], 0.0
+    while offset < seconds:
+        items += shifted(results["items"], offset)
+        segments += shifted(results["speaker_labels"]["segments"], offset)
+        offset += span
+    results["items"], results["speaker_labels"]["segments"] = items, segments
+    return doc
+
+
+def test_an_hour_long_amazon_transcribe_call():
+    doc = hour_of("aws-transcribe-diarization.json")
+    data = json.dumps(doc).encode()
+    assert len(data) > 2_000_000  # an hour of Transcribe output is about 2.3 MB
+    turns = parse(data)
+    assert len(turns) == 2 * (len(doc["results"]["items"]) // 12)  # two turns in each copy of the 12 items
+    assert turns[0].text == "I've been on hold for an hour." and turns[-1].text == "Sorry about that."
+    assert turns[-1].start > 3500
+    assert render(turns).count("\n") == len(turns) - 1
+
+
+def test_one_speaker_talking_for_an_hour_is_one_turn():
+    doc = hour_of("aws-transcribe-diarization.json")
+    for item in doc["results"]["items"]:
+        item["speaker_label"] = "spk_0"
+    [turn] = parse(doc)
+    assert turn.text.startswith("I've been on hold for an hour. Sorry about that. I've been")
+    assert len(turn.text.split()) == sum(1 for i in doc["results"]["items"] if i["type"] == "pronunciation")
+
+
+def test_a_speaker_label_shared_by_every_turn_is_cut_before_it_is_read():
+    """Contact Lens names each turn's speaker by id; one role of half a megabyte shared by 5,000
+    turns was read (cleaned, matched) once per turn."""
+    long = "x" * 500_000
+    doc = {
+        "Participants": [{"ParticipantId": "A", "ParticipantRole": f"Agent {long}"},
+                         {"ParticipantId": "C", "ParticipantRole": f"Customer {long}"}],
+        "Transcript": [{"ParticipantId": "AC"[n % 2], "Content": "Where is my order?", "BeginOffsetMillis": n * 1000}
+                       for n in range(5_000)],
+    }
+    turns = parse(doc)
+    assert [t.role for t in turns[:2]] == ["agent", "customer"] and all(len(t.speaker) == 100 for t in turns)
+
+
+def test_a_text_transcript_turn_of_two_hundred_thousand_lines():
+    text = "Agent: Thank you for calling, how can I help?\nCustomer: my parcel\n" + "has still not arrived\n" * 200_000
+    turns = parse(text)
+    assert [t.role for t in turns] == ["agent", "customer"]
+    assert turns[1].text.startswith("my parcel has still not arrived has") and len(turns[1].text.split()) == 2 + 4 * 200_000
+
+
+def test_a_webvtt_cue_of_many_lines_and_unclosed_spans():
+    cue = "WEBVTT\n\n00:00:01.000 --> 00:00:09.000\n<v Ana Lima>where is it\n" + "still waiting\n" * 100_000 + "\n"
+    [turn] = parse(cue)
+    assert turn.speaker == "Ana Lima" and turn.text.endswith("still waiting still waiting")
+    [turn] = parse("WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n" + "<v a" * 100_000 + "\n")
+    assert turn.text.startswith("<v a<v a")
+
+
+def test_text_that_only_looks_like_subtitles_is_refused_quickly():
+    # "1" and a million line breaks: the SRT sniffing pattern backtracked over them quadratically.
+    with pytest.raises(UnknownTranscriptFormat):
+        parse("1" + "\n" * 1_000_000 + "x")

@@ -252,6 +252,18 @@ def test_order_number_format(value, clean):
     assert normalise_order_number(value) == clean
 
 
+def test_a_value_far_over_its_limit_is_refused_before_it_is_cleaned():
+    """A message of 960,000 characters (control characters, combining marks) is not normalised and cleaned
+    whole (the limit is 20,000 characters): it is refused, and only its start is shown again."""
+    huge = "It has not arrived. \x01\u200be\u0301" * 40_000
+    out = validate(CONTACT, {**VALID, "message": huge, "name": " \t" * 100_000}, {}, LIMITS)
+    assert "at most 20000 characters (it has 960000)" in out.errors["message"]
+    assert "at most 200 characters" in out.errors["name"]
+    assert len(out.typed["message"]) <= 20_000 and out.typed["message"].startswith("It has not arrived. é")
+    # Within the factor the value is cleaned first, as before: spaces collapse on a one-line field.
+    assert validate(CONTACT, {**VALID, "name": "Ana" + " " * 1_000 + "Silva"}, {}, LIMITS).clean["name"] == "Ana Silva"
+
+
 def test_format_errors_are_inline_per_field():
     out = validate(CONTACT, {**VALID, "email": "ana@", "phone": "12345", "order": "??"}, {}, LIMITS)
     assert set(out.errors) == {"email", "phone", "order"}

@@ -162,10 +162,12 @@ def mostly_utf8(data: bytes) -> str | None:
     """UTF-8 with a few broken sequences (a truncated character, one stray byte): decoded with
     replacement characters when the valid multi-byte characters clearly dominate."""
     text = data.decode("utf-8", "replace")
-    bad = text.count("\ufffd") - data.count(b"\xef\xbf\xbd")
+    replaced = text.count("\ufffd")
+    bad = replaced - data.count(b"\xef\xbf\xbd")
     if bad <= 0:
         return text
-    good = sum(1 for ch in text if ord(ch) > 0x7F and ch != "\ufffd")
+    # Non-ASCII characters other than U+FFFD, counted in C (a part can be megabytes).
+    good = len(text) - len(text.encode("ascii", "ignore")) - replaced
     if good >= 3 * bad and good >= 2:
         return text
     return None
@@ -292,12 +294,15 @@ def decode_header_bytes(data: bytes, hint: str | None = None) -> tuple[str, bool
     text = mostly_utf8(data)
     if text is not None:
         return text, True
-    if sum(1 for b in data if b > 0x7F) >= 6:
+    if len(data) - len(data.decode("ascii", "ignore")) >= 6:
         text = _detect(data)
         if text is not None:
             return text, True
     return _last_resort(data), True
 
 
+_C1 = re.compile("[\x80-\x9f]")
+
+
 def _has_c1(text: str) -> bool:
-    return any("\x80" <= ch <= "\x9f" for ch in text)
+    return _C1.search(text) is not None

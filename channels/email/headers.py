@@ -16,13 +16,21 @@ from datetime import datetime, timezone
 
 from channels.email.charsets import decode, decode_header_bytes
 
-_ENCODED_WORD = re.compile(r"=\?([^?\s]*)\?([bBqQ])\?(.*?)\?=", re.S)
+# An encoded word "=?charset?B|Q?payload?=". The payload runs to the first "?=" (a "?" inside is
+# tolerated, as broken mailers send one) but never over the start of another word ("=?" other than
+# base64 padding before "?="): a word that never ends would otherwise be scanned to the end of the
+# value from every "=?" in it.
+_ENCODED_WORD = re.compile(r"=\?([^?\s]*+)\?([bBqQ])\?((?:[^?=]|=(?!\?(?!=))|\?(?!=))*+)\?=", re.S)
 _BETWEEN_WORDS = re.compile(r"(\?=)\s+(?==\?)")
 _FOLD = re.compile(r"\r?\n(?=[ \t])|\r?\n$")
 _SURROGATES = re.compile("[\udc80-\udcff]")
 _QP_HEX = re.compile(rb"=([0-9A-Fa-f]{2})")
 _MSGID = re.compile(r"<([^<>]+)>")
-_BARE_ADDR = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w.-]+\.[\w-]+|[\w.!#$%&'*+/=?^`{|}~-]+@\[[\d.:a-fA-F]+\]", re.U)
+# An address in broken header syntax. It starts only where a run of local-part characters starts:
+# tried inside a run, it would rescan the rest of the run from every character of it.
+_BARE_ADDR = re.compile(
+    r"(?<![\w.!#$%&'*+/=?^`{|}~-])[\w.!#$%&'*+/=?^`{|}~-]++@(?:[\w.-]+\.[\w-]+|\[[\d.:a-fA-F]+\])", re.U
+)
 
 
 def unfold(value: str) -> str:

@@ -5,6 +5,11 @@ attachments collected, thread hints and machine-mail flags set.
 A pure function for the receiver and the IMAP poller. It never raises for any bytes except
 RejectedInput, for input that is not an email at all.
 
+Its time is linear in the size of the mail, however the mail is built: every step is capped before
+it runs (the text at MAX_TEXT before quote stripping, header values before they are decoded, MIME
+nesting and the number of parts before the stdlib's parser descends into them) and every pattern is
+written not to backtrack. bench/hostile.py measures it against crafted worst cases.
+
 The MIME tree is parsed by the stdlib with the compat32 policy, and header values are decoded
 here (channels/email/headers.py): policy.default's structured headers were four times slower over
 the fixture corpus (2.0 vs 0.5 ms a message to walk and decode), raise on some malformed
@@ -21,12 +26,13 @@ import logging
 import mimetypes
 import re
 from dataclasses import dataclass, field
+from email.feedparser import BytesFeedParser
 from email.message import Message
 from email.policy import Compat32
 
 from channels.email import headers as hdr
 from channels.email.automated import header_summary, machine_flags
-from channels.email.charsets import decode
+from channels.email.charsets import codec_for, decode
 from channels.email.html_text import html_to_text
 from channels.email.quotes import extract_reply
 from hub.errors import RejectedInput
@@ -41,6 +47,15 @@ MAX_THREAD_IDS = 50
 MAX_PARTS = 500
 MAX_LISTED_ADDRESSES = 100
 MAX_DEPTH = 30
+# Parts the MIME parser builds at most (parts of enclosed messages included); later ones, and
+# anything nested deeper than MAX_DEPTH, are kept as opaque bytes in their parent part.
+MAX_PARSED_PARTS = 10 * MAX_PARTS
+# What is looked at of a header value (a From or Subject of a megabyte is an attack, not a name).
+MAX_HEADER_CHARS = 16_384
+MAX_REFERENCES_CHARS = 65_536
+MAX_HEADER_VALUES = 50
+# Bytes of one text part that are decoded: MAX_TEXT characters in any charset (4 bytes at most each).
+_MAX_TEXT_BYTES = 4 * MAX_TEXT
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _FORWARD_SUBJECT = re.compile(
@@ -49,7 +64,7 @@ _FORWARD_SUBJECT = re.compile(
 )
 _PLUS_TOKEN = re.compile(r"^c(\d{1,12})$", re.I)
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.()+-]+)""", re.I)
-_MSGID_IN_TEXT = re.compile(r"^\s*Message-ID\s*:\s*(<[^<>\s]+>)", re.I | re.M)
+_MSGID_IN_TEXT = re.compile(r"^[ \t]*+Message-ID[ \t]*+:\s*+(<[^<>\s]++>)", re.I | re.M)
 _RECIPIENT_HEADERS = ("to", "cc", "delivered-to", "x-original-to", "envelope-to", "x-envelope-to", "x-forwarded-to")
 _REPORT_PART_NAMES = {
     "message/delivery-status": "delivery-status.txt",
@@ -74,6 +89,65 @@ class _RawHeaders(Compat32):
 _POLICY = _RawHeaders()
 
 
+class _Part(Message):
+    """A part as the parser builds it. One beyond the depth or part limits reads as text/plain
+    while it is parsed, so the parser keeps its body as opaque bytes instead of descending into it;
+    afterwards it tells its real type again."""
+
+    opaque = False
+
+    def get_content_type(self):
+        return "text/plain" if self.opaque else super().get_content_type()
+
+
+class _MimeParser(BytesFeedParser):
+    """The stdlib's parser with a limit on nesting and parts. FeedParser has no public hook for
+    this: _new_message() is where it starts every part."""
+
+    def __init__(self, max_depth: int, max_parts: int):
+        super().__init__(_factory=_Part, policy=_POLICY)
+        self._max_depth = max_depth
+        self._max_parts = max_parts
+        self._count = 0
+        self._opaque: list[_Part] = []
+
+    def _new_message(self):
+        super()._new_message()
+        self._count += 1
+        if len(self._msgstack) > self._max_depth or self._count > self._max_parts:
+            self._cur.opaque = True
+            self._opaque.append(self._cur)
+
+    def close(self) -> Message:
+        root = super().close()
+        for part in self._opaque:
+            part.opaque = False
+        return root
+
+
+def _mime(raw: bytes, *, max_depth: int = MAX_DEPTH + 2, max_parts: int = MAX_PARSED_PARTS) -> Message:
+    """The MIME tree of raw bytes. A mail that is not multipart (nor message/*) has one body the
+    parser would only split into lines and join again: its headers are parsed and the body is
+    attached as it is, which spares a Python call per line of it."""
+    split = _header_end(raw)
+    if split is not None and split < len(raw):
+        head = _MimeParser(max_depth, max_parts)
+        head.feed(raw[:split])
+        root = head.close()
+        if root.get_content_maintype() not in ("multipart", "message"):
+            root.set_payload(root.get_payload() + raw[split:].decode("ascii", "surrogateescape"))
+            return root
+    parser = _MimeParser(max_depth, max_parts)
+    parser.feed(raw)
+    return parser.close()
+
+
+def _header_end(raw: bytes) -> int | None:
+    """Where the first blank line ends (the headers end there or before), or None."""
+    ends = [i + len(sep) for sep in (b"\n\n", b"\n\r\n") if (i := raw.find(sep)) >= 0]
+    return min(ends) if ends else None
+
+
 @dataclass
 class _Body:
     """What walking the MIME tree found."""
@@ -89,6 +163,8 @@ class _Body:
     hint: str | None = None  # the first declared body charset, for unencoded 8-bit names
     parts: int = 0
     has_delivery_status: bool = False
+    text_chars: int = 0  # decoded text/plain so far: parts past MAX_TEXT are not decoded
+    reparse_left: int = 0  # bytes that recovering broken multiparts may still parse again
 
 
 def parse(
@@ -144,28 +220,31 @@ def _looks_like_email(headers: dict[str, list[str]]) -> bool:
 
 
 def _parse(raw: bytes, own_addresses: tuple[str, ...], max_attachment_bytes: int) -> InboundMessage:
-    msg = email.message_from_bytes(raw, policy=_POLICY)
+    msg = _mime(raw)
     headers = _header_map(msg)
     if not _looks_like_email(headers):
         raise RejectedInput("no email headers found: this is not an email")
     own = _own_set(own_addresses)
 
     hint = _charset_hint(msg)
-    body = _Body(hint=hint)
+    body = _Body(hint=hint, reparse_left=2 * len(raw) + 65_536)
     _walk(msg, body, max_attachment_bytes, want_plain=True, want_html=True, depth=0)
 
     sender, fb_sender = _sender(msg, headers, hint)
-    subject, fb_subject = hdr.header_text(_first(headers, "subject"), hint)
+    subject, fb_subject = hdr.header_text(_capped(_first(headers, "subject") or "") or None, hint)
     fallback = body.fallback or fb_sender or fb_subject
 
     full_text, html = _body_text(body)
+    # Cap first: quote stripping and everything after it see at most MAX_TEXT characters.
+    truncated = len(full_text) > MAX_TEXT
+    full_text = full_text[:MAX_TEXT]
     forwarded = bool(subject and _FORWARD_SUBJECT.match(subject))
     text = extract_reply(full_text, forwarded=forwarded) if full_text else ""
 
     metadata: dict = {}
     recipients: dict[str, list[tuple[str, str]]] = {}
     for name in ("to", "cc", "reply-to", *_RECIPIENT_HEADERS[2:]):
-        pairs, fb = hdr.addresses(headers.get(name, []), hint)
+        pairs, fb = hdr.addresses([_capped(v) for v in headers.get(name, [])[:MAX_HEADER_VALUES]], hint)
         fallback = fallback or fb
         recipients[name] = pairs
     metadata["to"] = [addr for _, addr in recipients["to"]][:MAX_LISTED_ADDRESSES]
@@ -188,8 +267,8 @@ def _parse(raw: bytes, own_addresses: tuple[str, ...], max_attachment_bytes: int
         text = subject or ""
         metadata["empty_body"] = True
     if full_text and full_text != text:
-        metadata["full_text"] = full_text[:MAX_TEXT]
-    if len(text) > MAX_TEXT:
+        metadata["full_text"] = full_text
+    if truncated or len(text) > MAX_TEXT:
         text = text[:MAX_TEXT]
         metadata["truncated"] = True
     if body.skipped:
@@ -211,7 +290,7 @@ def _parse(raw: bytes, own_addresses: tuple[str, ...], max_attachment_bytes: int
         subject=_safe(subject) or None,
         text=_safe(text),
         html=_safe(html) if html else None,
-        sent_at=hdr.date(_first(headers, "date")),
+        sent_at=hdr.date(_capped(_first(headers, "date") or "", 1000) or None),
         thread=thread,
         attachments=tuple(body.attachments),
         metadata=_safe_json(metadata),
@@ -223,12 +302,12 @@ def _parse(raw: bytes, own_addresses: tuple[str, ...], max_attachment_bytes: int
 def _parse_minimal(raw: bytes, own_addresses: tuple[str, ...], error: Exception) -> InboundMessage:
     """Headers and the raw body as text: what is left when the MIME structure defeats the parser."""
     head, _, rest = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
-    msg = email.message_from_bytes(head + b"\n\n", policy=_POLICY)
+    msg = _mime(head + b"\n\n")
     headers = _header_map(msg)
     if not _looks_like_email(headers):
         raise RejectedInput("no email headers found: this is not an email")
     sender, _ = _sender(msg, headers, None)
-    subject, _ = hdr.header_text(_first(headers, "subject"))
+    subject, _ = hdr.header_text(_capped(_first(headers, "subject") or ""))
     text, _ = decode(rest[:MAX_TEXT], None)
     own = _own_set(own_addresses)
     flags = machine_flags(headers, sender=sender.address, subject=subject, report_types=[], has_delivery_status=False, own=own)
@@ -239,7 +318,7 @@ def _parse_minimal(raw: bytes, own_addresses: tuple[str, ...], error: Exception)
         sender=sender,
         subject=_safe(subject) or None,
         text=_safe(text.strip()) or _safe(subject or ""),
-        sent_at=hdr.date(_first(headers, "date")),
+        sent_at=hdr.date(_capped(_first(headers, "date") or "", 1000) or None),
         thread=ThreadHints(in_reply_to=tuple(_reply_ids(headers, external_id))),
         metadata={"parse_error": f"{type(error).__name__}: {error}"[:500], "charset_fallback": True},
         flags=tuple(flags),
@@ -262,13 +341,13 @@ def _own_set(own_addresses: tuple[str, ...]) -> set[tuple[str, str]]:
 def _sender(msg: Message, headers: dict[str, list[str]], hint: str | None) -> tuple[Sender, bool]:
     fallback = False
     for name in ("from", "sender"):
-        pairs, fb = hdr.addresses(headers.get(name, [])[:1], hint)
+        pairs, fb = hdr.addresses([_capped(v) for v in headers.get(name, [])[:1]], hint)
         fallback = fallback or fb
         if pairs:
             display, address = pairs[0]
             return Sender(_safe(address.strip()), _safe(display) or None), fallback
-    for value in headers.get("return-path", []):
-        ids = hdr.message_ids(value)
+    for value in headers.get("return-path", [])[:MAX_HEADER_VALUES]:
+        ids = hdr.message_ids(_capped(value))
         if ids and "@" in ids[0]:
             return Sender(_safe(ids[0][1:-1])), fallback
     unixfrom = msg.get_unixfrom() or ""
@@ -279,8 +358,17 @@ def _sender(msg: Message, headers: dict[str, list[str]], hint: str | None) -> tu
     return Sender(""), fallback
 
 
+def _capped(value: str, limit: int = MAX_HEADER_CHARS) -> str:
+    """A header value cut to what is looked at; a list of addresses or ids is cut after an item."""
+    if len(value) <= limit:
+        return value
+    value = value[:limit]
+    cut = max(value.rfind(","), value.rfind(">"))
+    return value[: cut + 1] if cut > 0 else value
+
+
 def _external_id(headers: dict[str, list[str]], raw: bytes) -> str:
-    ids = hdr.message_ids(_first(headers, "message-id"))
+    ids = hdr.message_ids(_capped(_first(headers, "message-id") or ""))
     if ids and len(ids[0]) <= MAX_EXTERNAL_ID:
         return ids[0]
     seed = ids[0].encode("utf-8", "replace") if ids else raw
@@ -289,10 +377,14 @@ def _external_id(headers: dict[str, list[str]], raw: bytes) -> str:
 
 def _reply_ids(headers: dict[str, list[str]], external_id: str) -> list[str]:
     ids: list[str] = []
-    for value in headers.get("in-reply-to", []):
-        ids.extend(hdr.message_ids(value))
+    for value in headers.get("in-reply-to", [])[:MAX_HEADER_VALUES]:
+        ids.extend(hdr.message_ids(_capped(value)))
     references: list[str] = []
-    for value in headers.get("references", []):
+    for value in headers.get("references", [])[-MAX_HEADER_VALUES:]:
+        # The newest ids are last: a References too long to read keeps its end.
+        if len(value) > MAX_REFERENCES_CHARS:
+            value = value[-MAX_REFERENCES_CHARS:]
+            value = value[value.find("<") :] if "<" in value else value
         references.extend(hdr.message_ids(value))
     ids.extend(reversed(references))  # newest first
     out = [i for i in dict.fromkeys(ids) if i != external_id and len(i) <= MAX_EXTERNAL_ID]
@@ -351,7 +443,7 @@ def _walk(part: Message, body: _Body, limit: int, *, want_plain: bool, want_html
     if ctype.startswith("multipart/") and not part.is_multipart():
         # A multipart whose boundary matches nothing (mislabelled, or cut): find the boundary the
         # parts really use and parse again; an empty one is dropped.
-        recovered = _recover_multipart(part)
+        recovered = _recover_multipart(part, body)
         if recovered is None:
             return
         part, ctype = recovered, _content_type(recovered)
@@ -399,8 +491,12 @@ def _leaf(part: Message, ctype: str, body: _Body, limit: int, want_plain: bool, 
     if ctype in ("text/plain", "text/html") and not _is_attachment(part):
         if (ctype == "text/plain" and not want_plain) or (ctype == "text/html" and not want_html):
             return
+        if ctype == "text/plain" and body.text_chars > MAX_TEXT:
+            return  # the text is cut at MAX_TEXT anyway: a part beyond it is not decoded
         data = _payload(part)
         declared = _charset(part)
+        if ctype == "text/plain" and len(data) > _MAX_TEXT_BYTES:
+            data = _cut_text(data, declared)
         if ctype == "text/html" and declared is None:
             match = _META_CHARSET.search(data[:4096])
             declared = match.group(1).decode("ascii", "replace") if match else None
@@ -411,10 +507,20 @@ def _leaf(part: Message, ctype: str, body: _Body, limit: int, want_plain: bool, 
             if (_param(part, "format") or "").lower() == "flowed":
                 text = _unflow(text, (_param(part, "delsp") or "").lower() == "yes")
             body.plain.append(text)
+            body.text_chars += len(text)
         else:
             body.html.append(text)
         return
     _attach(part, ctype, None, body, limit)
+
+
+def _cut_text(data: bytes, declared: str | None) -> bytes:
+    """The start of a text part too long to be read whole: cut at a line end (no ASCII-compatible
+    charset has a character spanning one), or at a whole number of UTF-16/32 units."""
+    codec = (codec_for(declared) or "").replace("_", "-")
+    if codec.startswith(("utf-16", "utf-32")):
+        return data[: _MAX_TEXT_BYTES - _MAX_TEXT_BYTES % 4]
+    return data[: data.rfind(b"\n", 0, _MAX_TEXT_BYTES) + 1 or _MAX_TEXT_BYTES]
 
 
 def _report_part(part: Message, ctype: str, body: _Body, limit: int) -> None:
@@ -435,8 +541,8 @@ def _report_part(part: Message, ctype: str, body: _Body, limit: int) -> None:
         body.delivery_status.extend(_delivery_status(data))
     elif ctype.endswith("headers"):
         try:
-            enclosed = email.message_from_bytes(data, policy=_POLICY)
-            body.original_ids.extend(hdr.message_ids(enclosed.get("Message-ID")))
+            enclosed = _mime(data, max_depth=1, max_parts=1)
+            body.original_ids.extend(hdr.message_ids(_capped(enclosed.get("Message-ID") or "")))
         except Exception:  # noqa: BLE001 - a broken report part must not lose the bounce
             pass
     _attach(part, ctype, data, body, limit, default_name=_REPORT_PART_NAMES[ctype])
@@ -445,9 +551,14 @@ def _report_part(part: Message, ctype: str, body: _Body, limit: int) -> None:
 _BOUNDARY_LINE = re.compile(r"^--([^\s]{1,200})[ \t]*$", re.M)
 
 
-def _recover_multipart(part: Message) -> Message | None:
+def _recover_multipart(part: Message, body: _Body) -> Message | None:
     payload = part.get_payload()
     if not isinstance(payload, str) or not payload.strip():
+        return None
+    # Each recovery parses its part again; recoveries nested in recovered parts would parse the same
+    # bytes again and again, so together they may parse about twice the mail, no more.
+    body.reparse_left -= len(payload)
+    if body.reparse_left < 0:
         return None
     match = _BOUNDARY_LINE.search(payload)
     if match is None:
@@ -459,7 +570,7 @@ def _recover_multipart(part: Message) -> Message | None:
     head = f'Content-Type: multipart/mixed; boundary="{boundary}"\n\n'
     data = (head + payload).encode("ascii", "surrogateescape")
     try:
-        recovered = email.message_from_bytes(data, policy=_POLICY)
+        recovered = _mime(data)
     except Exception:  # noqa: BLE001
         return None
     return recovered if recovered.is_multipart() else None
@@ -683,41 +794,66 @@ def _newlines(text: str) -> str:
     return text
 
 
+# Trailing whitespace of a line; a match starts only where a run of whitespace starts (linear).
+_TRAILING_SPACE = re.compile(r"(?<![^\S\n])[^\S\n]++(?=\n|\Z)")
+_QUOTED_LINE = re.compile(r"^>", re.M)
+_STUFFED = re.compile(r"^ ", re.M)
+# A line ending in a space flows into the next, unless either line is the "-- " signature separator.
+_FLOWED_END = re.compile(r"(?<!^--) \n(?!-- (?:\n|\Z))", re.M)
+# With DelSp=yes the space of every flowed line goes, also of one that flows into nothing (the
+# separator, the end of the text): group 1 keeps the line break before a separator.
+_FLOWED_END_DELSP = re.compile(r"(?<!^--) (?:(\n)(?=-- (?:\n|\Z))|\n|\Z)", re.M)
+
+
 def _trim(text: str) -> str:
-    lines = [line.rstrip() for line in text.split("\n")]
-    return "\n".join(lines).strip("\n")
+    """Lines right-stripped, blank lines at both ends removed (in passes over the text, not a call
+    per line: a text can be a million empty lines)."""
+    return _TRAILING_SPACE.sub("", text).strip("\n")
 
 
 def _unflow(text: str, delsp: bool) -> str:
     """RFC 3676 format=flowed: lines ending in a space continue on the next line (same quote
     depth); the "-- " signature separator is never flowed."""
+    if not _QUOTED_LINE.search(text):
+        # No quoted lines, so every line has depth 0: undo the space-stuffing, then join the lines
+        # that flow, in two passes over the text (the same as _unflow_lines, a call per line less).
+        text = _STUFFED.sub("", text)
+        if delsp:
+            return _FLOWED_END_DELSP.sub(r"\1", text)
+        return _FLOWED_END.sub(" ", text)
+    return _unflow_lines(text, delsp)
+
+
+def _unflow_lines(text: str, delsp: bool) -> str:
     out: list[str] = []
-    buf: str | None = None
+    buf: list[str] = []  # the pieces of a paragraph that flows on
     buf_depth = 0
+
+    def flush() -> None:
+        out.append(">" * buf_depth + (" " if buf_depth else "") + "".join(buf))
+        buf.clear()
+
     for line in text.split("\n"):
         depth = len(line) - len(line.lstrip(">"))
         content = line[depth:]
         if content.startswith(" "):
             content = content[1:]  # space-stuffing
-        if buf is not None and depth != buf_depth:
-            out.append(">" * buf_depth + (" " if buf_depth else "") + buf)
-            buf = None
+        if buf and depth != buf_depth:
+            flush()
         if content == "-- ":
-            if buf is not None:
-                out.append(">" * buf_depth + (" " if buf_depth else "") + buf)
-                buf = None
+            if buf:
+                flush()
             out.append(">" * depth + (" " if depth else "") + content)
             continue
         flowed = content.endswith(" ")
         if flowed and delsp:
             content = content[:-1]
-        buf = content if buf is None else buf + content
+        buf.append(content)
         buf_depth = depth
         if not flowed:
-            out.append(">" * depth + (" " if depth else "") + buf)
-            buf = None
-    if buf is not None:
-        out.append(">" * buf_depth + (" " if buf_depth else "") + buf)
+            flush()
+    if buf:
+        flush()
     return "\n".join(out)
 
 

@@ -5,6 +5,10 @@ It accepts RCPT only for the support addresses (and their plus variants, support
 anything over max_message_bytes with 552, and says 250 to DATA only once the raw bytes are in the
 hub's spool: a 250 is a promise the mail will never be lost, so a spool that fails gets 451 and
 the sending server tries again later. Parsing and storing happen afterwards, in the spool worker.
+
+Lines longer than RFC 5322's 998 characters are accepted, up to the size limit: real mail has them
+(HTML on one line, long base64 runs), real servers pass them on (Postfix does), and refusing them
+with aiosmtpd's default "500 Line too long" bounces a customer's mail for good.
 """
 
 from __future__ import annotations
@@ -114,6 +118,23 @@ def _peer(peer) -> str | None:
     return str(peer) if peer else None
 
 
+class _AnyLineLength:
+    """aiosmtpd reads lines with a buffer of line_length_limit bytes (RFC 5321's 1,001 by default)
+    and refuses DATA with a longer one; the receiver allows any line the size limit allows."""
+
+    def __init__(self, handler, *, line_length_limit: int, **kwargs):
+        self.line_length_limit = line_length_limit  # read by SMTP.__init__ to size its reader
+        super().__init__(handler, **kwargs)
+
+
+class _Smtp(_AnyLineLength, SMTP):
+    pass
+
+
+class _Lmtp(_AnyLineLength, LMTP):
+    pass
+
+
 class SmtpReceiver:
     """An aiosmtpd server in the hub's own event loop (not aiosmtpd's Controller thread), so the
     handler can await the hub's spool directly."""
@@ -133,9 +154,12 @@ class SmtpReceiver:
         self._sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
 
     def _protocol(self) -> SMTP:
-        cls = LMTP if self.lmtp else SMTP
+        cls = _Lmtp if self.lmtp else _Smtp
         protocol = cls(
             self.handler,
+            # A line a little over the size limit still reads whole, so the client hears 552 (too
+            # much mail), not "line too long"; CRLF and a stuffed dot come on top of the line.
+            line_length_limit=self.max_message_bytes + 1024,
             data_size_limit=self.max_message_bytes,
             enable_SMTPUTF8=True,
             decode_data=False,

@@ -10,11 +10,16 @@ kind "edit"); a button press "bot:cb:callback_query_id".
 
 Files are not fetched here: their references go to metadata["files"] and the channel downloads
 them (getFile) before handing the message to the hub.
+
+A forged update (the webhook is public) can hold anything JSON can: texts of megabytes, thousands of
+entities, NUL characters, lone surrogates. The work stays linear in the update, a text is cut at
+MAX_TEXT, and what is stored is valid UTF-8 without NUL (PostgreSQL refuses both).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import re
 from dataclasses import dataclass
@@ -23,11 +28,13 @@ from typing import Any
 
 import phonenumbers
 
+from hub.errors import RejectedInput
 from hub.messages import InboundMessage, Sender, ThreadHints
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
+MAX_TEXT = 1_000_000  # the hub refuses longer texts; Telegram itself sends at most 4,096 characters
 # The update kinds a customer's words arrive in; every other kind is none of the hub's business.
 HANDLED_KINDS = ("message", "edited_message", "callback_query")
 GROUP_TYPES = ("group", "supergroup")
@@ -54,10 +61,17 @@ SERVICE_KEYS = frozenset(
 _ZERO_DECIMAL = frozenset({"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF", "XTR"})
 _START = re.compile(r"^/start(?:@(?P<to>\w+))?\s+(?P<code>[A-Za-z0-9_-]{1,64})\s*$")
 _COMMAND = re.compile(r"^/[A-Za-z0-9_]{1,64}(?:@(?P<to>\w+))?(?:\s|$)")
+_MAX_START = 256  # "/start" and a code of at most 64 characters; a longer text is no deep link
+# Entities of one message looked at to tell whether a group message is addressed to the bot (a real
+# message has a handful; a forged one may list a million).
+MAX_ENTITIES = 1000
 
 
-class MalformedUpdate(ValueError):
-    """An update of a handled kind that lacks what every such update has (a chat id, a sender)."""
+class MalformedUpdate(RejectedInput, ValueError):
+    """An update of a handled kind that lacks what every such update has (a chat id, a sender), or
+    that cannot be read at all."""
+
+    code = "malformed_update"
 
 
 @dataclass(frozen=True)
@@ -91,12 +105,18 @@ def parse_update_strict(
     if not isinstance(data, dict):
         raise MalformedUpdate("an update is a JSON object")
     update_id = data.get("update_id")
-    if "message" in data:
-        return _from_message(data["message"], update_id, bot, bot_username, bot_id, kind="message")
-    if "edited_message" in data:
-        return _from_message(data["edited_message"], update_id, bot, bot_username, bot_id, kind="edit")
-    if "callback_query" in data:
-        return _from_callback(data["callback_query"], update_id, bot)
+    try:
+        if "message" in data:
+            return _from_message(data["message"], update_id, bot, bot_username, bot_id, kind="message")
+        if "edited_message" in data:
+            return _from_message(data["edited_message"], update_id, bot, bot_username, bot_id, kind="edit")
+        if "callback_query" in data:
+            return _from_callback(data["callback_query"], update_id, bot)
+    except MalformedUpdate:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
+        # A field of an unexpected type or shape deep inside: the update cannot be read.
+        raise MalformedUpdate(f"unreadable update: {type(exc).__name__}: {exc}"[:500]) from None
     return None
 
 
@@ -138,9 +158,9 @@ def _from_message(
         return None
 
     content = _content(msg)
-    text = content.text
+    text = _safe(content.text)
     link_code = None
-    start = _START.match(text) if isinstance(text, str) else None
+    start = _START.match(text) if isinstance(text, str) and len(text) <= _MAX_START else None
     if start and (not start["to"] or _same_name(start["to"], bot_username)):
         link_code, text = start["code"], "/start"
 
@@ -158,6 +178,9 @@ def _from_message(
     meta.update(content.meta)
     if content.files:
         meta["files"] = content.files
+    if len(text) > MAX_TEXT:
+        text = text[:MAX_TEXT]
+        meta["truncated"] = True
 
     in_reply_to: tuple[str, ...] = ()
     reply = msg.get("reply_to_message")
@@ -182,7 +205,7 @@ def _from_message(
         text=text,
         sent_at=_time(when),
         thread=ThreadHints(in_reply_to=in_reply_to, thread_key=f"{bot}:{chat_id}"),
-        metadata=meta,
+        metadata=_safe_json(meta),
         kind=kind,
         verified_identities=verified,
         link_code=link_code,
@@ -199,17 +222,20 @@ def addressed_to_bot(msg: dict, bot_username: str | None, bot_id: int | None) ->
     if not isinstance(text, str):
         return False
     entities = msg.get("entities") or msg.get("caption_entities") or []
-    for ent in entities if isinstance(entities, list) else []:
-        if not isinstance(ent, dict):
+    encoded: bytes | None = None  # the text in UTF-16, encoded once for all entities
+    for ent in entities[:MAX_ENTITIES] if isinstance(entities, list) else []:
+        if not isinstance(ent, dict) or ent.get("type") not in ("bot_command", "mention"):
+            if isinstance(ent, dict) and ent.get("type") == "text_mention" and bot_id is not None and _get(ent.get("user"), "id") == bot_id:
+                return True
             continue
-        piece = utf16_slice(text, ent.get("offset"), ent.get("length"))
+        if encoded is None:
+            encoded = text.encode("utf-16-le", "surrogatepass")
+        piece = _utf16_piece(encoded, ent.get("offset"), ent.get("length"))
         if ent.get("type") == "bot_command":
             _, at, target = piece.partition("@")
             if not at or _same_name(target, bot_username):
                 return True
         elif ent.get("type") == "mention" and bot_username and _same_name(piece.lstrip("@"), bot_username):
-            return True
-        elif ent.get("type") == "text_mention" and bot_id is not None and _get(ent.get("user"), "id") == bot_id:
             return True
     # No entities (a client or a test that leaves them out): read the text itself.
     if not entities:
@@ -317,7 +343,8 @@ def _content(msg: dict) -> _Content:
     if label is not None:
         return _Content(label, files, meta)
     # A kind of message this hub does not know yet, from a customer: keep that it happened.
-    meta["content_keys"] = sorted(k for k in msg if k not in ("message_id", "from", "chat", "date"))[:30]
+    keys = itertools.islice((k for k in msg if k not in ("message_id", "from", "chat", "date")), 1000)
+    meta["content_keys"] = sorted(keys)[:30]
     return _Content("[a message of a kind this hub cannot show]", files, meta)
 
 
@@ -362,7 +389,7 @@ def _forward(msg: dict) -> dict:
 
 
 def _from_callback(query: Any, update_id: Any, bot: str) -> InboundMessage | None:
-    if not isinstance(query, dict) or not query.get("id"):
+    if not isinstance(query, dict) or not query.get("id") or not isinstance(query["id"], (str, int)):
         raise MalformedUpdate("the callback query has no id")
     user = query.get("from")
     if not isinstance(user, dict) or not _is_int(user.get("id")):
@@ -399,13 +426,17 @@ def _from_callback(query: Any, update_id: Any, bot: str) -> InboundMessage | Non
         text = f"[game {query['game_short_name']}]"
     else:
         text = "[button]"
+    text = _safe(text)
+    if len(text) > MAX_TEXT:
+        text = text[:MAX_TEXT]
+        meta["truncated"] = True
     return InboundMessage(
         channel=CHANNEL,
         external_id=f"{bot}:cb:{query['id']}",
         sender=Sender(str(user["id"]), _full_name(user), kind="telegram"),
         text=text,
         thread=ThreadHints(in_reply_to=in_reply_to, thread_key=thread_key),
-        metadata=meta,
+        metadata=_safe_json(meta),
         kind="callback",
     )
 
@@ -421,7 +452,7 @@ def survey_answer(data: Any) -> dict[str, Any] | None:
     token, _, score = data[len(SURVEY_PREFIX):].rpartition(":")
     if not token or score not in ("1", "2", "3", "4", "5"):
         return None
-    return {"token_sha256": hashlib.sha256(token.encode()).hexdigest(), "score": int(score)}
+    return {"token_sha256": hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest(), "score": int(score)}
 
 
 # --- small pieces ----------------------------------------------------------------------------------
@@ -446,17 +477,53 @@ def own_phone(number: Any) -> str | None:
 
 def utf16_slice(text: str, offset: Any, length: Any) -> str:
     """Telegram counts entity offsets in UTF-16 code units."""
-    if not _is_int(offset) or not _is_int(length):
+    return _utf16_piece(text.encode("utf-16-le", "surrogatepass"), offset, length)
+
+
+def _utf16_piece(encoded: bytes, offset: Any, length: Any) -> str:
+    if not _is_int(offset) or not _is_int(length) or offset < 0 or length <= 0:
         return ""
-    raw = text.encode("utf-16-le")
-    return raw[offset * 2 : (offset + length) * 2].decode("utf-16-le", errors="replace")
+    return encoded[offset * 2 : (offset + length) * 2].decode("utf-16-le", errors="replace")
 
 
 def _full_name(obj: Any) -> str | None:
     if not isinstance(obj, dict):
         return None
-    name = " ".join(str(obj[k]).strip() for k in ("first_name", "last_name") if obj.get(k))
-    return name or obj.get("title") or obj.get("username") or None
+    name = " ".join(obj[k].strip() for k in ("first_name", "last_name") if isinstance(obj.get(k), str) and obj[k])
+    name = name or next((obj[k] for k in ("title", "username") if isinstance(obj.get(k), str) and obj[k]), None)
+    return _safe(name[:MAX_NAME]) or None if name else None
+
+
+MAX_NAME = 256  # Telegram's names are at most 64 characters
+
+
+def _safe(text: str) -> str:
+    """No NUL (PostgreSQL refuses it) and no lone surrogates (not encodable as UTF-8)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _safe_json(value: Any, depth: int = 0) -> Any:
+    """Metadata as it is stored: strings made safe, and no deeper or longer than a real update's
+    (a forwarded message's origin is three levels deep; a forged one may nest thousands)."""
+    if isinstance(value, str):
+        return _safe(value)
+    if depth >= _MAX_META_DEPTH and isinstance(value, (dict, list)):
+        return None
+    if isinstance(value, dict):
+        return {_safe(str(k)): _safe_json(v, depth + 1) for k, v in itertools.islice(value.items(), _MAX_META_ITEMS)}
+    if isinstance(value, list):
+        return [_safe_json(v, depth + 1) for v in value[:_MAX_META_ITEMS]]
+    return value
+
+
+_MAX_META_DEPTH = 6
+_MAX_META_ITEMS = 1000
 
 
 def _same_name(name: str | None, bot_username: str | None) -> bool:

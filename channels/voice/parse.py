@@ -114,7 +114,8 @@ def _from_text(content: str, hint: str | None) -> Transcript:
 def _label(value) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         return None
-    return clean_text(str(value))[:MAX_LABEL] or None
+    # Cut before cleaning: one long label can be shared by every turn of a speaker.
+    return clean_text(str(value)[: 4 * MAX_LABEL])[:MAX_LABEL] or None
 
 
 def _sane(turn: Turn) -> Turn:
@@ -136,6 +137,8 @@ def parse_transcript(
         ext = PurePath(filename).suffix.lower()
         # Caption extensions are trusted; .txt and .json are not (a .txt may well hold WebVTT).
         hint = _BY_EXTENSION.get(ext)
+    if not isinstance(data, (bytes, bytearray, str, dict, list)):
+        raise _unknown(f"a transcript is text or a JSON document, not {type(data).__name__}")
     if isinstance(data, (dict, list)):
         if hint in ("webvtt", "srt", "text"):
             raise MalformedTranscript(f"a JSON document is not {FORMATS[hint]}")

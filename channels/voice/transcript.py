@@ -82,7 +82,8 @@ def role_of_label(label: str | None) -> str:
     """'Agent', 'AGENT', 'Agent Smith', 'customer (Ana)' -> a role; anything else 'unknown'."""
     if not label:
         return "unknown"
-    match = _ROLE_LABEL.match(label)
+    # The role word leads the label; one long label shared by thousands of turns is read that often.
+    match = _ROLE_LABEL.match(label, 0, 64)
     return _ROLE_WORDS.get(match.group(1).lower(), "unknown") if match else "unknown"
 
 

@@ -27,6 +27,9 @@ MAX_ORDER = 40
 MAX_TEXTAREA = 20_000
 
 MAX_LENGTH = {"email": MAX_EMAIL, "phone": MAX_PHONE, "order_number": MAX_ORDER, "text": MAX_LINE, "textarea": MAX_TEXTAREA}
+# A raw value this many times its limit is refused without cleaning it first (cleaning removes
+# control characters and, on one-line fields, runs of spaces, so a value may shrink, but not so much).
+_RAW_FACTOR = 8
 
 
 @dataclass(frozen=True)
@@ -141,13 +144,19 @@ def validate(form: Form, values: Mapping[str, str], files: Mapping[str, Uploaded
             _validate_file(f, files.get(f.name), limits, out)
             continue
         raw = values.get(f.name, "") or ""
+        limit = MAX_LENGTH[f.type]
+        if len(raw) > _RAW_FACTOR * limit:
+            # Far over the limit, whatever cleaning would remove: refused before the whole value is
+            # cleaned, and only its start is shown again.
+            out.typed[f.name] = clean_text(raw[:limit], multiline=f.type == "textarea")
+            out.errors[f.name] = f"“{f.plain_label}” must be at most {limit} characters (it has {len(raw)})."
+            continue
         typed = clean_text(raw, multiline=f.type == "textarea")
         out.typed[f.name] = typed
         if not typed:
             if f.required:
                 out.errors[f.name] = _required_message(f)
             continue
-        limit = MAX_LENGTH[f.type]
         if len(typed) > limit:
             out.errors[f.name] = f"“{f.plain_label}” must be at most {limit} characters (it has {len(typed)})."
             continue

@@ -35,13 +35,16 @@ def _word(item: dict) -> str:
 
 def _join(words: list[tuple[str, str]]) -> str:
     """Words and punctuation ('pronunciation'/'punctuation' items) into text."""
-    out = ""
+    out: list[str] = []  # joined once at the end: one speaker may talk for an hour
+    started = False
     for kind, content in words:
-        if kind == "punctuation" or not out:
-            out += content
+        if kind == "punctuation" or not started:
+            out.append(content)
+            started = started or bool(content)
         else:
-            out += " " + content
-    return clean_text(out)
+            out.append(" " + content)
+            started = True
+    return clean_text("".join(out))
 
 
 def _group(items: list[dict], speaker_of) -> list[Turn]:

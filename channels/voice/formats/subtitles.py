@@ -18,9 +18,12 @@ from webvtt.models import Caption
 from channels.voice.formats.text import split_speaker
 from channels.voice.transcript import MalformedTranscript, Turn, clean_text, role_of_label
 
-_TAG = re.compile(r"<[^>]*>")
-_VOICE = Caption.VOICE_SPAN_PATTERN
-_SRT_START = re.compile(r"^\s*\d+\s*\r?\n\s*\d+:\d{1,2}:\d{1,2}[,.]\d+\s*-->", re.M)
+# A tag runs to the next ">" but not over another "<", so no "<" rescans the rest of the line.
+_TAG = re.compile(r"<[^<>]*+>")
+# webvtt-py's voice span (Caption.VOICE_SPAN_PATTERN), with a name that cannot run over another "<".
+_VOICE = re.compile(r"<v(?:\.\w+)*+\s++([^>\s][^<>]*+)>")
+# An index line, then a timing line (no blank line between them: \s* there would backtrack).
+_SRT_START = re.compile(r"^\s*+\d++[^\S\n]*+\n[^\S\n]*+\d+:\d{1,2}:\d{1,2}[,.]\d+\s*-->")
 
 
 def is_webvtt(text: str) -> bool:
@@ -43,7 +46,7 @@ def _read(text: str, fmt: str):
 
 def _cue_turns(caption: Caption, use_labels: bool) -> list[tuple[str | None, str]]:
     """(speaker, text) pieces of one cue, in order."""
-    pieces: list[list] = []
+    pieces: list[tuple[str | None, list[str]]] = []
     voice = None
     for line in caption.lines:
         match = _VOICE.match(line.strip())
@@ -60,10 +63,10 @@ def _cue_turns(caption: Caption, use_labels: bool) -> list[tuple[str | None, str
             elif pieces:
                 speaker = pieces[-1][0]
         if pieces and pieces[-1][0] == speaker:
-            pieces[-1][1] += " " + plain
+            pieces[-1][1].append(plain)
         else:
-            pieces.append([speaker, plain])
-    return [(speaker, text) for speaker, text in pieces]
+            pieces.append((speaker, [plain]))
+    return [(speaker, " ".join(text)) for speaker, text in pieces]
 
 
 def parse_captions(text: str, fmt: str = "vtt") -> list[Turn]:

@@ -31,7 +31,7 @@ def seconds(hours: str | None, minutes: str, secs: str, fraction: str | None) ->
 
 def split_speaker(line: str) -> tuple[str | None, float | None, str]:
     """'[00:03] Agent: hello' -> ('Agent', 3.0, 'hello'); a line without a label -> (None, None, line)."""
-    match = _LINE.match(line)
+    match = _LINE.match(line) if ":" in line else None  # most lines of a long turn have no label
     if not match:
         return None, None, line
     hours, minutes, secs, fraction, label, text = match.groups()
@@ -58,12 +58,12 @@ def parse_text(text: str) -> list[Turn]:
         label, start, said = split_speaker(line)
         if label is None:
             if turns:
-                turns[-1]["text"] += " " + line.strip()
+                turns[-1]["text"].append(line.strip())  # joined once at the end: a turn may run on for pages
             continue
-        turns.append({"speaker": label, "start": start, "text": said})
+        turns.append({"speaker": label, "start": start, "text": [said]})
     out = []
     for t in turns:
-        said = clean_text(t["text"])
+        said = clean_text(" ".join(t["text"]))
         if not said:
             continue
         role, speaker = role_of_label(t["speaker"]), t["speaker"]
