@@ -227,7 +227,7 @@ class KnowledgeIndex:
                 done = 0
                 if reuse:
                     vectors = np.stack([np.frombuffer(r.vector, dtype=np.float16) for r in reuse])
-                    index.upsert([_passage(Passage, r) for r in reuse], vectors.reshape(len(reuse), VIEWS, -1).astype(np.float32))
+                    index.upsert([_passage(Passage, r) for r in reuse], vectors.reshape(len(reuse), VIEWS, -1))
                     done += len(reuse)
                     if progress:
                         progress(done, len(rows))

@@ -147,7 +147,7 @@ class FeedbackMemory:
         vectors, verdicts, codes, n = self._view
         if not n:
             return []
-        sims = vectors[:n] @ np.asarray(query, dtype=np.float32).reshape(-1)
+        sims = _similarities(vectors[:n], query)
         live = verdicts[:n].copy()  # one reading of each verdict: a writer may blank one meanwhile
         rows = np.flatnonzero((sims >= floor) & (live != 0))
         if not len(rows):
@@ -160,13 +160,39 @@ class FeedbackMemory:
         return [Neighbour(names[codes[i]], int(live[i]), float(sims[i])) for i in best]
 
     def evidence(self, query: np.ndarray) -> dict[str, float]:
-        """Per article with any judgement near the query: its evidence in [-1, 1]."""
-        return evidence_of(self.neighbours(query), self.similarity)
+        """Per article with any judgement near the query: its evidence in [-1, 1] (as evidence_of
+        the neighbours, in array operations: thousands of judgements may be near a question)."""
+        floor = self.similarity
+        vectors, verdicts, codes, n = self._view
+        if not n:
+            return {}
+        sims = _similarities(vectors[:n], query)
+        live = verdicts[:n].copy()
+        rows = np.flatnonzero((sims >= floor) & (live != 0))
+        if not len(rows):
+            return {}
+        weights = np.minimum(1.0, (sims[rows] - floor) / max(1e-9, 1.0 - floor))
+        names = self._names
+        articles = codes[rows]
+        size = int(articles.max()) + 1
+        used, rejected = np.zeros(size), np.zeros(size)
+        is_used = live[rows] == USED
+        np.maximum.at(used, articles[is_used], weights[is_used])
+        np.maximum.at(rejected, articles[~is_used], weights[~is_used])
+        touched = np.unique(articles)
+        return {names[c]: float(used[c] - rejected[c]) for c in touched}
 
 
 def evidence(self, query: np.ndarray) -> dict[str, float]:
         """Per article with any judgement near the query: its evidence in [-1, 1]."""
         return evidence_of(self.neighbours(query), self.similarity)
+
+
+def _similarities(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
+    # einsum, not the BLAS product: one thread. OpenBLAS splits this product over every core, and
+    # on a busy machine its threads wait for each other: 20,000 questions took 2-4 ms that way
+    # against about 1 ms on one thread (the same reason faiss and torch are held to one thread).
+    return np.einsum("ij,j->i", vectors, np.asarray(query, dtype=np.float32).reshape(-1))
 
 
 def evidence_of(neighbours: Sequence[Neighbour], similarity: float) -> dict[str, float]:

@@ -67,9 +67,12 @@ STATE_FILE = "state.json"
 # mixed in: an index saved with another scheme is unreadable, and a caller that keeps vectors
 # elsewhere should key them by the model and this.
 VECTOR_SCHEME = "sentences+whole+title-fp16-1"
-# An article that agents used for a similar question joins the candidates with at most this many
-# of its passages (all of them, for any article of a normal size).
-FEEDBACK_PASSAGES = 32
+# The articles agents used for similar questions join the candidates: the FEEDBACK_ARTICLES with
+# the most evidence, with at most FEEDBACK_PASSAGES passages each (all of them, for an article of
+# a normal size). Bounded, so a memory full of judgements near a common question keeps a search
+# quick (bench/kb.py measures it).
+FEEDBACK_ARTICLES = 10
+FEEDBACK_PASSAGES = 16
 
 
 class IndexUnreadable(Exception):
@@ -225,7 +228,7 @@ class _Entry:
 
     passage: Passage
     terms: np.ndarray
-    vector: np.ndarray
+    vector: np.ndarray  # (VIEWS, dimension), float16 as the segment stores it
 
 
 class _Segment:
@@ -413,10 +416,10 @@ class HybridIndex:
             memory = self.memory
             if memory is not None and len(memory):
                 evidence = memory.evidence(qvec)
-                for article, weight in evidence.items():
-                    if weight > 0:  # an article agents used for a question like this one is a candidate
-                        rows_of = [r for r in state.segment.rows_of_article.get(article, ()) if r not in state.dead]
-                        refs += (rows_of + [-(i + 1) for i in state.delta_of_article.get(article, ())])[:FEEDBACK_PASSAGES]
+                used = sorted((a for a, w in evidence.items() if w > 0), key=lambda a: -evidence[a])[:FEEDBACK_ARTICLES]
+                for article in used:
+                    rows_of = [r for r in state.segment.rows_of_article.get(article, ()) if r not in state.dead]
+                    refs += (rows_of + [-(i + 1) for i in state.delta_of_article.get(article, ())])[:FEEDBACK_PASSAGES]
         refs = list(dict.fromkeys(refs))
         if not refs:
             return empty
@@ -501,8 +504,9 @@ class HybridIndex:
         dimension = state.segment.vectors.dimension
         if np.shape(vectors) != (len(passages), VIEWS, dimension):
             raise ValueError(f"vectors must have shape ({len(passages)}, {VIEWS}, {dimension}), not {np.shape(vectors)}")
-        # Rounded to float16 as the segment stores them: a passage scores the same before and after a merge.
-        vectors = np.asarray(vectors).astype(np.float16).astype(np.float32)
+        # Float16 as the segment stores them: a passage scores the same before and after a merge, and
+        # a bulk load holds half the memory.
+        vectors = np.asarray(vectors).astype(np.float16)
         entries = [_Entry(p, self._vocabulary.add(tokenize(lexical_text(p))), v) for p, v in zip(passages, vectors)]
         with self._write_lock:
             state = self._state
@@ -596,7 +600,9 @@ class HybridIndex:
             delta = base.delta_entries
             passages = [base.segment.passages[r] for r in live_rows] + [e.passage for e in delta]
             terms = [base.segment.terms(r) for r in live_rows] + [e.terms for e in delta]
-            vectors = np.concatenate([base.segment.vectors.gather(live_rows), base.delta_vectors.astype(np.float16)])
+            dimension = base.segment.vectors.dimension
+            delta_vectors = np.stack([e.vector for e in delta]) if delta else np.zeros((0, VIEWS, dimension), np.float16)
+            vectors = np.concatenate([base.segment.vectors.gather(live_rows), delta_vectors])
             segment = self._build_segment(passages, terms, vectors)
             new_row_of_old = {old: new for new, old in enumerate(live_rows)}
             with self._write_lock:
