@@ -62,7 +62,7 @@ from _bench_common import loadavg, table
 from kb_datasets import SETS, build
 
 from knowledge import calibration
-from knowledge.evaluation import build_index, read_articles, read_queries
+from knowledge.evaluation import baselines, build_index, read_articles, read_queries
 from knowledge.fusion import METHODS
 
 DEFAULT_SEEDS = (7, 1, 2, 3, 4, 5, 6)
@@ -91,39 +91,6 @@ class CachingEmbedder:
         if not texts:
             return self._embedder.encode([], **kwargs)
         return np.stack([self._vectors[t] for t in texts])
-
-
-def reciprocal_rank(order: list[str], relevant) -> float:
-    return next((1.0 / i for i, a in enumerate(order[:10], 1) if a in relevant), 0.0)
-
-
-def plain_baselines(articles: list[dict], queries, query_vectors: np.ndarray, embedder) -> dict[str, dict]:
-    """MRR of the plain dense and BM25 rankers over each article's "title + body" (see the module
-    docstring), on the answerable queries."""
-    import bm25s
-    import Stemmer
-
-    texts = [f"{a['title']}\n{a['body']}" for a in articles]
-    ids = [a["id"] for a in articles]
-    answerable = [i for i, q in enumerate(queries) if q.relevant]
-    vectors = embedder.encode(texts)
-    dense = query_vectors[answerable] @ vectors.T
-    stemmer = Stemmer.Stemmer("english")
-    retriever = bm25s.BM25(k1=1.5, b=0.75)
-    retriever.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
-    out = {}
-    for name, scores in (("plain_dense", dense), ("plain_bm25", None)):
-        total = 0.0
-        for row, i in enumerate(answerable):
-            if scores is None:
-                tokens = bm25s.tokenize([queries[i].text], stopwords="en", stemmer=stemmer, show_progress=False, return_ids=False)[0]
-                s = retriever.get_scores(tokens) if tokens else np.zeros(len(ids))
-            else:
-                s = scores[row]
-            order = [ids[j] for j in np.argsort(-np.asarray(s), kind="stable") if scores is not None or s[j] > 0]
-            total += reciprocal_rank(order, queries[i].relevant)
-        out[name] = {"mrr_ungated": total / max(1, len(answerable)), "mrr": total / max(1, len(answerable))}
-    return out
 
 
 def evaluate_split(seed: int, sets, embedder, workdir: Path, *, feedback: bool = True) -> dict[str, dict]:
@@ -156,7 +123,8 @@ def evaluate_split(seed: int, sets, embedder, workdir: Path, *, feedback: bool =
     for name, d in data.items():
         rep = d["rep"]
         result = {m: calibration.metrics(rep, calibration.rankings(rep, fitted.models[m]), fitted.thresholds[m]) for m in METHODS}
-        result.update(plain_baselines(d["articles"], d["rep_q"], d["rep_v"], embedder))
+        plain = baselines(d["articles"], d["rep_q"], embedder, d["rep_v"])
+        result.update({"plain_dense": plain["plain-dense"], "plain_bm25": plain["plain-bm25"]})
         dense = fitted.models["dense"]
         for view, label in (("sentences", "sentences_only"), ("whole", "whole_only")):
             only = calibration.with_params(rep, views=view)
