@@ -163,8 +163,10 @@ def chinese(embedder) -> dict[str, dict]:
 
     articles = read_articles(CHINESE / "ARTICLES.jsonl")
     queries = read_queries(CHINESE / "QUERIES.jsonl", {a["id"] for a in articles})
-    out = evaluate(build_index(articles, embedder), queries)
-    out["hybrid_fused"] = evaluate(build_index(articles, embedder, IndexConfig(dense_reads_cjk=True)), queries, ["hybrid"])["hybrid"]
+    index = build_index(articles, embedder, IndexConfig())
+    out = evaluate(index, queries)
+    index.config.dense_reads_cjk = True
+    out["hybrid_fused"] = evaluate(index, queries, ["hybrid"])["hybrid"]
     return out
 
 

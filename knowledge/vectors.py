@@ -48,7 +48,7 @@ class VectorSegment:
         self,
         vectors: np.ndarray,
         *,
-        exact_limit: int = 25_000,
+        exact_limit: int = 50_000,
         neighbours: int = HNSW_NEIGHBOURS,
         ef_construction: int = HNSW_EF_CONSTRUCTION,
         ef_search: int = HNSW_EF_SEARCH,
