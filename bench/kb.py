@@ -7,15 +7,19 @@ choice.
     .venv/bin/python bench/kb.py --quick              # 1000 and 10000 passages, fewer queries, no ANN table
 
 Passages are synthesised from the fixture utterances (CLINC150, Banking77, NatCS): a title, three
-to six customer questions and, in one passage of five, a part number. Encoding costs minutes per
-10,000 passages on two cores, so only the first `--encode` passages (default 2,000) are encoded
-for real; larger knowledge bases reuse those vectors with a small random perturbation (noise of
-norm ~0.1, renormalised), which the output says. The lexical index always holds the real text.
+to six customer questions and, in one passage of five, a part number; three passages an article.
+Each passage has three vectors (knowledge/index.py: sentence mean, whole passage, title), stored
+as float16. Encoding costs minutes per 10,000 passages on two cores, so only the first `--encode`
+passages (default 2,000) are encoded for real; larger knowledge bases reuse those vectors mixed
+with a small random perturbation, which the output says (every passage of an article keeps one
+title vector, as real ones do). The lexical index always holds the real text.
 
 Latency is of `HybridIndex.search(query, k=5)` (hybrid, as the hub suggests), warm, one query at a
 time, queries from CLINC150 val; it includes encoding the query, whose own cost (the floor) is
-measured in the same run. Memory is the process's resident set with the model loaded and the
-largest index built (after the build's temporary arrays are freed).
+measured in the same run. It is measured again at 10,000 passages (or the largest size below)
+with a full memory of agents' verdicts (knowledge/feedback.py: 20,000 remembered questions, the
+hub's capacity). Memory is the process's resident set with the model loaded and the largest index
+built (after the build's temporary arrays are freed).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import numpy as np
 from _bench_common import loadavg, percentile, proc_status_mb
 
 from knowledge.embedder import Embedder
+from knowledge.feedback import NOT_HELPFUL, USED, FeedbackMemory, Judgement
 from knowledge.index import HybridIndex, IndexConfig, Passage, encode_passages
 
 FAQ = BENCH.parent.parent / "shared" / "fixtures" / "faq"
@@ -78,16 +83,33 @@ def synthesise(n: int, texts: list[str], titles: list[str], rng: random.Random) 
 
 
 def perturbed(base: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """n vectors made from the encoded ones: a random mix of two of them plus a little noise,
-    normalised. They lie where real passage vectors lie, and (unlike near-copies of a few
-    thousand vectors, which no graph index can tell apart) they are distinct."""
-    first = base[rng.integers(0, len(base), n)]
-    second = base[rng.integers(0, len(base), n)]
-    share = rng.uniform(0.5, 1.0, (n, 1)).astype(np.float32)
-    out = share * first + (1 - share) * second
-    out += rng.normal(0, 0.05 / np.sqrt(base.shape[1]), out.shape).astype(np.float32)
-    out /= np.linalg.norm(out, axis=1, keepdims=True)
-    return out.astype(np.float32)
+    """n passages' vectors (shape (n, views, dimension)) made from the encoded ones: a random mix
+    of two of them plus a little noise, normalised. They lie where real passage vectors lie, and
+    (unlike near-copies of a few thousand vectors, which no graph index can tell apart) they are
+    distinct. The three passages of an article share one title vector, as real ones do."""
+    out = np.empty((n, *base.shape[1:]), dtype=np.float16)
+    for start in range(0, n, 9_999):  # in pieces (a multiple of 3: whole articles), float16 out: the bench's own memory
+        m = min(9_999, n - start)
+        first = base[rng.integers(0, len(base), m)].astype(np.float32)
+        second = base[rng.integers(0, len(base), m)].astype(np.float32)
+        share = rng.uniform(0.5, 1.0, (m, 1, 1)).astype(np.float32)
+        piece = share * first + (1 - share) * second
+        piece += rng.normal(0, 0.05 / np.sqrt(base.shape[2]), piece.shape).astype(np.float32)
+        piece /= np.linalg.norm(piece, axis=2, keepdims=True)
+        piece[:, 2] = np.repeat(piece[::3, 2], 3, axis=0)[:m]
+        out[start : start + m] = piece
+    return out
+
+
+def full_memory(embedder: Embedder, articles: int, size: int, rng: np.random.Generator) -> FeedbackMemory:
+    """A memory of `size` verdicts on questions near the benchmark's queries (random mixes of a few
+    encoded ones), about random articles: the cost of consulting it at each search."""
+    base = embedder.encode(utterances()[2][:500])
+    vectors = base[rng.integers(0, len(base), size)] + rng.normal(0, 0.3 / np.sqrt(base.shape[1]), (size, base.shape[1])).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    memory = FeedbackMemory(base.shape[1], capacity=size)
+    memory.add(Judgement(i, v, f"a{rng.integers(0, articles)}", USED if i % 3 else NOT_HELPFUL) for i, v in enumerate(vectors))
+    return memory
 
 
 def timed_searches(index: HybridIndex, queries: list[str], method: str = "hybrid") -> list[float]:
@@ -206,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     base = encode_passages(embedder, passages[:n_encode])
     encode_s = time.perf_counter() - started
     print(f"encoding: {n_encode} passages in {encode_s:.1f} s = {n_encode / encode_s:.0f} passages/s with {torch_threads()} torch thread(s) "
-          f"(each passage: its title and every sentence, ~5 model inputs)")
+          f"(each passage: its title, every sentence and the whole, ~6 model inputs)")
     if (os.cpu_count() or 1) > torch_threads():
         import torch
 
@@ -218,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"          {len(sample) / (time.perf_counter() - started):.0f} passages/s with {os.cpu_count()} threads (an import on an idle machine)")
         torch.set_num_threads(threads)
     np_rng = np.random.default_rng(5)
+    base = base.astype(np.float16)  # as the index stores them: half the memory of the bench's own copy
     vectors = np.concatenate([base, perturbed(base, biggest - n_encode, np_rng)]) if biggest > n_encode else base
     if biggest > n_encode:
         print(f"  passages beyond the first {n_encode} reuse those vectors with a small perturbation (not encoded)")
@@ -225,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"{'passages':>9} {'index build s':>14} {'passages/s':>11} {'faiss':>6} {'hybrid p50 ms':>14} {'p95 ms':>7} {'lexical p50':>12} {'upsert 1 article ms':>20}")
     index = None
+    memory_lines: list[str] = []
     for size in sorted(args.sizes):
         index = None
         gc.collect()
@@ -246,7 +270,15 @@ def main(argv: list[str] | None = None) -> int:
             upserts.append((time.perf_counter() - started) * 1000)
         print(f"{size:9,} {build_s:14.1f} {size / build_s:11,.0f} {kind:>6} {percentile(lat, 50):14.1f} {percentile(lat, 95):7.1f} "
               f"{percentile(lex, 50):12.1f} {percentile(upserts, 50):20.0f}", flush=True)
+        if size == max(s for s in args.sizes if s <= 10_000 or s == min(args.sizes)):
+            index.memory = full_memory(embedder, size // 3, 20_000, np.random.default_rng(3))
+            remembered = timed_searches(index, queries)
+            index.memory = None
+            memory_lines.append(f"  with a full memory of agents' verdicts (20,000 questions) at {size:,} passages: hybrid p50 "
+                                f"{percentile(remembered, 50):.1f} ms, p95 {percentile(remembered, 95):.1f} ms")
 
+    for line in memory_lines:
+        print(line)
     filler = vectors[:5].copy()
     del vectors, base
     gc.collect()
@@ -264,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nexact vs approximate vector search at {biggest:,} passages (vectors only, no query encoding, one thread):")
         qv = embedder.encode(queries[:200])
         seg = index._snapshot().segment.vectors
-        for line in ann_table(np.array(seg.vectors), qv):
+        print("  (the sentence-mean rows alone, float32: the index searches two rows a passage, in float16)")
+        for line in ann_table(np.ascontiguousarray(seg.rows[:, 0], dtype=np.float32), qv):
             print("  " + line)
     print(f"\nload average at end: {loadavg()}")
     return 0

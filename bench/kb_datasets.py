@@ -1,10 +1,14 @@
-"""Knowledge-base evaluation sets from the intent fixtures (../shared/fixtures/faq/).
+"""Knowledge-base evaluation sets from the fixtures (../shared/fixtures/faq/).
 
     python bench/kb_datasets.py OUTDIR [--seed 7]
 
-For each of CLINC150, Banking77 and NatCS (insurance) it writes OUTDIR/<set>/ with
-- ARTICLES.jsonl    one FAQ article per intent: the title from the intent name, the body a list of
-                    some of the intent's utterances (the ways customers ask it);
+Two shapes of knowledge base. The intent sets CLINC150, Banking77 and NatCS (insurance) give one
+"article" per intent: a list of the ways customers ask it. The help-centre set (CovidFAQ) gives
+what real help centres hold: a question-like title and a long answer of several sentences. For
+each set it writes OUTDIR/<set>/ with
+- ARTICLES.jsonl    one article per intent (the title from the intent name, the body a list of
+                    some of the intent's utterances), or per help-centre answer (the title its
+                    FAQ question, the body the answer);
 - QUERIES.jsonl     the reported queries: other utterances, {"query", "relevant": [intent]}, and
                     unanswerable ones ("relevant": []);
 - QUERIES-dev.jsonl development queries, disjoint from the reported ones (and from the article
@@ -15,8 +19,12 @@ Banking77 and NatCS have none, so a few whole intents get no article; half of th
 the dev's unanswerable queries, the other half the reported ones, so the reported "no answer"
 cases are about topics no fitted threshold has seen.
 
-CLINC150's reported queries are its val split; its dev queries come from train. Seeded and
-deterministic: the same seed writes the same files.
+CLINC150's reported queries are its val split; its dev queries come from train. CovidFAQ: the
+67 distinct answers of its 68 FAQ entries are the articles (one answer has two FAQ questions; the
+first is its title); its 1,387 labelled user questions, after merging repeats of the same text
+(227 texts carry several labels, usually near-duplicate articles such as three on masks: all
+count as relevant), are split in halves per article into dev and reported queries. It has no
+unanswerable queries. Seeded and deterministic: the same seed writes the same files.
 """
 
 from __future__ import annotations
@@ -30,7 +38,9 @@ import sys
 from pathlib import Path
 
 FAQ = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "faq"
-SETS = ("clinc150", "banking77", "natcs")
+SETS = ("clinc150", "banking77", "natcs", "covidfaq")
+# The shape of each set's articles: "intents" (lists of utterances) or "helpcentre" (title + answer).
+SHAPES = {"clinc150": "intents", "banking77": "intents", "natcs": "intents", "covidfaq": "helpcentre"}
 
 
 def title_of(intent: str) -> str:
@@ -102,13 +112,44 @@ def natcs(rng: random.Random) -> tuple[list, list, list]:
     return _held_out_split(grouped, rng, held_out=4, body=8, dev_per_intent=6, reported_per_intent=16)
 
 
+def covidfaq(rng: random.Random) -> tuple[list, list, list]:
+    rows = json.loads((FAQ / "covidfaq-query-answer-pairs.json").read_text())
+    article_of: dict[str, str] = {}  # answer text -> article id
+    articles = []
+    for row in rows:
+        if row["query_type"] == "faq" and row["answer"] not in article_of:
+            article_of[row["answer"]] = f"faq-{row['id']}"
+            articles.append({"id": f"faq-{row['id']}", "title": " ".join(row["question"].split()), "body": row["answer"].strip()})
+    relevant: dict[str, set[str]] = {}  # one query per text (case and spaces aside), all its labels
+    text_of: dict[str, str] = {}
+    for row in rows:
+        if row["query_type"] != "user_query":
+            continue
+        text = " ".join(row["question"].split())
+        key = text.casefold()
+        text_of.setdefault(key, text)
+        relevant.setdefault(key, set()).add(article_of[row["answer"]])
+    by_article: dict[str, list[str]] = {}
+    for key in sorted(relevant):
+        by_article.setdefault(min(relevant[key]), []).append(key)
+    dev, reported = [], []
+    for article_id in sorted(by_article):
+        keys = by_article[article_id]
+        rng.shuffle(keys)
+        first = rng.randrange(2)  # an article with an odd count gives its extra query to either side
+        for i, key in enumerate(keys):
+            query = {"query": text_of[key], "relevant": sorted(relevant[key])}
+            (dev if (i + first) % 2 == 0 else reported).append(query)
+    return articles, dev, reported
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 
 
 def build(outdir: Path, *, seed: int = 7, sets=SETS) -> dict[str, Path]:
     """Write the sets; returns {set name: its folder}."""
-    makers = {"clinc150": clinc150, "banking77": banking77, "natcs": natcs}
+    makers = {"clinc150": clinc150, "banking77": banking77, "natcs": natcs, "covidfaq": covidfaq}
     out = {}
     for name in sets:
         articles, dev, reported = makers[name](random.Random(f"{seed}:{name}"))

@@ -362,3 +362,42 @@ def kb_fingerprint(conn) -> tuple:
     articles, last = conn.execute(select(func.count(), func.max(article_t.c.updated_at)).select_from(article_t)).one()
     passages = conn.execute(select(func.count()).select_from(chunk_t)).scalar_one()
     return articles, passages, iso(last)
+
+
+# --- what agents said, for the suggestions to learn from -----------------------------------------
+
+LEARNING_VERDICTS = ("used", "not_helpful")
+
+
+def feedback_questions(conn, *, limit: int, conversation_id: int | None = None, article_id: int | None = None) -> list:
+    """The newest "used" / "not_helpful" rows that carry their question (of one conversation and
+    article, when given), with the stored question vector."""
+    stmt = (
+        select(feedback_t.c.id, feedback_t.c.conversation_id, feedback_t.c.article_id, feedback_t.c.verdict, feedback_t.c.question,
+               feedback_t.c.question_vector, feedback_t.c.vector_model)
+        .where(feedback_t.c.verdict.in_(LEARNING_VERDICTS), feedback_t.c.question.is_not(None))
+        .order_by(feedback_t.c.id.desc())
+        .limit(limit)
+    )
+    if conversation_id is not None:
+        stmt = stmt.where(feedback_t.c.conversation_id == conversation_id)
+    if article_id is not None:
+        stmt = stmt.where(feedback_t.c.article_id == article_id)
+    return conn.execute(stmt).all()
+
+
+def store_question_vectors(engine: Engine, vectors: dict[int, bytes], model: str) -> None:
+    """Keep computed question vectors beside their feedback rows (a row gone meanwhile is skipped)."""
+    if not vectors:
+        return
+    stmt = update(feedback_t).where(feedback_t.c.id == bindparam("fid")).values(question_vector=bindparam("vec"), vector_model=model)
+    with write_tx(engine) as conn:
+        conn.execute(stmt, [{"fid": fid, "vec": vec} for fid, vec in vectors.items()])
+
+
+def feedback_fingerprint(conn) -> tuple:
+    """Changes when a verdict with a question is recorded, replaced or erased: (rows, newest id)."""
+    return tuple(conn.execute(
+        select(func.count(), func.max(feedback_t.c.id))
+        .where(feedback_t.c.verdict.in_(LEARNING_VERDICTS), feedback_t.c.question.is_not(None))
+    ).one())

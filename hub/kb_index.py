@@ -11,6 +11,11 @@ another model is rebuilt from the store at start.
 
 The model loads once per process (`shared_embedder`), in the background thread that also opens
 the index: the hub serves requests meanwhile, and searches answer IndexNotReady until it is done.
+
+What agents said about suggestions teaches the index (knowledge/feedback.py): the "used" and "not
+helpful" verdicts the store keeps with their questions fill a memory the searches consult. A
+verdict recorded through this process counts at once (`learn`); the memory is reloaded from the
+store when the verdicts there change (another process, a privacy erase), at the next sync.
 """
 
 from __future__ import annotations
@@ -29,11 +34,15 @@ from sqlalchemy import Engine
 from hub import kb
 from hub.db import read_tx
 from knowledge.embedder import Embedder, ModelUnavailable, packaged_model_path
-from knowledge.index import VECTOR_SCHEME
+from knowledge.feedback import VERDICTS, FeedbackMemory, Judgement
+from knowledge.fusion import DEFAULT_FEEDBACK_SIMILARITY
+from knowledge.index import VECTOR_SCHEME, VIEWS
 
 log = logging.getLogger(__name__)
 
 ENCODE_BATCH = 256
+# The newest verdicts the suggestions learn from (each holds a question vector: ~1.5 KB).
+FEEDBACK_CAPACITY = 20_000
 
 
 class IndexNotReady(Exception):
@@ -108,6 +117,8 @@ class KnowledgeIndex:
         self._wake = threading.Event()
         self._lazy_model = False  # warm_up off: the first search loads the model
         self._warming = False
+        self._memory: FeedbackMemory | None = None
+        self._feedback_fingerprint: tuple | None = None
 
     # --- state ------------------------------------------------------------------------------
 
@@ -150,6 +161,7 @@ class KnowledgeIndex:
                 index = HybridIndex(self.embedder)
             # Searchable only once it has caught up with the store.
             report = self._sync(index, None, progress)
+            self._reload_feedback(index)
             self._index = index
             log.info("knowledge base: %d passages indexed (%d added, %d removed, %d encoded)",
                      len(index), report.added, report.removed, report.encoded)
@@ -162,6 +174,7 @@ class KnowledgeIndex:
         with self._lock:
             index = HybridIndex(self.embedder)
             report = self._sync(index, None, progress)
+            index.memory = self._memory
             self._index = index
             self._dirty = True
             self.save()
@@ -206,23 +219,23 @@ class KnowledgeIndex:
             if missing:
                 with read_tx(self.engine) as conn:
                     rows = kb.passage_rows(conn, missing)
-                reuse = [r for r in rows if r.vector is not None and r.vector_model == self.model]
-                fresh = [r for r in rows if not (r.vector is not None and r.vector_model == self.model)]
+                size = VIEWS * self.embedder.dimension * 2  # float16 bytes
+                usable = [r.vector is not None and r.vector_model == self.model and len(r.vector) == size for r in rows]
+                reuse = [r for r, ok in zip(rows, usable) if ok]
+                # (a stored vector of another size: the model id lied; computed again)
+                fresh = [r for r, ok in zip(rows, usable) if not ok]
                 done = 0
                 if reuse:
-                    vectors = np.stack([np.frombuffer(r.vector, dtype=np.float32) for r in reuse])
-                    if vectors.shape[1] == self.embedder.dimension:
-                        index.upsert([_passage(Passage, r) for r in reuse], vectors)
-                        done += len(reuse)
-                    else:  # a stored vector of another size: the model id lied; compute again
-                        fresh.extend(reuse)
+                    vectors = np.stack([np.frombuffer(r.vector, dtype=np.float16) for r in reuse])
+                    index.upsert([_passage(Passage, r) for r in reuse], vectors.reshape(len(reuse), VIEWS, -1))
+                    done += len(reuse)
                     if progress:
                         progress(done, len(rows))
                 for start in range(0, len(fresh), ENCODE_BATCH):
                     batch = fresh[start:start + ENCODE_BATCH]
                     index.upsert([_passage(Passage, r) for r in batch])
                     ids = [r.passage_id for r in batch]
-                    computed = np.asarray(index.vectors(ids), dtype=np.float32)
+                    computed = np.asarray(index.vectors(ids), dtype=np.float16)
                     kb.store_vectors(self.engine, {pid: computed[i].tobytes() for i, pid in enumerate(ids)}, self.model)
                     report.encoded += len(batch)
                     done += len(batch)
@@ -239,6 +252,59 @@ class KnowledgeIndex:
         """Whether the store changed since the last full sync (cheap: counts and the last update)."""
         with read_tx(self.engine) as conn:
             return kb.kb_fingerprint(conn) != self._fingerprint
+
+    # --- learning from agents -----------------------------------------------------------------
+
+    def feedback_changed(self) -> bool:
+        with read_tx(self.engine) as conn:
+            return kb.feedback_fingerprint(conn) != self._feedback_fingerprint
+
+    def reload_feedback(self) -> None:
+        """Refill the memory from the verdicts in the store (see the module docstring)."""
+        with self._lock:
+            if self._index is not None:
+                self._reload_feedback(self._index)
+
+    def _reload_feedback(self, index) -> None:
+        with read_tx(self.engine) as conn:
+            fingerprint = kb.feedback_fingerprint(conn)
+            rows = kb.feedback_questions(conn, limit=FEEDBACK_CAPACITY)
+        memory = FeedbackMemory(self.embedder.dimension, similarity=DEFAULT_FEEDBACK_SIMILARITY, capacity=FEEDBACK_CAPACITY)
+        memory.add(self._judgements(list(reversed(rows))))  # oldest first: the newest are kept
+        self._memory = index.memory = memory
+        self._feedback_fingerprint = fingerprint
+
+    def _judgements(self, rows) -> list[Judgement]:
+        """The rows as memory entries; question vectors the store lacks are computed and stored."""
+        size = self.embedder.dimension * 2
+        vectors: dict[int, np.ndarray] = {}
+        missing = []
+        for r in rows:
+            if r.question_vector is not None and r.vector_model == self.model and len(r.question_vector) == size:
+                vectors[r.id] = np.frombuffer(r.question_vector, dtype=np.float16).astype(np.float32)
+            else:
+                missing.append(r)
+        for start in range(0, len(missing), ENCODE_BATCH):
+            batch = missing[start:start + ENCODE_BATCH]
+            computed = self.embedder.encode([r.question for r in batch]).astype(np.float16)
+            kb.store_question_vectors(self.engine, {r.id: computed[i].tobytes() for i, r in enumerate(batch)}, self.model)
+            vectors.update({r.id: computed[i].astype(np.float32) for i, r in enumerate(batch)})
+        return [Judgement((r.conversation_id, str(r.article_id)), vectors[r.id], str(r.article_id), VERDICTS[r.verdict]) for r in rows]
+
+    def learn(self, conversation_id: int, article_id: int) -> None:
+        """Take the agent's verdict on this article in this conversation from the store into the
+        memory at once (or drop it, when it is gone). Before the index is ready the next load
+        reads it from the store."""
+        memory = self._memory
+        if memory is None or not self.ready:
+            return
+        with read_tx(self.engine) as conn:
+            rows = kb.feedback_questions(conn, limit=1, conversation_id=conversation_id, article_id=article_id)
+        key = (conversation_id, str(article_id))
+        if rows:
+            memory.add(self._judgements(rows))
+        else:
+            memory.remove([key])
 
     @property
     def threshold(self) -> float:
@@ -317,8 +383,11 @@ class KnowledgeIndex:
             try:
                 if self._index is None:
                     self.open()
-                elif woken or self.store_changed():
-                    self.sync()
+                else:
+                    if woken or self.store_changed():
+                        self.sync()
+                    if self.feedback_changed():
+                        self.reload_feedback()
                 self.save()
             except Exception:
                 log.exception("knowledge base: following the store failed; retrying in %.0f s", sync_seconds)

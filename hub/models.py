@@ -265,8 +265,8 @@ class KbChunk(SQLModel, table=True):
     position: int
     heading: str = Field(default="", max_length=300)
     text: str = Field(sa_column=Column(Text, nullable=False))
-    # The passage's embedding (float32 bytes) and the model that made it: a rebuilt index, or
-    # another hub process, reuses it instead of running the model again.
+    # The passage's embeddings (knowledge/index.py: its views, float16 bytes) and the model that
+    # made them: a rebuilt index, or another hub process, reuses them instead of running the model.
     vector: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     vector_model: Optional[str] = Field(default=None, max_length=200)
 
@@ -387,6 +387,12 @@ class KbFeedback(SQLModel, table=True):
     verdict: str = Field(max_length=16)
     agent_id: Optional[int] = Field(default=None, foreign_key="agent.id")
     created_at: datetime = Field(default_factory=utcnow)
+    # For "used" / "not_helpful": the customer's question the verdict was about, and its embedding
+    # (float16 bytes) with the model that made it. The suggestions learn from them
+    # (knowledge/feedback.py); a privacy erase clears them.
+    question: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    question_vector: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    vector_model: Optional[str] = Field(default=None, max_length=200)
 
 
 # --- SCM routing, facts, escalations, demand (issue 7) ---

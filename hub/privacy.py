@@ -11,7 +11,8 @@ rows of any other table that points at the customer or one of their conversation
 Erase (anonymise, cannot be undone): identities, link codes and spooled raw input deleted;
 message subject/text/HTML/metadata, attachments and raw input files (those no other row uses),
 SCM facts and drafts, captured articles removed, and their lines of the log channel's
-outbound.jsonl; escalation reasons, survey comments and thread keys cleared;
+outbound.jsonl; escalation reasons, survey comments, thread keys and the questions kept with
+knowledge-base verdicts cleared;
 the profile becomes "erased customer #id". What reports count stays: conversations (channel,
 times, status, priority, assignee, intent, SLA times), the survey scores, demand counts, the
 messages as rows (direction, channel, times). The inbox search indexes follow the columns (SQLite:
@@ -307,6 +308,9 @@ def erase_customer(engine: Engine, blobs: BlobStore | None, customer_id: int, ac
         # What the hub derived from their words, or was to send them.
         counts["scm_facts"] = conn.execute(delete(fact_t).where(_in(fact_t.c.conversation_id, conv_ids))).rowcount
         counts["reply_drafts"] = conn.execute(delete(draft_t).where(_in(draft_t.c.conversation_id, conv_ids))).rowcount
+        # The questions agents' verdicts were about are their words (the verdicts stay, as counts).
+        conn.execute(update(feedback_t).where(_in(feedback_t.c.conversation_id, conv_ids))
+                     .values(question=None, question_vector=None, vector_model=None))
         conn.execute(delete(routing_t).where(_in(routing_t.c.message_id, msg_ids)))
         outbox_where = [_in(outbox_t.c.message_id, msg_ids)]
         outbox_where += [cast(outbox_t.c.payload, Text).contains(n, autoescape=True) for n in needles]

@@ -7,7 +7,9 @@ passage clears the calibrated confidence threshold; below it the answer says so 
 answer") instead of offering noise.
 
 Feedback is one row per (conversation, article, verdict): "shown" is recorded when an article is
-suggested, "used" / "not_helpful" by the agent; the report counts conversations per article.
+suggested, "used" / "not_helpful" by the agent; the report counts conversations per article. A
+"used" / "not_helpful" row keeps the question it was about (the customer's latest messages, as
+the suggestions ask it): the suggestions learn from it (hub/kb_index.py, knowledge/feedback.py).
 """
 
 from __future__ import annotations
@@ -175,9 +177,11 @@ def record_shown(engine: Engine, conversation_id: int, suggestions: list[dict], 
 
 
 def record_feedback(engine: Engine, conversation_id: int, article_id: int, passage_id: str | None, verdict: str,
-                    who: Principal) -> dict[str, Any]:
+                    who: Principal, *, turns: int = 3) -> dict[str, Any]:
     """An agent's verdict on a suggested article: "used" or "not_helpful". A new verdict on the
-    same article and conversation replaces the other one (the agent changed their mind)."""
+    same article and conversation replaces the other one (the agent changed their mind). The
+    question it is about is kept with it: the customer's latest messages since our last reply, as
+    `suggest` asks them (after a reply, the messages it answered)."""
     if verdict not in (KbFeedbackVerdict.used, KbFeedbackVerdict.not_helpful):
         raise RejectedInput("verdict must be 'used' or 'not_helpful'")
     other = KbFeedbackVerdict.not_helpful if verdict == KbFeedbackVerdict.used else KbFeedbackVerdict.used
@@ -191,9 +195,12 @@ def record_feedback(engine: Engine, conversation_id: int, article_id: int, passa
         conn.execute(delete(feedback_t).where(
             feedback_t.c.conversation_id == conversation_id, feedback_t.c.article_id == article_id, feedback_t.c.verdict == other
         ))
+        subject, picked = question_of(conn, conversation_id, turns=turns)
+        queries = queries_of(subject, [words for _, words in picked]) if picked else []
+        question = queries[0] if queries else None
         created = insert_ignoring_conflict(conn, feedback_t, {
             "conversation_id": conversation_id, "article_id": article_id, "passage_id": passage_id, "verdict": verdict,
-            "agent_id": who.id if who.is_agent else None, "created_at": now,
+            "agent_id": who.id if who.is_agent else None, "created_at": now, "question": question,
         }) is not None
         audit(conn, who.actor, "kb.feedback", f"conversation:{conversation_id}", article_id=article_id, verdict=verdict)
     return {"conversation_id": conversation_id, "article_id": article_id, "passage_id": passage_id, "verdict": verdict,
@@ -228,9 +235,11 @@ def feedback_report(engine: Engine, *, limit: int = 100) -> dict[str, Any]:
 
 
 def capture_reply(engine: Engine, conversation_id: int, message_id: int, who: Principal, *, title: str | None = None,
-                  tags: tuple[str, ...] = (), passage_chars: int = kb.DEFAULT_PASSAGE_CHARS) -> tuple[dict[str, Any], bool]:
+                  tags: tuple[str, ...] = (), passage_chars: int = kb.DEFAULT_PASSAGE_CHARS,
+                  published: bool = False) -> tuple[dict[str, Any], bool]:
     """An agent's reply in a resolved conversation becomes a draft article (question and answer);
-    an admin reviews and publishes it. Capturing the same reply again returns the same draft.
+    an admin reviews and publishes it, or captures it published at once (`published`: admins
+    only, as for any article). Capturing the same reply again returns the same article.
     Returns (article, created)."""
     source_key = f"capture:message:{message_id}"
     with read_tx(engine) as conn:
@@ -259,7 +268,7 @@ def capture_reply(engine: Engine, conversation_id: int, message_id: int, who: Pr
     subject = _REPLY_PREFIX.sub("", conv.subject or "").strip()
     title = (title or subject or question.split("\n")[0][:120] or f"Answer from conversation {conversation_id}").strip()[:300]
     body = f"## Question\n\n{question}\n\n## Answer\n\n{answer}" if question else answer
-    fields = kb.ArticleFields(title=title, body=body, format="markdown", tags=tuple(tags), published=False)
+    fields = kb.ArticleFields(title=title, body=body, format="markdown", tags=tuple(tags), published=published)
     try:
         article = kb.create_article(engine, fields, who, source_key=source_key, captured_from_message_id=message_id,
                                     max_chars=passage_chars)

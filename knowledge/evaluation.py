@@ -25,6 +25,12 @@ Metrics, per method (k = 10 hits per query, at most one per article):
   included; the index is warm (the model is loaded and one search has run before timing).
 - queries, unanswerable: how many queries, and how many of them are unanswerable.
 
+With --baselines, two plain rankers are scored on the same questions, for comparison: plain-dense,
+the model over each article's "title + body" as one text (cut at the model's window, 256 word
+pieces), cosine; plain-bm25, BM25 (bm25s: its tokenizer, English stop words and stemmer, k1 1.5,
+b 0.75) over the same text. They have no "no good answer" decision, so their gated figures are
+their ungated ones.
+
 Exit codes: 0 done, 2 bad input (a one-line message on stderr names the file and line).
 """
 
@@ -182,6 +188,47 @@ def _evaluate_method(index, queries: Sequence[Query], method: str) -> dict:
     }
 
 
+def baselines(articles: Sequence[dict], queries: Sequence[Query], embedder=None, query_vectors=None) -> dict[str, dict]:
+    """The plain rankers of --baselines (see the module docstring), with the same metrics."""
+    import bm25s
+    import numpy as np
+    import Stemmer
+
+    from knowledge.embedder import default_embedder
+
+    embedder = embedder or default_embedder()
+    texts = [f"{a['title']}\n{a['body']}" for a in articles]
+    ids = [a["id"] for a in articles]
+    if query_vectors is None:
+        query_vectors = embedder.encode([q.text for q in queries])
+    started = time.perf_counter()
+    dense = query_vectors @ embedder.encode(texts).T
+    stemmer = Stemmer.Stemmer("english")
+    retriever = bm25s.BM25(k1=1.5, b=0.75)
+    retriever.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
+    orders: dict[str, list[list[str]]] = {"plain-dense": [], "plain-bm25": []}
+    for i, q in enumerate(queries):
+        orders["plain-dense"].append([ids[j] for j in np.argsort(-dense[i], kind="stable")[:RANK_DEPTH]])
+        tokens = bm25s.tokenize([q.text], stopwords="en", stemmer=stemmer, show_progress=False, return_ids=False)[0]
+        scores = retriever.get_scores(tokens) if tokens else np.zeros(len(ids))
+        orders["plain-bm25"].append([ids[j] for j in np.argsort(-scores, kind="stable")[:RANK_DEPTH] if scores[j] > 0])
+    elapsed_ms = (time.perf_counter() - started) * 1000 / max(1, len(queries))
+    return {name: _ranked_metrics(order, queries, elapsed_ms) for name, order in orders.items()}
+
+
+def _ranked_metrics(orders: list[list[str]], queries: Sequence[Query], ms: float) -> dict:
+    answerable = [(o, q) for o, q in zip(orders, queries) if q.relevant]
+    n = max(1, len(answerable))
+    ranks = [next((i for i, a in enumerate(o, 1) if a in q.relevant), None) for o, q in answerable]
+    rr = sum(1 / r for r in ranks if r) / n
+    at = {k: sum(1 for r in ranks if r and r <= k) / n for k in (1, 3, 5)}
+    return {
+        "recall@1": at[1], "recall@3": at[3], "recall@5": at[5], "mrr": rr, "recall@3_ungated": at[3], "mrr_ungated": rr,
+        "no_answer_precision": None, "no_answer_recall": None, "p50_ms": ms, "p95_ms": ms,
+        "queries": len(queries), "unanswerable": len(queries) - len(answerable),
+    }
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1] if ordered else float("nan")
@@ -194,17 +241,20 @@ def format_table(results: dict[str, dict]) -> str:
         ("p50_ms", "p50 ms"), ("p95_ms", "p95 ms"),
     )
     widths = [max(len(label), 6) + 2 for _, label in columns]
-    lines = ["method".ljust(9) + "".join(label.rjust(w) for (_, label), w in zip(columns, widths))]
+    name_width = max(9, max(len(m) for m in results) + 1)
+    lines = ["method".ljust(name_width) + "".join(label.rjust(w) for (_, label), w in zip(columns, widths))]
     for method, metrics in results.items():
         cells = []
         for (key, _), width in zip(columns, widths):
             value = metrics[key]
             text = "-" if value is None else f"{value:.1f}" if key.endswith("_ms") else f"{value:.3f}"
             cells.append(text.rjust(width))
-        lines.append(method.ljust(9) + "".join(cells))
+        lines.append(method.ljust(name_width) + "".join(cells))
     any_metrics = next(iter(results.values()))
     lines.append(f"{any_metrics['queries']} queries, {any_metrics['unanswerable']} of them unanswerable; "
                  "R@k and MRR count an answer-less result as a miss (see --help)")
+    if any(name.startswith("plain-") for name in results):
+        lines.append("plain-*: baselines over each article's title + body as one text, no threshold; p50/p95 the mean per query")
     return "\n".join(lines)
 
 
@@ -214,6 +264,7 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object keyed by method")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), help="methods to evaluate (default: all)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the model (default 1: one query at a time needs no more)")
+    parser.add_argument("--baselines", action="store_true", help='also score plain dense and BM25 rankers over "title + body" (see --help)')
 
 
 def run_eval(args) -> int:
@@ -233,6 +284,8 @@ def run_eval(args) -> int:
         print(f"servicehub kb eval: {exc}", file=sys.stderr)
         return 1
     results = evaluate(index, queries, getattr(args, "methods", None) or METHODS)
+    if getattr(args, "baselines", False):
+        results.update(baselines(articles, queries, index.embedder))
     if args.json:
         print(json.dumps(results, indent=2))
     else:

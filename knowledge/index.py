@@ -37,10 +37,13 @@ import numpy as np
 
 from hub import clock  # a leaf module with no hub dependencies: the one clock
 from knowledge.embedder import Embedder
+from knowledge.feedback import FeedbackMemory
 from knowledge.fusion import (
     DEFAULT_MODELS,
+    DEFAULT_DENSE,
     DEFAULT_THRESHOLDS,
     METHODS,
+    DenseMix,
     Model,
     candidate_features,
     sigmoid,
@@ -54,15 +57,22 @@ from knowledge.lexical import (
     Vocabulary,
 )
 from knowledge.passages import sentences, snippet
-from knowledge.text import tokenize
-from knowledge.vectors import VectorSegment
+from knowledge.text import has_cjk, is_code, tokenize
+from knowledge.vectors import FILES as VECTOR_FILES
+from knowledge.vectors import VIEWS, VectorSegment
 
-FORMAT = 1
+FORMAT = 2
 STATE_FILE = "state.json"
-# How a passage becomes a vector (encode_passages). Stored vectors made another way must not be
+# How a passage becomes vectors (encode_passages). Stored vectors made another way must not be
 # mixed in: an index saved with another scheme is unreadable, and a caller that keeps vectors
 # elsewhere should key them by the model and this.
-VECTOR_SCHEME = "sentence-mean-1"
+VECTOR_SCHEME = "sentences+whole+title-fp16-1"
+# The articles agents used for similar questions join the candidates: the FEEDBACK_ARTICLES with
+# the most evidence, with at most FEEDBACK_PASSAGES passages each (all of them, for an article of
+# a normal size). Bounded, so a memory full of judgements near a common question keeps a search
+# quick (bench/kb.py measures it).
+FEEDBACK_ARTICLES = 10
+FEEDBACK_PASSAGES = 16
 
 
 class IndexUnreadable(Exception):
@@ -92,12 +102,15 @@ class Hit:
 
 @dataclass(frozen=True)
 class Candidates:
-    """A query's candidate passages with their dense (cosine) and lexical (BM25 coverage) scores."""
+    """A query's candidate passages with their dense and lexical (BM25 coverage) scores."""
 
     passages: list[Passage]
-    dense: np.ndarray
+    dense: np.ndarray  # d (knowledge/fusion.py, DenseMix) from the cosines to the passage's views
     lexical: np.ndarray
     terms: list[str]  # the query's lexical terms
+    views: np.ndarray | None = None  # shape (n, VIEWS): the cosines d is made of (None for lexical search)
+    feedback: np.ndarray | None = None  # agents' evidence per candidate's article (knowledge/feedback.py)
+    codes: np.ndarray | None = None  # the share of the query's codes each candidate holds (None: the query quotes none)
 
 
 @dataclass(frozen=True)
@@ -109,8 +122,8 @@ class SearchResult:
 
 @dataclass
 class IndexConfig:
-    # faiss: exact search up to this many segment passages (about 4 ms at 50,000 on one core), an
-    # HNSW graph above (0.4 ms at 100,000, recall@10 0.91 against exact; bench/kb.py).
+    # faiss: exact search up to this many segment passages (two float16 rows each: about 4 ms at
+    # 50,000 on one core), an HNSW graph above (0.4 ms at 100,000, recall@10 0.93; bench/kb.py).
     exact_limit: int = 50_000
     hnsw_neighbours: int = 32
     hnsw_ef_construction: int = 80
@@ -135,10 +148,17 @@ class IndexConfig:
     # Calibrated on development queries (knowledge/calibration.py); confidence below the
     # threshold = "no good answer".
     models: dict[str, Model] = field(default_factory=lambda: dict(DEFAULT_MODELS))
+    # How the cosines to a passage's three vectors make its dense score d (knowledge/fusion.py).
+    dense: DenseMix = DEFAULT_DENSE
     no_answer_threshold: float = DEFAULT_THRESHOLDS["hybrid"]
     lexical_no_answer_threshold: float = DEFAULT_THRESHOLDS["lexical"]
     dense_no_answer_threshold: float = DEFAULT_THRESHOLDS["dense"]
     snippet_chars: int = 300
+    # Whether the model's vectors mean anything for Chinese and Japanese. The packaged
+    # all-MiniLM-L6-v2 was trained on English: for a question in those scripts its cosines are
+    # noise, and a hybrid ranking led by them is worse than the words alone (the README has the
+    # figures), so such a question is answered by the lexical ranker. True for a multilingual model.
+    dense_reads_cjk: bool = False
 
     def threshold(self, method: str) -> float:
         return {
@@ -149,30 +169,53 @@ class IndexConfig:
 
 
 def embedding_units(passage: Passage) -> list[str]:
-    """What the model reads for a passage: its title, its heading and each of its sentences."""
+    """What the model reads for a passage's sentence view: its title, its heading and each of its
+    sentences."""
     units = [part for part in (passage.title, passage.heading) if part.strip()]
     return units + sentences(passage.text)
 
 
+def whole_text(passage: Passage) -> str:
+    """What the model reads for a passage's whole view: title, heading path and text, in that
+    order, so that the title is always inside the model's window (256 word pieces; the model cuts
+    what is beyond)."""
+    return "\n".join(part for part in (passage.title, passage.heading, passage.text) if part.strip()) or " "
+
+
 def encode_passages(embedder: Embedder, passages: Sequence[Passage]) -> np.ndarray:
-    """One vector per passage: the normalised mean of the vectors of its title, heading and
-    sentences. MiniLM was trained on sentences and reads at most 256 word pieces, so a long
-    passage encoded whole is cut short and blurred; the mean of its sentences keeps every one
-    (on the development queries it also found the right article far more often: CLINC150 MRR
-    0.86 -> 0.95, see the README)."""
+    """Three vectors per passage, shape (passages, VIEWS, dimension), float32 holding float16
+    values (as the index stores them):
+    - [0] the sentence view: the normalised mean of the vectors of its title, heading and
+      sentences. MiniLM was trained on sentences and reads at most 256 word pieces; for an article
+      that lists the ways customers ask a question the mean of those is the best vector there is
+      (CLINC150 MRR 0.95 against 0.86 for the list read whole);
+    - [1] the whole view: title, heading and text read as one text. For a help-centre article (a
+      question as title, an answer of several sentences) this is what finds it: its sentences are
+      answers, and their mean buries the title (CovidFAQ MRR 0.79 against 0.64);
+    - [2] the title alone (zeros without a title): in a help centre, the question the article
+      answers.
+    knowledge/fusion.py says how they make one score."""
+    if not passages:
+        return np.zeros((0, VIEWS, embedder.dimension), dtype=np.float32)
     units: list[str] = []
     owners: list[int] = []
+    title_unit: list[int] = []  # the position of each passage's title among the units, -1: none
     for i, p in enumerate(passages):
         parts = embedding_units(p) or [p.text or p.title or " "]
+        title_unit.append(len(units) if p.title.strip() else -1)
         units += parts
         owners += [i] * len(parts)
-    if not passages:
-        return np.zeros((0, embedder.dimension), dtype=np.float32)
-    vectors = embedder.encode(units)
+    wholes = [whole_text(p) for p in passages]
+    vectors = embedder.encode(units + wholes)
+    unit_vectors, whole_vectors = vectors[: len(units)], vectors[len(units) :]
     sums = np.zeros((len(passages), vectors.shape[1]), dtype=np.float64)
-    np.add.at(sums, np.asarray(owners), vectors)
+    np.add.at(sums, np.asarray(owners), unit_vectors)
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
-    return (sums / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+    means = sums / np.where(norms > 0, norms, 1.0)
+    titles = np.zeros_like(means)
+    has_title = np.asarray(title_unit) >= 0
+    titles[has_title] = unit_vectors[np.asarray(title_unit)[has_title]]
+    return np.stack([means, whole_vectors, titles], axis=1).astype(np.float16).astype(np.float32)
 
 
 def lexical_text(passage: Passage) -> str:
@@ -185,7 +228,7 @@ class _Entry:
 
     passage: Passage
     terms: np.ndarray
-    vector: np.ndarray
+    vector: np.ndarray  # (VIEWS, dimension), float16 as the segment stores it
 
 
 class _Segment:
@@ -232,9 +275,17 @@ class _Snapshot:
 
     @cached_property
     def delta_vectors(self) -> np.ndarray:
+        """Shape (delta passages, VIEWS, dimension)."""
         if not self.delta:
-            return np.zeros((0, self.segment.vectors.dimension), dtype=np.float32)
+            return np.zeros((0, VIEWS, self.segment.vectors.dimension), dtype=np.float32)
         return np.stack([e.vector for e in self.delta_entries]).astype(np.float32)
+
+    @cached_property
+    def delta_of_article(self) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
+        for i, entry in enumerate(self.delta_entries):
+            out.setdefault(entry.passage.article_id, []).append(i)
+        return out
 
     @cached_property
     def delta_lexical(self) -> DeltaScorer:
@@ -255,7 +306,7 @@ class _Snapshot:
     def prepare(self) -> None:
         """Build the derived arrays now, in the writer's thread, so that the first search after a
         change does not pay for them (a search building them too would only duplicate work)."""
-        self.delta_vectors, self.delta_lexical, self.stats, self.alive  # noqa: B018
+        self.delta_vectors, self.delta_lexical, self.stats, self.alive, self.delta_of_article  # noqa: B018
 
     def passage(self, ref: int) -> Passage:
         """A candidate reference: a segment row (>= 0) or -(delta position + 1)."""
@@ -272,6 +323,8 @@ class HybridIndex:
         self._merge_thread: threading.Thread | None = None
         self._merge_error: BaseException | None = None
         self._state: _Snapshot | None = None  # created on first use (needs the model's dimension)
+        # What agents chose for past questions (knowledge/feedback.py); None or empty: no effect.
+        self.memory: FeedbackMemory | None = None
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -298,10 +351,11 @@ class HybridIndex:
         return ids
 
     def vectors(self, passage_ids: Sequence[str]) -> np.ndarray:
-        """The stored vectors of these passages (KeyError for one not held), to carry unchanged
-        passages over into another index without encoding them again."""
+        """The stored vectors of these passages, shape (n, VIEWS, dimension) (KeyError for one not
+        held), to carry unchanged passages over into another index without encoding them again.
+        Float32 holding float16 values: storing them as float16 loses nothing."""
         state = self._snapshot()
-        out = np.zeros((len(passage_ids), state.segment.vectors.dimension), dtype=np.float32)
+        out = np.zeros((len(passage_ids), VIEWS, state.segment.vectors.dimension), dtype=np.float32)
         for i, pid in enumerate(passage_ids):
             entry = state.delta.get(pid)
             if entry is not None:
@@ -310,7 +364,7 @@ class HybridIndex:
             row = state.segment.row_of.get(pid)
             if row is None or row in state.dead:
                 raise KeyError(pid)
-            out[i] = state.segment.vectors.vectors[row]
+            out[i] = state.segment.vectors.gather([row])[0]
         return out
 
     def search(self, query: str, k: int = 5, *, method: str = "hybrid") -> SearchResult:
@@ -320,6 +374,8 @@ class HybridIndex:
             raise ValueError(f"unknown search method {method!r}: use one of {', '.join(METHODS)}")
         if k <= 0:
             return SearchResult([], False, 0.0)
+        if method == "hybrid" and not self.config.dense_reads_cjk and has_cjk(query):
+            method = "lexical"
         return self.rank(self.candidates(query, method=method, k=k), method, k)
 
     def candidates(self, query: str, *, method: str = "hybrid", k: int = 0, query_vector: np.ndarray | None = None) -> Candidates:
@@ -349,12 +405,21 @@ class HybridIndex:
             refs += _top_refs(lex_segment, n_cand)
             refs += [-(i + 1) for i in _top_refs(lex_delta, n_cand)]
         qvec = None
+        evidence: dict[str, float] = {}
         if use_dense:
             qvec = self.embedder.encode([query])[0] if query_vector is None else np.asarray(query_vector, dtype=np.float32)
-            _, rows = state.segment.vectors.search(qvec, n_cand + len(state.dead))
+            rows = state.segment.vectors.search(qvec, n_cand + len(state.dead))
             refs += [int(r) for r in rows if r not in state.dead][:n_cand]
             if state.delta:
-                refs += [-(i + 1) for i in _top_refs(state.delta_vectors @ qvec, n_cand)]
+                delta_d = cfg.dense.score(state.delta_vectors @ qvec)
+                refs += [-(i + 1) for i in _top_refs(delta_d + 2.0, n_cand)]  # + 2: cosines may be negative
+            memory = self.memory
+            if memory is not None and len(memory):
+                evidence = memory.evidence(qvec)
+                used = sorted((a for a, w in evidence.items() if w > 0), key=lambda a: -evidence[a])[:FEEDBACK_ARTICLES]
+                for article in used:
+                    rows_of = [r for r in state.segment.rows_of_article.get(article, ()) if r not in state.dead]
+                    refs += (rows_of + [-(i + 1) for i in state.delta_of_article.get(article, ())])[:FEEDBACK_PASSAGES]
         refs = list(dict.fromkeys(refs))
         if not refs:
             return empty
@@ -362,18 +427,29 @@ class HybridIndex:
         ref_arr = np.asarray(refs, dtype=np.int64)
         in_segment = ref_arr >= 0
         in_delta = ~in_segment
+        views = None
         d = np.zeros(len(refs), dtype=np.float64)
         l = np.zeros(len(refs), dtype=np.float64)
         if qvec is not None:
-            d[in_segment] = state.segment.vectors.cosines(qvec, ref_arr[in_segment])
+            views = np.zeros((len(refs), VIEWS), dtype=np.float64)
+            views[in_segment] = state.segment.vectors.cosines(qvec, ref_arr[in_segment])
             if in_delta.any():
-                d[in_delta] = state.delta_vectors[-ref_arr[in_delta] - 1] @ qvec
+                views[in_delta] = state.delta_vectors[-ref_arr[in_delta] - 1] @ qvec
+            d = cfg.dense.score(views)
         if lex_segment is not None:
             ceiling = state.stats.ceiling(term_ids) or 1.0
             l[in_segment] = lex_segment[ref_arr[in_segment]] / ceiling
             if in_delta.any():
                 l[in_delta] = lex_delta[-ref_arr[in_delta] - 1] / ceiling
-        return Candidates([state.passage(r) for r in refs], d, l, terms)
+        passages = [state.passage(r) for r in refs]
+        feedback = np.array([evidence.get(p.article_id, 0.0) for p in passages]) if evidence else None
+        codes = None
+        quoted = [tid for term, tid in zip(terms, term_ids) if tid is not None and is_code(term)]
+        if quoted:
+            wanted = np.asarray(quoted, dtype=np.int32)
+            held = [state.segment.terms(r) if r >= 0 else state.delta_entries[-r - 1].terms for r in refs]
+            codes = np.array([np.isin(wanted, t).mean() for t in held])
+        return Candidates(passages, d, l, terms, views, feedback, codes)
 
     def rank(self, candidates: Candidates, method: str, k: int) -> SearchResult:
         """Fuse and calibrate: at most k hits, one per article, best first."""
@@ -383,7 +459,7 @@ class HybridIndex:
         passages = candidates.passages
         articles = [p.article_id for p in passages]
         model = cfg.models[method]
-        features = candidate_features(candidates.dense, candidates.lexical, articles)
+        features = candidate_features(candidates.dense, candidates.lexical, articles, candidates.feedback, candidates.codes)
         scores = model.scores(features)
         logits = model.logits(features, scores, articles)
         confidences = sigmoid(logits)
@@ -424,15 +500,14 @@ class HybridIndex:
         if vectors is None:
             # The slow part, outside any lock: searches and other writers go on meanwhile.
             vectors = encode_passages(self.embedder, passages)
-        vectors = np.asarray(vectors, dtype=np.float32)
         state = self._snapshot()
         dimension = state.segment.vectors.dimension
-        if vectors.shape != (len(passages), dimension):
-            raise ValueError(f"vectors must have shape ({len(passages)}, {dimension}), not {vectors.shape}")
-        entries = [
-            _Entry(p, self._vocabulary.add(tokenize(lexical_text(p))), v)
-            for p, v in zip(passages, np.array(vectors, copy=True))
-        ]
+        if np.shape(vectors) != (len(passages), VIEWS, dimension):
+            raise ValueError(f"vectors must have shape ({len(passages)}, {VIEWS}, {dimension}), not {np.shape(vectors)}")
+        # Float16 as the segment stores them: a passage scores the same before and after a merge, and
+        # a bulk load holds half the memory.
+        vectors = np.asarray(vectors).astype(np.float16)
+        entries = [_Entry(p, self._vocabulary.add(tokenize(lexical_text(p))), v) for p, v in zip(passages, vectors)]
         with self._write_lock:
             state = self._state
             dead = set(state.dead)
@@ -525,8 +600,9 @@ class HybridIndex:
             delta = base.delta_entries
             passages = [base.segment.passages[r] for r in live_rows] + [e.passage for e in delta]
             terms = [base.segment.terms(r) for r in live_rows] + [e.terms for e in delta]
-            seg_vectors = base.segment.vectors.vectors
-            vectors = np.concatenate([seg_vectors[live_rows], base.delta_vectors]) if len(passages) else seg_vectors[:0]
+            dimension = base.segment.vectors.dimension
+            delta_vectors = np.stack([e.vector for e in delta]) if delta else np.zeros((0, VIEWS, dimension), np.float16)
+            vectors = np.concatenate([base.segment.vectors.gather(live_rows), delta_vectors])
             segment = self._build_segment(passages, terms, vectors)
             new_row_of_old = {old: new for new, old in enumerate(live_rows)}
             with self._write_lock:
@@ -562,7 +638,7 @@ class HybridIndex:
 
     def _empty_segment(self) -> _Segment:
         dimension = self.embedder.dimension
-        return self._build_segment([], [], np.zeros((0, dimension), dtype=np.float32))
+        return self._build_segment([], [], np.zeros((0, VIEWS, dimension), dtype=np.float32))
 
     @property
     def approximate(self) -> bool:
@@ -585,7 +661,7 @@ class HybridIndex:
         entries = state.delta_entries
         delta_lines = "".join(json.dumps(_passage_json(e.passage), ensure_ascii=False) + "\n" for e in entries)
         _atomic_write(directory / f"{delta_name}.jsonl", delta_lines.encode())
-        _atomic_write(directory / f"{delta_name}.npy", _npy_bytes(state.delta_vectors))
+        _atomic_write(directory / f"{delta_name}.npy", _npy_bytes(state.delta_vectors.astype(np.float16)))
         record = {
             "format": FORMAT,
             "model": self.embedder_model_name(),
@@ -645,7 +721,7 @@ class HybridIndex:
             lines = (directory / f"{delta_name}.jsonl").read_text().splitlines()
             delta_passages = [Passage(**json.loads(line)) for line in lines if line.strip()]
             delta_vectors = np.load(directory / f"{delta_name}.npy", allow_pickle=False)
-            if delta_vectors.shape != (len(delta_passages), embedder.dimension):
+            if delta_vectors.shape != (len(delta_passages), VIEWS, embedder.dimension):
                 raise IndexUnreadable("the delta's vectors do not match its passages")
             delta = {
                 p.id: _Entry(p, vocabulary.add(tokenize(lexical_text(p))), v.astype(np.float32))
@@ -716,19 +792,22 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+_SEGMENT_FILES = ("passages.jsonl", *VECTOR_FILES, "lexical.npz", "vocabulary.json")
+
+
 def _write_segment(segment: _Segment, vocabulary: Vocabulary, target: Path) -> None:
     """Write into a temporary folder, then rename it into place: a segment folder is complete."""
     tmp = target.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{target.name}")
     tmp.mkdir()
     lines = "".join(json.dumps(_passage_json(p), ensure_ascii=False) + "\n" for p in segment.passages)
     (tmp / "passages.jsonl").write_bytes(lines.encode())
-    segment.vectors.save(tmp / "vectors.faiss")
+    segment.vectors.save(tmp)
     np.savez(tmp / "lexical.npz", **segment.lexical.arrays(), term_ids=segment.term_ids, term_offsets=segment.term_offsets)
     # The vocabulary only grows, so today's copy covers every id the segment uses.
     (tmp / "vocabulary.json").write_bytes(json.dumps(vocabulary.terms[: len(vocabulary)], ensure_ascii=False).encode())
-    manifest = {name: _sha256(tmp / name) for name in ("passages.jsonl", "vectors.faiss", "lexical.npz", "vocabulary.json")}
+    manifest = {name: _sha256(tmp / name) for name in _SEGMENT_FILES}
     manifest["passages"] = len(segment)
-    for name in ("passages.jsonl", "vectors.faiss", "lexical.npz", "vocabulary.json"):
+    for name in _SEGMENT_FILES:
         with open(tmp / name, "rb") as fh:
             os.fsync(fh.fileno())
     _atomic_write(tmp / "manifest.json", json.dumps(manifest).encode())
@@ -738,11 +817,11 @@ def _write_segment(segment: _Segment, vocabulary: Vocabulary, target: Path) -> N
 
 def _read_segment(folder: Path, config: IndexConfig) -> tuple[_Segment, Vocabulary]:
     manifest = json.loads((folder / "manifest.json").read_text())
-    for name in ("passages.jsonl", "vectors.faiss", "lexical.npz", "vocabulary.json"):
+    for name in _SEGMENT_FILES:
         if _sha256(folder / name) != manifest[name]:
             raise IndexUnreadable(f"{folder.name}/{name} is damaged (checksum mismatch)")
     passages = [Passage(**json.loads(line)) for line in (folder / "passages.jsonl").read_text().splitlines() if line.strip()]
-    vectors = VectorSegment.load(folder / "vectors.faiss", ef_search=config.hnsw_ef_search)
+    vectors = VectorSegment.load(folder, ef_search=config.hnsw_ef_search)
     with np.load(folder / "lexical.npz", allow_pickle=False) as arrays:
         lexical = LexicalSegment.from_arrays(arrays)
         term_ids = np.asarray(arrays["term_ids"], dtype=np.int32)

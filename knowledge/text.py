@@ -106,5 +106,11 @@ def tokenize(text: str) -> list[str]:
     return terms
 
 
+def is_code(term: str) -> bool:
+    """A term shaped like a part number, order or error code ("flt-7781-x", "a1001"): letters and
+    digits together. A bare number (an amount, a year) is not one."""
+    return any(ch.isdigit() for ch in term) and any(ch.isalpha() for ch in term)
+
+
 def has_cjk(text: str) -> bool:
     return _CJK_RUN.search(text) is not None

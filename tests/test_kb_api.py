@@ -236,6 +236,76 @@ async def test_capture_turns_a_resolved_reply_into_a_draft_that_is_not_suggested
     assert found()[0] == draft["id"]
 
 
+async def test_a_captured_answer_published_by_an_admin_is_found_at_once(demo_hub):
+    hub, c = demo_hub, demo_hub.client
+    conv = await hub.message("q-2", "Do you deliver to the Faroe Islands?", subject="Faroe Islands")
+    cid = conv["conversation_id"]
+    reply = await (await c.post(f"/api/v1/conversations/{cid}/replies", headers=hub.agent,
+                                json={"text": "Yes, we ship to the Faroe Islands by Posta in 6-10 working days, from £19.95."})).json()
+    await c.patch(f"/api/v1/conversations/{cid}", json={"status": "resolved"}, headers=hub.agent)
+    capture = f"/api/v1/conversations/{cid}/messages/{reply['id']}/capture"
+    await error_of(await c.post(capture, json={"published": True}, headers=hub.agent), 403)  # agents write drafts
+    resp = await c.post(capture, json={"published": True, "title": "Delivery to the Faroe Islands"}, headers=hub.admin)
+    assert resp.status == 201, await resp.text()
+    article = await resp.json()
+    assert article["published"] is True
+    # No wait for the index's sync interval: the capture indexed it before answering.
+    found = await (await c.get("/api/v1/kb/search?q=shipping+to+the+Faroe+Islands", headers=hub.agent)).json()
+    assert found["hits"][0]["article_id"] == article["id"] and found["answerable"]
+
+
+def _ids(body) -> list[int]:
+    return [s["article_id"] for s in body["suggestions"]]
+
+
+async def test_suggestions_learn_from_what_agents_choose(demo_hub):
+    """A question like one where an agent used an article ranks that article first; "not helpful"
+    pushes an article down for such questions; a restarted index remembers both from the store."""
+    hub, c = demo_hub, demo_hub.client
+    titles = {a["title"]: a["id"] for a in (await (await c.get("/api/v1/kb/articles?limit=100", headers=hub.agent)).json())["items"]}
+    tracking, confirmation = titles["How do I track my order?"], titles["I did not get an order confirmation email"]
+
+    first = await hub.message("learn-1", "Where can I see where my parcel is?")
+    url = f"/api/v1/conversations/{first['conversation_id']}/suggestions"
+    before = await (await c.get(url + "?k=5", headers=hub.agent)).json()
+    assert _ids(before)[0] != tracking  # three articles within a hair; tracking is not first
+    resp = await c.post(url + "/feedback", json={"article_id": tracking, "verdict": "used"}, headers=hub.agent)
+    assert resp.status == 201
+    with hub.engine.connect() as conn:
+        stored = conn.execute(select(kb.feedback_t.c.question, kb.feedback_t.c.question_vector)
+                              .where(kb.feedback_t.c.article_id == tracking, kb.feedback_t.c.verdict == "used")).one()
+    assert stored.question == "Where can I see where my parcel is?" and stored.question_vector is not None
+
+    second = await hub.message("learn-2", "where can i see where my package is")
+    after = await (await c.get(f"/api/v1/conversations/{second['conversation_id']}/suggestions", headers=hub.agent)).json()
+    assert _ids(after)[0] == tracking
+
+    third = await hub.message("learn-3", "My payment did not go through")
+    url = f"/api/v1/conversations/{third['conversation_id']}/suggestions"
+    shown = await (await c.get(url, headers=hub.agent)).json()
+    assert _ids(shown)[0] == confirmation  # the words match, the answer does not
+    await c.post(url + "/feedback", json={"article_id": confirmation, "verdict": "not_helpful"}, headers=hub.agent)
+    fourth = await hub.message("learn-4", "the payment did not go through")
+    pushed = await (await c.get(f"/api/v1/conversations/{fourth['conversation_id']}/suggestions", headers=hub.agent)).json()
+    assert _ids(pushed)[0] != confirmation
+    assert confirmation not in _ids(pushed) or _ids(pushed).index(confirmation) > 0
+
+    # Another process (or a restart) reads the same verdicts from the store, vectors included.
+    from hub.kb_index import KnowledgeIndex
+
+    other = KnowledgeIndex(hub.engine, hub.index.directory.parent / "other-index", hub.index.embedder)
+    await asyncio.to_thread(other.open)
+    assert other._index.search("where can i see where my package is").hits[0].article_id == str(tracking)
+    assert other._index.search("the payment did not go through").hits[0].article_id != str(confirmation)
+    # The agent changes their mind: the other verdict replaces the first, at once.
+    resp = await c.post(f"/api/v1/conversations/{first['conversation_id']}/suggestions/feedback",
+                        json={"article_id": tracking, "verdict": "not_helpful"}, headers=hub.agent)
+    assert resp.status == 201
+    again = await hub.message("learn-5", "where can i see where my package is?")
+    changed = await (await c.get(f"/api/v1/conversations/{again['conversation_id']}/suggestions?k=5", headers=hub.agent)).json()
+    assert _ids(changed)[0] != tracking
+
+
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_search_answers_503_until_the_index_is_loaded(settings):
     # Hold the index's lock from before the hub starts, so its thread cannot finish opening.

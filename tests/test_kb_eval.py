@@ -69,6 +69,16 @@ def test_eval_json_on_a_small_generated_set(tmp_path, capsys):
     assert code == 0 and out.splitlines()[0].split()[:2] == ["method", "R@1"]
     assert [line.split()[0] for line in out.splitlines()[1:4]] == ["hybrid", "lexical", "dense"]
 
+    # The plain baselines, scored on the same questions (no "no good answer": gated = ungated).
+    code, out, _ = run(capsys, "--articles", str(articles), "--queries", str(queries), "--json", "--baselines")
+    report = json.loads(out)
+    for name in ("plain-dense", "plain-bm25"):
+        assert report[name]["mrr"] == report[name]["mrr_ungated"] and report[name]["no_answer_recall"] is None
+        assert report[name]["queries"] == 4 and report[name]["unanswerable"] == 1
+    assert report["plain-dense"]["recall@1"] == 1.0  # three easy questions
+    code, out, _ = run(capsys, "--articles", str(articles), "--queries", str(queries), "--baselines")
+    assert [line.split()[0] for line in out.splitlines()[1:6]] == ["hybrid", "lexical", "dense", "plain-dense", "plain-bm25"]
+
 
 def test_eval_json_on_a_sample_of_a_fixture_set(tmp_path, capsys):
     folder = build_datasets(tmp_path, sets=["natcs"])["natcs"]

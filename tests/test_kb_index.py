@@ -6,12 +6,15 @@ import json
 import os
 import threading
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from knowledge.embedder import Embedder, default_embedder
+from knowledge.feedback import NOT_HELPFUL, USED, FeedbackMemory, Judgement
 from knowledge.index import (
+    VIEWS,
     HybridIndex,
     IndexConfig,
     IndexUnreadable,
@@ -97,6 +100,58 @@ def test_cjk_text_is_found_lexically(index):
     japanese = index.search("配送状況", method="lexical")
     assert top(japanese) == "ja-shipping"
     assert top(index.search("退货 退款")) == "zh-returns"
+    # The English-only model's cosines are noise for Chinese: the hybrid answers by the words alone.
+    hybrid, lexical = index.search("退货要多久退款"), index.search("退货要多久退款", method="lexical")
+    assert [(h.passage_id, h.confidence) for h in hybrid.hits] == [(h.passage_id, h.confidence) for h in lexical.hits]
+    index.config.dense_reads_cjk = True  # a multilingual model: the fused ranking again
+    assert [h.confidence for h in index.search("退货要多久退款").hits] != [h.confidence for h in lexical.hits]
+
+
+def test_every_passage_has_its_three_vectors(embedder, encoded):
+    passages, vectors = encoded
+    assert vectors.shape == (len(passages), VIEWS, embedder.dimension)
+    assert np.allclose(np.linalg.norm(vectors, axis=2), 1.0, atol=2e-3)
+    title = embedder.encode([passages[0].title])[0]
+    assert float(vectors[0, 2] @ title) > 0.999  # the title view is the title's vector (float16)
+    untitled = encode_passages(embedder, [Passage("x", "x", "", "", "Only text here.")])
+    assert not untitled[0, 2].any()  # no title: no title vector
+
+
+def test_agents_feedback_moves_articles_for_similar_questions(index, embedder):
+    """A question like one where an agent used an article ranks that article higher; "not
+    helpful" pushes it down; an unrelated question is untouched."""
+    question = "how many days does it take?"  # after sending an item back, or for a delivery?
+    similar = embedder.encode(["How many days does that take?"])[0]
+    assert float(similar @ embedder.encode([question])[0]) > 0.9
+    before = index.search(question, k=10).hits
+    assert [h.article_id for h in before[:2]] == ["shipping", "returns"]
+    other = "how do I reset my password?"
+    untouched = [(h.article_id, h.confidence) for h in index.search(other, k=10).hits]
+
+    memory = FeedbackMemory(embedder.dimension, similarity=0.55)
+    index.memory = memory
+    memory.add([Judgement(("conv-1", "returns"), similar, "returns", USED)])  # the customer meant a return
+    after = index.search(question, k=10).hits
+    assert after[0].article_id == "returns" and after[0].confidence > before[1].confidence
+    memory.add([Judgement(("conv-1", "returns"), similar, "returns", NOT_HELPFUL)])  # the agent changed their mind
+    rejected = {h.article_id: h for h in index.search(question, k=10).hits}
+    assert rejected["returns"].score < before[1].score and rejected["returns"].confidence < before[1].confidence
+    assert [(h.article_id, h.confidence) for h in index.search(other, k=10).hits] == untouched
+    # lexical search has no question vector: no feedback
+    with_memory = [(h.article_id, h.confidence) for h in index.search(question, method="lexical").hits]
+    index.memory = None
+    assert [(h.article_id, h.confidence) for h in index.search(question, method="lexical").hits] == with_memory
+
+
+def test_an_article_agents_used_joins_the_candidates(embedder, encoded):
+    index = HybridIndex(embedder, IndexConfig(candidates=1))  # one candidate per ranker
+    index.upsert(*encoded)
+    question = "how many days does it take?"
+    assert [h.article_id for h in index.search(question, k=1).hits] == ["shipping"]
+    assert "returns" not in {p.article_id for p in index.candidates(question, k=1).passages}
+    index.memory = FeedbackMemory(embedder.dimension, similarity=0.55)
+    index.memory.add([Judgement("conv-1", embedder.encode([question])[0], "returns", USED)])
+    assert index.search(question, k=1).hits[0].article_id == "returns"
 
 
 def test_no_good_answer_for_an_unrelated_query(index):

@@ -24,6 +24,7 @@ from hub.models import (
     InboundSpool,
     KbArticle,
     KbChunk,
+    KbFeedback,
     ReplyDraft,
     ScmFact,
     utcnow,
@@ -101,6 +102,13 @@ async def seed(client, engine, auth) -> dict:
             created_at=now, updated_at=now)).inserted_primary_key[0]
         conn.execute(KbChunk.__table__.insert().values(article_id=art, passage_id=f"p{art}", position=0,
                                                      text=f"As we told {NAME}"))
+        # An agent's verdict on a suggestion keeps the customer's question it was about.
+        faq = conn.execute(KbArticle.__table__.insert().values(
+            title="Kettle care", body="Descale monthly.", format="text", language="en", tags=[], published=True,
+            created_by="cli", created_at=now, updated_at=now)).inserted_primary_key[0]
+        conn.execute(KbFeedback.__table__.insert().values(conversation_id=conv, article_id=faq, verdict="used", created_at=now,
+                                                        question=f"My kettle broke, order code {SECRET}",
+                                                        question_vector=b"\0" * 8, vector_model="m"))
         sha = app[BLOBS].put(f"From: {NAME} <{EMAIL}>\r\n\r\n{SECRET}".encode())
         conn.execute(InboundSpool.__table__.insert().values(
             channel="email", key="uid-1", payload={"from": EMAIL}, blob_sha256=sha, status="done",
@@ -183,6 +191,9 @@ async def test_export_holds_everything_and_erase_leaves_no_trace(hub):
     assert result["erased"]["identities"] == 2 and result["erased"]["attachments"] == 1
 
     assert traces(engine) == []
+    with read_tx(engine) as conn:
+        verdict = conn.execute(sa.select(KbFeedback.__table__).where(KbFeedback.__table__.c.conversation_id == s["conversation"])).one()
+    assert verdict.verdict == "used" and verdict.question is None and verdict.question_vector is None  # the count stays
     assert not client.server.app[BLOBS].path(s["raw_sha"]).exists()
     assert not client.server.app[BLOBS].path(att["sha256"]).exists()
     for needle in ("Wilhelmina", "Quackenbush", "wilhelmina.q@", "Zanzibar", "15112345"):

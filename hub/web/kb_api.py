@@ -3,7 +3,9 @@
 Agents read everything and write drafts; admins publish, edit published articles and delete
 (hub/kb.py). Every write goes to the store first and the index follows: the handler brings the
 index in line for that article right away (so the writer's next search sees it); if that fails,
-or the index is still loading, the index's own thread catches up from the store.
+or the index is still loading, the index's own thread catches up from the store. The same holds
+for an agent's verdict on a suggestion: stored first, then taken into the index's memory of what
+agents chose (hub/kb_index.py), so the next similar question already ranks by it.
 
 Before the model and the index have loaded (a few seconds after start) search and suggestions
 answer 503 with Retry-After rather than lexical-only results, whose confidence is not calibrated.
@@ -192,8 +194,20 @@ async def post_feedback(request: web.Request) -> web.Response:
     conversation_id = path_id(request)
     body = await parse_body(request, ks.FeedbackIn)
     out = await db(suggestions.record_feedback, request.app[ENGINE], conversation_id, body.article_id, body.passage_id,
-                   body.verdict, who)
+                   body.verdict, who, turns=request.app[SETTINGS].kb.question_turns)
+    await _learn(request.app, conversation_id, body.article_id)
     return _json(out, status=201 if out["created"] else 200)
+
+
+async def _learn(app: web.Application, conversation_id: int, article_id: int) -> None:
+    """The index's memory follows a verdict (see the module docstring); the verdict is stored
+    whatever happens here, and the next reload of the memory reads it."""
+    index = app[KB_INDEX]
+    try:
+        await asyncio.to_thread(index.learn, conversation_id, article_id)
+    except Exception:
+        log.exception("knowledge base: learning from the verdict on article %s failed; the next reload reads it", article_id)
+        index.wake()
 
 
 async def feedback_report(request: web.Request) -> web.Response:
@@ -212,7 +226,9 @@ async def capture(request: web.Request) -> web.Response:
         body = ks.CaptureIn()
     chars = request.app[SETTINGS].kb.passage_chars
     article, created = await db(suggestions.capture_reply, request.app[ENGINE], conversation_id, message_id, who,
-                                title=body.title, tags=tuple(body.tags), passage_chars=chars)
+                                title=body.title, tags=tuple(body.tags), passage_chars=chars, published=body.published)
+    if article["published"]:
+        await _follow(request.app, article["id"])
     return _json(article, status=201 if created else 200)
 
 
@@ -278,7 +294,7 @@ def openapi_paths() -> dict:
         },
         "/api/v1/conversations/{id}/messages/{message_id}/capture": {
             "post": {
-                **_op("Turn an agent's reply in a resolved conversation into a draft article",
+                **_op("Turn an agent's reply in a resolved conversation into a draft article (admins: or a published one)",
                       {"201": doc_json(ks.ArticleOut, "the draft"), "200": doc_json(ks.ArticleOut, "captured before: the same draft"),
                        **auth, **_errors(400, 404, 409, 413, 422)},
                       params=[_path_id(), {"name": "message_id", "in": "path", "required": True, "schema": id_schema}], tags=tags),

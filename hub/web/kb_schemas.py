@@ -172,6 +172,7 @@ class FeedbackReport(BaseModel):
 class CaptureIn(Strict):
     title: Optional[Title] = Field(default=None, description="default: the conversation's subject")
     tags: list[Tag] = Field(default_factory=list, max_length=50)
+    published: bool = Field(default=False, description="publish at once, searchable right away (admins only; agents write drafts)")
 
 
 MODELS = [
