@@ -174,6 +174,9 @@ class FakeHub:
     async def reject(self, channel, key, reason, payload, raw=None):
         self.rejected.append((channel, key, reason, payload, raw))
 
+    async def run_parser(self, fn, /, *args, **kwargs):
+        return fn(*args, **kwargs)
+
     async def load_state(self, channel, name):
         return self.state.get((channel, name))
 

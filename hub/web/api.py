@@ -16,7 +16,7 @@ from hub import auth, conversations, customers, linking, lockout, spool
 from hub.errors import PermissionDenied, RejectedInput, TooManyRequests, Unauthenticated
 from hub.messages import InboundMessage, Sender, ThreadHints
 from hub.web import schemas
-from hub.web.app import AUTH, BLOBS, ENGINE, LOGIN_LIMITER, METRICS, REGISTRY, SETTINGS, WORKER, ingest_message
+from hub.web.app import AUTH, BLOBS, ENGINE, LOGIN_LIMITER, METRICS, REGISTRY, SETTINGS, SPOOL, WORKER, ingest_message
 from hub.web.errors import BadRequest, ValidationFailed, error_response
 from hub.web.openapi import openapi_document
 
@@ -227,6 +227,16 @@ async def list_rejected(request: web.Request) -> web.Response:
     return _json({"items": await db(spool.rejected, request.app[ENGINE], channel=channel, limit=limit)})
 
 
+async def retry_rejected(request: web.Request) -> web.Response:
+    """Put a rejected inbound item back in the spool (after a fix, or with a larger time budget)."""
+    who = principal(request, "admin")
+    item_id = path_id(request)
+    body = await parse_body(request, schemas.RetryIn) if await request.read() else schemas.RetryIn()
+    item = await db(spool.retry, request.app[ENGINE], item_id, actor=who.actor, budget_seconds=body.budget_seconds)
+    request.app[SPOOL].wake(item["channel"])
+    return _json(item, status=202)
+
+
 # --- auth -------------------------------------------------------------------------------------
 
 
@@ -333,6 +343,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/customers/{id}/merge", merge_customer)
     app.router.add_post("/api/v1/customers/{id}/link-codes", issue_link_code)
     app.router.add_get("/api/v1/inbound/rejected", list_rejected)
+    app.router.add_post("/api/v1/inbound/rejected/{id}/retry", retry_rejected)
     app.router.add_post("/api/v1/auth/login", login)
     app.router.add_post("/api/v1/auth/logout", logout)
     app.router.add_get("/api/v1/auth/me", me)
