@@ -55,6 +55,7 @@ def _serve(conn) -> None:  # pragma: no cover - runs in the child
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - the call itself will import (and report) it
             pass
+    conn.send("ready")
     while True:
         try:
             task = conn.recv_bytes()
@@ -73,6 +74,13 @@ def _serve(conn) -> None:  # pragma: no cover - runs in the child
             conn.send(("error", RuntimeError(f"the parser's answer could not be sent back: {type(exc).__name__}: {exc}")))
 
 
+def _call_soon(loop: asyncio.AbstractEventLoop, callback) -> None:
+    try:
+        loop.call_soon_threadsafe(callback)
+    except RuntimeError:  # the loop is closed: nobody waits for the slot any more
+        pass
+
+
 class _Worker:
     def __init__(self, preload: tuple[str, ...]):
         ours, theirs = socket.socketpair()
@@ -86,7 +94,14 @@ class _Worker:
         finally:
             theirs.close()
         self.conn = Connection(ours.detach())
-        self.conn.send(([p for p in sys.path if p], preload))
+        try:
+            self.conn.send(([p or os.getcwd() for p in sys.path], preload))
+            # Ready once its imports are done: that time is not charged to the first call.
+            if self.conn.recv() != "ready":
+                raise EOFError("unexpected greeting")
+        except (EOFError, OSError) as exc:
+            self.discard()
+            raise ParserDied(f"a parser process did not start: {self.describe_exit()}") from exc
 
     def is_alive(self) -> bool:
         return self.proc.poll() is None
@@ -164,7 +179,7 @@ class ParserPool:
         except asyncio.CancelledError:
             call.cancel()
             # The slot is free once the thread has seen its process die (or never started the call).
-            job.add_done_callback(lambda _: loop.call_soon_threadsafe(self._slots.release))
+            job.add_done_callback(lambda _: _call_soon(loop, self._slots.release))
             raise
         self._slots.release()
         if status == "ok":

@@ -247,8 +247,17 @@ class SpoolWorker:
             lane.wake.set()
 
     async def run(self) -> None:
-        """Every lane, until cancelled."""
-        await asyncio.gather(*(lane.run() for lane in self.lanes.values()))
+        """Every lane, until cancelled; returns once every lane has handed back its items."""
+        tasks = [asyncio.create_task(lane.run(), name=f"spool-{lane.name}") for lane in self.lanes.values()]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            # gather gives up at the first lane that ends (cancelled): the others may still be
+            # handing back their items, and a second cancel must not cut that short.
+            for task in tasks:
+                if not task.done() and not task.cancelling():
+                    task.cancel()
+            await asyncio.wait(tasks)
 
     async def run_once(self) -> int:
         """One pass over every lane: claim what is due, process it, mark it; the number of items."""
