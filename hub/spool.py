@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 spool_t = InboundSpool.__table__
 # How long ready messages wait for an earlier item of their channel before it loses its place.
 ORDER_WAIT = 2.0
+# Seconds between a busy lane's claims (see _Lane._gather_left).
+CLAIM_GATHER = 0.05
 QUEUE = WorkQueue(
     spool_t, pending=SpoolStatus.pending, active=SpoolStatus.processing, done=SpoolStatus.done, dead=SpoolStatus.rejected
 )
@@ -326,19 +328,20 @@ class _Lane:
         self._kick = asyncio.Event()
         self._committer: asyncio.Task | None = None
         self._rekick: asyncio.TimerHandle | None = None
+        self.claimed_at = float("-inf")
+        self.busy = False  # the last claim found work: more is probably arriving
 
     async def _claim(self, limit: int) -> list:
         worker, finished = self.worker, self.finished
         self.finished = []
 
         def claim():
-            if finished:
-                with write_tx(worker.engine) as conn:
-                    QUEUE.finish_many(conn, finished, processed_at=utcnow())
-            if limit <= 0:
-                return []
-            return QUEUE.claim(worker.engine, limit=limit, policy=worker.policy, where=self.where)
+            return QUEUE.claim(worker.engine, limit=limit, policy=worker.policy, where=self.where,
+                               finished=finished, processed_at=utcnow())
 
+        if limit <= 0 and not finished:
+            return []
+        self.claimed_at = asyncio.get_running_loop().time()
         try:
             rows = await asyncio.to_thread(claim)
         except BaseException:
@@ -442,25 +445,37 @@ class _Lane:
         next_renewal = loop.time() + renew_every
         try:
             while True:
-                if self._may_claim():
+                gather = self._gather_left(loop)
+                if self._may_claim() and gather <= 0:
                     self.wake.clear()
                     try:
-                        for row in await self._claim(concurrency - len(self.in_flight)):
+                        rows = await self._claim(concurrency - len(self.in_flight))
+                        self.busy = bool(rows)
+                        for row in rows:
                             self._start(row)
                     except asyncio.CancelledError:
                         raise
                     except Exception:
                         log.exception("spool lane %s: claiming failed", self.name)
+                    gather = self._gather_left(loop)
                 if loop.time() >= next_renewal:
                     await self._renew(loop.time() - renew_every)
                     next_renewal = loop.time() + renew_every
                 waiters: list[asyncio.Future] = list(self.in_flight)
                 waker = None
+                timeout = self.worker.poll_seconds
                 if self._may_claim():  # a wake-up matters only when a claim would follow
-                    waker = asyncio.ensure_future(self.wake.wait())
-                    waiters.append(waker)
+                    if gather > 0:
+                        timeout = gather  # then claim what gathered meanwhile
+                    else:
+                        waker = asyncio.ensure_future(self.wake.wait())
+                        waiters.append(waker)
+                done: set = set()
                 try:
-                    done, _ = await asyncio.wait(waiters, timeout=self.worker.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+                    if waiters:
+                        done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                    else:
+                        await asyncio.sleep(timeout)
                 finally:
                     if waker is not None:
                         waker.cancel()
@@ -468,6 +483,13 @@ class _Lane:
                     self.in_flight.pop(task, None)
         finally:
             await self._stop()
+
+    def _gather_left(self, loop) -> float:
+        """While work keeps coming, claims are spaced CLAIM_GATHER apart so that each takes what
+        gathered meanwhile (a claim is a write transaction); an idle lane claims at once."""
+        if not self.busy:
+            return 0.0
+        return self.claimed_at + CLAIM_GATHER - loop.time()
 
     def _may_claim(self) -> bool:
         free = self.worker.concurrency - len(self.in_flight)

@@ -56,9 +56,10 @@ class WorkQueue:
     dead: str = "dead"
 
     def claim(self, engine: Engine, *, limit: int, policy: RetryPolicy, now: datetime | None = None,
-              where: ColumnElement[bool] | None = None) -> list[Any]:
+              where: ColumnElement[bool] | None = None, finished: list[int] | None = None, **done_values) -> list[Any]:
         """Due rows (among those matching `where`, if given), marked active with a lease and their
-        attempt counted; ordered by id."""
+        attempt counted; ordered by id. `finished`: rows to mark done in the same transaction
+        (finish_many with done_values), saving a commit per round."""
         t = self.table
         now = now or utcnow()
         due = or_(
@@ -70,6 +71,10 @@ class WorkQueue:
             due = and_(where, due)
         pick = select(t.c.id).where(due).order_by(t.c.next_attempt_at, t.c.id).limit(limit)
         with write_tx(engine) as conn:
+            if finished:
+                self.finish_many(conn, finished, **done_values)
+            if limit <= 0:
+                return []
             if conn.dialect.name != "sqlite":
                 pick = pick.with_for_update(skip_locked=True)
             ids = list(conn.execute(pick).scalars())

@@ -97,7 +97,8 @@ async def test_a_reply_is_stored_after_the_message_it_answers_though_ready_first
         assert stored(hub) == []  # they wait for the parent's turn
         channel.gate("parent").set()
         result = await wait_until(lambda: len(stored(hub)) == 3 and stored(hub), what="the three mails")
-        assert channel.handed_over == ["<reply@example.com>", "<other@example.org>", "<parent@example.com>"]
+        assert set(channel.handed_over[:2]) == {"<reply@example.com>", "<other@example.org>"}
+        assert channel.handed_over[2] == "<parent@example.com>"
         assert [mid for mid, _ in result] == ["<parent@example.com>", "<reply@example.com>", "<other@example.org>"]
         (_, parent), (_, reply), (_, other) = result
         assert reply == parent != other  # the reply threaded onto its parent
@@ -145,11 +146,14 @@ async def test_rejected_items_are_retried_through_the_api_by_an_admin(settings):
 
         # A mail that was stored: nothing to retry.
         await smtp_send(hub.smtp_port, mail(message_id="<fine@example.com>"))
-        await wait_until(lambda: hub.conversations_of("ana@example.com"), what="the good mail")
+        def done_id():
+            with hub.engine.connect() as conn:
+                return conn.execute(text("SELECT id FROM inbound_spool WHERE status = 'done'")).scalar()
+
+        done = await wait_until(done_id, what="the good mail processed")
         with hub.engine.connect() as conn:
-            done_id = conn.execute(text("SELECT id FROM inbound_spool WHERE status = 'done'")).scalar()
             audit = conn.execute(select(AuditLog.__table__).where(AuditLog.__table__.c.action == "inbound.retry")).all()
-        resp = await hub.client.post(f"/api/v1/inbound/rejected/{done_id}/retry", headers=admin)
+        resp = await hub.client.post(f"/api/v1/inbound/rejected/{done}/retry", headers=admin)
         assert resp.status == 409 and (await resp.json())["error"]["code"] == "conflict"
         assert len(audit) == 2 and all(r.target == f"inbound:{item['id']}" for r in audit)
         assert audit[0].actor.startswith("agent:")
