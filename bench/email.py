@@ -428,7 +428,7 @@ def main(argv=None) -> None:
             smtp_rows.append([backend, e["accepted"], fmt_num(e["accept_rate"]), fmt_num(e["stored_rate"]), e["stored"],
                               e["rejected"], fmt_num(e["server_cpu_seconds"] * 1000 / max(1, e["accepted"]), 2),
                               fmt_num(p["rate"]) if p else "-",
-                              fmt_num(results["pipelined"]["emails"] / results["pipelined"]["ingest_seconds"]) if results else "-"])
+                              fmt_num(results["sequential"]["emails"] / results["sequential"]["ingest_seconds"]) if results else "-"])
     finally:
         if cluster is not None:
             cluster.stop()
