@@ -420,18 +420,21 @@ class ImapPoller:
             for item in batch:
                 await self._flush(client, uidvalidity, [item])
             return
+        spooling = []
         for uid, size in batch:
             raw = bodies.get(uid)
             key = self._key(uidvalidity, uid)
             payload = self._payload(uidvalidity, uid, size)
             if raw is not None:
-                await self.hub.spool(self.channel, key, payload, raw)
+                spooling.append(self.hub.spool(self.channel, key, payload, raw))
             elif response.result != "OK":
                 reason = f"the IMAP server could not deliver this message: {_text(response)}"
                 await self.hub.reject(self.channel, key, reason, payload)
             else:
                 # Expunged between listing and fetching: it is gone from the mailbox.
                 log.info("IMAP %s: UID %d vanished before it was fetched", self.account.name, uid)
+        # Handed over together (in this order), the hub spools the batch in one transaction.
+        await asyncio.gather(*spooling)
         await self._save(uidvalidity, batch[-1][0])
 
     async def _reject_oversized(self, client: aioimaplib.IMAP4, uidvalidity: int, uid: int, size: int) -> None:
