@@ -4,6 +4,7 @@
     .venv/bin/python bench/email.py                  # ~3,000 messages
     .venv/bin/python bench/email.py --messages 10000 --batch 200
     .venv/bin/python bench/email.py --profile        # also a cProfile of parse()
+    .venv/bin/python bench/email.py --only-smtp --backend both   # part 3 alone, SQLite and PostgreSQL
 
 The corpus is every fixture email in ../shared/fixtures/email (and CPython's email test data when
 the interpreter has it), repeated to --messages with a unique Message-ID per copy (the header is
@@ -18,9 +19,11 @@ Prints, in one run:
      process: parse a batch, ingest it) and pipelined (a second process parses the next batch
      meanwhile, as a receiver and the hub's writer would run on two cores);
   3. SMTP in, stored out: `servicehub serve` in its own process with the SMTP receiver on, the
-     workload sent over --connections SMTP sessions at once; the accept rate (every 250 received)
-     and the stored rate (until the spool has processed every mail: parsed by the spool worker and
-     stored by the hub's ingest), beside the parse-only and ingest-only rates of 1 and 2.
+     workload sent over --connections SMTP sessions at once (after one warm-up mail); the accept
+     rate (every 250 received) and the stored rate (until the spool has processed every mail:
+     parsed by the spool worker and stored by the hub's ingest), the hub's CPU per mail (its
+     process and its parser processes), beside the parse-only and ingest-only (sequential) rates
+     of 1 and 2. --backend postgresql|both runs it on a throw-away PostgreSQL cluster too.
 Figures only: nothing here asserts on timing. Target: >= 300 emails/s end to end on 2 cores.
 """
 

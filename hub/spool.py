@@ -19,6 +19,9 @@ is ready before an earlier item's, until that one is stored too, and the ready o
 writer together, in order, as one transaction. An earlier item that takes longer than ORDER_WAIT
 seconds (a huge mail, a hostile one) loses its place instead of holding up the rest.
 
+(The order holds among the items one hub process works on; several processes sharing a
+PostgreSQL store each keep their own.)
+
 Each item is processed at least once and stored exactly once: the channel's process() is
 idempotent through the hub's dedupe on (channel, external_id), so an item whose "done" mark was
 lost in a crash (marks are written in batches, after the ingest committed) is processed again
@@ -55,39 +58,30 @@ QUEUE = WorkQueue(
 )
 
 
-def _insert(engine: Engine, blobs: BlobStore, channel: str, key: str, payload: dict, raw: bytes | None, **values) -> bool:
-    sha = blobs.put(raw) if raw is not None else None
-    now = utcnow()
-    row = {
+def _row(blobs: BlobStore, channel: str, key: str, payload: dict, raw: bytes | None, now, **values) -> dict:
+    return {
         "channel": channel,
         "key": key[:500],
         "payload": payload,
-        "blob_sha256": sha,
+        "blob_sha256": blobs.put(raw) if raw is not None else None,
         "status": SpoolStatus.pending,
         "attempts": 0,
         "next_attempt_at": now,
         "created_at": now,
         **values,
     }
-    with write_tx(engine) as conn:
-        return insert_ignoring_conflict(conn, spool_t, row) is not None
 
 
 def spool(engine: Engine, blobs: BlobStore, channel: str, key: str, payload: dict, raw: bytes | None = None) -> bool:
     """Store one received item durably; False if (channel, key) was stored before (a redelivery)."""
-    return _insert(engine, blobs, channel, key, payload, raw)
+    return spool_many(engine, blobs, [(channel, key, payload, raw)])[0]
 
 
 def spool_many(engine: Engine, blobs: BlobStore, items: list[tuple[str, str, dict, bytes | None]]) -> list[bool]:
     """Several received items (channel, key, payload, raw) in one transaction; for each, False if
     it was stored before."""
-    rows = []
     now = utcnow()
-    for channel, key, payload, raw in items:
-        rows.append({
-            "channel": channel, "key": key[:500], "payload": payload, "blob_sha256": blobs.put(raw) if raw is not None else None,
-            "status": SpoolStatus.pending, "attempts": 0, "next_attempt_at": now, "created_at": now,
-        })
+    rows = [_row(blobs, channel, key, payload, raw, now) for channel, key, payload, raw in items]
     with write_tx(engine) as conn:
         return [insert_ignoring_conflict(conn, spool_t, row) is not None for row in rows]
 
@@ -133,8 +127,10 @@ class Spooler:
 
 def reject(engine: Engine, blobs: BlobStore, channel: str, key: str, reason: str, payload: dict, raw: bytes | None = None) -> None:
     """Record input refused on arrival (too large, unreadable) with its reason and what was received."""
-    _insert(engine, blobs, channel, key, payload, raw,
-            status=SpoolStatus.rejected, last_error=reason[:2000], processed_at=utcnow())
+    now = utcnow()
+    row = _row(blobs, channel, key, payload, raw, now, status=SpoolStatus.rejected, last_error=reason[:2000], processed_at=now)
+    with write_tx(engine) as conn:
+        insert_ignoring_conflict(conn, spool_t, row)
 
 
 def rejected(engine: Engine, *, channel: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
@@ -187,7 +183,7 @@ def counts(engine: Engine) -> dict[str, int]:
         return dict(conn.execute(select(spool_t.c.status, func.count()).group_by(spool_t.c.status)).all())
 
 
-def over_budget_reason(seconds: float, item_id: int) -> str:
+def _over_budget(seconds: float, item_id: int) -> str:
     return (f"processing took longer than its time budget of {seconds:g} s and was stopped (a hostile or pathological "
             f"input?); if it is legitimate, retry it with a larger budget: POST /api/v1/inbound/rejected/{item_id}/retry")
 
@@ -281,7 +277,7 @@ class SpoolWorker:
                 return False
             log.warning("spooled %s %s (item %d) over its budget of %g s: stopped and rejected", row.channel, row.key,
                         row.id, seconds)
-            await self._fail(row, over_budget_reason(seconds, row.id), permanent=True)
+            await self._fail(row, _over_budget(seconds, row.id), permanent=True)
         except TemporaryFailure as exc:
             await self._fail(row, str(exc), retry_after=exc.retry_after)
         except (PermanentFailure, HubError) as exc:
@@ -294,7 +290,7 @@ class SpoolWorker:
             await self._fail(row, f"{exc}; rejected (retry it from the API if that was the machine, not the input)",
                              permanent=True)
         except asyncio.CancelledError:
-            raise  # shutting down: the lease runs out and the item is processed again
+            raise  # shutting down: the lane hands the item back
         except Exception as exc:
             log.exception("processing spooled %s %s failed", row.channel, row.key)
             await self._fail(row, f"{type(exc).__name__}: {exc}")
@@ -310,8 +306,9 @@ class _Lane:
     """The items of one channel (or of the channels no longer configured), `concurrency` at once.
 
     Claims are write transactions: a lane claims when half its slots are free (or it has nothing
-    in flight), so under load one claim takes many rows. Done marks are collected and written in
-    one transaction just before the next claim. Leases of items still in flight are renewed."""
+    in flight), at most every CLAIM_GATHER seconds while work keeps coming, so under load one
+    claim takes many rows. Done marks are collected and written in the next claim's transaction.
+    Leases of items still in flight are renewed; at shutdown the unfinished ones are handed back."""
 
     def __init__(self, worker: SpoolWorker, where, name: str):
         self.worker = worker
