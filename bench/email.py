@@ -21,8 +21,8 @@ Prints, in one run:
   3. SMTP in, stored out: `servicehub serve` in its own process with the SMTP receiver on, the
      workload sent over --connections SMTP sessions at once (after one warm-up mail); the accept
      rate (every 250 received) and the stored rate (until the spool has processed every mail:
-     parsed by the spool worker and stored by the hub's ingest), the hub's CPU per mail (its
-     process and its parser processes), beside the parse-only and ingest-only (sequential) rates
+     parsed by the spool worker and stored by the hub's ingest), the CPU per mail of the hub's
+     process and of its parser processes, beside the parse-only and ingest-only (sequential) rates
      of 1 and 2. --backend postgresql|both runs it on a throw-away PostgreSQL cluster too.
 Figures only: nothing here asserts on timing. Target: >= 300 emails/s end to end on 2 cores.
 """
@@ -237,17 +237,17 @@ def bench_end_to_end(workload: list[bytes], batch: int, workdir: Path, *, pipeli
 SMTP_SENDER = "bench@example.com"
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds of a process and of its children (the hub's parser processes)."""
-    total = _common.proc_cpu_seconds(pid) or 0.0
+def tree_cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds of a process, and of its children (the hub's parser processes)."""
+    children = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             raw = stat.read_text()
         except OSError:
             continue
         if int(raw[raw.rindex(")") + 2 :].split()[1]) == pid:
-            total += _common.proc_cpu_seconds(int(stat.parent.name)) or 0.0
-    return total
+            children += _common.proc_cpu_seconds(int(stat.parent.name)) or 0.0
+    return _common.proc_cpu_seconds(pid) or 0.0, children
 
 
 def bench_smtp(workload: list[bytes], workdir: Path, *, connections: int, database_url: str | None = None) -> dict:
@@ -331,7 +331,8 @@ def bench_smtp(workload: list[bytes], workdir: Path, *, connections: int, databa
     cpu_before = tree_cpu_seconds(server.proc.pid)
     try:
         accept_seconds, stored_seconds, accepted = asyncio.run(run())
-        cpu = tree_cpu_seconds(server.proc.pid) - cpu_before
+        cpu_after = tree_cpu_seconds(server.proc.pid)
+        cpu, children_cpu = cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]
         _, rejected, stored = processed()
         stored -= 1  # the warm-up mail
     finally:
@@ -348,6 +349,7 @@ def bench_smtp(workload: list[bytes], workdir: Path, *, connections: int, databa
         "stored": stored,
         "rejected": rejected,
         "server_cpu_seconds": cpu,
+        "parsers_cpu_seconds": children_cpu,
     }
 
 
@@ -430,13 +432,15 @@ def main(argv=None) -> None:
                     say(f"kept {workdir}")
             smtp_rows.append([backend, e["accepted"], fmt_num(e["accept_rate"]), fmt_num(e["stored_rate"]), e["stored"],
                               e["rejected"], fmt_num(e["server_cpu_seconds"] * 1000 / max(1, e["accepted"]), 2),
+                              fmt_num(e["parsers_cpu_seconds"] * 1000 / max(1, e["accepted"]), 2),
                               fmt_num(p["rate"]) if p else "-",
                               fmt_num(results["sequential"]["emails"] / results["sequential"]["ingest_seconds"]) if results else "-"])
     finally:
         if cluster is not None:
             cluster.stop()
     say(f"\n3. SMTP in over {args.connections} connections to `servicehub serve`, stored out by its spool worker")
-    say(table(["store", "accepted", "accepted/s", "stored/s", "stored", "rejected", "hub CPU ms/mail", "parse-only/s", "ingest-only/s"],
+    say(table(["store", "accepted", "accepted/s", "stored/s", "stored", "rejected", "hub CPU ms/mail", "parsers CPU ms/mail",
+               "parse-only/s", "ingest-only/s"],
               smtp_rows))
     for backend, e in smtp_results.items():
         for reason, count in sorted(e["refused"].items(), key=lambda kv: -kv[1]):
