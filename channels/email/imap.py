@@ -12,11 +12,12 @@ No server answer is ever large, whatever the size of the mailbox or of the backl
 message is found by its sequence number (a few FETCH n (UID) probes, galloping down from the
 newest, then halving), the new ones are listed LIST_WINDOW sequence numbers at a time, and their
 bodies fetched BATCH_MESSAGES (or BATCH_BYTES) at a time. Sequence numbers shift when another
-client expunges: the poller notices the server's EXPUNGE and lists again from the saved UID. A dropped connection
-or a restarted server is retried with backoff from the saved state: mail spooled twice is
-deduplicated by the spool key and by the hub (Message-ID), and nothing past the saved UID is
-skipped. A message over max_message_bytes is not downloaded but recorded as rejected with its
-reason; one the server cannot deliver is rejected alike; neither stops the messages after it.
+client expunges: the poller notices the server's EXPUNGE and lists again from the saved UID.
+
+A dropped connection or a restarted server is retried with backoff from the saved state: mail
+spooled twice is deduplicated by the spool key and by the hub (Message-ID), and nothing past the
+saved UID is skipped. A message over max_message_bytes is not downloaded but recorded as rejected
+with its reason; one the server cannot deliver is rejected alike; neither stops the messages after it.
 """
 
 from __future__ import annotations
