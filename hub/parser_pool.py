@@ -94,9 +94,12 @@ class _Worker:
         finally:
             theirs.close()
         self.conn = Connection(ours.detach())
+        self.conn.send(([p or os.getcwd() for p in sys.path], preload))
+
+    def wait_ready(self) -> None:
+        """Until its imports are done (that time is not charged to the first call); ParserDied
+        if it did not start."""
         try:
-            self.conn.send(([p or os.getcwd() for p in sys.path], preload))
-            # Ready once its imports are done: that time is not charged to the first call.
             if self.conn.recv() != "ready":
                 raise EOFError("unexpected greeting")
         except (EOFError, OSError) as exc:
@@ -199,16 +202,28 @@ class ParserPool:
             raise
 
     def _start_all(self) -> None:
-        for _ in range(self.processes):
-            self._idle.put(self._spawn())
+        workers = [self._spawn(ready=False) for _ in range(self.processes)]  # starting side by side
+        failure = None
+        for worker in workers:
+            try:
+                worker.wait_ready()
+            except ParserDied as exc:
+                self._forget(worker)
+                failure = exc
+            else:
+                self._idle.put(worker)
+        if failure is not None and self._idle.empty():
+            raise failure
 
-    def _spawn(self) -> _Worker:
+    def _spawn(self, *, ready: bool = True) -> _Worker:
         worker = _Worker(self.preload)
         with self._live_lock:
             self._live.add(worker)
             closed = self._closed
         if closed:  # closed meanwhile: do not leave it behind
             self._forget(worker)
+        elif ready:
+            worker.wait_ready()
         return worker
 
     def _forget(self, worker: _Worker) -> None:
