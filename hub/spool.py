@@ -11,7 +11,8 @@ item takes one slot, the rest flow past it, and the ingests of many items share 
 group commits. Each item has a time budget (hub/budget.py; only its own work counts, not waiting
 for a parser process or the writer): over it, the item is stopped (its parser process killed,
 hub/parser_pool.py) and kept as rejected with the reason; an admin can retry it, with a larger
-budget if it is legitimate.
+budget if it is legitimate. A lane's items hold at most LANE_BYTES of raw input in memory at once,
+so a burst of the largest mails is read a few at a time.
 
 Items are processed side by side, but their messages are stored in the order the items came in
 (a reply after the message it answers, so it threads onto it): each item's message waits, when it
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from contextvars import ContextVar
 from typing import Any, Awaitable, Callable
 
@@ -53,6 +55,9 @@ spool_t = InboundSpool.__table__
 ORDER_WAIT = 2.0
 # Seconds between a busy lane's claims (see _Lane._gather_left).
 CLAIM_GATHER = 0.05
+# Raw input a lane's items hold in memory at once (a burst of 25 MB mails would otherwise all be
+# read at once); an item larger than this is let in alone.
+LANE_BYTES = 100 * 1_048_576
 QUEUE = WorkQueue(
     spool_t, pending=SpoolStatus.pending, active=SpoolStatus.processing, done=SpoolStatus.done, dead=SpoolStatus.rejected
 )
@@ -262,13 +267,19 @@ class SpoolWorker:
         counts = await asyncio.gather(*(lane.run_once() for lane in self.lanes.values()))
         return sum(counts)
 
-    async def _process(self, row) -> bool:
+    async def _process(self, row, memory: _Bytes | None = None) -> bool:
         """True when the item is done (to be marked so with others); failures are recorded here."""
         seconds = row.budget_seconds or self.budget_seconds
         budget = Budget(seconds)
+        size = 0
         try:
             channel = self.registry.get(row.channel)
-            raw = await asyncio.to_thread(self.blobs.get, row.blob_sha256) if row.blob_sha256 else None
+            raw = None
+            if row.blob_sha256:
+                if memory is not None:
+                    size = await asyncio.to_thread(self.blobs.size, row.blob_sha256)
+                    await memory.take(size)
+                raw = await asyncio.to_thread(self.blobs.get, row.blob_sha256)
             async with budget:
                 await channel.process(row.payload, raw)
         except TimeoutError as exc:
@@ -296,10 +307,50 @@ class SpoolWorker:
             await self._fail(row, f"{type(exc).__name__}: {exc}")
         else:
             return True
+        finally:
+            if size and memory is not None:
+                memory.give(size)
         return False
 
     async def _fail(self, row, error: str, **kwargs) -> None:
         await asyncio.to_thread(QUEUE.fail, self.engine, row, error, policy=self.policy, **kwargs)
+
+
+class _Bytes:
+    """At most `limit` bytes taken at once (one taker larger than that, alone), first come first
+    served."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+        self._waiting: deque[tuple[int, asyncio.Future]] = deque()
+
+    def _fits(self, size: int) -> bool:
+        return self.used == 0 or self.used + size <= self.limit
+
+    async def take(self, size: int) -> None:
+        if not self._waiting and self._fits(size):
+            self.used += size
+            return
+        granted = asyncio.get_running_loop().create_future()
+        entry = (size, granted)
+        self._waiting.append(entry)
+        try:
+            await granted
+        except asyncio.CancelledError:
+            if granted.done() and not granted.cancelled():
+                self.give(size)  # granted just as the taker was cancelled
+            elif entry in self._waiting:
+                self._waiting.remove(entry)
+            raise
+
+    def give(self, size: int) -> None:
+        self.used -= size
+        while self._waiting and self._fits(self._waiting[0][0]):
+            size, granted = self._waiting.popleft()
+            if not granted.done():
+                self.used += size
+                granted.set_result(None)
 
 
 class _Lane:
@@ -327,6 +378,7 @@ class _Lane:
         self._rekick: asyncio.TimerHandle | None = None
         self.claimed_at = float("-inf")
         self.busy = False  # the last claim found work: more is probably arriving
+        self.memory = _Bytes(LANE_BYTES)
 
     async def _claim(self, limit: int) -> list:
         worker, finished = self.worker, self.finished
@@ -356,7 +408,7 @@ class _Lane:
     async def _one(self, row, ticket: _Ticket) -> None:
         _TICKET.set(ticket)  # the task's own context: seen by store_in_turn below process()
         try:
-            if await self.worker._process(row):
+            if await self.worker._process(row, self.memory):
                 self.finished.append(row.id)
         finally:
             if self.turns.pop(row.id, None) is not None:

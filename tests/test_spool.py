@@ -302,3 +302,46 @@ async def test_long_running_items_keep_their_lease(engine, tmp_path):
         email.gate.set()
         await wait_for(lambda: email.processed == [0], "the slow item")
     assert counts(engine) == {"done": 1}
+
+
+class Counting:
+    """Records how many raw bytes its items hold at once."""
+
+    name = "email"
+
+    def __init__(self):
+        self.holding = 0
+        self.seen: set[int] = set()  # bytes held at once, at each item's start
+        self.processed: list[int] = []
+
+    async def start(self, hub):
+        pass
+
+    async def stop(self):
+        pass
+
+    async def send(self, message):
+        raise PermanentFailure("receive only")
+
+    async def process(self, payload, raw):
+        self.holding += len(raw)
+        self.seen.add(self.holding)
+        await asyncio.sleep(0.05)
+        self.holding -= len(raw)
+        self.processed.append(payload["n"])
+
+
+async def test_a_burst_of_large_items_is_not_read_into_memory_at_once(engine, tmp_path, monkeypatch):
+    from hub import spool as spool_module
+
+    monkeypatch.setattr(spool_module, "LANE_BYTES", 1000)
+    blobs = BlobStore(tmp_path / "blobs")
+    for i in range(6):
+        spool(engine, blobs, "email", f"m{i}", {"n": i}, raw=bytes([i]) * 400)
+    spool(engine, blobs, "email", "huge", {"n": 6}, raw=b"x" * 5000)  # over the limit on its own: let in alone
+    channel = Counting()
+    w = lanes_worker(engine, tmp_path, channel, concurrency=8)
+    assert await w.run_once() == 7
+    assert sorted(channel.processed) == list(range(7))
+    # The huge one alone; never three of the others at once (1,200 bytes), but two side by side.
+    assert 5000 in channel.seen and max(channel.seen - {5000}) == 800
