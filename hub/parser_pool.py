@@ -6,7 +6,9 @@ parsing of many mails runs on the other cores while the event loop accepts mail 
 stores it.
 
 A call takes an idle process, sends it (function, arguments), and waits for the answer in one of
-the pool's threads. Cancelling the awaiting task kills the process running that call; a fresh one
+the pool's threads. Calls are counted by share (the spool's channel of the item, a context
+variable): one share holds at most all the processes but one, so a channel whose items grind
+never keeps another channel's waiting. Cancelling the awaiting task kills the process running that call; a fresh one
 takes its place at once. A process that dies by itself (the kernel's OOM killer, a crash in a C
 extension) fails the call with ParserDied. The processes are started on first use as
 `python -m hub.parser_pool` (not forked: the hub has threads; not through multiprocessing's spawn,
@@ -30,7 +32,9 @@ import socket
 import subprocess
 import sys
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -39,6 +43,8 @@ from hub.budget import paused
 
 log = logging.getLogger(__name__)
 _ROOT = str(Path(__file__).resolve().parents[1])  # where `hub` is, for the child's `-m hub.parser_pool`
+# Whose calls these are (the spool sets the channel of the item it processes): see _Slots.
+share: ContextVar[Any] = ContextVar("parser_share", default=None)
 
 
 class ParserDied(Exception):
@@ -152,13 +158,63 @@ class _Call:
             worker.kill()
 
 
+class _Slots:
+    """The pool's processes as slots, first come first served, where one share (one channel's
+    items) holds at most `per_share` at once: the others always find one free, however long the
+    calls of that share take. Calls of no share (None) are not limited."""
+
+    def __init__(self, total: int, per_share: int):
+        self.free = total
+        self.per_share = per_share
+        self.held: dict[Any, int] = {}
+        self._waiting: deque[tuple[Any, asyncio.Future]] = deque()
+
+    def _may(self, share) -> bool:
+        return self.free > 0 and (share is None or self.held.get(share, 0) < self.per_share)
+
+    def _take(self, share) -> None:
+        self.free -= 1
+        self.held[share] = self.held.get(share, 0) + 1
+
+    async def acquire(self, share) -> None:
+        if not any(self._may(s) for s, _ in self._waiting) and self._may(share):
+            self._take(share)
+            return
+        granted = asyncio.get_running_loop().create_future()
+        entry = (share, granted)
+        self._waiting.append(entry)
+        try:
+            await granted
+        except asyncio.CancelledError:
+            if granted.done() and not granted.cancelled():
+                self.release(share)  # granted just as the caller was cancelled
+            elif entry in self._waiting:
+                self._waiting.remove(entry)
+            raise
+
+    def release(self, share) -> None:
+        self.free += 1
+        self.held[share] -= 1
+        if not self.held[share]:
+            del self.held[share]
+        for entry in list(self._waiting):
+            share, granted = entry
+            if granted.done():
+                self._waiting.remove(entry)
+            elif self._may(share):
+                self._waiting.remove(entry)
+                self._take(share)
+                granted.set_result(None)
+
+
 class ParserPool:
     def __init__(self, processes: int, *, preload: Iterable[str] = ()):
         self.processes = max(1, int(processes))
         self.preload = tuple(preload)
         self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
         self._threads = ThreadPoolExecutor(self.processes, thread_name_prefix="parser")
-        self._slots: asyncio.Semaphore | None = None
+        # One share (a channel) may take all but one process: the others always find one.
+        self._slots = _Slots(self.processes, max(1, self.processes - 1))
         self._started: asyncio.Future | None = None
         self._live: set[_Worker] = set()
         self._live_lock = threading.Lock()
@@ -166,15 +222,16 @@ class ParserPool:
 
     async def run(self, fn: Callable[..., Any], /, *args, **kwargs) -> Any:
         """fn(*args, **kwargs) in a worker process. Waiting for a free process is not charged to
-        the caller's time budget (hub.budget); cancelling the caller kills the process."""
+        the caller's time budget (hub.budget); cancelling the caller kills the process. The call
+        counts against the share named by `share` (a context variable: the spool sets its
+        channel), which may hold all the processes but one."""
         if self._closed:
             raise RuntimeError("the parser pool is closed")
         loop = asyncio.get_running_loop()
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.processes)
+        mine = share.get()
         with paused():
             await self._ensure_started()
-            await self._slots.acquire()
+            await self._slots.acquire(mine)
         call = _Call()
         job = self._threads.submit(self._call, call, fn, args, kwargs)
         try:
@@ -182,9 +239,9 @@ class ParserPool:
         except asyncio.CancelledError:
             call.cancel()
             # The slot is free once the thread has seen its process die (or never started the call).
-            job.add_done_callback(lambda _: _call_soon(loop, self._slots.release))
+            job.add_done_callback(lambda _: _call_soon(loop, lambda: self._slots.release(mine)))
             raise
-        self._slots.release()
+        self._slots.release(mine)
         if status == "ok":
             return value
         if status == "error":

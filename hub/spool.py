@@ -46,6 +46,7 @@ from hub.budget import Budget
 from hub.errors import Conflict, HubError, NotFound
 from hub.models import InboundSpool, SpoolStatus, utcnow
 from hub.parser_pool import ParserDied
+from hub.parser_pool import share as parser_share
 from hub.sql import insert_ignoring_conflict
 from hub.workqueue import RetryPolicy, WorkQueue
 
@@ -406,7 +407,10 @@ class _Lane:
         self.in_flight[task] = (row.id, asyncio.get_running_loop().time())
 
     async def _one(self, row, ticket: _Ticket) -> None:
-        _TICKET.set(ticket)  # the task's own context: seen by store_in_turn below process()
+        # The task's own context, seen below process(): by store_in_turn, and by the parser pool
+        # (one channel never takes every parser process).
+        _TICKET.set(ticket)
+        parser_share.set(row.channel)
         try:
             if await self.worker._process(row, self.memory):
                 self.finished.append(row.id)

@@ -14,7 +14,7 @@ import pytest
 
 from hub.budget import Budget, paused
 from hub.errors import RejectedInput
-from hub.parser_pool import ParserDied, ParserPool
+from hub.parser_pool import ParserDied, ParserPool, share
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -108,3 +108,25 @@ async def test_a_paused_budget_resumes_with_what_was_left():
             await asyncio.sleep(0.3)  # 0.3 of 0.4 charged: still in budget
             await asyncio.sleep(0.3)  # now over
     assert 1.0 <= time.monotonic() - started < 3
+
+
+async def test_one_channel_grinding_never_takes_every_process():
+    pool = ParserPool(3, preload=[__name__])
+    try:
+        await pool.run(spin, 0)  # started
+
+        async def as_channel(name: str, seconds: float) -> float:
+            share.set(name)  # (this task's own context)
+            await pool.run(spin, seconds)
+            return time.monotonic()
+
+        started = time.monotonic()
+        grinding = [asyncio.ensure_future(as_channel("email", 2.0)) for _ in range(3)]
+        await asyncio.sleep(0.2)
+        call_done = await as_channel("voice", 0.1)
+        email_done = sorted(await asyncio.gather(*grinding))
+        # The call went through while two mails were grinding; the third mail waited for one of them.
+        assert call_done < email_done[0]
+        assert email_done[2] - started >= 3.9
+    finally:
+        await asyncio.to_thread(pool.close)

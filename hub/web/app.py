@@ -163,7 +163,9 @@ def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelReg
     app[SPOOLER] = Spooler(engine, app[BLOBS])
     processes = settings.parser_processes
     if processes is None:
-        processes = min(4, os.cpu_count() or 1)
+        # At least 3: a channel may hold all but one, and two of its items grinding at once
+        # must leave it one more.
+        processes = min(4, max(3, (os.cpu_count() or 1) + 1))
     # Started on first use; each process imports the channels' modules up front.
     app[PARSERS] = ParserPool(processes, preload=sorted({type(c).__module__ for c in app[REGISTRY].all()})) if processes else None
     api.add_routes(app)
