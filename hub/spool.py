@@ -41,8 +41,8 @@ from sqlalchemy import Engine, func, select
 
 from channels.base import PermanentFailure, TemporaryFailure
 from hub.blobs import BlobStore
-from hub.db import read_tx, write_tx
 from hub.budget import Budget
+from hub.db import read_tx, write_tx
 from hub.errors import Conflict, HubError, NotFound
 from hub.models import InboundSpool, SpoolStatus, utcnow
 from hub.parser_pool import ParserDied

@@ -182,7 +182,7 @@ async def test_oversized_and_broken_mail_is_rejected_and_the_rest_arrives(settin
 
 
 @pytest.mark.parametrize("security", ["ssl", "starttls"])
-async def test_tls(security, trusted_cert):
+async def test_tls(security, trusted_cert):  # noqa: F811 - the fixture imported above
     need(find_dovecot() is not None, "dovecot is not installed (apt-get install dovecot-imapd)")
     _, cert, key = trusted_cert
     server = Dovecot(tls=(cert, key))

@@ -16,8 +16,8 @@ from sqlalchemy.exc import DBAPIError
 
 from hub import errors
 from hub.auth import Authenticator
-from hub.budget import paused
 from hub.blobs import BlobStore
+from hub.budget import paused
 from hub.channel_registry import ChannelRegistry, build_registry
 from hub.db import is_sqlite, make_engine
 from hub.ingest import IngestPolicy
