@@ -32,13 +32,13 @@ import socket
 import subprocess
 import sys
 import threading
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from hub.admission import Admission
 from hub.budget import paused
 
 log = logging.getLogger(__name__)
@@ -158,53 +158,29 @@ class _Call:
             worker.kill()
 
 
-class _Slots:
-    """The pool's processes as slots, first come first served, where one share (one channel's
-    items) holds at most `per_share` at once: the others always find one free, however long the
-    calls of that share take. Calls of no share (None) are not limited."""
+class _Slots(Admission):
+    """The pool's processes as slots, where one share (one channel's items) holds at most
+    `per_share` at once: the others always find one free, however long the calls of that share
+    take. Calls of no share (None) are not limited."""
 
     def __init__(self, total: int, per_share: int):
+        super().__init__()
         self.free = total
         self.per_share = per_share
         self.held: dict[Any, int] = {}
-        self._waiting: deque[tuple[Any, asyncio.Future]] = deque()
 
-    def _may(self, share) -> bool:
+    def fits(self, share) -> bool:
         return self.free > 0 and (share is None or self.held.get(share, 0) < self.per_share)
 
-    def _take(self, share) -> None:
+    def _add(self, share) -> None:
         self.free -= 1
         self.held[share] = self.held.get(share, 0) + 1
 
-    async def acquire(self, share) -> None:
-        if not any(self._may(s) for s, _ in self._waiting) and self._may(share):
-            self._take(share)
-            return
-        granted = asyncio.get_running_loop().create_future()
-        entry = (share, granted)
-        self._waiting.append(entry)
-        try:
-            await granted
-        except asyncio.CancelledError:
-            if granted.done() and not granted.cancelled():
-                self.release(share)  # granted just as the caller was cancelled
-            elif entry in self._waiting:
-                self._waiting.remove(entry)
-            raise
-
-    def release(self, share) -> None:
+    def _remove(self, share) -> None:
         self.free += 1
         self.held[share] -= 1
         if not self.held[share]:
             del self.held[share]
-        for entry in list(self._waiting):
-            share, granted = entry
-            if granted.done():
-                self._waiting.remove(entry)
-            elif self._may(share):
-                self._waiting.remove(entry)
-                self._take(share)
-                granted.set_result(None)
 
 
 class ParserPool:
@@ -231,7 +207,7 @@ class ParserPool:
         mine = share.get()
         with paused():
             await self._ensure_started()
-            await self._slots.acquire(mine)
+            await self._slots.take(mine)
         call = _Call()
         job = self._threads.submit(self._call, call, fn, args, kwargs)
         try:
@@ -239,9 +215,9 @@ class ParserPool:
         except asyncio.CancelledError:
             call.cancel()
             # The slot is free once the thread has seen its process die (or never started the call).
-            job.add_done_callback(lambda _: _call_soon(loop, lambda: self._slots.release(mine)))
+            job.add_done_callback(lambda _: _call_soon(loop, lambda: self._slots.give(mine)))
             raise
-        self._slots.release(mine)
+        self._slots.give(mine)
         if status == "ok":
             return value
         if status == "error":

@@ -33,13 +33,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from contextvars import ContextVar
 from typing import Any, Awaitable, Callable
 
 from sqlalchemy import Engine, func, select
 
 from channels.base import PermanentFailure, TemporaryFailure
+from hub.admission import Admission
 from hub.blobs import BlobStore
 from hub.budget import Budget
 from hub.db import read_tx, write_tx
@@ -317,41 +317,22 @@ class SpoolWorker:
         await asyncio.to_thread(QUEUE.fail, self.engine, row, error, policy=self.policy, **kwargs)
 
 
-class _Bytes:
-    """At most `limit` bytes taken at once (one taker larger than that, alone), first come first
-    served."""
+class _Bytes(Admission):
+    """At most `limit` bytes taken at once; one taker larger than that, alone."""
 
     def __init__(self, limit: int):
+        super().__init__()
         self.limit = limit
         self.used = 0
-        self._waiting: deque[tuple[int, asyncio.Future]] = deque()
 
-    def _fits(self, size: int) -> bool:
+    def fits(self, size: int) -> bool:
         return self.used == 0 or self.used + size <= self.limit
 
-    async def take(self, size: int) -> None:
-        if not self._waiting and self._fits(size):
-            self.used += size
-            return
-        granted = asyncio.get_running_loop().create_future()
-        entry = (size, granted)
-        self._waiting.append(entry)
-        try:
-            await granted
-        except asyncio.CancelledError:
-            if granted.done() and not granted.cancelled():
-                self.give(size)  # granted just as the taker was cancelled
-            elif entry in self._waiting:
-                self._waiting.remove(entry)
-            raise
+    def _add(self, size: int) -> None:
+        self.used += size
 
-    def give(self, size: int) -> None:
+    def _remove(self, size: int) -> None:
         self.used -= size
-        while self._waiting and self._fits(self._waiting[0][0]):
-            size, granted = self._waiting.popleft()
-            if not granted.done():
-                self.used += size
-                granted.set_result(None)
 
 
 class _Lane:

@@ -23,13 +23,10 @@ from tests.test_parser_pool import spin
 spool_t = InboundSpool.__table__
 
 
-class Recorder:
-    name = "fake"
+class ReceiveOnly:
+    """A channel that only receives: process() is what the tests vary."""
 
-    def __init__(self, failures=(), broken=()):
-        self.failures = list(failures)
-        self.broken = set(broken)  # payload numbers that always fail
-        self.processed = []
+    name = "fake"
 
     async def start(self, hub):
         pass
@@ -39,6 +36,14 @@ class Recorder:
 
     async def send(self, message):
         raise PermanentFailure("receive only")
+
+
+class Recorder(ReceiveOnly):
+
+    def __init__(self, failures=(), broken=()):
+        self.failures = list(failures)
+        self.broken = set(broken)  # payload numbers that always fail
+        self.processed = []
 
     async def process(self, payload, raw):
         if payload["n"] in self.broken:
@@ -115,7 +120,7 @@ def test_channel_state_round_trips_and_overwrites(engine):
 # --- one item never holds up the others --------------------------------------------------------
 
 
-class Gated:
+class Gated(ReceiveOnly):
     """A channel whose items wait for a gate (a mail the parser grinds on, a file server that
     hangs) when their payload says so; the others go straight through."""
 
@@ -123,15 +128,6 @@ class Gated:
         self.name = name
         self.gate = asyncio.Event()
         self.processed: list[int] = []
-
-    async def start(self, hub):
-        pass
-
-    async def stop(self):
-        pass
-
-    async def send(self, message):
-        raise PermanentFailure("receive only")
 
     async def process(self, payload, raw):
         if payload.get("gated"):
@@ -197,7 +193,7 @@ async def test_a_stuck_item_never_delays_the_next_ones_of_its_own_channel(engine
     assert sorted(email.processed) == list(range(50))
 
 
-class Grinding:
+class Grinding(ReceiveOnly):
     """A channel whose parser (in the pool's worker processes) takes payload["seconds"]."""
 
     name = "email"
@@ -205,15 +201,6 @@ class Grinding:
     def __init__(self, pool: ParserPool):
         self.pool = pool
         self.processed: list[int] = []
-
-    async def start(self, hub):
-        pass
-
-    async def stop(self):
-        pass
-
-    async def send(self, message):
-        raise PermanentFailure("receive only")
 
     async def process(self, payload, raw):
         await self.pool.run(spin, payload["seconds"])
@@ -304,7 +291,7 @@ async def test_long_running_items_keep_their_lease(engine, tmp_path):
     assert counts(engine) == {"done": 1}
 
 
-class Counting:
+class Counting(ReceiveOnly):
     """Records how many raw bytes its items hold at once."""
 
     name = "email"
@@ -313,15 +300,6 @@ class Counting:
         self.holding = 0
         self.seen: set[int] = set()  # bytes held at once, at each item's start
         self.processed: list[int] = []
-
-    async def start(self, hub):
-        pass
-
-    async def stop(self):
-        pass
-
-    async def send(self, message):
-        raise PermanentFailure("receive only")
 
     async def process(self, payload, raw):
         self.holding += len(raw)

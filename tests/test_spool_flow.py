@@ -6,20 +6,17 @@ through the API (admin only)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, text
 
 from channels.email.parse import parse
 from hub import spool as spool_module
 from hub.channel_registry import build_registry
-from hub.db import make_engine
 from hub.models import AuditLog
 from hub.settings import SmtpReceiverSettings
 from hub.spool import rejected, spool
-from hub.web.app import BLOBS, ENGINE, SPOOL, create_app
+from hub.web.app import BLOBS, ENGINE, SPOOL
 from tests.test_email_receiver import RunningHub, mail, running_hub, smtp_send, wait_until, with_email
 
 pytestmark = pytest.mark.timeout(60)
@@ -57,19 +54,10 @@ class GatedMail:
         await self.hub.ingest(message)
 
 
-@contextlib.asynccontextmanager
-async def hub_with(settings, channel):
+def hub_with(settings, channel):
     registry = build_registry(settings)
     registry.register(channel, channel.name)
-    app = create_app(settings, registry=registry)
-    engine = make_engine(settings.effective_database_url)
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    try:
-        yield RunningHub(app, client, engine, {})
-    finally:
-        await asyncio.wait_for(client.close(), 30)
-        engine.dispose()
+    return running_hub(settings, registry=registry)
 
 
 def put(hub: RunningHub, key: str, raw: bytes, **payload) -> None:
