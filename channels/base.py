@@ -28,6 +28,12 @@ class HubLink(Protocol):
     async def reject(self, channel: str, key: str, reason: str, payload: dict, raw: bytes | None = None) -> None:
         """Record an item refused on arrival (too large, unreadable), with its reason."""
 
+    async def run_parser(self, fn, /, *args, **kwargs):
+        """fn(*args, **kwargs) away from the event loop, for CPU work such as parsing a spooled
+        item in process(): in one of the hub's worker processes, where an item over its time
+        budget can be stopped. fn must be a module-level function; it, its arguments, its result
+        and its exceptions travel by pickle (bytes, plain data, an InboundMessage)."""
+
     async def load_state(self, channel: str, name: str) -> dict | None:
         """Durable resume state the channel saved (an IMAP account's UIDVALIDITY and last UID)."""
 

@@ -38,5 +38,11 @@ class BlobStore:
         except FileNotFoundError:
             raise NotFound(f"blob {sha256} is not stored") from None
 
+    def size(self, sha256: str) -> int:
+        try:
+            return self.path(sha256).stat().st_size
+        except FileNotFoundError:
+            raise NotFound(f"blob {sha256} is not stored") from None
+
     def exists(self, sha256: str) -> bool:
         return self.path(sha256).exists()

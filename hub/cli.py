@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # aiosmtpd logs every connection and message of the receiver at INFO: lines by the thousand
+    # in a burst of mail, and a good share of the receiver's time.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     try:
         settings = load_settings()
     except ValidationError as exc:

@@ -314,6 +314,8 @@ class InboundSpool(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("channel", "key", name="uq_inbound_spool_channel_key"),
         Index("ix_inbound_spool_due", "status", "next_attempt_at", "id"),
+        # Each channel's worker claims its own due items (hub/spool.py).
+        Index("ix_inbound_spool_lane", "channel", "status", "next_attempt_at", "id"),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -329,6 +331,8 @@ class InboundSpool(SQLModel, table=True):
     message_id: Optional[int] = Field(default=None, foreign_key="message.id")
     created_at: datetime = Field(default_factory=utcnow)
     processed_at: Optional[datetime] = None
+    # A time budget an admin gave this item when retrying it; None: the hub's default.
+    budget_seconds: Optional[float] = None
 
 
 class LinkCode(SQLModel, table=True):

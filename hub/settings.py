@@ -352,6 +352,16 @@ class Settings(BaseSettings):
     outbox_backoff_max_seconds: float = 3600.0
     outbox_lease_seconds: float = 120.0
 
+    # Inbound spool (hub/spool.py): what the channels received, processed per channel with this
+    # many items at once; an item whose own work (parsing, downloading its files) takes longer
+    # than the budget is stopped and kept as rejected (an admin can retry it with a larger one).
+    spool_concurrency: int = Field(default=32, ge=1, le=1000)
+    spool_item_budget_seconds: float = Field(default=60.0, gt=0)
+    # Worker processes for the channels' parsers (hub/parser_pool.py), of which one channel may
+    # hold all but one; None: one more than the cores, 3 to 4; 0: parse in threads (an item over
+    # its budget is then rejected, but its parse cannot be stopped and runs on to the end).
+    parser_processes: int | None = Field(default=None, ge=0, le=64)
+
     # Auth.
     session_days: float = 14.0
     # A session unused this long ends (the agent signs in again), however long session_days allows.

@@ -7,6 +7,10 @@ writer at a time anyway, so it gets one writer thread; PostgreSQL gets several.
 
 The answers go back to the event loop in one hop per batch (one call_soon_threadsafe, so one
 wake-up of the loop), not one per message.
+
+ingest_group() hands over several messages as one entry: they go into the same transaction, in
+their order, so a reply is stored after (and threaded onto) the message it answers even on
+PostgreSQL, where several writer threads would otherwise split them between transactions.
 """
 
 from __future__ import annotations
@@ -52,7 +56,16 @@ class IngestWriter:
     async def ingest(self, msg: InboundMessage) -> IngestResult:
         """The hub's ingest callback: stored (or found stored) when this returns; raises HubError."""
         fut = asyncio.get_running_loop().create_future()
-        self._queue.put((msg, fut))
+        self._queue.put(([msg], fut, True))
+        return await fut
+
+    async def ingest_group(self, msgs: list[InboundMessage]) -> list[IngestResult | BaseException]:
+        """Several messages stored in one transaction, in this order; an IngestResult or the
+        exception (a HubError, or the store's failure) for each."""
+        if not msgs:
+            return []
+        fut = asyncio.get_running_loop().create_future()
+        self._queue.put((list(msgs), fut, False))
         return await fut
 
     def close(self) -> None:
@@ -67,7 +80,8 @@ class IngestWriter:
             if item is _STOP:
                 return
             batch = [item]
-            while len(batch) < self.max_batch:
+            size = len(item[0])
+            while size < self.max_batch:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
@@ -76,20 +90,27 @@ class IngestWriter:
                     self._queue.put(_STOP)
                     break
                 batch.append(nxt)
+                size += len(nxt[0])
+            msgs = [m for entry in batch for m in entry[0]]
             try:
-                outcomes = self._store(batch)
+                outcomes = self._store(msgs)
             except Exception as exc:  # never let the writer thread die: every later ingest would hang
-                log.exception("ingest writer failed on a batch of %d", len(batch))
-                outcomes = [exc] * len(batch)
-            _answer([fut for _, fut in batch], outcomes)
+                log.exception("ingest writer failed on a batch of %d", len(msgs))
+                outcomes = [exc] * len(msgs)
+            answers, start = [], 0
+            for entry_msgs, _, single in batch:
+                part = outcomes[start : start + len(entry_msgs)]
+                start += len(entry_msgs)
+                answers.append(part[0] if single else part)
+            _answer([fut for _, fut, _ in batch], answers)
 
-    def _store(self, batch) -> list:
-        """An IngestResult or an exception per message of the batch."""
+    def _store(self, msgs: list[InboundMessage]) -> list:
+        """An IngestResult or an exception per message."""
         try:
-            results = ingest_many(self.engine, [m for m, _ in batch], policy=self.policy, blobs=self.blobs)
+            results = ingest_many(self.engine, msgs, policy=self.policy, blobs=self.blobs)
         except Exception as exc:  # the database is down or broken: every caller hears it
-            log.exception("ingest batch of %d failed", len(batch))
-            return [exc] * len(batch)
+            log.exception("ingest batch of %d failed", len(msgs))
+            return [exc] * len(msgs)
         if self.on_stored is not None:
             for result in results:
                 if isinstance(result, HubError) or not result.created:

@@ -207,8 +207,8 @@ userdb {{
 
     # --- a mail client, as a person or another system would use the mailbox -----------------
 
-    def client(self) -> imaplib.IMAP4:
-        imap = imaplib.IMAP4(self.host, self.port, timeout=10)
+    def client(self, timeout: float = 10.0) -> imaplib.IMAP4:
+        imap = imaplib.IMAP4(self.host, self.port, timeout=timeout)
         imap.login(self.username, self.password)
         return imap
 
@@ -221,6 +221,46 @@ userdb {{
             text = data[0].decode()
             # [APPENDUID <uidvalidity> <uid>]
             return int(text.split("APPENDUID", 1)[1].split("]", 1)[0].split()[1])
+        finally:
+            imap.logout()
+
+    def deliver(self, raws, *, start: int = 0) -> int:
+        """Put messages straight into the INBOX's Maildir, as a local delivery agent would (much
+        faster than APPEND for thousands); Dovecot gives them UIDs in this order when it next
+        looks. Returns how many were written."""
+        maildir = self.dir / "mail" / self.username
+        owner = None
+        if os.geteuid() == 0:
+            owner = (pwd.getpwnam("nobody").pw_uid, pwd.getpwnam("nobody").pw_gid)
+        for sub in ("", "cur", "new", "tmp"):
+            path = maildir / sub
+            if not path.exists():
+                path.mkdir(parents=True)
+                if owner:
+                    os.chown(path, *owner)
+        written = 0
+        for i, raw in enumerate(raws, start=start):
+            # <seconds>.<unique>.<host>,S=<size>: names that sort in delivery order; S= spares the
+            # server reading the file for its size.
+            path = maildir / "new" / f"{1_700_000_000 + i:012d}.M{i}P{os.getpid()}.servicehub,S={len(raw)}"
+            path.write_bytes(raw)
+            if owner:
+                os.chown(path, *owner)
+            written += 1
+        return written
+
+    def expunge_all_but(self, keep: int, mailbox: str = "INBOX") -> int:
+        """Another client deletes every message but the last `keep` (a person emptying the
+        mailbox); returns how many were expunged."""
+        imap = self.client(timeout=120)
+        try:
+            imap.select(mailbox)
+            typ, data = imap.search(None, "ALL")
+            count = len(data[0].split())
+            if count > keep:
+                imap.store(f"1:{count - keep}", "+FLAGS.SILENT", r"(\Deleted)")
+                imap.expunge()
+            return max(0, count - keep)
         finally:
             imap.logout()
 

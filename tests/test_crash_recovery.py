@@ -238,3 +238,59 @@ async def test_sigkill_mid_load_loses_nothing_and_stores_nothing_twice(db_url, t
     finally:
         server.stop()
         engine.dispose()
+
+
+# --- the inbound spool ---------------------------------------------------------------------------
+
+SPOOLED = 800  # real mails in the spool when the hub starts
+
+
+async def test_sigkill_while_the_spool_is_processing_stores_every_item_once(db_url, tmp_path):
+    """Mail acknowledged by the receivers is in the spool; the hub is killed while it works through
+    it, items in flight in several lanes' batches; after the restart every item is processed and
+    every mail stored exactly once."""
+    from hub.blobs import BlobStore
+    from hub.spool import counts, spool
+    from tests.test_email_imap import copies, real_mails
+
+    data = tmp_path / "data"
+    engine = make_engine(db_url, pool_size=2)
+    blobs = BlobStore(data / "blobs")
+    mails = copies(real_mails(), 0, SPOOLED)
+    for i, raw in enumerate(mails):
+        spool(engine, blobs, "email", f"smtp:crash-{i}", {"source": "smtp", "rcpt_tos": ["support@shop.example"]}, raw)
+    env = {"SERVICEHUB_EMAIL__ADDRESSES": '["support@shop.example"]', "SERVICEHUB_EMAIL__RECEIVER__ENABLED": "true",
+           "SERVICEHUB_EMAIL__RECEIVER__PORT": str(free_port()),
+           # What was in flight at the kill is taken up again once its lease runs out.
+           "SERVICEHUB_OUTBOX_LEASE_SECONDS": "3"}
+    server = HubProcess(data, db_url, free_port(), env=env)
+
+    def processed() -> int:
+        found = counts(engine)
+        return found.get("done", 0) + found.get("rejected", 0)
+
+    try:
+        server.start()
+        deadline = time.monotonic() + LOAD_TIMEOUT
+        # Killed in the middle of a batch: some items done, others claimed and in flight.
+        while processed() < SPOOLED // 5 or not counts(engine).get("processing"):
+            assert time.monotonic() < deadline and processed() < SPOOLED, f"{counts(engine)}\n{server.log_tail()}"
+            await asyncio.sleep(0.01)
+        server.kill()
+        at_kill = counts(engine)
+        assert at_kill.get("processing") and processed() < SPOOLED, at_kill
+
+        server.start()
+        while processed() < SPOOLED:
+            assert time.monotonic() < deadline, f"{counts(engine)}\n{server.log_tail()}"
+            await asyncio.sleep(0.1)
+        print(f"spool at the kill: {at_kill}")
+        assert counts(engine) == {"done": SPOOLED}
+        stored = rows(engine, "SELECT external_id, count(*) AS n FROM message WHERE channel = 'email' "
+                              "AND direction = 'inbound' GROUP BY external_id")
+        assert len(stored) == SPOOLED and all(r.n == 1 for r in stored)
+        # Items in flight at the kill were processed again (their done marks lost), changing nothing.
+        assert max(r.attempts for r in rows(engine, "SELECT attempts FROM inbound_spool")) <= 2
+    finally:
+        server.stop()
+        engine.dispose()

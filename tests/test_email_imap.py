@@ -5,13 +5,18 @@ oversized or broken mail rejected without stopping the rest."""
 from __future__ import annotations
 
 import asyncio
+import re
 
+import aioimaplib
 import pytest
+from sqlalchemy import text
 
-from channels.email.imap import ImapPoller, parse_fetch
+from channels.email.imap import ImapPoller, in_pieces, parse_fetch
+from channels.email.parse import parse
+from hub.errors import RejectedInput
 from hub.settings import ImapAccountSettings
-from hub.spool import load_state, rejected
-from tests.conftest import need
+from hub.spool import counts, load_state, rejected
+from tests.conftest import FIXTURES, need
 from tests.dovecot import Dovecot, DovecotMissing, find_dovecot
 from tests.test_email_send import trusted_cert  # noqa: F401 - a fixture
 from tests.test_email_receiver import FakeHub, mail, running_hub, wait_until, with_email
@@ -177,7 +182,7 @@ async def test_oversized_and_broken_mail_is_rejected_and_the_rest_arrives(settin
 
 
 @pytest.mark.parametrize("security", ["ssl", "starttls"])
-async def test_tls(security, trusted_cert):
+async def test_tls(security, trusted_cert):  # noqa: F811 - the fixture imported above
     need(find_dovecot() is not None, "dovecot is not installed (apt-get install dovecot-imapd)")
     _, cert, key = trusted_cert
     server = Dovecot(tls=(cert, key))
@@ -233,3 +238,114 @@ async def test_poller_alone_spools_then_saves_state(dovecot):
     finally:
         await poller.stop()
     assert [e[1] for e in events if e[0] == "spool"] == [1, 2, 3, 4]
+
+
+# --- large mailboxes ---------------------------------------------------------------------------
+
+
+def test_reads_are_handed_to_aioimaplib_in_pieces_it_can_take():
+    """aioimaplib recurses once per line of a read: a server's unasked answer of thousands of
+    lines (a person expunging thousands of messages) would raise RecursionError and end the
+    session. Handed over in pieces, as the network could have cut them, it is read whole."""
+    loop = asyncio.new_event_loop()
+    try:
+        protocol = aioimaplib.IMAP4ClientProtocol(loop)
+        protocol.state = aioimaplib.SELECTED
+        lines = b"".join(b"* %d EXPUNGE\r\n" % n for n in range(5000, 0, -1))
+        with pytest.raises(RecursionError):
+            protocol.data_received(lines)
+        protocol = aioimaplib.IMAP4ClientProtocol(loop)
+        protocol.state = aioimaplib.SELECTED
+        seen = []
+        original = protocol._untagged_response
+        protocol._untagged_response = lambda line: seen.append(line) or original(line)
+        for piece in in_pieces(lines):
+            protocol.data_received(piece)
+        assert len(seen) == 5000 and seen[0] == b"* 5000 EXPUNGE" and seen[-1] == b"* 1 EXPUNGE"
+    finally:
+        loop.close()
+
+
+def test_in_pieces_cuts_after_line_ends_and_keeps_every_byte():
+    data = b"".join(b"line %d\r\n" % i for i in range(250)) + b"partial {12}"
+    pieces = list(in_pieces(data, lines=100))
+    assert b"".join(pieces) == data
+    assert [p.count(b"\n") for p in pieces] == [100, 100, 50]
+    assert all(p.endswith(b"\n") for p in pieces[:-1])
+    assert list(in_pieces(b"one\r\ntwo\r\n", lines=100)) == [b"one\r\ntwo\r\n"]
+
+
+_MESSAGE_ID = re.compile(rb"^message-id[ \t]*:.*(?:\r?\n[ \t].*)*\r?\n", re.I | re.M)
+
+
+def real_mails() -> list[bytes]:
+    """The fixture emails the hub stores (a sender address, some content): real mail of every
+    shape (multipart, encoded, attachments, bounces), without the ones rejected on purpose."""
+    out = []
+    for path in sorted((FIXTURES / "email").rglob("*")):
+        if not path.is_file() or {"crisp", "zapier", "html_replies"} & set(path.parts) or path.name.endswith("_reply_text"):
+            continue
+        raw = path.read_bytes()
+        try:
+            msg = parse(raw, own_addresses=("support@shop.example",))
+        except RejectedInput:
+            continue
+        if "@" in (msg.sender.address or "") and (msg.text.strip() or msg.html or msg.attachments):
+            out.append(raw)
+    return out
+
+
+def copies(corpus: list[bytes], start: int, count: int) -> list[bytes]:
+    """corpus repeated, each copy with its own Message-ID (as the first header line)."""
+    out = []
+    for i in range(start, start + count):
+        raw = _MESSAGE_ID.sub(b"", corpus[i % len(corpus)], count=1)
+        if raw.startswith(b"From "):  # an mbox envelope line is not a header
+            raw = raw.split(b"\n", 1)[1]
+        out.append(b"Message-ID: <copy-%d@scale.example>\r\n" % i + raw)
+    return out
+
+
+def stored_emails(engine) -> tuple[int, int]:
+    """(inbound email messages, distinct Message-IDs among them)"""
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT count(*), count(DISTINCT external_id) FROM message "
+                                "WHERE channel = 'email' AND direction = 'inbound'")).one()
+    return row[0], row[1]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_ten_thousand_messages_then_a_backlog_after_downtime(settings, dovecot):
+    """A real-sized mailbox: 10,000 real mails at the first start, read in bounded answers in
+    one session; someone empties most of it while the hub idles (thousands of EXPUNGE at once);
+    the hub is down while 2,000 more arrive, and reads them all after the restart. Every mail
+    stored once."""
+    corpus = real_mails()
+    assert len(corpus) > 50
+    first, backlog = 10_000, 2_000
+    dovecot.deliver(copies(corpus, 0, first))
+    async with running_hub(imap_settings(settings, dovecot)) as hub:
+        poller = poller_of(hub)
+        await wait_until(lambda: stored_emails(hub.engine)[0] >= first, timeout=300, interval=0.5,
+                         what=f"{first} mails from the mailbox")
+        assert stored_emails(hub.engine) == (first, first)
+        assert poller.sessions == 1  # no session died on the way
+        assert load_state(hub.engine, "email", "imap:support")["last_uid"] == first
+
+        # A person deletes all but ten messages from their mail client: the server tells the
+        # idling hub about each expunged message at once.
+        assert await asyncio.to_thread(dovecot.expunge_all_but, 10) == first - 10
+        dovecot.append(mail(sender="Cy <cy@example.net>", message_id="<after-expunge@example.net>"))
+        await wait_until(lambda: stored_emails(hub.engine)[0] == first + 1, timeout=30, what="mail after the expunge")
+        assert poller.sessions == 1
+
+    dovecot.deliver(copies(corpus, first, backlog), start=first)
+    async with running_hub(imap_settings(settings, dovecot)) as hub:
+        await wait_until(lambda: stored_emails(hub.engine)[0] >= first + 1 + backlog, timeout=120, interval=0.5,
+                         what=f"the backlog of {backlog}")
+        await asyncio.sleep(0.5)  # room for a duplicate to show up, were there one
+        assert stored_emails(hub.engine) == (first + 1 + backlog,) * 2
+        assert poller_of(hub).sessions == 1
+        assert counts(hub.engine) == {"done": first + 1 + backlog}

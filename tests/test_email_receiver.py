@@ -133,9 +133,10 @@ class RunningHub:
 
 
 @contextlib.asynccontextmanager
-async def running_hub(settings):
-    """create_app(settings) served on loopback with its workers and channels running."""
-    app = create_app(settings)
+async def running_hub(settings, *, registry=None):
+    """create_app(settings) served on loopback with its workers and channels running (registry:
+    the channels, when not those the settings configure)."""
+    app = create_app(settings, registry=registry)
     engine = make_engine(settings.effective_database_url)
     client = TestClient(TestServer(app))
     await client.start_server()
@@ -175,6 +176,9 @@ class FakeHub:
 
     async def reject(self, channel, key, reason, payload, raw=None):
         self.rejected.append((channel, key, reason, payload, raw))
+
+    async def run_parser(self, fn, /, *args, **kwargs):
+        return fn(*args, **kwargs)
 
     async def load_state(self, channel, name):
         return self.state.get((channel, name))

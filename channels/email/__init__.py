@@ -106,7 +106,7 @@ class EmailChannel:
             raise PermanentFailure("a spooled email without its raw bytes cannot be read")
         if self.hub is None:
             raise TemporaryFailure("the email channel is not started yet", retry_after=1.0)
-        message = await asyncio.to_thread(
+        message = await self.hub.run_parser(
             parse, raw, own_addresses=self.own_addresses, max_attachment_bytes=self.max_attachment_bytes
         )
         await self.hub.ingest(self._with_envelope(message, payload))

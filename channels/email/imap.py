@@ -6,11 +6,18 @@ BODY.PEEK), so a person reading the same mailbox in their client changes nothing
 
 On start the poller backfills everything after the saved UID (all of the mailbox the first time),
 then waits with IDLE where the server has it, else polls every poll_seconds; IDLE is re-issued
-every poll_seconds too, which also notices a connection that died silently. A dropped connection
-or a restarted server is retried with backoff from the saved state: mail spooled twice is
-deduplicated by the spool key and by the hub (Message-ID), and nothing past the saved UID is
-skipped. A message over max_message_bytes is not downloaded but recorded as rejected with its
-reason; one the server cannot deliver is rejected alike; neither stops the messages after it.
+every poll_seconds too, which also notices a connection that died silently.
+
+No server answer is ever large, whatever the size of the mailbox or of the backlog: the first new
+message is found by its sequence number (a few FETCH n (UID) probes, galloping down from the
+newest, then halving), the new ones are listed LIST_WINDOW sequence numbers at a time, and their
+bodies fetched BATCH_MESSAGES (or BATCH_BYTES) at a time. Sequence numbers shift when another
+client expunges: the poller notices the server's EXPUNGE and lists again from the saved UID.
+
+A dropped connection or a restarted server is retried with backoff from the saved state: mail
+spooled twice is deduplicated by the spool key and by the hub (Message-ID), and nothing past the
+saved UID is skipped. A message over max_message_bytes is not downloaded but recorded as rejected
+with its reason; one the server cannot deliver is rejected alike; neither stops the messages after it.
 """
 
 from __future__ import annotations
@@ -30,15 +37,25 @@ from channels.base import HubLink
 log = logging.getLogger(__name__)
 
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]", re.I)
-_FETCH_START = re.compile(rb"^\d+ FETCH \(", re.I)
+_FETCH_START = re.compile(rb"^(\d+) FETCH \(", re.I)
 _UID = re.compile(rb"\bUID (\d+)", re.I)
 _SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)", re.I)
 _LITERAL = re.compile(rb"\{(\d+)\}$")
-_EXISTS = re.compile(rb"^(?:\* )?\d+ EXISTS\b", re.I)
+_EXISTS = re.compile(rb"^(?:\* )?(\d+) EXISTS\b", re.I)
+_EXPUNGE = re.compile(rb"^(?:\* )?\d+ EXPUNGE\b", re.I)
 
 # Fetch bodies in batches this large (count, bytes): few round trips, bounded memory.
 BATCH_MESSAGES = 50
 BATCH_BYTES = 20 * 1_048_576
+# List the new messages (UID, size) this many at a time: one line each in the answer.
+LIST_WINDOW = 200
+# aioimaplib (2.0.3, the latest release) handles each line of what one read from the socket
+# returned one recursion level deeper (_handle_responses calls itself for the rest of the data),
+# so a read holding a thousand lines raises RecursionError and kills the session. Our own commands
+# never ask for that many lines, but the server may send them unasked (a person expunging
+# thousands of messages): reads are handed to aioimaplib in pieces of at most this many lines,
+# as the network itself could have cut them.
+PIECE_LINES = 100
 # The headers kept with a rejected oversized message, so an admin can tell what it was.
 SUMMARY_FIELDS = "FROM TO SUBJECT DATE MESSAGE-ID"
 # RFC 2177: a client should re-issue IDLE at least every 29 minutes.
@@ -54,6 +71,7 @@ class _Fetched:
     uid: int
     size: int | None = None
     literal: bytes | None = None
+    seq: int = 0
 
 
 def parse_fetch(lines: list) -> list[_Fetched]:
@@ -81,14 +99,33 @@ def parse_fetch(lines: list) -> list[_Fetched]:
             continue
         if not isinstance(line, bytes):
             continue
-        if _FETCH_START.match(line):
+        start = _FETCH_START.match(line)
+        if start:
             close()
-            current = _Fetched(uid=0)
+            current = _Fetched(uid=0, seq=int(start.group(1)))
             text = _LITERAL.sub(b"", line)
         elif current is not None:
             text += b" " + _LITERAL.sub(b"", line)
     close()
     return items
+
+
+def in_pieces(data: bytes, lines: int = PIECE_LINES):
+    """data cut after every `lines`-th line end (the whole of it when it has fewer)."""
+    if data.count(b"\n") <= lines:
+        yield data
+        return
+    start = 0
+    while start < len(data):
+        end = start
+        for _ in range(lines):
+            found = data.find(b"\n", end)
+            if found < 0:
+                end = len(data)
+                break
+            end = found + 1
+        yield data[start:end]
+        start = end
 
 
 class ImapPoller:
@@ -108,6 +145,8 @@ class ImapPoller:
         self._client: aioimaplib.IMAP4 | None = None
         self._lost: asyncio.Event | None = None
         self._news = False  # the server announced mail (EXISTS) since the last listing
+        self._exists = 0  # messages in the mailbox, as the server last said
+        self._expunged = False  # the server reported an EXPUNGE: sequence numbers moved
         self.connected = asyncio.Event()  # set while a session is up (tests wait on it)
         self.sessions = 0
 
@@ -189,6 +228,7 @@ class ImapPoller:
         )
         self._client = client
         self._watch_exists(client)
+        self._feed_in_pieces(client)
         await self._call(client.wait_hello_from_server())
         if account.security == "starttls":
             await self._starttls(client, context)
@@ -200,18 +240,36 @@ class ImapPoller:
         return client
 
     def _watch_exists(self, client: aioimaplib.IMAP4) -> None:
-        """Note every EXISTS the server sends. aioimaplib drops those that arrive with another
-        command's answer (a message delivered during a FETCH), and the server will not repeat
-        them once IDLE starts: without this, such a message would wait for the next renewal."""
+        """Note every EXISTS and EXPUNGE the server sends. aioimaplib drops those that arrive with
+        another command's answer (a message delivered during a FETCH), and the server will not
+        repeat them once IDLE starts: without this, such a message would wait for the next renewal."""
         protocol = client.protocol
         untagged = protocol._untagged_response
 
         def spy(line: bytes):
-            if _EXISTS.match(line):
+            exists = _EXISTS.match(line)
+            if exists:
                 self._news = True
+                self._exists = int(exists.group(1))
+            elif _EXPUNGE.match(line):
+                self._expunged = True
+                self._exists = max(0, self._exists - 1)
             return untagged(line)
 
         protocol._untagged_response = spy
+
+    @staticmethod
+    def _feed_in_pieces(client: aioimaplib.IMAP4) -> None:
+        """See PIECE_LINES. Cutting where TCP could have cut changes nothing else: aioimaplib
+        carries a partial line or literal over to the next read."""
+        protocol = client.protocol
+        received = protocol.data_received
+
+        def data_received(data: bytes) -> None:
+            for piece in in_pieces(data):
+                received(piece)
+
+        protocol.data_received = data_received
 
     async def _starttls(self, client: aioimaplib.IMAP4, context: ssl.SSLContext) -> None:
         protocol = client.protocol
@@ -228,11 +286,16 @@ class ImapPoller:
         await self._call(protocol.capability())  # RFC 3501 6.2.1: forget what was said in clear
 
     async def _examine(self, client: aioimaplib.IMAP4) -> int:
+        self._exists = 0
         response = await self._call(client.examine(_quote(self.account.mailbox)))
         if response.result != "OK":
             raise ImapFailure(f"mailbox {self.account.mailbox!r} cannot be opened: {_text(response)}")
         # aioimaplib tracks SELECT only; EXAMINE selects the mailbox read-only.
         client.protocol.state = aioimaplib.SELECTED
+        for line in response.lines:
+            exists = _EXISTS.match(line) if isinstance(line, bytes) else None
+            if exists:
+                self._exists = int(exists.group(1))
         for line in response.lines:
             if isinstance(line, bytes):
                 found = _UIDVALIDITY.search(line)
@@ -275,14 +338,62 @@ class ImapPoller:
             log.warning("IMAP %s: UIDVALIDITY changed from %s to %s; re-reading the mailbox",
                         self.account.name, state.get("uidvalidity"), uidvalidity)
             last_uid = 0
-        response = await self._uid_fetch(client, f"{last_uid + 1}:*", "(UID RFC822.SIZE)")
-        # "n:*" also returns the last message when n is past it: keep only what is new.
-        listed = sorted({(i.uid, i.size or 0) for i in parse_fetch(response.lines) if i.uid > last_uid})
-        if not listed:
+        self._expunged = False
+        first = await self._first_new(client, last_uid)
+        if first is None:
             if state.get("uidvalidity") != uidvalidity:
                 await self.hub.save_state(self.channel, self.state_name, {"uidvalidity": uidvalidity, "last_uid": last_uid})
             return
-        log.info("IMAP %s: %d new message(s) after UID %d", self.account.name, len(listed), last_uid)
+        end = self._exists
+        log.info("IMAP %s: %d new message(s) after UID %d", self.account.name, end - first + 1, last_uid)
+        for seq in range(first, end + 1, LIST_WINDOW):
+            window = f"{seq}:{min(end, seq + LIST_WINDOW - 1)}"
+            response = await self._call(client.fetch(window, "(UID RFC822.SIZE)"))
+            if response.result != "OK":
+                raise ImapFailure(f"FETCH {window} (UID RFC822.SIZE) failed: {_text(response)}")
+            listed = sorted({(i.uid, i.size or 0) for i in parse_fetch(response.lines) if i.uid > last_uid})
+            await self._fetch_listed(client, uidvalidity, listed)
+            if listed:
+                last_uid = listed[-1][0]
+            if self._expunged:
+                # Another client expunged: the sequence numbers after this window moved. List
+                # again from the saved UID (nothing is skipped; what is spooled is not redone).
+                self._news = True
+                return
+
+    async def _first_new(self, client: aioimaplib.IMAP4, last_uid: int) -> int | None:
+        """The sequence number of the first message with a UID over last_uid; None if none.
+        New mail is usually the last few messages: probe down from the newest, doubling the step,
+        then halve the interval found: about 2 log2(n) one-line answers at most."""
+        top = self._exists
+        if top == 0 or await self._uid_at(client, top) <= last_uid:
+            return None
+        if last_uid == 0 or await self._uid_at(client, 1) > last_uid:
+            return 1
+        newer, older, step = top, 1, 1  # uid_at(newer) > last_uid >= uid_at(older)
+        while newer - step > older:
+            probe = newer - step
+            if await self._uid_at(client, probe) > last_uid:
+                newer, step = probe, step * 2
+            else:
+                older = probe
+                break
+        while newer - older > 1:
+            middle = (newer + older) // 2
+            if await self._uid_at(client, middle) > last_uid:
+                newer = middle
+            else:
+                older = middle
+        return newer
+
+    async def _uid_at(self, client: aioimaplib.IMAP4, seq: int) -> int:
+        response = await self._call(client.fetch(str(seq), "(UID)"))
+        found = [i.uid for i in parse_fetch(response.lines) if i.seq == seq]
+        if response.result != "OK" or not found:
+            raise ImapFailure(f"FETCH {seq} (UID) failed: {_text(response)}")
+        return found[0]
+
+    async def _fetch_listed(self, client: aioimaplib.IMAP4, uidvalidity: int, listed: list[tuple[int, int]]) -> None:
         batch: list[tuple[int, int]] = []
         batch_bytes = 0
         for uid, size in listed:
@@ -310,18 +421,21 @@ class ImapPoller:
             for item in batch:
                 await self._flush(client, uidvalidity, [item])
             return
+        spooling = []
         for uid, size in batch:
             raw = bodies.get(uid)
             key = self._key(uidvalidity, uid)
             payload = self._payload(uidvalidity, uid, size)
             if raw is not None:
-                await self.hub.spool(self.channel, key, payload, raw)
+                spooling.append(self.hub.spool(self.channel, key, payload, raw))
             elif response.result != "OK":
                 reason = f"the IMAP server could not deliver this message: {_text(response)}"
                 await self.hub.reject(self.channel, key, reason, payload)
             else:
                 # Expunged between listing and fetching: it is gone from the mailbox.
                 log.info("IMAP %s: UID %d vanished before it was fetched", self.account.name, uid)
+        # Handed over together (in this order), the hub spools the batch in one transaction.
+        await asyncio.gather(*spooling)
         await self._save(uidvalidity, batch[-1][0])
 
     async def _reject_oversized(self, client: aioimaplib.IMAP4, uidvalidity: int, uid: int, size: int) -> None:

@@ -72,7 +72,8 @@ class VoiceChannel:
         """A spooled drop-folder file: read it and store the call (RejectedInput rejects it)."""
         if self.hub is None:
             raise TemporaryFailure("the voice channel is not started")
-        message = await asyncio.to_thread(dropfolder.message_from_file, payload, raw)
+        # A transcript can be megabytes: parsed in the hub's parser processes, within the item's budget.
+        message = await self.hub.run_parser(dropfolder.message_from_file, payload, raw)
         await self.hub.ingest(message)
 
     async def _watch(self) -> None:

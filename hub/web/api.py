@@ -18,7 +18,7 @@ from hub.errors import PermissionDenied, RejectedInput, StaleVersion, TooManyReq
 from hub.messages import InboundMessage, Sender, ThreadHints
 from hub.search_query import search_text
 from hub.web import preconditions, schemas
-from hub.web.app import AUTH, BLOBS, ENGINE, LOGIN_LIMITER, METRICS, REGISTRY, SETTINGS, WORKER, client_key, ingest_message
+from hub.web.app import AUTH, BLOBS, ENGINE, LOGIN_LIMITER, METRICS, REGISTRY, SETTINGS, SPOOL, WORKER, client_key, ingest_message
 from hub.web.errors import BadRequest, TooLarge, ValidationFailed, error_response, from_hub_error
 from hub.web.openapi import openapi_document
 
@@ -283,6 +283,16 @@ async def list_rejected(request: web.Request) -> web.Response:
     return _json({"items": await db(spool.rejected, request.app[ENGINE], channel=channel, limit=limit)})
 
 
+async def retry_rejected(request: web.Request) -> web.Response:
+    """Put a rejected inbound item back in the spool (after a fix, or with a larger time budget)."""
+    who = principal(request, "admin")
+    item_id = path_id(request)
+    body = await parse_body(request, schemas.RetryIn) if await request.read() else schemas.RetryIn()
+    item = await db(spool.retry, request.app[ENGINE], item_id, actor=who.actor, budget_seconds=body.budget_seconds)
+    request.app[SPOOL].wake(item["channel"])
+    return _json(item, status=202)
+
+
 # --- auth -------------------------------------------------------------------------------------
 
 
@@ -399,6 +409,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/customers/{id}/link-codes", issue_link_code)
     app.router.add_delete("/api/v1/customers/{id}/identities/{identity_id}", unlink_identity)
     app.router.add_get("/api/v1/inbound/rejected", list_rejected)
+    app.router.add_post("/api/v1/inbound/rejected/{id}/retry", retry_rejected)
     app.router.add_post("/api/v1/auth/login", login)
     app.router.add_post("/api/v1/auth/logout", logout)
     app.router.add_get("/api/v1/auth/me", me)

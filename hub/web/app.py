@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from datetime import timedelta
 
@@ -16,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from hub import errors
 from hub.auth import Authenticator
 from hub.blobs import BlobStore
+from hub.budget import paused
 from hub.channel_registry import ChannelRegistry, build_registry
 from hub.db import is_sqlite, make_engine
 from hub.ingest import IngestPolicy
@@ -25,12 +27,13 @@ from hub.message_search import MessageIndexer
 from hub.pacing import IngestMeter, Pacer
 from hub.outbox import OutboxWorker
 from hub.workqueue import RetryPolicy
+from hub.parser_pool import ParserPool
 from hub.ratelimit import RateLimiter, client_address, parse_networks
 from hub.ratelimit import client_key as _rate_key
 from hub.search_query import refuse_control_characters
 from hub.settings import Settings
 from hub.signing import message_id_key
-from hub.spool import SpoolWorker, load_state, reject, save_state, spool
+from hub.spool import Spooler, SpoolWorker, load_state, reject, save_state, store_in_turn
 from hub.web.errors import error_response, from_hub_error, from_http_exception
 from hub.writer import IngestWriter
 
@@ -43,6 +46,9 @@ AUTH = web.AppKey("auth", Authenticator)
 REGISTRY = web.AppKey("registry", ChannelRegistry)
 WORKER = web.AppKey("worker", OutboxWorker)
 SPOOL = web.AppKey("spool", SpoolWorker)
+SPOOLER = web.AppKey("spooler", Spooler)
+# None when the channels' parsers run in threads (settings.parser_processes = 0).
+PARSERS = web.AppKey("parsers", object)
 BLOBS = web.AppKey("blobs", BlobStore)
 METRICS = web.AppKey("metrics", HubMetrics)
 LOGIN_LIMITER = web.AppKey("login_limiter", RateLimiter)
@@ -173,8 +179,18 @@ def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelReg
         app[REGISTRY],
         app[BLOBS],
         policy=retry_policy,
+        concurrency=settings.spool_concurrency,
+        budget_seconds=settings.spool_item_budget_seconds,
         poll_seconds=settings.outbox_poll_seconds,
     )
+    app[SPOOLER] = Spooler(engine, app[BLOBS])
+    processes = settings.parser_processes
+    if processes is None:
+        # At least 3: a channel may hold all but one, and two of its items grinding at once
+        # must leave it one more.
+        processes = min(4, max(3, (os.cpu_count() or 1) + 1))
+    # Started on first use; each process imports the channels' modules up front.
+    app[PARSERS] = ParserPool(processes, preload=sorted({type(c).__module__ for c in app[REGISTRY].all()})) if processes else None
     api.add_routes(app)
     calls.add_routes(app)
     forms.add_routes(app)
@@ -201,12 +217,31 @@ def client_key(request: web.Request) -> str:
 async def ingest_message(app: web.Application, message):
     """The one way the web layer and the channels store an inbound message: ingest, count it, and
     tell whoever waits for new messages (the outbox worker, routing). Raises RejectedInput."""
-    metrics = app[METRICS]
     try:
         result = await app[WRITER].ingest(message)
     except errors.RejectedInput:
-        metrics.rejected.labels(message.channel).inc()
+        app[METRICS].rejected.labels(message.channel).inc()
         raise
+    _stored(app, message, result)
+    return result
+
+
+async def ingest_group(app: web.Application, messages: list) -> list:
+    """Like ingest_message for several messages, stored in one transaction in their order (the
+    spool's items of one channel, in the order they were received): an IngestResult or the
+    exception for each."""
+    outcomes = await app[WRITER].ingest_group(messages)
+    for message, outcome in zip(messages, outcomes):
+        if isinstance(outcome, errors.RejectedInput):
+            app[METRICS].rejected.labels(message.channel).inc()
+        elif not isinstance(outcome, BaseException):
+            _stored(app, message, outcome)
+    return outcomes
+
+
+def _stored(app: web.Application, message, result) -> None:
+    """Count a stored message and tell whoever waits for new messages."""
+    metrics = app[METRICS]
     (metrics.ingested if result.created else metrics.duplicates).labels(message.channel).inc()
     if result.queued_outbound:
         # Only then: a wake-up per message made the outbox worker look for work (a write
@@ -218,7 +253,6 @@ async def ingest_message(app: web.Application, message):
                 listener(result, message)
             except Exception:  # a listener's bug must not fail a stored message
                 log.exception("ingest listener failed")
-    return result
 
 
 class ChannelHub:
@@ -228,12 +262,28 @@ class ChannelHub:
         self.app = app
 
     async def ingest(self, message):
+        # A spooled item's message is stored in the order its item came in, among the others of
+        # its channel (hub/spool.py); waiting for that and for the writer is not charged to the
+        # item's time budget.
+        with paused():
+            return await store_in_turn(message, self._store_group, alone=self._store_alone)
+
+    async def _store_group(self, messages: list) -> list:
+        return await ingest_group(self.app, messages)
+
+    async def _store_alone(self, message):
         return await ingest_message(self.app, message)
+
+    async def run_parser(self, fn, /, *args, **kwargs):
+        pool = self.app[PARSERS]
+        if pool is None:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        return await pool.run(fn, *args, **kwargs)
 
     async def spool(self, channel: str, key: str, payload: dict, raw: bytes | None = None) -> bool:
         app = self.app
-        new = await asyncio.to_thread(spool, app[ENGINE], app[BLOBS], channel, key, payload, raw)
-        app[SPOOL].wake()
+        new = await app[SPOOLER].spool(channel, key, payload, raw)
+        app[SPOOL].wake(channel)
         return new
 
     async def reject(self, channel: str, key: str, reason: str, payload: dict, raw: bytes | None = None) -> None:
@@ -275,5 +325,7 @@ async def _channels_and_workers(app: web.Application):
     for channel in reversed(started):
         with contextlib.suppress(Exception):
             await channel.stop()
+    if app[PARSERS] is not None:
+        await asyncio.to_thread(app[PARSERS].close)
     await asyncio.to_thread(app[WRITER].close)
     app[ENGINE].dispose()

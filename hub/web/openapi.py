@@ -12,7 +12,7 @@ from hub.web import forms, schemas as s
 _MODELS = [
     s.MessageIn, s.IngestOut, s.ConversationPatch, s.ReplyIn, s.NoteIn, s.MergeIn, s.LoginIn, s.ErrorOut,
     s.ConversationPage, s.ConversationDetail, s.MessageOut, s.CustomerOut, s.LoginOut, s.AgentOut, s.Health,
-    s.LinkCodeOut, s.RejectedPage, s.StaleVersionOut, CallIn,
+    s.LinkCodeOut, s.RejectedPage, s.StaleVersionOut, s.RejectedItem, s.RetryIn, CallIn,
 ]
 
 
@@ -175,6 +175,14 @@ def openapi_document() -> dict:
                        params=[_query("channel", {"type": "string", "maxLength": 32}, "channel name"),
                                _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "at most (default 100)")],
                        tags=["ops"])
+        },
+        "/api/v1/inbound/rejected/{id}/retry": {
+            "post": {
+                **_op("Retry a rejected inbound item, optionally with a larger time budget (admin)",
+                      {"202": _json(s.RejectedItem, "queued again"), **auth_errors, **_errors(400, 404, 409, 413, 422)},
+                      params=[_path_id()], tags=["ops"]),
+                "requestBody": {"required": False, "content": {"application/json": {"schema": _ref(s.RetryIn)}}},
+            }
         },
         "/api/v1/auth/login": {
             "post": _op("Agent login: a session cookie and a bearer token",

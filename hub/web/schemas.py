@@ -278,11 +278,20 @@ class RejectedItem(BaseModel):
     id: int
     channel: str
     key: str
-    reason: Optional[str]
+    status: str = Field(description="rejected; pending once retried")
+    reason: Optional[str] = Field(description="why it was rejected (kept after a retry until it succeeds)")
     attempts: int
+    budget_seconds: Optional[float] = Field(description="its own time budget, if an admin gave it one; null: the hub's default")
     raw_sha256: Optional[str]
     received_at: datetime
     detail: dict[str, Any] = Field(description="what the channel kept with it (headers, envelope...)")
+
+
+class RetryIn(Strict):
+    budget_seconds: Optional[float] = Field(
+        default=None, gt=0, le=3600,
+        description="a larger time budget for this item (a legitimate mail the default budget was too short for)",
+    )
 
 
 class RejectedPage(BaseModel):

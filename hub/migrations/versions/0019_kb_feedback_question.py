@@ -1,7 +1,7 @@
 """knowledge base: the question an agent's verdict on a suggestion was about
 
 Revision ID: 0019
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-04
 
 Suggestions learn from what agents chose (knowledge/feedback.py): a question like one where an
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import sqlmodel
 
 revision = '0019'
-down_revision = '0016'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 
