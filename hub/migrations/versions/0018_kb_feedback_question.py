@@ -1,6 +1,6 @@
 """knowledge base: the question an agent's verdict on a suggestion was about
 
-Revision ID: 0019
+Revision ID: 0018
 Revises: 0017
 Create Date: 2026-12-04
 
@@ -15,7 +15,7 @@ from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 
-revision = '0019'
+revision = '0018'
 down_revision = '0017'
 branch_labels = None
 depends_on = None
