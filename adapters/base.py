@@ -20,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import phonenumbers
 
-from hub import clock
+from hub.contract import clock
 
 
 # --- failures a caller can act on -------------------------------------------------------------
@@ -243,7 +243,7 @@ class ScmBackend(Protocol):
 @runtime_checkable
 class CustomerOrders(Protocol):
     """The optional call of the contract: the orders of one customer, for customer value and
-    segments (hub/segments.py). A back end that lacks it simply does not define it (or raises
+    segments (hub/segments/value.py). A back end that lacks it simply does not define it (or raises
     UnsupportedCall); the hub then values customers from contact history only.
 
     Orders are matched on the customer's verified emails and phones; `since` (inclusive) limits

@@ -168,7 +168,7 @@ class HttpSettings(BaseModel):
     })
     next_page_path: str | None = "next"           # absolute or relative URL of the next page
 
-    # A customer's orders (customer value, hub/segments.py): {email}, {phone} (E.164) and {since}
+    # A customer's orders (customer value, hub/segments/value.py): {email}, {phone} (E.164) and {since}
     # (ISO date, "" for all); one request per verified email (and phone, when the template asks for
     # one). None: the API has no such listing and customers are valued from contact history only.
     customer_orders_url: str | None = "/customers/orders?email={email}&since={since}"

@@ -6,7 +6,7 @@ seeding, and the data is re-anchored when that day has passed, so "promised on M
 two days" stays true whenever the demo runs. Seeding is idempotent: the same rows every time, in
 one transaction; escalated cases and demand already recorded are kept.
 
-What hub/demo.py's conversations need: Ana Silva's order A1001 (shipped, late), Ben Okafor's
+What hub/demo/seed.py's conversations need: Ana Silva's order A1001 (shipped, late), Ben Okafor's
 question about KET-BLUE (out of stock, a receipt due), Chloé Martin's SO-4711 (shipped with DHL);
 and order histories that make Ana a key customer by value and Chloé a potential one by frequency.
 """
@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from adapters.base import product_label
-from hub import clock
+from hub.contract import clock
 
 SCHEMA_VERSION = "2"  # 2: order history that makes Ana key and Chloé potential
 
@@ -263,7 +263,7 @@ def demo_rows(today: date) -> dict[str, list[dict]]:
     add_order("SO-4690", chloe, "delivered", -30, [("LMP-AERO", 1, 1)], promised=-26,
               shipments=[("DHL", "00340434161094015902", -29, -27, -27)])
     # Their order history over the year gives the demo customers different segments
-    # (hub/segments.py, default thresholds): Ana is key by value (over 2000 GBP), Chloé potential
+    # (hub/segments/value.py, default thresholds): Ana is key by value (over 2000 GBP), Chloé potential
     # by frequency (three orders), Ben and Dmitri general (one order each).
     add_order("A0950", ana, "delivered", -120, [("X200-BLK", 6, 6), ("GRD-100", 4, 4)], promised=-114,
               shipments=[("DPD", "15501234567890", -118, -116, -116)])

@@ -32,7 +32,7 @@ from adapters.base import (
     product_terms,
 )
 from adapters.config import HttpSettings
-from hub import clock
+from hub.contract import clock
 
 MAX_PAGES = 200  # a catalogue that pages forever is a broken server, not a big shop
 MAX_REDIRECTS = 5

@@ -26,7 +26,7 @@ from adapters.base import (
     order_ref_candidates, product_label, product_terms,
 )
 from adapters.config import BackendMisconfigured, SqlSettings
-from hub import clock
+from hub.contract import clock
 
 T = TypeVar("T")
 

@@ -26,9 +26,9 @@ def free_port() -> int:
 
 
 def make_token(url: str) -> str:
-    from hub.auth import create_token
-    from hub.db import make_engine
-    from hub.migrate import upgrade
+    from hub.auth.accounts import create_token
+    from hub.store.db import make_engine
+    from hub.store.migrate import upgrade
 
     upgrade(url)
     engine = make_engine(url, pool_size=1)

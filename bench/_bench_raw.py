@@ -50,7 +50,7 @@ _PG = {
 
 
 def raw_sqlite(path: str, wl: Workload, batch: int) -> float:
-    """Seconds to write the workload with the sqlite3 module (same PRAGMAs as hub.db)."""
+    """Seconds to write the workload with the sqlite3 module (same PRAGMAs as hub.store.db)."""
     con = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     cur = con.cursor()
     cur.execute("PRAGMA journal_mode=WAL")

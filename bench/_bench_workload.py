@@ -21,9 +21,9 @@ import json
 import random
 from dataclasses import dataclass, field
 
-from hub.identities import identity_kind, normalise
-from hub.messages import InboundMessage, Sender, ThreadHints
-from hub.threading_rules import clean_subject
+from hub.customers.identities import identity_kind, normalise
+from hub.contract.messages import InboundMessage, Sender, ThreadHints
+from hub.ingest.threading_rules import clean_subject
 
 FIRST = (
     "Ana Ben Chen Dara Emil Fatima Gustav Hana Ivan Julia Kofi Lena Mateo Nora Omar Priya Quinn Rosa "

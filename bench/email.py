@@ -13,7 +13,7 @@ rewritten, or added where a message has none), so every copy is a new message to
 Prints, in one run:
   1. parse alone: emails/s, MB/s, and per-email parse time p50/p95/p99/max;
   2. parse + ingest: parse, then hub.ingest.ingest_many() in batches into a fresh migrated SQLite
-     database (hub.migrate.upgrade, hub.db.make_engine) with a hub.blobs.BlobStore in a temporary
+     database (hub.store.migrate.upgrade, hub.store.db.make_engine) with a hub.store.blobs.BlobStore in a temporary
      directory (raw bytes and attachments stored): emails/s end to end, and the time spent
      parsing and ingesting (ingest alone: emails / ingest seconds). Twice: sequential (one
      process: parse a batch, ingest it) and pipelined (a second process parses the next batch
@@ -63,7 +63,7 @@ fmt_num, loadavg, peak_rss_mb, percentile, say, table = (
 )
 
 from channels.email.parse import parse  # noqa: E402
-from hub.errors import HubError, RejectedInput  # noqa: E402
+from hub.contract.errors import HubError, RejectedInput  # noqa: E402
 
 TARGET_END_TO_END = 300.0
 OWN = ("support@shop.example",)
@@ -160,9 +160,9 @@ def _parse_many(raws: list[bytes]) -> tuple[list, float]:
 
 
 def _fresh_store(workdir: Path):
-    from hub.blobs import BlobStore
-    from hub.db import make_engine
-    from hub.migrate import upgrade
+    from hub.store.blobs import BlobStore
+    from hub.store.db import make_engine
+    from hub.store.migrate import upgrade
 
     url = f"sqlite:///{workdir / 'servicehub.db'}"
     upgrade(url)
@@ -173,7 +173,7 @@ def bench_end_to_end(workload: list[bytes], batch: int, workdir: Path, *, pipeli
     """Sequential: parse a batch, then ingest it, in one process. Pipelined: a second process
     parses the next batch while this one ingests, as a receiver and the hub's group-committing
     writer run side by side on two cores."""
-    from hub.ingest import ingest_many
+    from hub.ingest.pipeline import ingest_many
 
     engine, blobs = _fresh_store(workdir)
     counts = {"stored": 0, "duplicates": 0, "rejected": 0}
@@ -260,7 +260,7 @@ def bench_smtp(workload: list[bytes], workdir: Path, *, connections: int, databa
     from _bench_http import Server, free_port
     from sqlalchemy import text
 
-    from hub.db import make_engine
+    from hub.store.db import make_engine
 
     url = database_url or f"sqlite:///{workdir / 'servicehub.db'}"
     smtp_port = free_port()
@@ -419,7 +419,7 @@ def main(argv=None) -> None:
             url = None
             if backend == "postgresql":
                 if cluster is None:
-                    from tests.pgcluster import start_cluster
+                    from tests.support.pgcluster import start_cluster
 
                     cluster = start_cluster()
                 url = cluster.create_database("email_bench")

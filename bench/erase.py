@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """What leaving no byte behind costs on SQLite: ingest and spool churn with PRAGMA secure_delete on
-(as hub/db.py sets it) and off, and the time one erasure takes on a store of some size.
+(as hub/store/db.py sets it) and off, and the time one erasure takes on a store of some size.
 
     .venv/bin/python bench/erase.py            # 20,000 messages (a minute or so)
     .venv/bin/python bench/erase.py --messages 100000
@@ -32,14 +32,14 @@ sys.path.append(str(BENCH))
 from sqlalchemy import delete, event, update  # noqa: E402
 
 from _bench_workload import build_workload  # noqa: E402
-from hub.blobs import BlobStore  # noqa: E402
-from hub.db import make_engine, write_tx  # noqa: E402
-from hub.ingest import ingest_many  # noqa: E402
-from hub.messages import InboundMessage, Sender  # noqa: E402
-from hub.migrate import upgrade  # noqa: E402
-from hub.models import InboundSpool  # noqa: E402
-from hub.privacy import erase_customer  # noqa: E402
-from hub.spool import spool  # noqa: E402
+from hub.store.blobs import BlobStore  # noqa: E402
+from hub.store.db import make_engine, write_tx  # noqa: E402
+from hub.ingest.pipeline import ingest_many  # noqa: E402
+from hub.contract.messages import InboundMessage, Sender  # noqa: E402
+from hub.store.migrate import upgrade  # noqa: E402
+from hub.store.models import InboundSpool  # noqa: E402
+from hub.privacy.requests import erase_customer  # noqa: E402
+from hub.ingest.spool import spool  # noqa: E402
 
 spool_t = InboundSpool.__table__
 
@@ -50,7 +50,7 @@ def engine_with(path: Path, secure: bool):
     engine = make_engine(url)
     if not secure:
         @event.listens_for(engine, "connect")
-        def _off(dbapi_conn, _record):  # runs after hub/db.py's own hook
+        def _off(dbapi_conn, _record):  # runs after hub/store/db.py's own hook
             dbapi_conn.execute("PRAGMA secure_delete=OFF")
     return engine
 

@@ -57,7 +57,7 @@ loadavg, table = _common.loadavg, _common.table
 from channels.email.parse import parse as parse_email  # noqa: E402
 from channels.telegram.parse import parse_update_strict  # noqa: E402
 from channels.voice import parse_transcript, render  # noqa: E402
-from hub.errors import RejectedInput  # noqa: E402
+from hub.contract.errors import RejectedInput  # noqa: E402
 
 TARGET_RATIO = 5.0
 OWN = ("support@shop.example",)

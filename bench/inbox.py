@@ -32,8 +32,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from _bench_common import percentile, say, table
 from _bench_listing import RARE_NAME, build_sqlite
 
-from hub.db import index_search_queue
-from hub.message_search import index_all_messages
+from hub.store.db import index_search_queue
+from hub.conversations.message_search import index_all_messages
 
 TARGET_P95_MS = 100.0
 
@@ -78,10 +78,10 @@ async def measure(url: str, views: list[tuple[str, str]], cookie: str, reps: int
 async def run(args) -> None:
     from aiohttp.test_utils import TestServer
 
-    from hub.auth import create_agent, login
-    from hub.db import make_engine
-    from hub.migrate import upgrade
-    from hub.settings import Settings
+    from hub.auth.accounts import create_agent, login
+    from hub.store.db import make_engine
+    from hub.store.migrate import upgrade
+    from hub.config.settings import Settings
     from hub.web.app import create_app
 
     work = Path(tempfile.mkdtemp(prefix="inbox-bench-"))

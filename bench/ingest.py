@@ -88,7 +88,7 @@ class SqliteStore:
     name = "sqlite"
 
     def __init__(self, workdir: Path):
-        from hub.migrate import upgrade
+        from hub.store.migrate import upgrade
 
         self.dir = workdir / "sqlite"
         self.dir.mkdir(parents=True)
@@ -108,7 +108,7 @@ class PostgresStore:
     name = "postgresql"
 
     def __init__(self, cluster):
-        from hub.migrate import upgrade
+        from hub.store.migrate import upgrade
 
         self.cluster = cluster
         upgrade(cluster.create_database("bench_template"))
@@ -128,7 +128,7 @@ class PostgresStore:
 def count_rows(url: str) -> dict[str, int]:
     from sqlalchemy import text
 
-    from hub.db import make_engine
+    from hub.store.db import make_engine
 
     engine = make_engine(url, pool_size=1)
     try:
@@ -151,9 +151,9 @@ def rows_check(url: str, expected: dict[str, int]) -> str:
 def part_inprocess(store, wl, args) -> dict:
     from sqlalchemy import event
 
-    from hub.db import make_engine
-    from hub.errors import HubError
-    from hub.ingest import ingest, ingest_many
+    from hub.store.db import make_engine
+    from hub.contract.errors import HubError
+    from hub.ingest.pipeline import ingest, ingest_many
 
     out = {}
     msgs = wl.messages
@@ -284,7 +284,7 @@ def part_http(store, args, workdir: Path) -> dict:
 def part_listing(store, args) -> dict:
     from _bench_listing import build_postgres, build_sqlite, check_pagination, check_search, time_listing
 
-    from hub.db import make_engine
+    from hub.store.db import make_engine
 
     db = store.fresh("listing")
     say(f"  building the listing dataset: {args.conversations:,} conversations, {args.messages:,} messages ...")
@@ -294,8 +294,8 @@ def part_listing(store, args) -> dict:
         info = build_postgres(db["conninfo"], args.conversations, args.messages)
     # The bulk load wrote around write_tx: move what the search triggers queued into the index,
     # and index the messages as the hub's background indexer would (SQLite).
-    from hub.db import index_search_queue
-    from hub.message_search import index_all_messages
+    from hub.store.db import index_search_queue
+    from hub.conversations.message_search import index_all_messages
 
     engine = make_engine(db["url"])
     started = time.perf_counter()
@@ -546,7 +546,7 @@ def main(argv=None) -> int:
                 if backend == "sqlite":
                     store = SqliteStore(workdir)
                 else:
-                    from tests.pgcluster import start_cluster
+                    from tests.support.pgcluster import start_cluster
 
                     say("starting a throw-away PostgreSQL cluster ...")
                     cluster = start_cluster()

@@ -1,4 +1,4 @@
-"""The reports under 100,000 conversations: time of each report (hub/reports.py) and its chart.
+"""The reports under 100,000 conversations: time of each report (hub/reports/queries.py) and its chart.
 
 Builds the listing benchmark's dataset (bench/_bench_listing.py: 100,000 conversations and
 300,000 messages over a year) in a fresh SQLite store, adds what the reports read (intents, SLA
@@ -55,7 +55,7 @@ def prepare(path: str) -> None:
 
 
 def time_reports(engine, ranges, reps: int) -> list[list]:
-    from hub import reports
+    from hub.reports import queries as reports
 
     rows = []
     for label, rng in ranges:
@@ -84,9 +84,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=15)
     args = parser.parse_args()
 
-    from hub import reports
-    from hub.db import make_engine
-    from hub.migrate import upgrade
+    from hub.reports import queries as reports
+    from hub.store.db import make_engine
+    from hub.store.migrate import upgrade
 
     tmp = tempfile.mkdtemp(prefix="servicehub-bench-reports-")
     try:

@@ -85,7 +85,7 @@ class SqliteStore:
     name = "sqlite"
 
     def __init__(self, workdir: Path):
-        from hub.migrate import upgrade
+        from hub.store.migrate import upgrade
 
         self.dir = workdir / "sqlite"
         self.dir.mkdir(parents=True)
@@ -102,7 +102,7 @@ class PostgresStore:
     name = "postgresql"
 
     def __init__(self, cluster):
-        from hub.migrate import upgrade
+        from hub.store.migrate import upgrade
 
         self.cluster = cluster
         upgrade(cluster.create_database("scm_bench_template"))
@@ -140,7 +140,7 @@ def bodies(n: int, *, prefix: str, scm_share: float, senders: int = 2000, seed: 
 def unrouted(url: str) -> int:
     from sqlalchemy import text
 
-    from hub.db import make_engine
+    from hub.store.db import make_engine
 
     engine = make_engine(url, pool_size=1)
     try:
@@ -154,7 +154,7 @@ def unrouted(url: str) -> int:
 def routing_counts(url: str) -> dict[str, int]:
     from sqlalchemy import text
 
-    from hub.db import make_engine
+    from hub.store.db import make_engine
 
     engine = make_engine(url, pool_size=1)
     try:
@@ -244,9 +244,9 @@ def part_throughput(store, args, workdir: Path) -> dict:
 
 def seed_verified_customer(url: str) -> None:
     """Chloé, whose address the channel verified: her order questions may be answered automatically."""
-    from hub.db import make_engine
-    from hub.ingest import ingest
-    from hub.messages import InboundMessage, Sender
+    from hub.store.db import make_engine
+    from hub.ingest.pipeline import ingest
+    from hub.contract.messages import InboundMessage, Sender
 
     engine = make_engine(url, pool_size=1)
     try:
@@ -282,8 +282,8 @@ def answer_times(url: str) -> list[tuple[str, datetime, datetime]]:
     """(question external id, stored at, answer queued at) for every automatic answer."""
     from sqlalchemy import select
 
-    from hub.db import make_engine
-    from hub.models import Message, Outbox
+    from hub.store.db import make_engine
+    from hub.store.models import Message, Outbox
 
     m, o = Message.__table__, Outbox.__table__
     engine = make_engine(url, pool_size=1)
@@ -381,7 +381,7 @@ def main(argv=None) -> int:
                 if backend == "sqlite":
                     store = SqliteStore(workdir)
                 else:
-                    from tests.pgcluster import start_cluster
+                    from tests.support.pgcluster import start_cluster
 
                     say("starting a throw-away PostgreSQL cluster ...")
                     cluster = start_cluster()

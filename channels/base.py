@@ -1,5 +1,5 @@
-"""The contract every channel adapter implements. Channels import hub.messages (the shapes) and
-hub.errors (RejectedInput) and nothing else of the hub: they turn what arrives into InboundMessage
+"""The contract every channel adapter implements. Channels import hub.contract.messages (the shapes) and
+hub.contract.errors (RejectedInput) and nothing else of the hub: they turn what arrives into InboundMessage
 and hand it to the hub, and they deliver OutboundMessage when the outbox worker asks.
 
 Receiving has two steps where acknowledging upstream matters (a webhook, an SMTP transaction, an
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from hub.messages import InboundMessage, OutboundMessage
+from hub.contract.messages import InboundMessage, OutboundMessage
 
 class HubLink(Protocol):
     """What the hub gives a channel when it starts it."""

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from channels.base import Delivery, HubLink, PermanentFailure
-from hub.messages import OutboundMessage
+from hub.contract.messages import OutboundMessage
 
 log = logging.getLogger(__name__)
 

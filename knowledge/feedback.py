@@ -14,7 +14,7 @@ similarity and the weight are fitted by simulation on development queries (knowl
 .py, bench/kb_quality.py).
 
 The memory is pure (no store, no model): the hub fills it from the feedback it stores
-(hub/kb_index.py) and adds each new verdict as it is recorded, so it counts at once.
+(hub/kb/index.py) and adds each new verdict as it is recorded, so it counts at once.
 
 Concurrency: searches read while a writer adds. Rows are appended to preallocated arrays and a
 search reads the rows published when it started (a tuple swapped in whole); a withdrawn

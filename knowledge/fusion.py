@@ -21,7 +21,7 @@ And c: the share of the codes the question quotes (part numbers, order codes: kn
 is_code) that the passage holds. Articles that differ only by a part number are close in meaning,
 and the customer who quotes the number wants that one: the hybrid adds CODE_WEIGHT * c, more
 than the dense scores of such near-twins differ (up to 0.07 among the five filter articles of
-tests/test_kb_index.py). The evaluation sets hardly quote codes, so no fit can set this weight;
+tests/kb/test_kb_index.py). The evaluation sets hardly quote codes, so no fit can set this weight;
 bench/kb_quality.py shows it changes nothing there.
 
 A method's `Model` does two things:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hub import clock  # a leaf module with no hub dependencies: the one clock
+from hub.contract import clock  # a leaf module with no hub dependencies: the one clock
 from knowledge.embedder import Embedder
 from knowledge.feedback import FeedbackMemory
 from knowledge.fusion import (

@@ -1,5 +1,5 @@
 """Test fixtures: every store test runs on SQLite and on a real PostgreSQL cluster that the
-session starts (tests/pgcluster.py) and removes after.
+session starts (tests/support/pgcluster.py) and removes after.
 
 A test that needs a system package skips when it is missing locally; under CI=true a missing
 dependency fails instead, so CI can never go green by skipping.
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from hub import clock
-from hub.db import make_engine
-from hub.migrate import upgrade
-from hub.settings import KnowledgeSettings, Settings, SlaSettings
+from hub.contract import clock
+from hub.store.db import make_engine
+from hub.store.migrate import upgrade
+from hub.config.settings import KnowledgeSettings, Settings, SlaSettings
 
 # The shared fixtures live in shared/ beside the repository (as CI lays it out): ../shared/fixtures.
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
@@ -36,7 +36,7 @@ def need(condition: bool, reason: str) -> None:
 
 @pytest.fixture
 def frozen_clock():
-    """hub.clock stands still at the instant the test starts (a FixedClock the test may move): a
+    """hub.contract.clock stands still at the instant the test starts (a FixedClock the test may move): a
     test comparing fixture dates with "today" sees one day throughout, even run across midnight."""
     with clock.use(clock.FixedClock(clock.now())) as fixed:
         yield fixed
@@ -44,7 +44,7 @@ def frozen_clock():
 
 @pytest.fixture(scope="session")
 def pg_cluster():
-    from tests.pgcluster import PostgresMissing, start_cluster
+    from tests.support.pgcluster import PostgresMissing, start_cluster
 
     try:
         cluster = start_cluster()
@@ -101,7 +101,7 @@ def settings(tmp_path, db_url) -> Settings:
         outbox_backoff_max_seconds=0.05,
         login_rate_per_minute=1000,
         # Tests that are not about the knowledge base do not load the embedding model at start
-        # (a search still loads it); tests/test_kb_api.py switches warm-up back on.
+        # (a search still loads it); tests/kb/test_kb_api.py switches warm-up back on.
         kb=KnowledgeSettings(warm_up=False),
         # Automatic assignment writes "assigned to ..." system messages into conversations; the
         # tests about it (test_assignment.py, test_inbox_sla.py) switch it on themselves.

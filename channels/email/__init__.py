@@ -16,9 +16,9 @@ import logging
 from channels.base import Delivery, HubLink, PermanentFailure, TemporaryFailure
 from channels.email.parse import parse  # noqa: F401 - the channel's pure parser, exported
 from channels.email.receiver import SmtpReceiver, SupportAddresses
-from hub.errors import ConfigError
-from hub.messages import InboundMessage, OutboundMessage
-from hub.signing import message_id_key
+from hub.contract.errors import ConfigError
+from hub.contract.messages import InboundMessage, OutboundMessage
+from hub.contract.signing import message_id_key
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +29,9 @@ class EmailChannel:
     name = "email"
 
     def __init__(self, email, *, max_attachment_bytes: int | None = None, log_path=None, data_dir=None):
-        """email: hub.settings.EmailSettings. log_path: where replies are recorded when no SMTP
+        """email: hub.config.settings.EmailSettings. log_path: where replies are recorded when no SMTP
         server is configured (receive-only setups still show what agents answered). data_dir:
-        where the installation secret lives that our Message-IDs are signed with (hub/signing.py);
+        where the installation secret lives that our Message-IDs are signed with (hub/contract/signing.py);
         needed to send by SMTP."""
         self.settings = email
         self.own_addresses = tuple(a.strip() for a in email.addresses if a.strip())

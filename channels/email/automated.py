@@ -1,5 +1,5 @@
 """Is an email written by a machine? Auto-replies, bounces, mass mail and our own mail are marked
-(hub.messages.AUTOMATED_FLAGS), so the hub stores them without reopening conversations or
+(hub.contract.messages.AUTOMATED_FLAGS), so the hub stores them without reopening conversations or
 answering them: answering an auto-reply with an auto-reply is a mail loop.
 
 X-Auto-Response-Suppress is deliberately NOT read as "this is an auto-reply": Exchange puts it on

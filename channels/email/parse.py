@@ -35,8 +35,8 @@ from channels.email.automated import header_summary, machine_flags
 from channels.email.charsets import codec_for, decode
 from channels.email.html_text import html_to_text
 from channels.email.quotes import extract_reply
-from hub.errors import RejectedInput
-from hub.messages import Attachment, InboundMessage, Sender, ThreadHints
+from hub.contract.errors import RejectedInput
+from hub.contract.messages import Attachment, InboundMessage, Sender, ThreadHints
 
 log = logging.getLogger(__name__)
 

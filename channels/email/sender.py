@@ -8,7 +8,7 @@ address (support+c12@...), so a reply threads back even when the client drops th
 Our Message-ID is derived from the outbox row's idempotency key: a retry after a crash (the mail
 went out, the worker died before marking it sent) sends the same Message-ID again, and the
 customer's client and the receiving server see the same message rather than a second one. It is
-signed with the installation's message-id key (hub/signing.py): the hub threads a mail by one of
+signed with the installation's message-id key (hub/contract/signing.py): the hub threads a mail by one of
 our ids only when it verifies, so nobody can compute the id of a mail sent to someone else.
 
 Auto-Submitted is not set: agents' replies are written by people (RFC 3834 reserves it for
@@ -29,9 +29,9 @@ from email.utils import formataddr, format_datetime
 import aiosmtplib
 
 from channels.base import Delivery, PermanentFailure, TemporaryFailure
-from hub import clock
-from hub.messages import OutboundMessage
-from hub.signing import sign_message_id
+from hub.contract import clock
+from hub.contract.messages import OutboundMessage
+from hub.contract.signing import sign_message_id
 
 log = logging.getLogger(__name__)
 

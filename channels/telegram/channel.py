@@ -45,8 +45,8 @@ from channels.telegram.parse import (
     parse_update_strict,
 )
 from channels.telegram.send import MAX_TEXT_UNITS, Route, deliver, split_text, utf16_len
-from hub.errors import ConfigError
-from hub.messages import Attachment, InboundMessage, OutboundMessage
+from hub.contract.errors import ConfigError
+from hub.contract.messages import Attachment, InboundMessage, OutboundMessage
 
 log = logging.getLogger(__name__)
 

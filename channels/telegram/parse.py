@@ -28,8 +28,8 @@ from typing import Any
 
 import phonenumbers
 
-from hub.errors import RejectedInput
-from hub.messages import InboundMessage, Sender, ThreadHints
+from hub.contract.errors import RejectedInput
+from hub.contract.messages import InboundMessage, Sender, ThreadHints
 
 log = logging.getLogger(__name__)
 
@@ -419,7 +419,7 @@ def _from_callback(query: Any, update_id: Any, bot: str) -> InboundMessage | Non
         # A satisfaction survey's button: the hub records the score. Only the token's hash is
         # kept, so the stored message cannot be used to answer in the customer's name.
         meta["csat"] = survey
-        text = f"[satisfaction survey: {survey['score']}]"  # hub/csat.py looks for this text
+        text = f"[satisfaction survey: {survey['score']}]"  # hub/csat/surveys.py looks for this text
     elif isinstance(data, str) and data:
         text = data
     elif query.get("game_short_name"):
@@ -441,7 +441,7 @@ def _from_callback(query: Any, update_id: Any, bot: str) -> InboundMessage | Non
     )
 
 
-# The callback data of a satisfaction survey's buttons, "csat:<token>:<score>" (hub/csat.py).
+# The callback data of a satisfaction survey's buttons, "csat:<token>:<score>" (hub/csat/surveys.py).
 SURVEY_PREFIX = "csat:"
 
 

@@ -17,7 +17,7 @@ from telegram import InputFile, ReplyParameters
 
 from channels.base import PermanentFailure
 from channels.telegram.bot import ChatMigrated, HubBot, TelegramError, delivery_failure
-from hub.messages import OutboundMessage
+from hub.contract.messages import OutboundMessage
 
 MAX_TEXT_UNITS = 4096
 _SEPARATORS = ("\n\n", "\n", " ")

@@ -8,7 +8,7 @@ import json
 from channels.voice.parse import parse_transcript
 from channels.voice.record import Call, CallIn, call_of
 from channels.voice.transcript import Transcript, Turn, assign_roles, clean_text, customer_text, render
-from hub.messages import InboundMessage, Sender, ThreadHints
+from hub.contract.messages import InboundMessage, Sender, ThreadHints
 
 CHANNEL = "voice"
 NO_SPEECH = "(no speech was transcribed)"

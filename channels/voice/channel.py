@@ -14,8 +14,8 @@ from pathlib import Path
 from channels.base import Delivery, HubLink, PermanentFailure, TemporaryFailure
 from channels.voice import dropfolder
 from channels.voice.call import CHANNEL
-from hub.errors import RejectedInput
-from hub.messages import OutboundMessage
+from hub.contract.errors import RejectedInput
+from hub.contract.messages import OutboundMessage
 
 log = logging.getLogger(__name__)
 

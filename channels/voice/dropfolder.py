@@ -36,9 +36,9 @@ from pathlib import Path
 from channels.voice.call import call_message, transcript_of
 from channels.voice.parse import parse_transcript
 from channels.voice.record import Call, call_of, e164, record_from_json
-from hub import clock
-from hub.errors import RejectedInput
-from hub.messages import InboundMessage
+from hub.contract import clock
+from hub.contract.errors import RejectedInput
+from hub.contract.messages import InboundMessage
 
 SIDECAR = ".call.json"
 DONE = "done"
@@ -132,7 +132,7 @@ def pending(folder: Path, *, now: float | None = None, settle_seconds: float = 2
 def folder_time(folder: Path) -> float:
     """Now by the folder's own clock: the modification time of a file created there (and removed).
     File times come from the file system, on a share from the file server, whose clock may be
-    behind or ahead of this machine's (or of hub.clock, which a test or a replay may pin): measured
+    behind or ahead of this machine's (or of hub.contract.clock, which a test or a replay may pin): measured
     against it, a file still being written never looks settled and a finished one never waits for
     the clocks to agree. This machine's clock when the folder cannot be written."""
     try:

@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from channels.voice.parse import FORMATS
-from hub.errors import RejectedInput
+from hub.contract.errors import RejectedInput
 
 MAX_TURNS = 10_000
 TranscriptFormat = Literal[

@@ -17,7 +17,7 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Iterable
 
-from hub.errors import RejectedInput
+from hub.contract.errors import RejectedInput
 
 ROLES = ("customer", "agent", "unknown")
 SENTIMENTS = ("positive", "negative", "neutral", "mixed")

@@ -1,6 +1,6 @@
 """A web form's definition: its slug, title and fields, checked once when the hub starts.
 
-The hub's settings hold forms as plain config objects (hub.settings.FormSettings); this channel
+The hub's settings hold forms as plain config objects (hub.config.settings.FormSettings); this channel
 reads them by attribute, so it depends on no hub internals.
 """
 
@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from hub.errors import ConfigError
+from hub.contract.errors import ConfigError
 
 FIELD_TYPES = ("email", "phone", "order_number", "text", "textarea", "file")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")

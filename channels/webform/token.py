@@ -18,8 +18,8 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from hub import clock
-from hub.signing import load_or_create_secret  # noqa: F401 - the installation secret, kept one way
+from hub.contract import clock
+from hub.contract.signing import load_or_create_secret  # noqa: F401 - the installation secret, kept one way
 
 VERSION = "v1"
 MAX_AGE_SECONDS = 24 * 3600

@@ -17,7 +17,7 @@ import phonenumbers
 
 from channels.webform.form import NAME_FIELD, SUBJECT_FIELD, Field, Form
 from channels.webform.uploads import check as check_upload, human_size, safe_filename
-from hub.messages import Attachment, InboundMessage, Sender
+from hub.contract.messages import Attachment, InboundMessage, Sender
 
 CHANNEL = "webform"
 MAX_LINE = 200  # one-line fields

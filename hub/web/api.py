@@ -13,10 +13,15 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import text
 
-from hub import auth, conversations, customers, linking, lockout, spool
-from hub.errors import PermissionDenied, RejectedInput, StaleVersion, TooManyRequests, Unauthenticated
-from hub.messages import InboundMessage, Sender, ThreadHints
-from hub.search_query import search_text
+from hub.auth import accounts as auth
+from hub.conversations import core as conversations
+from hub.customers import profiles as customers
+from hub.customers import linking
+from hub.auth import lockout
+from hub.ingest import spool
+from hub.contract.errors import PermissionDenied, RejectedInput, StaleVersion, TooManyRequests, Unauthenticated
+from hub.contract.messages import InboundMessage, Sender, ThreadHints
+from hub.store.search_text import search_text
 from hub.web import preconditions, schemas
 from hub.web.app import AUTH, BLOBS, ENGINE, LOGIN_LIMITER, METRICS, REGISTRY, SETTINGS, SPOOL, WORKER, client_key, ingest_message
 from hub.web.errors import BadRequest, TooLarge, ValidationFailed, error_response, from_hub_error
@@ -268,7 +273,7 @@ async def issue_link_code(request: web.Request) -> web.Response:
 
 
 async def unlink_identity(request: web.Request) -> web.Response:
-    """Take an identity a link code attached off the customer (hub.linking.unlink_identity)."""
+    """Take an identity a link code attached off the customer (hub.customers.linking.unlink_identity)."""
     who = principal(request, *AGENTS)
     customer_id, identity_id = path_id(request), path_id(request, "identity_id")
     await db(linking.unlink_identity, request.app[ENGINE], customer_id, identity_id, who)
@@ -303,7 +308,7 @@ async def login(request: web.Request) -> web.Response:
     body = await parse_body(request, schemas.LoginIn)
     settings = request.app[SETTINGS]
     engine = request.app[ENGINE]
-    # The per-account lock-out (hub/lockout.py) holds for the API as for the sign-in page, so a
+    # The per-account lock-out (hub/auth/lockout.py) holds for the API as for the sign-in page, so a
     # guesser cannot switch to the API to get around it.
     await db(lockout.check, engine, body.email)
     try:

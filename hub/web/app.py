@@ -14,28 +14,28 @@ from datetime import timedelta
 from aiohttp import web
 from sqlalchemy.exc import DBAPIError
 
-from hub import errors
-from hub.auth import Authenticator
-from hub.blobs import BlobStore
-from hub.budget import paused
-from hub.channel_registry import ChannelRegistry, build_registry
-from hub.db import is_sqlite, make_engine
-from hub.ingest import IngestPolicy
-from hub.metrics import HubMetrics
-from hub.migrate import upgrade
-from hub.message_search import MessageIndexer
-from hub.pacing import IngestMeter, Pacer
-from hub.outbox import OutboxWorker
-from hub.workqueue import RetryPolicy
-from hub.parser_pool import ParserPool
-from hub.ratelimit import RateLimiter, client_address, parse_networks
-from hub.ratelimit import client_key as _rate_key
-from hub.search_query import refuse_control_characters
-from hub.settings import Settings
-from hub.signing import message_id_key
-from hub.spool import Spooler, SpoolWorker, load_state, reject, save_state, store_in_turn
+from hub.contract import errors
+from hub.auth.accounts import Authenticator
+from hub.store.blobs import BlobStore
+from hub.runtime.budget import paused
+from hub.gateway.registry import ChannelRegistry, build_registry
+from hub.store.db import is_sqlite, make_engine
+from hub.ingest.pipeline import IngestPolicy
+from hub.web.metrics import HubMetrics
+from hub.store.migrate import upgrade
+from hub.conversations.message_search import MessageIndexer
+from hub.runtime.pacing import IngestMeter, Pacer
+from hub.outbox.queue import OutboxWorker
+from hub.store.workqueue import RetryPolicy
+from hub.runtime.parser_pool import ParserPool
+from hub.web.ratelimit import RateLimiter, client_address, parse_networks
+from hub.web.ratelimit import client_key as _rate_key
+from hub.store.search_text import refuse_control_characters
+from hub.config.settings import Settings
+from hub.contract.signing import message_id_key
+from hub.ingest.spool import Spooler, SpoolWorker, load_state, reject, save_state, store_in_turn
 from hub.web.errors import error_response, from_hub_error, from_http_exception
-from hub.writer import IngestWriter
+from hub.ingest.writer import IngestWriter
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple)
 # Called with (IngestResult, InboundMessage) of each new message, after it is stored (routing wakes up on it).
 # Listeners must be quick and never raise: they run on the ingest path.
 INGEST_LISTENERS = web.AppKey("ingest_listeners", list)
-# How fast messages arrive here: background workers pace themselves by it (hub/pacing.py).
+# How fast messages arrive here: background workers pace themselves by it (hub/runtime/pacing.py).
 INGEST_METER = web.AppKey("ingest_meter", IngestMeter)
 
 
@@ -128,7 +128,13 @@ async def readable_query_middleware(request: web.Request, handler):
 
 
 def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelRegistry | None = None) -> web.Application:
-    from hub.web import api, calls, csat_api, forms, inbox, kb_api, reports_api, scm_api, segments_api, sla_api
+    from hub.web import api, calls, forms, inbox
+    from hub.csat import routes as csat_api
+    from hub.kb import routes as kb_api
+    from hub.reports import routes as reports_api
+    from hub.scm import routes as scm_api
+    from hub.segments import routes as segments_api
+    from hub.sla import routes as sla_api
 
     if migrate:
         upgrade(settings.effective_database_url)
@@ -159,7 +165,7 @@ def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelReg
         policy=IngestPolicy(
             reopen_window=timedelta(days=settings.reopen_window_days),
             max_attachment_bytes=settings.max_attachment_bytes,
-            # Made on the first start (hub/signing.py): the email channel signs with the same key.
+            # Made on the first start (hub/contract/signing.py): the email channel signs with the same key.
             message_id_key=message_id_key(settings.data_dir),
         ),
         blobs=app[BLOBS],
@@ -263,7 +269,7 @@ class ChannelHub:
 
     async def ingest(self, message):
         # A spooled item's message is stored in the order its item came in, among the others of
-        # its channel (hub/spool.py); waiting for that and for the writer is not charged to the
+        # its channel (hub/ingest/spool.py); waiting for that and for the writer is not charged to the
         # item's time budget.
         with paused():
             return await store_in_turn(message, self._store_group, alone=self._store_alone)

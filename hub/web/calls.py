@@ -14,7 +14,7 @@ import json
 from aiohttp import web
 
 from channels.voice import CHANNEL, CallIn, message_from_record
-from hub.errors import RejectedInput
+from hub.contract.errors import RejectedInput
 from hub.web.api import parse_body, principal
 from hub.web.app import METRICS, SETTINGS, ingest_message
 

@@ -7,8 +7,8 @@ import logging
 
 from aiohttp import web
 
-from hub import errors
-from hub.channel_registry import ChannelNotConfigured
+from hub.contract import errors
+from hub.gateway.registry import ChannelNotConfigured
 
 log = logging.getLogger(__name__)
 

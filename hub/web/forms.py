@@ -32,11 +32,11 @@ from channels.webform.pages import (
     render_notice,
 )
 from channels.webform.validation import MAX_TEXTAREA, UploadedFile, UploadLimits, summary, to_message, validate
-from hub.db import write_tx
-from hub.errors import RejectedInput
-from hub.models import Direction, Message, Outbox, utcnow
-from hub.outbox import enqueue
-from hub.ratelimit import RateLimiter
+from hub.store.db import write_tx
+from hub.contract.errors import RejectedInput
+from hub.store.models import Direction, Message, Outbox, utcnow
+from hub.outbox.queue import enqueue
+from hub.web.ratelimit import RateLimiter
 from hub.web.app import ENGINE, SETTINGS, WORKER, client_key, ingest_message
 
 log = logging.getLogger(__name__)

@@ -90,7 +90,13 @@ def _document_unreadable_queries(paths: dict) -> None:
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict:
-    from hub.web import csat_api, inbox, kb_api, reports_api, scm_api, segments_api, sla_api
+    from hub.web import inbox
+    from hub.csat import routes as csat_api
+    from hub.kb import routes as kb_api
+    from hub.reports import routes as reports_api
+    from hub.scm import routes as scm_api
+    from hub.segments import routes as segments_api
+    from hub.sla import routes as sla_api
 
     extensions = [kb_api, scm_api, sla_api, segments_api, csat_api, reports_api]
     models = [*_MODELS, *(m for module in extensions for m in module.OPENAPI_MODELS)]

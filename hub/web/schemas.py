@@ -242,7 +242,7 @@ class CustomerOut(BaseModel):
     segment: str
     segment_locked: bool = Field(default=False, description="set by an admin: recomputation keeps it")
     value: Optional[dict[str, Any]] = Field(
-        default=None, description="order value and count, contacts over the segment window (hub/segments.py); null before the first run"
+        default=None, description="order value and count, contacts over the segment window (hub/segments/value.py); null before the first run"
     )
     merged_into: Optional[int]
     created_at: datetime

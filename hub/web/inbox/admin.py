@@ -8,10 +8,14 @@ import asyncio
 
 from aiohttp import web
 
-from hub import assignment, auth, lockout, macros, staff
-from hub.channel_status import channel_status
-from hub.errors import RejectedInput
-from hub.search_query import search_text
+from hub.assignment import rules as assignment
+from hub.auth import accounts as auth
+from hub.auth import lockout
+from hub.conversations import macros
+from hub.auth import staff
+from hub.gateway.status import channel_status
+from hub.contract.errors import RejectedInput
+from hub.store.search_text import search_text
 from hub.web.app import ENGINE, REGISTRY, SETTINGS
 from hub.web.inbox.common import CSRF_FIELD, agent, form_of, int_param, page, render
 
@@ -135,7 +139,7 @@ async def macro_post(request: web.Request) -> web.Response:
 @page
 async def knowledge(request: web.Request) -> web.Response:
     who = agent(request, admin=True)
-    from hub import kb
+    from hub.kb import articles as kb
 
     q = search_text(request.query.get("q"))
     articles = await db(kb.list_articles, request.app[ENGINE], q=q, limit=100)

@@ -18,8 +18,9 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from markupsafe import Markup, escape
 
-from hub import auth, clock
-from hub.errors import HubError, PermissionDenied, Unauthenticated
+from hub.auth import accounts as auth
+from hub.contract import clock
+from hub.contract.errors import HubError, PermissionDenied, Unauthenticated
 from hub.web.api import SESSION_COOKIE
 from hub.web.app import AUTH
 from hub.web.errors import STATUS
@@ -199,7 +200,7 @@ def page(handler):
 
 
 def int_param(raw: str | None, name: str) -> int:
-    from hub.errors import RejectedInput
+    from hub.contract.errors import RejectedInput
 
     if raw is None or not str(raw).isdigit() or not (1 <= int(raw) <= 2_147_483_647):
         raise RejectedInput(f"{name} must be a positive integer")

@@ -1,5 +1,5 @@
 """Link codes from the customer's page: issue one (shown once), and take off an identity a code
-attached (hub/linking.py). Both audit-logged there."""
+attached (hub/customers/linking.py). Both audit-logged there."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 
 from aiohttp import web
 
-from hub import linking
+from hub.customers import linking
 from hub.web.app import ENGINE
 from hub.web.inbox.common import CSRF_FIELD, agent, form_of, int_param, page, render
 

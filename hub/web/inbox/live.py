@@ -22,10 +22,10 @@ from aiohttp import web
 from aiohttp_sse import sse_response
 from sqlalchemy import func, select
 
-from hub import staff
-from hub.db import read_tx
-from hub.models import Conversation, Message, Outbox, OutboxStatus
-from hub.presence import Presence
+from hub.auth import staff
+from hub.store.db import read_tx
+from hub.store.models import Conversation, Message, Outbox, OutboxStatus
+from hub.conversations.presence import Presence
 from hub.web.app import ENGINE, INGEST_LISTENERS
 from hub.web.inbox.common import agent, form_of, int_param
 

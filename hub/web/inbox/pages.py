@@ -16,25 +16,23 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 from sqlalchemy import select
 
-from hub import (
-    assignment,
-    auth,
-    conversations,
-    customer_orders,
-    customers,
-    inbox_list,
-    lockout,
-    macros,
-    mentions,
-    outbox,
-    read_marks,
-    sla,
-    staff,
-    timeline,
-)
-from hub.db import read_tx
-from hub.errors import HubError, RejectedInput, StaleVersion, Unauthenticated
-from hub.models import Csat, Segment
+from hub.assignment import rules as assignment
+from hub.auth import accounts as auth
+from hub.conversations import core as conversations
+from hub.scm import customer_orders
+from hub.customers import profiles as customers
+from hub.conversations import listing as inbox_list
+from hub.auth import lockout
+from hub.conversations import macros
+from hub.conversations import mentions
+from hub.outbox import queue as outbox
+from hub.conversations import read_marks
+from hub.sla import timers as sla
+from hub.auth import staff
+from hub.conversations import timeline
+from hub.store.db import read_tx
+from hub.contract.errors import HubError, RejectedInput, StaleVersion, Unauthenticated
+from hub.store.models import Csat, Segment
 from hub.web.api import SESSION_COOKIE
 from hub.web.app import AUTH, BLOBS, ENGINE, LOGIN_LIMITER, REGISTRY, SETTINGS, WORKER, client_key
 from hub.web.errors import from_hub_error
@@ -52,8 +50,8 @@ from hub.web.inbox.common import (
     safe_next,
 )
 from hub.web.inbox.live import BROADCASTER
-from hub.web.scm_api import SCM_SERVICES
-from hub.web.sla_api import SLA_RULES, SLA_WORKER
+from hub.scm.routes import SCM_SERVICES
+from hub.sla.routes import SLA_RULES, SLA_WORKER
 
 log = logging.getLogger(__name__)
 
@@ -175,15 +173,15 @@ async def inbox_rows(request: web.Request) -> web.Response:
 
 
 def _suggestions(app, engine, conversation_id: int, who) -> dict:
-    """The knowledge base's suggestions for the first render (hub.suggestions, issue 6); while its
+    """The knowledge base's suggestions for the first render (hub.kb.suggestions, issue 6); while its
     index loads, the page asks the JSON route again a little later."""
-    from hub.web import kb_api
+    from hub.kb import routes as kb_api
 
     index = app.get(kb_api.KB_INDEX)
     if index is None:
         return {"status": "unavailable", "suggestions": []}
-    from hub import suggestions
-    from hub.kb_index import IndexNotReady
+    from hub.kb import suggestions
+    from hub.kb.index import IndexNotReady
 
     if not index.ready or not index.embedder.ready:
         # Never hold the page while the model loads: the page's script asks the JSON route.
@@ -199,7 +197,7 @@ def _suggestions(app, engine, conversation_id: int, who) -> dict:
 
 
 def _facts(engine, conversation_id: int) -> dict | None:
-    from hub import routing
+    from hub.scm import autoanswer as routing
 
     try:
         return routing.conversation_facts(engine, conversation_id)
@@ -526,7 +524,7 @@ async def post_retry(request: web.Request) -> web.Response:
 
 @page
 async def post_escalation(request: web.Request) -> web.Response:
-    from hub import escalation
+    from hub.scm import escalation
 
     who = agent(request)
     cid = int_param(request.match_info["id"], "conversation id")

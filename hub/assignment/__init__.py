@@ -1,0 +1,1 @@
+"""Who works on what: teams, availability and automatic assignment."""

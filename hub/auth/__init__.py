@@ -1,0 +1,1 @@
+"""Agents, sessions, API tokens, sign-in lock-out and staff administration."""

@@ -1,0 +1,1 @@
+"""Satisfaction surveys: asked on resolve, answered on the customer's channel or the survey page."""

@@ -1,0 +1,466 @@
+"""Satisfaction surveys (CSAT): one question, "how satisfied are you?", 1..5, asked once per
+conversation when it is resolved, on the customer's own channel, through the outbox.
+
+- Email (and web form / voice conversations whose customer has an email address): a short mail
+  with five links to the survey page, /csat/{token}?score=N. Following a link only opens the page
+  with that score chosen; the answer is stored when the customer presses Send. Mail scanners open
+  every link of a mail, and must not answer for the customer.
+- Telegram: a message with inline buttons 1..5 whose callback data is "csat:{token}:{score}". The
+  Telegram channel turns the press into a callback message carrying only the token's SHA-256 (see
+  channels/telegram/parse.py); record_callback() stores the answer.
+
+The token is random and only its SHA-256 is stored. A survey is never sent to machines: not when the
+conversation's last inbound message was automated (auto-reply, bounce, bulk mail), nor when
+surveys are off or the channel is not among CsatSettings.channels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import weakref
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, or_, select, update
+
+from hub.store.db import read_tx, write_tx
+from hub.contract.errors import NotFound, RejectedInput
+from hub.contract.messages import AUTOMATED_FLAGS
+from hub.store.models import Conversation, Csat, CsatSurvey, Direction, Message, utcnow
+from hub.outbox.queue import enqueue
+from hub.ingest.sanitize import sanitize_html
+from hub.config.settings import Settings, load_settings
+from hub.store.sql import insert_ignoring_conflict
+
+log = logging.getLogger(__name__)
+
+conversation_t = Conversation.__table__
+message_t = Message.__table__
+csat_t = Csat.__table__
+survey_t = CsatSurvey.__table__
+
+SCORES = (1, 2, 3, 4, 5)
+MAX_COMMENT = 2000
+# Telegram callback data of a survey button (at most 64 bytes: "csat:" + 22 + ":5").
+CALLBACK_PREFIX = "csat:"
+# The text the Telegram channel stores for a press of a survey button (channels/telegram/parse.py).
+CALLBACK_TEXT_PREFIX = "[satisfaction survey:"
+# Channels a survey can go out on; web form and voice conversations are surveyed by email.
+SURVEY_CHANNEL = {"email": "email", "telegram": "telegram", "webform": "email", "voice": "email"}
+
+
+class SurveyUnknown(NotFound):
+    """No survey has this token (mistyped, or never issued)."""
+
+    code = "survey_unknown"
+
+
+class SurveyExpired(RejectedInput):
+    """The survey's answering time is over."""
+
+    code = "survey_expired"
+
+
+# --- settings per engine -------------------------------------------------------------------------
+
+# update_conversation() has no settings of its own: the web app registers its settings for its
+# engine; a caller without an app (the demo, the CLI) gets the environment's.
+_SETTINGS: weakref.WeakKeyDictionary[Engine, Settings] = weakref.WeakKeyDictionary()
+
+
+def configure(engine: Engine, settings: Settings) -> None:
+    _SETTINGS[engine] = settings
+
+
+def settings_for(engine: Engine) -> Settings:
+    found = _SETTINGS.get(engine)
+    if found is None:
+        found = load_settings()
+        _SETTINGS[engine] = found
+    return found
+
+
+# --- tokens ------------------------------------------------------------------------------------
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def callback_data(token: str, score: int) -> str:
+    return f"{CALLBACK_PREFIX}{token}:{score}"
+
+
+# --- wording -----------------------------------------------------------------------------------
+
+WORDS = {
+    "en": {
+        "subject": "How did we do? [#{ref}]",
+        "question": "How satisfied are you with the help you received?",
+        "scale": "1 = very dissatisfied, 5 = very satisfied",
+        "intro": "Hello,\n\nyour request #{ref} has been resolved. One question: how satisfied are you with the help "
+                 "you received? Choose a score (1 = very dissatisfied, 5 = very satisfied):",
+        "outro": "The links work for {days} days. Thank you!",
+        "telegram": "Your request #{ref} has been resolved. How satisfied are you with our help?\n"
+                    "Tap a number: 1 = very dissatisfied, 5 = very satisfied.",
+        "labels": {1: "1 - very dissatisfied", 2: "2 - dissatisfied", 3: "3 - neutral", 4: "4 - satisfied",
+                   5: "5 - very satisfied"},
+        "comment": "Anything you would like to tell us? (optional)",
+        "send": "Send",
+        "thanks_title": "Thank you!",
+        "thanks": "Your answer has been recorded. You can change it with the same link until {until}.",
+        "title": "Your opinion",
+        "expired_title": "This survey has closed",
+        "expired": "The time to answer this survey is over. Thank you all the same.",
+        "choose": "Please choose a score from 1 to 5.",
+        "too_long": "Please keep your comment under {n} characters.",
+        "answered": "You answered {score}. You can change your answer until {until}.",
+    },
+    "zh": {
+        "subject": "您对我们的服务满意吗？[#{ref}]",
+        "question": "您对我们提供的帮助满意吗？",
+        "scale": "1 = 非常不满意，5 = 非常满意",
+        "intro": "您好！\n\n您的请求 #{ref} 已处理完毕。请问您对我们提供的帮助满意吗？请选择一个分数（1 = 非常不满意，5 = 非常满意）：",
+        "outro": "链接在 {days} 天内有效。谢谢！",
+        "telegram": "您的请求 #{ref} 已处理完毕。您对我们的帮助满意吗？\n请点击一个数字：1 = 非常不满意，5 = 非常满意。",
+        "labels": {1: "1 - 非常不满意", 2: "2 - 不满意", 3: "3 - 一般", 4: "4 - 满意", 5: "5 - 非常满意"},
+        "comment": "还有什么想告诉我们的吗？（选填）",
+        "send": "提交",
+        "thanks_title": "谢谢！",
+        "thanks": "您的评价已记录。在 {until} 之前，您可以用同一个链接修改评价。",
+        "title": "您的评价",
+        "expired_title": "此调查已结束",
+        "expired": "此调查的答复时间已过。仍然感谢您！",
+        "choose": "请选择 1 到 5 之间的分数。",
+        "too_long": "请将留言控制在 {n} 个字符以内。",
+        "answered": "您的评分是 {score}。在 {until} 之前可以修改。",
+    },
+}
+
+
+def words(language: str | None) -> dict:
+    return WORDS.get(language or "en", WORDS["en"])
+
+
+def _language(text: str | None) -> str:
+    from knowledge.entities import (
+        language,  # the routing's own rule for "is this Chinese?"
+    )
+
+    return language(text or "")
+
+
+def survey_url(public_url: str, token: str, score: int | None = None) -> str:
+    base = f"{public_url.rstrip('/')}/csat/{token}"
+    return base if score is None else f"{base}?score={score}"
+
+
+def email_body(ref: int, token: str, language: str, public_url: str, valid_days: int) -> tuple[str, str]:
+    """(text, html) of the survey mail."""
+    w = words(language)
+    lines = [w["intro"].format(ref=ref), ""]
+    for n in SCORES:
+        lines.append(f"  {w['labels'][n]}: {survey_url(public_url, token, n)}")
+    lines += ["", w["outro"].format(days=valid_days)]
+    text = "\n".join(lines) + "\n"
+    from markupsafe import escape
+
+    links = " ".join(
+        f'<a href="{escape(survey_url(public_url, token, n))}" title="{escape(w["labels"][n])}">{n}</a>'
+        for n in SCORES
+    )
+    html = (
+        f"<p>{escape(w['intro'].format(ref=ref)).replace(chr(10), '<br>')}</p>"
+        f"<p>{links}</p><p>{escape(w['scale'])}</p><p>{escape(w['outro'].format(days=valid_days))}</p>"
+    )
+    return text, html
+
+
+# --- sending -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SurveyPlan:
+    """Where a conversation's survey goes, or why it does not (reason)."""
+
+    channel: str | None = None
+    recipient: str | None = None
+    reply_to: tuple[str, ...] = ()
+    language: str = "en"
+    reason: str | None = None
+
+
+def plan_survey(conn, conv, settings: Settings) -> SurveyPlan:
+    """Decide whether and where the conversation's survey goes; never raises for a "no"."""
+    from hub.conversations.core import _recipient
+
+    csat = settings.csat
+    if not csat.enabled:
+        return SurveyPlan(reason="surveys are off")
+    if conv.channel not in csat.channels or conv.channel not in SURVEY_CHANNEL:
+        return SurveyPlan(reason=f"no surveys on {conv.channel}")
+    last = conn.execute(
+        select(message_t.c.text, message_t.c.metadata)
+        .where(message_t.c.conversation_id == conv.id, message_t.c.direction == Direction.inbound)
+        .order_by(message_t.c.id.desc())
+        .limit(1)
+    ).first()
+    if last is None:
+        return SurveyPlan(reason="no message from the customer")
+    flags = set((last.metadata or {}).get("flags") or ())
+    if flags & AUTOMATED_FLAGS:
+        # An auto-reply or a bounce is the last word: a survey would go to a machine (or loop).
+        return SurveyPlan(reason=f"the last message was automated ({', '.join(sorted(flags & AUTOMATED_FLAGS))})")
+    channel = SURVEY_CHANNEL[conv.channel]
+    try:
+        channel, recipient, reply_to = _recipient(conn, conv, channel)
+    except RejectedInput as exc:
+        return SurveyPlan(reason=exc.message)
+    return SurveyPlan(channel=channel, recipient=recipient, reply_to=tuple(reply_to), language=_language(last.text))
+
+
+def queue_survey(conn, conversation_id: int, *, settings: Settings | None = None, now: datetime | None = None) -> int | None:
+    """Queue the survey of a conversation just resolved, in the caller's transaction. Returns the
+    survey id, or None when none goes out (already surveyed, off, automated, no way to reach)."""
+    settings = settings or settings_for(conn.engine)
+    now = now or utcnow()
+    conv = conn.execute(select(conversation_t).where(conversation_t.c.id == conversation_id)).first()
+    if conv is None:
+        return None
+    if conn.execute(select(survey_t.c.id).where(survey_t.c.conversation_id == conversation_id)).first():
+        return None  # one survey per conversation, ever
+    plan = plan_survey(conn, conv, settings)
+    if plan.channel is None:
+        log.info("conversation %s: no satisfaction survey: %s", conversation_id, plan.reason)
+        return None
+    token = new_token()
+    survey_id = insert_ignoring_conflict(conn, survey_t, {
+        "conversation_id": conversation_id,
+        "token_hash": hash_token(token),
+        "channel": plan.channel,
+        "language": plan.language,
+        "agent_id": conv.assignee_id,
+        "created_at": now,
+        "expires_at": now + timedelta(days=settings.csat.valid_days),
+    })
+    if survey_id is None:
+        return None  # a concurrent resolve queued it first
+    w = words(plan.language)
+    subject = w["subject"].format(ref=conversation_id)
+    buttons: list[list[str]] = []
+    if plan.channel == "telegram":
+        text, html = w["telegram"].format(ref=conversation_id), None
+        buttons = [[str(n), callback_data(token, n)] for n in SCORES]
+    else:
+        text, html = email_body(conversation_id, token, plan.language, settings.public_url, settings.csat.valid_days)
+        html = sanitize_html(html)
+    message_id = conn.execute(
+        message_t.insert()
+        .values(
+            conversation_id=conversation_id,
+            direction=Direction.outbound,
+            channel=plan.channel,
+            subject=subject,
+            # What agents see: the survey without its token (the links answer in the customer's name).
+            text=w["telegram"].format(ref=conversation_id) if plan.channel == "telegram"
+            else f"{w['intro'].format(ref=conversation_id)}\n[survey links 1-5]",
+            sent_at=now,
+            created_at=now,
+            metadata={"automatic": "csat_survey", "csat_survey": survey_id},
+        )
+        .returning(message_t.c.id)
+    ).scalar_one()
+    enqueue(
+        conn,
+        kind="message",
+        channel=plan.channel,
+        message_id=message_id,
+        idempotency_key=f"csat-survey:{survey_id}",
+        payload={
+            "conversation_id": conversation_id,
+            "channel": plan.channel,
+            "recipient": plan.recipient,
+            "text": text,
+            "html": html,
+            "subject": subject,
+            "reply_to": list(plan.reply_to),
+            "thread_key": conv.thread_key,
+            "buttons": buttons,
+        },
+    )
+    conn.execute(update(survey_t).where(survey_t.c.id == survey_id).values(message_id=message_id))
+    return survey_id
+
+
+# --- answers -----------------------------------------------------------------------------------
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def find_survey(conn, token: str | None, *, now: datetime | None = None):
+    """The survey of a token; SurveyUnknown or SurveyExpired otherwise."""
+    if not token or len(token) > 100:
+        raise SurveyUnknown("there is no survey at this address")
+    q = select(survey_t).where(survey_t.c.token_hash == hash_token(token))
+    return _valid(conn.execute(q).first(), now)
+
+
+def _valid(row, now: datetime | None):
+    if row is None:
+        raise SurveyUnknown("there is no survey at this address")
+    if _aware(row.expires_at) <= (now or utcnow()):
+        raise SurveyExpired("the time to answer this survey is over", detail={"language": row.language})
+    return row
+
+
+def survey_view(engine: Engine, token: str, *, now: datetime | None = None) -> dict[str, Any]:
+    """What the survey page shows: the survey's language and validity, and the answer so far."""
+    with read_tx(engine) as conn:
+        survey = find_survey(conn, token, now=now)
+        answer = conn.execute(
+            select(csat_t.c.score, csat_t.c.comment).where(csat_t.c.conversation_id == survey.conversation_id)
+        ).first()
+    return {
+        "conversation_id": survey.conversation_id,
+        "language": survey.language,
+        "expires_at": _aware(survey.expires_at),
+        "score": answer.score if answer else None,
+        "comment": answer.comment if answer else None,
+    }
+
+
+def check_answer(score: Any, comment: Any) -> tuple[int, str | None]:
+    """The score as an int 1..5 and the comment (None when blank); RejectedInput otherwise."""
+    try:
+        value = int(str(score).strip())
+    except (TypeError, ValueError):
+        raise RejectedInput("the score must be a whole number from 1 to 5") from None
+    if value not in SCORES:
+        raise RejectedInput("the score must be a whole number from 1 to 5")
+    text = comment.strip() if isinstance(comment, str) else None
+    if text and len(text) > MAX_COMMENT:
+        raise RejectedInput(f"the comment is longer than {MAX_COMMENT} characters")
+    return value, text or None
+
+
+def _save(conn, survey, score: int, comment: str | None, channel: str, now: datetime) -> dict[str, Any]:
+    values = {"score": score, "channel": channel, "answered_at": now, "agent_id": survey.agent_id}
+    if comment is not None:
+        values["comment"] = comment  # an answer without a comment keeps the earlier one
+    new_id = insert_ignoring_conflict(
+        conn, csat_t, dict(values, conversation_id=survey.conversation_id, created_at=now, comment=comment)
+    )
+    if new_id is None:
+        conn.execute(update(csat_t).where(csat_t.c.conversation_id == survey.conversation_id).values(**values))
+    row = conn.execute(select(csat_t).where(csat_t.c.conversation_id == survey.conversation_id)).one()
+    return answer_dict(row)
+
+
+def record_answer(engine: Engine, token: str, score: Any, comment: Any = None, *, channel: str = "web",
+                  now: datetime | None = None) -> dict[str, Any]:
+    """Store (or, within the survey's validity, change) the answer given with a token."""
+    score, comment = check_answer(score, comment)
+    now = now or utcnow()
+    with write_tx(engine) as conn:
+        survey = find_survey(conn, token, now=now)
+        return _save(conn, survey, score, comment, channel, now)
+
+
+def parse_callback(data: str | None) -> tuple[str, int] | None:
+    """(token, score) of a survey button's callback data, or None if it is not one."""
+    if not data or not data.startswith(CALLBACK_PREFIX):
+        return None
+    token, _, score = data[len(CALLBACK_PREFIX):].rpartition(":")
+    if not token or not score.isdigit() or int(score) not in SCORES:
+        return None
+    return token, int(score)
+
+
+def record_callback(engine: Engine, message_id: int, *, now: datetime | None = None) -> dict[str, Any] | None:
+    """A stored Telegram button press that answers a survey: record its score. The channel keeps
+    only the token's hash in the message's metadata ({"csat": {"token_sha256", "score"}}). Returns
+    the answer, or None when the message is no survey answer or the survey cannot take it."""
+    # Called for every new message: a read first, a write only for a survey answer.
+    with read_tx(engine) as conn:
+        msg = conn.execute(
+            select(message_t.c.metadata, message_t.c.channel, message_t.c.created_at).where(message_t.c.id == message_id)
+        ).first()
+    if msg is None or msg.channel != "telegram":
+        return None
+    # The press counts when it was made (stored), also when it is recorded late (record_missed).
+    now = now or _aware(msg.created_at)
+    press = (msg.metadata or {}).get("csat")
+    if not isinstance(press, dict) or press.get("score") not in SCORES or not isinstance(press.get("token_sha256"), str):
+        return None
+    with write_tx(engine) as conn:
+        row = conn.execute(select(survey_t).where(survey_t.c.token_hash == press["token_sha256"])).first()
+        try:
+            survey = _valid(row, now)
+        except (SurveyUnknown, SurveyExpired) as exc:
+            log.info("Telegram survey answer in message %s not recorded: %s", message_id, exc.message)
+            return None
+        return _save(conn, survey, press["score"], None, "telegram", now)
+
+
+def record_missed(engine: Engine, *, valid_days: int, now: datetime | None = None) -> int:
+    """Record Telegram survey presses stored but not recorded (the hub stopped between storing a
+    press and recording it): presses of the last valid_days newer than their survey's answer.
+    Run at start; idempotent. Returns how many were recorded."""
+    now = now or utcnow()
+    with read_tx(engine) as conn:
+        ids = conn.execute(
+            select(message_t.c.id)
+            .join(survey_t, survey_t.c.conversation_id == message_t.c.conversation_id)
+            .outerjoin(csat_t, csat_t.c.conversation_id == message_t.c.conversation_id)
+            .where(
+                message_t.c.direction == Direction.system,
+                message_t.c.channel == "telegram",
+                message_t.c.created_at >= now - timedelta(days=valid_days),
+                message_t.c.text.like(f"{CALLBACK_TEXT_PREFIX}%"),
+                or_(csat_t.c.id.is_(None), csat_t.c.answered_at.is_(None), csat_t.c.answered_at < message_t.c.created_at),
+            )
+            .order_by(message_t.c.id)
+        ).scalars().all()
+    return sum(1 for message_id in ids if record_callback(engine, message_id) is not None)
+
+
+def answer_dict(row) -> dict[str, Any]:
+    from hub.conversations.core import iso
+
+    return {
+        "score": row.score,
+        "comment": row.comment,
+        "channel": row.channel,
+        "answered_at": iso(row.answered_at or row.created_at),
+        "first_answered_at": iso(row.created_at),
+    }
+
+
+def conversation_csat(engine: Engine, conversation_id: int) -> dict[str, Any]:
+    """The survey of a conversation and its answer, for agents."""
+    from hub.conversations.core import iso, require_conversation
+
+    with read_tx(engine) as conn:
+        require_conversation(conn, conversation_id)
+        survey = conn.execute(select(survey_t).where(survey_t.c.conversation_id == conversation_id)).first()
+        answer = conn.execute(select(csat_t).where(csat_t.c.conversation_id == conversation_id)).first()
+    return {
+        "conversation_id": conversation_id,
+        "survey": None if survey is None else {
+            "channel": survey.channel,
+            "language": survey.language,
+            "message_id": survey.message_id,
+            "sent_at": iso(survey.created_at),
+            "expires_at": iso(survey.expires_at),
+        },
+        "answer": None if answer is None else answer_dict(answer),
+    }

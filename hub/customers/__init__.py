@@ -1,0 +1,1 @@
+"""One customer across channels: identities, profiles, merges and link codes."""

@@ -1,0 +1,1 @@
+"""Demo data: customers on every channel, a knowledge base and weeks of history."""

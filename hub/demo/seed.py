@@ -1,0 +1,93 @@
+"""Demo data: customers reaching us on several channels, with threaded conversations, an admin
+and an integration token. Idempotent: running it again changes nothing (external ids dedupe)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+
+from adapters.demo_scm import seed_demo_scm
+from hub.auth.accounts import Principal, create_agent, create_token
+from hub.conversations.core import reply, update_conversation
+from hub.store.db import read_tx
+from hub.demo.history import seed_history
+from hub.demo.articles import seed_knowledge_base
+from hub.scm.escalation import mark_key_customer
+from hub.ingest.pipeline import ingest
+from hub.contract.messages import InboundMessage, Sender, ThreadHints
+from hub.store.models import Agent, utcnow
+
+ADMIN_EMAIL = "admin@example.com"
+
+
+def _messages(now):
+    ago = lambda minutes: now - timedelta(minutes=minutes)  # noqa: E731
+    return [
+        InboundMessage("email", "<demo-1@mail.example>", Sender("ana.silva@example.com", "Ana Silva"),
+                       "Hello, my order #A1001 was due on Monday and has not arrived. Can you check where it is?",
+                       subject="Where is my order A1001?", sent_at=ago(300)),
+        InboundMessage("email", "<demo-2@mail.example>", Sender("Ana.Silva@Example.com", "Ana Silva"),
+                       "Any news? I need it for the weekend.", subject="Re: Where is my order A1001?",
+                       sent_at=ago(200), thread=ThreadHints(in_reply_to=("<demo-1@mail.example>",))),
+        InboundMessage("telegram", "demo-tg-1", Sender("48151623", "Ben Okafor"),
+                       "Hi! Do you have the blue kettle (SKU KET-BLUE) in stock?", sent_at=ago(120),
+                       thread=ThreadHints(thread_key="48151623")),
+        InboundMessage("telegram", "demo-tg-2", Sender("48151623", "Ben Okafor"),
+                       "And how long is delivery to Lagos?", sent_at=ago(118),
+                       thread=ThreadHints(thread_key="48151623")),
+        InboundMessage("voice", "demo-call-1", Sender("+44 20 7946 0958", "Chloé Martin"),
+                       "Customer: I was charged twice for my last order.\nAgent: I am sorry, let me check that.",
+                       subject="Call: double charge", sent_at=ago(90)),
+        InboundMessage("webform", "demo-form-1", Sender("dmitri@example.org", "Dmitri Volkov"),
+                       "The product page says 'ships in 2 days' but checkout says 2 weeks. Which is right?",
+                       subject="Delivery time question", sent_at=ago(60)),
+        InboundMessage("email", "<demo-3@mail.example>", Sender("dmitri@example.org", "Dmitri Volkov"),
+                       "Following up on my web form question about delivery times.",
+                       subject="Delivery times", sent_at=ago(30)),
+        # Order questions from addresses the channel verified as the sender's own: the privacy
+        # rule holds, so routing answers them automatically (in English, and in Chinese on Telegram,
+        # where Chloé shared her phone number, which joins her to the customer who called).
+        InboundMessage("email", "<demo-4@mail.example>", Sender("chloe.martin@example.com", "Chloé Martin"),
+                       "Hello, could you tell me where my order SO-4711 is? Thank you, Chloé",
+                       subject="Order SO-4711", sent_at=ago(20),
+                       verified_identities=(Sender("chloe.martin@example.com", kind="email"),)),
+        InboundMessage("telegram", "demo-tg-3", Sender("27182818", "Chloé Martin"),
+                       "你好，我的订单 SO-4711 到哪里了？", sent_at=ago(10),
+                       thread=ThreadHints(thread_key="27182818"),
+                       verified_identities=(Sender("+44 20 7946 0958", kind="phone"),)),
+    ]
+
+
+def seed(engine: Engine, data_dir: Path) -> dict:
+    """Seed demo data; returns (and keeps in data_dir/demo-credentials.json) the demo logins."""
+    creds_path = data_dir / "demo-credentials.json"
+    if creds_path.exists():
+        creds = json.loads(creds_path.read_text())
+    else:
+        creds = {"admin_email": ADMIN_EMAIL, "admin_password": secrets.token_urlsafe(12)}
+    with read_tx(engine) as conn:
+        admin_id = conn.execute(select(Agent.__table__.c.id).where(Agent.__table__.c.email == ADMIN_EMAIL)).scalar()
+    if admin_id is None:
+        admin_id = create_agent(engine, ADMIN_EMAIL, creds["admin_password"], role="admin", name="Demo Admin", actor="demo")
+    if "api_token" not in creds:
+        creds["api_token"] = create_token(engine, "demo integration", role="integration", actor="demo")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    seed_demo_scm(data_dir)  # the orders and stock the demo's questions ask about
+    creds_path.write_text(json.dumps(creds, indent=2))
+    creds_path.chmod(0o600)
+
+    now = utcnow()
+    results = [ingest(engine, msg) for msg in _messages(now)]
+    # Ana is a key customer: her late order is escalated by the key-customer rule.
+    mark_key_customer(engine, "email", "ana.silva@example.com")
+    if results[0].created:
+        admin = Principal("agent", admin_id, "admin", ADMIN_EMAIL)
+        reply(engine, results[0].conversation_id, admin, "Hi Ana, I am checking with the warehouse and will get back to you today.")
+        update_conversation(engine, results[4].conversation_id, {"status": "resolved"}, admin)
+    seed_knowledge_base(engine)
+    seed_history(engine)
+    return creds

@@ -1,0 +1,1 @@
+"""The channels as the hub sees them: which adapter serves which channel, and their status."""

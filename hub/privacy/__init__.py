@@ -1,0 +1,1 @@
+"""Privacy requests: export everything held about a customer, and erase a customer."""

@@ -1,0 +1,1 @@
+"""Service levels: policies, business-hours calendars, timers, warnings and breaches."""

@@ -1,0 +1,246 @@
+"""SLA policies and timers, business-hours calendars, teams, agent availability and assignment (issue 9)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.assignment import rules as assignment
+from hub.sla import timers as sla
+from hub.runtime.pacing import Pacer
+from hub.web.api import AGENTS, _json, db, parse_body, path_id, principal
+from hub.web.app import ENGINE, INGEST_METER, SETTINGS, WORKER
+
+log = logging.getLogger(__name__)
+
+SLA_RULES = web.AppKey("sla_rules", object)
+SLA_WORKER = web.AppKey("sla_worker", object)
+
+
+# --- shapes -----------------------------------------------------------------------------------------
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SlaTimerOut(BaseModel):
+    due_at: str
+    running: bool
+    met: bool | None = None
+    breached: bool
+    warning: bool
+    remaining_business_seconds: int = Field(description="business time left until due (negative: overdue)")
+
+
+class SlaEventOut(BaseModel):
+    timer: str
+    stage: str
+    due_at: str
+    at: str
+
+
+class ConversationSlaOut(BaseModel):
+    conversation_id: int
+    policy: str | None = None
+    sla_due_at: str | None = None
+    first_response: SlaTimerOut | None = None
+    resolution: SlaTimerOut | None = None
+    events: list[SlaEventOut]
+
+
+class TeamMemberOut(BaseModel):
+    id: int
+    email: str
+    name: str | None = None
+
+
+class TeamOut(BaseModel):
+    id: int
+    name: str
+    members: list[TeamMemberOut]
+
+
+class TeamList(BaseModel):
+    items: list[TeamOut]
+
+
+class TeamIn(Strict):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class TeamMemberIn(Strict):
+    agent_id: int = Field(ge=1, le=2147483647)
+
+
+class AvailabilityIn(Strict):
+    available: bool
+
+
+class AvailabilityOut(BaseModel):
+    agent_id: int
+    available: bool
+
+
+OPENAPI_MODELS: list = [ConversationSlaOut, TeamList, TeamOut, TeamIn, TeamMemberIn, AvailabilityIn, AvailabilityOut]
+
+
+# --- handlers ---------------------------------------------------------------------------------------
+
+
+async def get_sla(request: web.Request) -> web.Response:
+    principal(request, *AGENTS)
+    return _json(await db(sla.conversation_timers, request.app[ENGINE], path_id(request), request.app[SLA_RULES]))
+
+
+async def list_teams(request: web.Request) -> web.Response:
+    principal(request, *AGENTS)
+    return _json({"items": await db(assignment.list_teams, request.app[ENGINE])})
+
+
+async def post_team(request: web.Request) -> web.Response:
+    who = principal(request, "admin")
+    body = await parse_body(request, TeamIn)
+    return _json(await db(assignment.create_team, request.app[ENGINE], body.name, who), status=201)
+
+
+async def post_member(request: web.Request) -> web.Response:
+    who = principal(request, "admin")
+    team_id = path_id(request)
+    body = await parse_body(request, TeamMemberIn)
+    await db(assignment.add_member, request.app[ENGINE], team_id, body.agent_id, who)
+    return web.Response(status=204)
+
+
+async def delete_member(request: web.Request) -> web.Response:
+    who = principal(request, "admin")
+    await db(assignment.remove_member, request.app[ENGINE], path_id(request), path_id(request, "agent_id"), who)
+    return web.Response(status=204)
+
+
+async def get_my_availability(request: web.Request) -> web.Response:
+    who = principal(request, *AGENTS)
+    available = await db(assignment.is_available, request.app[ENGINE], who.id)
+    return _json({"agent_id": who.id, "available": available})
+
+
+async def put_my_availability(request: web.Request) -> web.Response:
+    who = principal(request, *AGENTS)
+    body = await parse_body(request, AvailabilityIn)
+    return _json(await db(assignment.set_availability, request.app[ENGINE], who.id, body.available, who))
+
+
+async def put_availability(request: web.Request) -> web.Response:
+    who = principal(request, *AGENTS)  # set_availability: yourself, or anyone as an admin
+    agent_id = path_id(request)
+    body = await parse_body(request, AvailabilityIn)
+    return _json(await db(assignment.set_availability, request.app[ENGINE], agent_id, body.available, who))
+
+
+# --- wiring -----------------------------------------------------------------------------------------
+
+
+def setup(app: web.Application) -> None:
+    """Add the routes, and the SLA / assignment worker (through app.cleanup_ctx)."""
+    settings = app[SETTINGS]
+    target = None
+    if settings.sla.escalate_on_breach:
+        from hub.contract.errors import HubError
+        from hub.scm.escalation import escalation_target
+
+        try:
+            target = escalation_target(settings)
+        except HubError as exc:  # no back office configured: breaches are still noted, not escalated
+            log.warning("sla.escalate_on_breach is on but cannot escalate: %s", exc)
+    # A calendar or policy that cannot work stops the start here, naming the setting.
+    app[SLA_RULES] = sla.build_rules(settings.sla, escalation_target=target)
+    app[SLA_WORKER] = None
+    app.router.add_get("/api/v1/conversations/{id}/sla", get_sla)
+    app.router.add_get("/api/v1/teams", list_teams)
+    app.router.add_post("/api/v1/teams", post_team)
+    app.router.add_post("/api/v1/teams/{id}/members", post_member)
+    app.router.add_delete("/api/v1/teams/{id}/members/{agent_id}", delete_member)
+    app.router.add_get("/api/v1/agents/me/availability", get_my_availability)
+    app.router.add_put("/api/v1/agents/me/availability", put_my_availability)
+    app.router.add_put("/api/v1/agents/{id}/availability", put_availability)
+    app.cleanup_ctx.append(_sla_worker)
+
+
+async def _sla_worker(app: web.Application):
+    settings = app[SETTINGS]
+    task = None
+    # Like the outbox: with outbox_inline_worker off, another process does the background work.
+    if settings.sla.enabled and settings.sla.worker and settings.outbox_inline_worker:
+        worker = sla.SlaWorker(app[ENGINE], app[SLA_RULES], poll_seconds=settings.sla.poll_seconds,
+                               batch=settings.sla.batch_size, on_change=app[WORKER].wake,
+                               pacer=Pacer(app[INGEST_METER]))
+        app[SLA_WORKER] = worker
+        task = asyncio.create_task(worker.run(), name="sla-worker")
+    yield
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+# --- the OpenAPI document ---------------------------------------------------------------------------
+
+
+def openapi_paths() -> dict:
+    from hub.web.openapi import _errors, _op, _path_id
+    from hub.web.openapi import _json as json_response
+
+    auth_errors = _errors(401, 403)
+    no_content = {"description": "done"}
+    return {
+        "/api/v1/conversations/{id}/sla": {
+            "get": _op(
+                "The conversation's SLA timers: policy, due times, remaining business time, warned / breached, "
+                "and the warnings and breaches that fired",
+                {"200": json_response(ConversationSlaOut), **auth_errors, **_errors(400, 404)},
+                params=[_path_id()], tags=["sla"],
+            )
+        },
+        "/api/v1/teams": {
+            "get": _op("Teams and their members", {"200": json_response(TeamList), **auth_errors}, tags=["sla"]),
+            "post": _op(
+                "Create a team (admin)",
+                {"201": json_response(TeamOut), **auth_errors, **_errors(400, 409, 413, 422)},
+                body=TeamIn, tags=["sla"],
+            ),
+        },
+        "/api/v1/teams/{id}/members": {
+            "post": _op(
+                "Add an agent to a team (admin); adding a member twice changes nothing",
+                {"204": no_content, **auth_errors, **_errors(400, 404, 413, 422)},
+                body=TeamMemberIn, params=[_path_id()], tags=["sla"],
+            )
+        },
+        "/api/v1/teams/{id}/members/{agent_id}": {
+            "delete": _op(
+                "Remove an agent from a team (admin)",
+                {"204": no_content, **auth_errors, **_errors(400, 404)},
+                params=[_path_id(), _path_id("agent_id")], tags=["sla"],
+            )
+        },
+        "/api/v1/agents/me/availability": {
+            "get": _op("Whether I take new conversations", {"200": json_response(AvailabilityOut), **auth_errors},
+                       tags=["sla"]),
+            "put": _op(
+                "Set whether I take new conversations (automatic assignment skips unavailable agents)",
+                {"200": json_response(AvailabilityOut), **auth_errors, **_errors(400, 413, 422)},
+                body=AvailabilityIn, tags=["sla"],
+            ),
+        },
+        "/api/v1/agents/{id}/availability": {
+            "put": _op(
+                "Set an agent's availability (admin, or the agent themself)",
+                {"200": json_response(AvailabilityOut), **auth_errors, **_errors(400, 404, 413, 422)},
+                body=AvailabilityIn, params=[_path_id()], tags=["sla"],
+            )
+        },
+    }

@@ -1,0 +1,1 @@
+"""The customer-interaction store: tables, migrations, engines and transactions, blobs, and the durable work queue."""
