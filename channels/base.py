@@ -10,6 +10,7 @@ reason. Channels that need no acknowledgement may call ingest() directly."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -39,6 +40,21 @@ class HubLink(Protocol):
 
     async def save_state(self, channel: str, name: str, value: dict) -> None:
         """Save resume state (JSON); save it only after what it covers is spooled."""
+
+    async def elected(self, name: str, loop: Callable[[], Awaitable[object]]) -> None:
+        """Run loop() only while this process is the one elected for `name` among all the hub's
+        processes (a mailbox's or a bot's poller must run once); cancelled when the election is
+        lost, started again when won. Returns only when cancelled. Optional: see run_elected()."""
+
+
+async def run_elected(hub: HubLink, name: str, loop: Callable[[], Awaitable[object]]) -> None:
+    """hub.elected(name, loop), or loop() itself for a hub that runs a single process (a test's
+    stand-in hub that has no elections)."""
+    elected = getattr(hub, "elected", None)
+    if elected is None:
+        await loop()
+    else:
+        await elected(name, loop)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import aioimaplib
 from aioimaplib.aioimaplib import Command
 
-from channels.base import HubLink
+from channels.base import HubLink, run_elected
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,9 @@ class ImapPoller:
     # --- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name=f"imap-{self.account.name}")
+        # One poller per mailbox among all the hub's processes (IMAP sessions of two pollers
+        # would race on the resume state and on flags).
+        self._task = asyncio.create_task(run_elected(self.hub, self.state_name, self.run), name=f"imap-{self.account.name}")
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from channels.base import Delivery, HubLink, PermanentFailure, TemporaryFailure
+from channels.base import Delivery, HubLink, PermanentFailure, TemporaryFailure, run_elected
 from channels.telegram.bot import (
     ALLOWED_UPDATES,
     BOT_API_DOWNLOAD_LIMIT,
@@ -164,7 +164,10 @@ class TelegramChannel:
             bot.api, bot.pools = make_bot(bot.config.token, bot.config.api_url, poll_timeout=self.poll_timeout)
         for bot in self.bots.values():
             if bot.config.mode == "polling":
-                bot.poller = asyncio.create_task(self._poll(bot), name=f"telegram-poll-{bot.name}")
+                # One getUpdates loop per bot among all the hub's processes: Telegram answers a
+                # second one with 409 Conflict.
+                bot.poller = asyncio.create_task(run_elected(hub, f"telegram-poll:{bot.name}", lambda bot=bot: self._poll(bot)),
+                                                 name=f"telegram-poll-{bot.name}")
         webhook_bots = [bot for bot in self.bots.values() if bot.config.mode == "webhook"]
         if webhook_bots:
             # Bounded: an unreachable Telegram must not hold up the hub's start.

@@ -36,9 +36,10 @@ def cmd_serve(args, settings) -> int:
 
     host = args.host or settings.host
     port = args.port or settings.port
-    app = create_app(settings)
-    print(f"servicehub listening on http://{host}:{port}", flush=True)
-    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    app = create_app(settings, role=args.role)
+    print(f"servicehub ({args.role}) listening on http://{host}:{port}", flush=True)
+    # SIGTERM drains (hub/runtime/roles.py): requests in hand get up to drain_seconds to finish.
+    web.run_app(app, host=host, port=port, print=None, access_log=None, shutdown_timeout=args.drain_seconds)
     return 0
 
 
@@ -107,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the hub (web app, inbox API, channels, outbox worker)")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
+    p.add_argument("--role", choices=["all", "web", "worker"], default="all",
+                   help="web: HTTP only; worker: the background loops only (its listener serves /livez, /readyz, "
+                        "/healthz and /metrics); all: both (default)")
+    p.add_argument("--drain-seconds", type=float, default=30.0,
+                   help="on SIGTERM, how long requests in hand may take to finish before the process exits")
     p.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
     sub.add_parser("demo", help="seed demo customers, conversations, an admin and a token").set_defaults(func=cmd_demo)

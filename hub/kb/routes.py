@@ -25,6 +25,7 @@ from hub.contract.errors import RejectedInput
 from hub.store.search_text import search_text
 from hub.kb.index import IndexNotReady, KnowledgeIndex, shared_embedder
 from hub.kb import schemas as ks
+from hub.runtime.live_events import LIVE_EVENTS
 from hub.web.api import AGENTS, _int_query, _json, db, parse_body, path_id, principal
 from hub.web.app import ENGINE, SETTINGS
 from hub.web.errors import error_response
@@ -62,6 +63,18 @@ def setup(app: web.Application) -> None:
     r.add_post("/api/v1/conversations/{id}/suggestions/feedback", post_feedback)
     r.add_post("/api/v1/conversations/{id}/messages/{message_id}/capture", capture)
     app.cleanup_ctx.append(_index_thread)
+    events = app.get(LIVE_EVENTS)
+    if events is not None:
+        events.listeners.append(_other_process_changed(app[KB_INDEX]))
+
+
+def _other_process_changed(index: KnowledgeIndex):
+    """Another process changed an article or learned a verdict: follow the store now instead of
+    at the next sync_seconds (the vectors it computed are stored: nothing is encoded again)."""
+    def hear(event: dict) -> None:
+        if event.get("type") == "kb":
+            index.wake()
+    return hear
 
 
 async def _index_thread(app: web.Application):
@@ -89,6 +102,13 @@ async def _follow(app: web.Application, article_id: int) -> None:
     except Exception:
         log.exception("knowledge base: indexing article %s failed; the index catches up from the store", article_id)
         index.wake()
+    _tell_others(app, article_id)
+
+
+def _tell_others(app: web.Application, article_id: int | None) -> None:
+    events = app.get(LIVE_EVENTS)
+    if events is not None:
+        events.publish({"type": "kb", "article_id": article_id})
 
 
 # --- articles --------------------------------------------------------------------------------
@@ -209,6 +229,7 @@ async def _learn(app: web.Application, conversation_id: int, article_id: int) ->
     except Exception:
         log.exception("knowledge base: learning from the verdict on article %s failed; the next reload reads it", article_id)
         index.wake()
+    _tell_others(app, article_id)
 
 
 async def feedback_report(request: web.Request) -> web.Response:

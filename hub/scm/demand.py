@@ -27,6 +27,7 @@ from hub.contract.errors import RejectedInput
 from hub.store.models import DemandCount, utcnow
 from hub.store.sql import insert_ignoring_conflict
 from hub.store.workqueue import PollingWorker
+from hub.runtime import leases
 
 log = logging.getLogger(__name__)
 demand_t = DemandCount.__table__
@@ -145,6 +146,7 @@ async def push_demand(engine: Engine, backend: ScmBackend, *, today: date | None
     before = today or utcnow().date()
     pushed = 0
     while True:
+        leases.check()  # elected: a process that lost its lease pushes nothing more
         rows = await asyncio.to_thread(due, engine, before=before, limit=batch)
         for i, row in enumerate(rows):
             signal = DemandSignal(day=row.day, sku=row.sku, asked=row.asked, unavailable=row.unavailable,

@@ -17,6 +17,7 @@ from hub.contract.errors import RejectedInput
 from hub.scm import schemas as s
 from hub.web.api import _json, db, parse_body, path_id, principal
 from hub.web.app import ENGINE, INGEST_LISTENERS, REGISTRY, SETTINGS, WORKER
+from hub.runtime.roles import ELECTIONS
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,8 @@ async def _scm_workers(app: web.Application):
             tasks.append(asyncio.create_task(worker.run(), name="routing-worker"))
         if settings.scm.demand_push:
             pusher = demand.DemandPusher(engine, services.backend, interval_seconds=settings.scm.demand_push_interval_seconds)
-            tasks.append(asyncio.create_task(pusher.run(), name="demand-pusher"))
+            # One push at a time among all the hub's processes: a day's signal is pushed once.
+            tasks.append(asyncio.create_task(app[ELECTIONS].run("demand-push", pusher.run), name="demand-pusher"))
     yield
     for task in tasks:
         task.cancel()

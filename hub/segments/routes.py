@@ -18,6 +18,7 @@ from hub.store.db import read_tx
 from hub.contract.errors import RejectedInput
 from hub.store.models import Customer, CustomerValue, Segment
 from hub.runtime.pacing import Pacer
+from hub.runtime.roles import ELECTIONS
 from hub.web.api import _json, db, parse_body, path_id, principal
 from hub.web.app import ENGINE, INGEST_METER, SETTINGS
 from hub.scm.routes import SCM_SERVICES
@@ -184,7 +185,8 @@ async def _segment_worker(app: web.Application):
         worker = segments.SegmentWorker(app[ENGINE], services.backend if services else None, settings.segments,
                                         pacer=Pacer(app[INGEST_METER]))
         app[SEGMENT_WORKER] = worker
-        task = asyncio.create_task(worker.run(), name="segment-worker")
+        # One recomputation at a time among all the hub's processes.
+        task = asyncio.create_task(app[ELECTIONS].run("segments", worker.run), name="segment-worker")
     yield
     if task is not None:
         task.cancel()

@@ -30,6 +30,7 @@ from adapters.base import BackendError, CustomerRef, OrderSummary, UnsupportedCa
 from hub.auth.accounts import Principal, audit
 from hub.store.db import read_tx, write_tx
 from hub.contract.errors import Conflict, NotFound, RejectedInput
+from hub.runtime import leases
 from hub.runtime.pacing import Pacer
 from hub.store.models import Conversation, Customer, CustomerValue, Identity, Message, Segment, utcnow
 from hub.config.settings import SegmentSettings
@@ -364,6 +365,7 @@ class SegmentWorker:
         total = RunSummary()
         while True:
             started = time.monotonic()
+            leases.check()  # elected: a process that lost its lease starts no batch
             run = await recompute_due(self.engine, self.backend, self.settings)
             total.computed += run.computed
             total.stale += run.stale

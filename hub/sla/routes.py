@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hub.assignment import rules as assignment
 from hub.sla import timers as sla
 from hub.runtime.pacing import Pacer
+from hub.runtime.roles import ELECTIONS
 from hub.web.api import AGENTS, _json, db, parse_body, path_id, principal
 from hub.web.app import ENGINE, INGEST_METER, SETTINGS, WORKER
 
@@ -179,7 +180,9 @@ async def _sla_worker(app: web.Application):
                                batch=settings.sla.batch_size, on_change=app[WORKER].wake,
                                pacer=Pacer(app[INGEST_METER]))
         app[SLA_WORKER] = worker
-        task = asyncio.create_task(worker.run(), name="sla-worker")
+        # One pass at a time among all the hub's processes: a pass moves a shared watermark, and
+        # two would race to assign the same conversations and fire the same breaches.
+        task = asyncio.create_task(app[ELECTIONS].run("sla", worker.run), name="sla-worker")
     yield
     if task is not None:
         task.cancel()

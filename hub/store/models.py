@@ -721,3 +721,22 @@ Index(
     sqlite_where=text("direction = 'inbound'"),
     postgresql_where=text("direction = 'inbound'"),
 )
+
+
+# --- elected singletons: one holder per lease among all the hub's processes ---
+
+
+class Lease(SQLModel, table=True):
+    """Who runs a loop that must run once among all the hub's processes (a mailbox's poller, a
+    bot's poller, the segment recomputation): hub/runtime/leases.py. Times are the database's
+    clock (now() in every statement), never a process's, so machines' clocks may differ. The
+    generation grows at every change of holder: a fencing token, so a holder that was away
+    cannot renew a lease another took meanwhile."""
+
+    __tablename__ = "lease"
+
+    name: str = Field(primary_key=True, max_length=200)
+    holder: str = Field(max_length=200)
+    generation: int = Field(sa_column=Column(BigInteger, nullable=False))
+    acquired_at: datetime
+    expires_at: datetime

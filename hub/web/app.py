@@ -27,6 +27,7 @@ from hub.conversations.message_search import MessageIndexer
 from hub.runtime.pacing import IngestMeter, Pacer
 from hub.outbox.queue import OutboxWorker
 from hub.store.workqueue import RetryPolicy
+from hub.runtime import roles
 from hub.runtime.parser_pool import ParserPool
 from hub.web.ratelimit import RateLimiter, client_address, parse_networks
 from hub.web.ratelimit import client_key as _rate_key
@@ -127,7 +128,8 @@ async def readable_query_middleware(request: web.Request, handler):
     return await handler(request)
 
 
-def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelRegistry | None = None) -> web.Application:
+def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelRegistry | None = None,
+               role: str = "all") -> web.Application:
     from hub.web import api, calls, forms, inbox
     from hub.csat import routes as csat_api
     from hub.kb import routes as kb_api
@@ -136,6 +138,7 @@ def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelReg
     from hub.segments import routes as segments_api
     from hub.sla import routes as sla_api
 
+    settings = roles.settings_for(role, settings)
     if migrate:
         upgrade(settings.effective_database_url)
     engine = make_engine(settings.effective_database_url)
@@ -155,6 +158,7 @@ def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelReg
         lease_seconds=settings.outbox_lease_seconds,
     )
     app[METRICS] = HubMetrics(engine)
+    roles.setup(app, role, engine=engine, settings=settings, metrics_registry=app[METRICS].registry)
     app[AUTH] = Authenticator(engine, idle=timedelta(hours=settings.session_idle_hours))
     app[REGISTRY] = registry or build_registry(settings)
     app[LOGIN_LIMITER] = RateLimiter(settings.login_rate_per_minute)
@@ -299,6 +303,9 @@ class ChannelHub:
 
     async def load_state(self, channel: str, name: str) -> dict | None:
         return await asyncio.to_thread(load_state, self.app[ENGINE], channel, name)
+
+    async def elected(self, name: str, loop) -> None:
+        await self.app[roles.ELECTIONS].run(name, loop)
 
     async def save_state(self, channel: str, name: str, value: dict) -> None:
         await asyncio.to_thread(save_state, self.app[ENGINE], channel, name, value)

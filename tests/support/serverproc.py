@@ -30,8 +30,10 @@ def free_port() -> int:
 class HubProcess:
     """One `servicehub serve` child on 127.0.0.1:port; its output goes to a log file."""
 
-    def __init__(self, data_dir: Path, database_url: str, port: int, *, env: dict[str, str] | None = None):
+    def __init__(self, data_dir: Path, database_url: str, port: int, *, env: dict[str, str] | None = None,
+                 role: str = "all"):
         self.data_dir = Path(data_dir)
+        self.role = role
         self.database_url = database_url
         self.port = port
         self.extra_env = dict(env or {})
@@ -65,7 +67,8 @@ class HubProcess:
         log.flush()
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "hub.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                [sys.executable, "-m", "hub.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--role", self.role],
                 cwd=self.data_dir,
                 env=self.env(),
                 stdin=subprocess.DEVNULL,

@@ -1,10 +1,12 @@
 """Live updates: one server-sent-event stream per agent page, fed by a per-process broadcaster.
 
 What the broadcaster hears: new inbound messages straight from the ingest path
-(app[INGEST_LISTENERS]), what this process's inbox handlers change, and a cheap poll of the store
-(max message id; the outbox's queued rows) for what other processes do: a message stored by
-another web worker, a delivery the outbox worker finished. Events carry ids only; pages fetch the
-fragment they show again, through the same authorised handlers.
+(app[INGEST_LISTENERS]), what this process's inbox handlers change, on PostgreSQL the messages
+other processes store (LISTEN/NOTIFY, hub/runtime/live_events.py: within milliseconds), and a
+cheap poll of the store (max message id; the outbox's queued rows) for the rest: a delivery the
+outbox worker finished, and on SQLite or after a lost notification a message stored elsewhere. A
+message is announced once, however many of these report it. Events carry ids only; pages fetch
+the fragment they show again, through the same authorised handlers.
 
 The stream also carries presence: while a conversation page's stream is open its agent counts as
 viewing it, and the page's heartbeat (POST /inbox/presence) says when they type.
@@ -16,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -26,6 +29,7 @@ from hub.auth import staff
 from hub.store.db import read_tx
 from hub.store.models import Conversation, Message, Outbox, OutboxStatus
 from hub.conversations.presence import Presence
+from hub.runtime.live_events import LIVE_EVENTS
 from hub.web.app import ENGINE, INGEST_LISTENERS
 from hub.web.inbox.common import agent, form_of, int_param
 
@@ -37,6 +41,7 @@ outbox_t = Outbox.__table__
 POLL_SECONDS = 1.0
 WAKE_SECONDS = 2.0  # how soon a stream notices its page went away while nothing happens
 QUEUE_SIZE = 200
+ANNOUNCED = 5000  # message ids remembered as announced (a notification and the poll report the same)
 
 
 @dataclass(eq=False)
@@ -55,6 +60,29 @@ class Broadcaster:
         self._last_message_id: int | None = None
         self._outbox_signature = None
         self._wake = asyncio.Event()
+        self._announced: OrderedDict[int, None] = OrderedDict()
+        self.elsewhere = None  # LiveEvents: what this process stores, told to the others (PostgreSQL)
+
+    def hear(self, event: dict) -> None:
+        """A LiveEvents listener: what another process did."""
+        if event.get("type") == "msg":
+            self._announce(event)
+        elif event.get("type") in ("resync", "delivery"):
+            self.publish({"type": event["type"]}, here_only=True)
+        elif event.get("type") == "conv" and isinstance(event.get("conversation_id"), int):
+            self.publish({"type": "conv", "conversation_id": event["conversation_id"]}, here_only=True)
+
+    def _announce(self, event: dict) -> bool:
+        message_id = event.get("message_id")
+        if not isinstance(message_id, int) or message_id in self._announced:
+            return False
+        self._announced[message_id] = None
+        while len(self._announced) > ANNOUNCED:
+            self._announced.popitem(last=False)
+        if self.subscribers:
+            self.publish({"type": "msg", "conversation_id": event.get("conversation_id"),
+                          "customer_id": event.get("customer_id"), "message_id": message_id})
+        return True
 
     def subscribe(self, agent_id: int, conversation_id: int | None) -> Subscriber:
         sub = Subscriber(agent_id, conversation_id)
@@ -65,7 +93,10 @@ class Broadcaster:
     def unsubscribe(self, sub: Subscriber) -> None:
         self.subscribers.discard(sub)
 
-    def publish(self, event: dict) -> None:
+    def publish(self, event: dict, *, here_only: bool = False) -> None:
+        """To this process's streams, and a conversation's change also to the other processes'."""
+        if event.get("type") == "conv" and not here_only and self.elsewhere is not None:
+            self.elsewhere.publish(event)
         for sub in list(self.subscribers):
             try:
                 sub.queue.put_nowait(event)
@@ -82,8 +113,11 @@ class Broadcaster:
 
     def on_ingest(self, result, message=None) -> None:
         """An ingest listener: a new message was stored by this process."""
-        self.publish({"type": "msg", "conversation_id": result.conversation_id, "customer_id": result.customer_id,
-                      "message_id": result.message_id})
+        event = {"type": "msg", "conversation_id": result.conversation_id, "customer_id": result.customer_id,
+                 "message_id": result.message_id}
+        self._announce(event)
+        if self.elsewhere is not None:
+            self.elsewhere.publish(event)
 
     def close(self) -> None:
         for sub in list(self.subscribers):
@@ -115,8 +149,8 @@ class Broadcaster:
     async def poll_once(self) -> None:
         top, new, signature = await asyncio.to_thread(self._poll_store)
         for row in new:
-            self.publish({"type": "msg", "conversation_id": row.conversation_id, "customer_id": row.customer_id,
-                          "message_id": row.id})
+            self._announce({"type": "msg", "conversation_id": row.conversation_id, "customer_id": row.customer_id,
+                            "message_id": row.id})
         if self._outbox_signature is not None and signature != self._outbox_signature:
             self.publish({"type": "delivery"})
         self._last_message_id = top
@@ -211,6 +245,10 @@ async def _on_shutdown(app: web.Application) -> None:
 
 def setup(app: web.Application) -> None:
     app[BROADCASTER] = Broadcaster(app[ENGINE])
+    elsewhere = app.get(LIVE_EVENTS)
+    if elsewhere is not None:
+        app[BROADCASTER].elsewhere = elsewhere
+        elsewhere.listeners.append(app[BROADCASTER].hear)
     app[INGEST_LISTENERS].append(app[BROADCASTER].on_ingest)
     app.router.add_get("/inbox/events", events)
     app.router.add_post("/inbox/presence", heartbeat)
