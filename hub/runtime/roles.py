@@ -79,8 +79,9 @@ def setup(app: web.Application, role: str, *, engine, settings, metrics_registry
 @web.middleware
 async def _worker_paths(request: web.Request, handler):
     if request.path not in WORKER_PATHS:
-        return web.json_response({"error": "not_found", "message": "this is a worker process: it serves "
-                                  + ", ".join(sorted(WORKER_PATHS)) + " only"}, status=404)
+        from hub.web.errors import error_response
+
+        return error_response(404, "not_found", "this is a worker process: it serves " + ", ".join(sorted(WORKER_PATHS)) + " only")
     return await handler(request)
 
 
@@ -140,3 +141,30 @@ class _RoleFigures:
             family = GaugeMetricFamily(name, doc)
             family.add_metric([], value)
             yield family
+
+
+# --- the OpenAPI document ---------------------------------------------------------------------
+
+_PROBE = {
+    "type": "object",
+    "required": ["status", "role"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "draining", "unavailable"]},
+        "role": {"type": "string", "enum": list(ROLES)},
+        "leases": {"type": "array", "items": {"type": "string"}, "description": "the elected loops this process runs"},
+        "database": {"type": "string"},
+    },
+}
+
+
+def openapi_paths() -> dict:
+    """The probes in the hub's OpenAPI document (hub/web/openapi.py merges them in)."""
+    def probe(description: str) -> dict:
+        return {"description": description, "content": {"application/json": {"schema": _PROBE}}}
+
+    return {
+        "/livez": {"get": {"summary": "Liveness: the process answers (restart it otherwise)", "tags": ["ops"], "security": [],
+                           "responses": {"200": probe("alive")}}},
+        "/readyz": {"get": {"summary": "Readiness: the store answers and the process is not draining", "tags": ["ops"],
+                            "security": [], "responses": {"200": probe("ready"), "503": probe("draining or the store is away")}}},
+    }

@@ -7,6 +7,7 @@ from functools import lru_cache
 from pydantic.json_schema import models_json_schema
 
 from channels.voice.record import CallIn
+from hub.runtime import roles
 from hub.web import forms, schemas as s
 
 _MODELS = [
@@ -218,6 +219,7 @@ def openapi_document() -> dict:
     for module in extensions:
         paths.update(module.openapi_paths())
     paths.update(inbox.openapi_paths())
+    paths.update(roles.openapi_paths())
     _document_unreadable_queries(paths)
     return {
         "openapi": "3.1.0",
