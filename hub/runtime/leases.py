@@ -16,7 +16,8 @@ The contract, on PostgreSQL (a row per lease in the `lease` table, times by the 
   every RETRY_SECONDS: the loop runs again elsewhere within LEASE_SECONDS + RETRY_SECONDS (12 s).
 - A holder that stops cleanly (SIGTERM) releases its leases at once: another process takes over
   on its next try.
-A loop that returns or fails is started again (after RETRY_SECONDS) while the lease is held.
+A loop that returns or fails gives its lease back; it is started again after RETRY_SECONDS, here or
+in whichever process takes the lease.
 
 On SQLite the hub is one process: every lease is held, the loop simply runs.
 """
@@ -26,17 +27,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import logging
 import os
 import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, text
 
-from hub.store.db import is_sqlite, write_tx
+from hub.store.db import is_sqlite, make_engine, write_tx
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +105,11 @@ class Elections:
         self.engine = engine
         self.single = is_sqlite(engine)
         self.runs_loops = runs_loops
+        # Renewals have connections and a thread of their own: queued behind a burst of ingest
+        # (the shared pool, the default executor) one would miss its deadline and the loop would
+        # move for nothing.
+        self._own_engine: Engine | None = None
+        self._executor: ThreadPoolExecutor | None = None
         # Unique per process start: a restarted process on the same host is another holder.
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.lease_seconds = lease_seconds
@@ -195,7 +203,7 @@ class Elections:
 
     async def _acquire(self, name: str) -> bool:
         sent = time.monotonic()
-        generation = await asyncio.to_thread(self._statement, _ACQUIRE, name=name, holder=self.holder,
+        generation = await self._in_thread(self._statement, _ACQUIRE, name=name, holder=self.holder,
                                              seconds=self.lease_seconds, returning=True)
         if generation is None:
             return False
@@ -215,7 +223,7 @@ class Elections:
                 # Bounded by what is left of the lease: a renewal stuck in a cut-off network must
                 # not keep the loop running past it.
                 renewed = await asyncio.wait_for(
-                    asyncio.to_thread(self._statement, _RENEW, name=name, holder=self.holder,
+                    self._in_thread(self._statement, _RENEW, name=name, holder=self.holder,
                                       generation=held.generation, seconds=self.lease_seconds),
                     timeout=remaining,
                 )
@@ -237,13 +245,20 @@ class Elections:
         if held is None:
             return
         try:
-            await asyncio.wait_for(asyncio.to_thread(self._statement, _RELEASE, name=name, holder=self.holder,
+            await asyncio.wait_for(self._in_thread(self._statement, _RELEASE, name=name, holder=self.holder,
                                                      generation=held.generation), timeout=5)
         except Exception as exc:  # it expires by itself
             log.warning("lease %s: could not release it (it expires within %.0f s): %s", name, self.lease_seconds, exc)
 
+    async def _in_thread(self, fn, *args, **kwargs):
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="leases")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
     def _statement(self, statement, *, returning: bool = False, **params):
-        with write_tx(self.engine) as conn:
+        if self._own_engine is None:
+            self._own_engine = make_engine(self.engine.url.render_as_string(hide_password=False), pool_size=1)
+        with write_tx(self._own_engine) as conn:
             result = conn.execute(statement, params)
             if returning:
                 row = result.first()
@@ -253,4 +268,11 @@ class Elections:
     def stop(self) -> None:
         """From now on hold nothing: loops checking their lease stop before their next batch."""
         self._stopping = True
+
+    def close(self) -> None:
+        """After the elected loops ended (their leases released): the connections and the thread."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+        if self._own_engine is not None:
+            self._own_engine.dispose()
 

@@ -71,6 +71,7 @@ def setup(app: web.Application, role: str, *, engine, settings, metrics_registry
     if not serves_http(role):
         app.middlewares.append(_worker_paths)
     app.on_shutdown.append(_drain)
+    app.cleanup_ctx.append(_elections)
     # Every process publishes what it stores; only those with agents' streams listen.
     live_events.setup(app, engine, listen=serves_http(role))
     metrics_registry.register(_RoleFigures(app))
@@ -90,6 +91,12 @@ async def _drain(app: web.Application) -> None:
     # stop before their next batch (their leases are released as their tasks end).
     app[DRAINING]["since"] = time.monotonic()
     app[ELECTIONS].stop()
+
+
+async def _elections(app: web.Application):
+    # Set up before every capability: torn down after them, once their elected loops have ended.
+    yield
+    app[ELECTIONS].close()
 
 
 async def livez(request: web.Request) -> web.Response:

@@ -30,7 +30,7 @@ async def test_a_worker_serves_probes_and_figures_only(settings):
         token = create_token(engine, "shop", role="integration")
         engine.dispose()
         resp = await client.get("/api/v1/conversations", headers={"Authorization": f"Bearer {token}"})
-        assert resp.status == 404 and "worker process" in (await resp.json())["message"]
+        assert resp.status == 404 and "worker process" in (await resp.json())["error"]["message"]
         assert (await client.post("/api/v1/messages", json={})).status == 404
         assert (await client.get("/inbox")).status == 404
         live = await client.get("/livez")
