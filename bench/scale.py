@@ -2,7 +2,7 @@
 processes (and a worker), the CPU each process spends per message, and how long each elected
 loop takes to move to another worker when its holder is killed (kill -9) or stopped (SIGTERM).
 
-    PYTHONPATH=. .venv/bin/python bench/scale.py [--messages 1500] [--clients 16]
+    .venv/bin/python bench/scale.py [--messages 1500] [--clients 16]
 
 Starts its own throw-away PostgreSQL cluster (tests/support/pgcluster.py) and a stand-in Telegram
 (the bot's poller is one of the elected loops). Prints figures; asserts nothing.
@@ -25,11 +25,17 @@ import textwrap
 import time
 from pathlib import Path
 
-import aiohttp
+# bench/ holds email.py: off the front of the path (it would shadow the standard library's email),
+# at its end for the shared helpers.
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
+sys.path.insert(0, str(ROOT))
+sys.path.append(str(BENCH))
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import aiohttp  # noqa: E402
 
-from bench._bench_common import percentile, proc_cpu_seconds  # noqa: E402
+from _bench_common import percentile, proc_cpu_seconds  # noqa: E402
 
 TOKEN = "110201543:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 LEASES = ("telegram-poll:default", "segments", "sla")

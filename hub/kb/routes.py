@@ -25,6 +25,7 @@ from hub.contract.errors import RejectedInput
 from hub.store.search_text import search_text
 from hub.kb.index import IndexNotReady, KnowledgeIndex, shared_embedder
 from hub.kb import schemas as ks
+from hub.runtime import roles
 from hub.runtime.live_events import LIVE_EVENTS
 from hub.web.api import AGENTS, _int_query, _json, db, parse_body, path_id, principal
 from hub.web.app import ENGINE, SETTINGS
@@ -78,6 +79,10 @@ def _other_process_changed(index: KnowledgeIndex):
 
 
 async def _index_thread(app: web.Application):
+    if not roles.serves_http(app[roles.ROLE]):
+        # A worker answers no search: it spares the model (seconds to load, ~100 MB) and the index.
+        yield
+        return
     index = app[KB_INDEX]
     conf = app[SETTINGS].kb
     index.start(warm_up=conf.warm_up, sync_seconds=conf.sync_seconds)

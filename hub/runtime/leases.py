@@ -120,6 +120,7 @@ class Elections:
         self._running: set[str] = set()  # names of the elected loops running here
         self.takeovers = 0  # leases taken since the start (a figure for /metrics)
         self._stopping = False
+        self._stop_event = asyncio.Event()  # set by stop(): elected loops end at once
 
     # --- what is held ----------------------------------------------------------------------
 
@@ -177,13 +178,15 @@ class Elections:
         finally:
             _current.reset(token)
         self._running.add(name)
+        stopping = asyncio.ensure_future(self._stop_event.wait())
         try:
             while not task.done():
                 held = self._held.get(name)
                 if held is None:
                     break
                 renew_at = min(time.monotonic() + self.renew_seconds, held.deadline)
-                await asyncio.wait({task}, timeout=max(0.0, renew_at - time.monotonic()))
+                await asyncio.wait({task, stopping}, timeout=max(0.0, renew_at - time.monotonic()),
+                                   return_when=asyncio.FIRST_COMPLETED)
                 if task.done() or self._stopping:
                     break
                 if not await self._renew(name):
@@ -192,12 +195,24 @@ class Elections:
             if task.done() and not task.cancelled() and task.exception() is not None:
                 log.error("lease %s: its loop failed; starting it again", name, exc_info=task.exception())
         finally:
+            stopping.cancel()
             self._running.discard(name)
-            if not task.done():
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-            await asyncio.shield(self._release(name))
+            # The loop ends and the lease goes back even when this is cancelled meanwhile (the
+            # process is stopping): otherwise the process could exit before the release, and the
+            # others would wait for the lease to expire.
+            ending = asyncio.ensure_future(self._end(name, task))
+            try:
+                await asyncio.shield(ending)
+            except asyncio.CancelledError:
+                await ending
+                raise
+
+    async def _end(self, name: str, task: asyncio.Task) -> None:
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(BaseException):  # its end is all that matters here
+            await task
+        await self._release(name)
 
     # --- the statements ------------------------------------------------------------------------
 
@@ -247,6 +262,7 @@ class Elections:
         try:
             await asyncio.wait_for(self._in_thread(self._statement, _RELEASE, name=name, holder=self.holder,
                                                      generation=held.generation), timeout=5)
+            log.info("lease %s: released by %s", name, self.holder)
         except Exception as exc:  # it expires by itself
             log.warning("lease %s: could not release it (it expires within %.0f s): %s", name, self.lease_seconds, exc)
 
@@ -266,8 +282,10 @@ class Elections:
             return result.rowcount == 1
 
     def stop(self) -> None:
-        """From now on hold nothing: loops checking their lease stop before their next batch."""
+        """Draining: the elected loops are cancelled and their leases released now (another
+        process takes them on its next try); loops checking their lease stop before their next batch."""
         self._stopping = True
+        self._stop_event.set()
 
     def close(self) -> None:
         """After the elected loops ended (their leases released): the connections and the thread."""

@@ -171,7 +171,8 @@ def test_check_stops_a_batch_once_the_lease_is_gone(engine):
     _postgres_only(engine)
 
     async def scenario():
-        a = Elections(engine, holder="a", **FAST)
+        # Renewals far apart: the lease runs out on the holder's own clock between two of them.
+        a = Elections(engine, holder="a", lease_seconds=30, renew_seconds=20, retry_seconds=5, safety_seconds=1)
         batches: list = []
         stopped: list = []
 
@@ -184,12 +185,13 @@ def test_check_stops_a_batch_once_the_lease_is_gone(engine):
 
         task = asyncio.create_task(a.run("demand-push", loop))
         await _until(lambda: batches, 3)
-        a.stop()  # draining: hold nothing from now on
+        a._held["demand-push"].deadline = time.monotonic()  # its time is up (the process was paused, say)
         await _until(lambda: stopped, 2)
         count = len(batches)
         await asyncio.sleep(0.2)
         assert len(batches) == count
         await _cancel(task)
+        a.close()
 
     asyncio.run(scenario())
 
@@ -202,5 +204,26 @@ def test_a_web_process_never_runs_elected_loops(engine):
         await asyncio.sleep(0.3)
         assert runs.spans == [] and web.held() == []
         await _cancel(task)
+
+    asyncio.run(scenario())
+
+
+def test_stopping_releases_even_when_the_loop_is_cancelled_at_once(engine):
+    """SIGTERM: the app stops the elections and then cancels the loops' tasks straight away; the
+    leases must still be given back before the process exits (else others wait for expiry)."""
+    _postgres_only(engine)
+
+    async def scenario():
+        a = Elections(engine, holder="a", **FAST)
+        runs = Runs()
+        task = asyncio.create_task(a.run("segments", runs.loop("a")))
+        await _until(lambda: runs.running() == ["a"], 3)
+        a.stop()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        with engine.begin() as conn:
+            live = conn.execute(text("SELECT expires_at > now() FROM lease WHERE name = 'segments'")).scalar()
+        assert live is False
+        a.close()
 
     asyncio.run(scenario())
