@@ -125,10 +125,12 @@ class Elections:
     # --- what is held ----------------------------------------------------------------------
 
     def holds(self, name: str) -> bool:
-        if not self.runs_loops or self._stopping:
+        if not self.runs_loops:
             return False
-        if self.single:
+        if self.single:  # nobody to hand over to: the loops end when the app cancels them
             return True
+        if self._stopping:
+            return False
         held = self._held.get(name)
         return held is not None and time.monotonic() < held.deadline
 
@@ -147,7 +149,6 @@ class Elections:
         if not self.runs_loops:
             await asyncio.Event().wait()  # never elected here; cancelled at shutdown
             return
-        stopped = asyncio.Event()
         if self.single:
             token = _current.set((self, name))
             self._running.add(name)
@@ -159,7 +160,7 @@ class Elections:
             return
         while True:
             if self._stopping:  # draining: wait to be cancelled
-                await stopped.wait()
+                await asyncio.Event().wait()
             try:
                 won = await self._acquire(name)
             except asyncio.CancelledError:
