@@ -29,7 +29,17 @@ from sqlalchemy.exc import DBAPIError
 from hub.conversations.message_search import SEARCH_MESSAGE, index_all_messages
 from hub.conversations.versions import bumped
 from hub.privacy.registry import (
-    WHAT, Erasure, Export, Subject, among, chunks, register, register_after_erase, register_file_use, register_scope, rows_of,
+    WHAT,
+    Erasure,
+    Export,
+    Subject,
+    among,
+    chunks,
+    register,
+    register_after_erase,
+    register_file_use,
+    register_scope,
+    rows_of,
 )
 from hub.store.db import SEARCH_TEXT, index_search_queue, is_sqlite, write_tx
 from hub.store.models import Attachment, Conversation, Direction, Mention, Message, ReadMark

@@ -210,7 +210,7 @@ def files_in_use(conn: Connection, shas: list[str]) -> set[str]:
 
 
 def after_erase(engine: Engine) -> None:
-    for step in list(_after_erase):
+    for step in _after_erase:
         step(engine)
 
 

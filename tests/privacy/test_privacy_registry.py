@@ -16,9 +16,9 @@ from sqlmodel import SQLModel
 from hub.auth.accounts import create_agent
 from hub.config.settings import ScmSettings
 from hub.contract.messages import Attachment, InboundMessage, Sender, ThreadHints
+from hub.conversations.message_search import index_all_messages
 from hub.privacy import registry
 from hub.privacy.requests import erase_customer, export_customer
-from hub.conversations.message_search import index_all_messages
 from hub.store.db import is_sqlite, make_engine, read_tx, write_tx
 from hub.store.models import InboundSpool, Message, utcnow
 from hub.web.app import BLOBS, create_app, ingest_message

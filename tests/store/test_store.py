@@ -55,7 +55,7 @@ def test_unique_constraints_back_the_idempotency_rules(engine):
 def test_every_table_is_defined_in_the_models_package_and_exported_by_it():
     """Each table lives in the module of the capability that owns it (hub/store/models/<capability>.py),
     and `from hub.store.models import X` reaches all of them."""
-    import hub.store.models as models
+    from hub.store import models
 
     exported = {getattr(models, name).__table__.name for name in models.__all__ if hasattr(getattr(models, name), "__table__")}
     assert exported == set(SQLModel.metadata.tables)

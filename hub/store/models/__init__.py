@@ -8,34 +8,83 @@ table, enum and `utcnow`, whichever module defines it.
 
 from sqlmodel import SQLModel
 
-from hub.store.models.base import utcnow
-from hub.store.models.customers import Customer, Identity, IdentityKind, LinkCode, Segment
+from hub.store.models.assignment import AgentAvailability, Team, TeamMember
 from hub.store.models.auth import Agent, AgentRole, AgentSession, ApiToken, AuditLog, LoginLock, TokenRole
+from hub.store.models.base import utcnow
 from hub.store.models.conversations import (
-    Attachment, Conversation, ConversationStatus, Direction, Macro, Mention, Message, Priority, ReadMark,
+    Attachment,
+    Conversation,
+    ConversationStatus,
+    Direction,
+    Macro,
+    Mention,
+    Message,
+    Priority,
+    ReadMark,
 )
-from hub.store.models.outbox import Outbox, OutboxStatus
+from hub.store.models.csat import Csat, CsatSurvey
+from hub.store.models.customers import Customer, Identity, IdentityKind, LinkCode, Segment
 from hub.store.models.ingest import ChannelState, InboundSpool, SpoolStatus
 from hub.store.models.kb import KbArticle, KbChunk, KbFeedback, KbFeedbackVerdict
-from hub.store.models.csat import Csat, CsatSurvey
+from hub.store.models.outbox import Outbox, OutboxStatus
 from hub.store.models.scm import (
-    DemandCount, Escalation, EscalationEvent, EscalationStatus, ReplyDraft, RoutingAttempt, ScmFact,
+    DemandCount,
+    Escalation,
+    EscalationEvent,
+    EscalationStatus,
+    ReplyDraft,
+    RoutingAttempt,
+    ScmFact,
 )
-from hub.store.models.assignment import AgentAvailability, Team, TeamMember
-from hub.store.models.sla import SlaClock, SlaEvent
 from hub.store.models.segments import CustomerValue
+from hub.store.models.sla import SlaClock, SlaEvent
 
 __all__ = [
-    "SQLModel", "utcnow",
-    "Customer", "Identity", "IdentityKind", "LinkCode", "Segment",
-    "Agent", "AgentRole", "AgentSession", "ApiToken", "AuditLog", "LoginLock", "TokenRole",
-    "Attachment", "Conversation", "ConversationStatus", "Direction", "Macro", "Mention", "Message", "Priority", "ReadMark",
-    "Outbox", "OutboxStatus",
-    "ChannelState", "InboundSpool", "SpoolStatus",
-    "KbArticle", "KbChunk", "KbFeedback", "KbFeedbackVerdict",
-    "Csat", "CsatSurvey",
-    "DemandCount", "Escalation", "EscalationEvent", "EscalationStatus", "ReplyDraft", "RoutingAttempt", "ScmFact",
-    "AgentAvailability", "Team", "TeamMember",
-    "SlaClock", "SlaEvent",
+    "Agent",
+    "AgentAvailability",
+    "AgentRole",
+    "AgentSession",
+    "ApiToken",
+    "Attachment",
+    "AuditLog",
+    "ChannelState",
+    "Conversation",
+    "ConversationStatus",
+    "Csat",
+    "CsatSurvey",
+    "Customer",
     "CustomerValue",
+    "DemandCount",
+    "Direction",
+    "Escalation",
+    "EscalationEvent",
+    "EscalationStatus",
+    "Identity",
+    "IdentityKind",
+    "InboundSpool",
+    "KbArticle",
+    "KbChunk",
+    "KbFeedback",
+    "KbFeedbackVerdict",
+    "LinkCode",
+    "LoginLock",
+    "Macro",
+    "Mention",
+    "Message",
+    "Outbox",
+    "OutboxStatus",
+    "Priority",
+    "ReadMark",
+    "ReplyDraft",
+    "RoutingAttempt",
+    "SQLModel",
+    "ScmFact",
+    "Segment",
+    "SlaClock",
+    "SlaEvent",
+    "SpoolStatus",
+    "Team",
+    "TeamMember",
+    "TokenRole",
+    "utcnow",
 ]
