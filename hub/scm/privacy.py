@@ -2,9 +2,10 @@
 questions, replies composed for them but not sent, the routing worker's leases on their messages,
 and escalations of their conversations to the back office with the progress reported.
 
-Export: facts, drafts and escalations (each with its events) by conversation. Erase: facts and
-drafts are deleted (derived from their words, or meant for them), on their conversations and on
-their messages in others'; leases on their messages go; escalations stay as rows (status, times,
+Export: facts, drafts and escalations (each with its events) by conversation; facts and drafts
+on their messages in others' conversations apart. Erase: facts and drafts are deleted (derived
+from their words, or meant for them), on their conversations and on their messages in others';
+leases on their messages go; escalations stay as rows (status, times,
 target: the back office's figures) with reason, last error and the events' comments cleared.
 Demand counts are per product and day, about nobody: they stay and need no part.
 """
@@ -37,9 +38,17 @@ def _theirs(table, subject: Subject):
     return or_(among(table.c.conversation_id, subject.conversation_ids), among(table.c.message_id, subject.message_ids))
 
 
+def _by_conversation(ex: Export, key: str, table) -> None:
+    """Rows on their conversations go with each conversation; rows on their messages in other
+    customers' conversations into the export's "other" section."""
+    rows = rows_of(ex.conn, select(table).where(_theirs(table, ex.subject)).order_by(table.c.id))
+    own = set(ex.subject.conversation_ids)
+    ex.per_conversation[key] = [r for r in rows if r["conversation_id"] in own]
+    ex.other[table.name] = [r for r in rows if r["conversation_id"] not in own]
+
+
 def export_facts(ex: Export) -> None:
-    ex.per_conversation["scm_facts"] = rows_of(ex.conn, select(fact_t).where(among(fact_t.c.conversation_id, ex.subject.conversation_ids))
-                                               .order_by(fact_t.c.id))
+    _by_conversation(ex, "scm_facts", fact_t)
 
 
 def erase_facts(er: Erasure) -> None:
@@ -47,8 +56,7 @@ def erase_facts(er: Erasure) -> None:
 
 
 def export_drafts(ex: Export) -> None:
-    ex.per_conversation["reply_drafts"] = rows_of(ex.conn, select(draft_t).where(among(draft_t.c.conversation_id, ex.subject.conversation_ids))
-                                                  .order_by(draft_t.c.id))
+    _by_conversation(ex, "reply_drafts", draft_t)
 
 
 def erase_drafts(er: Erasure) -> None:

@@ -20,7 +20,7 @@ from hub.conversations.message_search import index_all_messages
 from hub.privacy import registry
 from hub.privacy.requests import erase_customer, export_customer
 from hub.store.db import is_sqlite, make_engine, read_tx, write_tx
-from hub.store.models import InboundSpool, Message, utcnow
+from hub.store.models import InboundSpool, Message, ScmFact, utcnow
 from hub.web.app import BLOBS, create_app, ingest_message
 from tests.privacy.test_privacy import every_text_value
 
@@ -127,6 +127,9 @@ async def test_a_colleague_on_cc_is_erased_from_the_conversation_they_wrote_into
         conn.execute(InboundSpool.__table__.insert().values(channel="email", key="uid-frob-1", payload={"rcpt_tos": [SUPPORT]},
                                                             blob_sha256=first_raw, status="done", message_id=first.message_id,
                                                             created_at=now, next_attempt_at=now))
+        # What the back end said about the badge the colleague asked about, in the owner's conversation.
+        conn.execute(ScmFact.__table__.insert().values(conversation_id=first.conversation_id, message_id=reply.message_id,
+                                                       kind="order", subject="GLIMMERWASP-51", created_at=now))
     assert traces(engine)
     if is_sqlite(engine):
         index_all_messages(engine)
@@ -137,7 +140,7 @@ async def test_a_colleague_on_cc_is_erased_from_the_conversation_they_wrote_into
     [elsewhere] = export["messages_in_other_conversations"]
     assert elsewhere["id"] == reply.message_id and "GLIMMERWASP-51" in elsewhere["text"]
     assert [a["filename"] for a in elsewhere["attachments"]] == ["badge.pdf"]
-    assert export["conversations"] == []
+    assert export["conversations"] == [] and [f["subject"] for f in export["other"]["scm_fact"]] == ["GLIMMERWASP-51"]
 
     result = erase_customer(engine, blobs, reply.customer_id, "cli")
     assert result["erased"]["messages_in_other_conversations"] == 1 and result["erased"]["messages_naming_them"] == 1
