@@ -1,4 +1,4 @@
-"""Privacy requests (issue 9), on SQLite and PostgreSQL: export everything about a customer, and
+"""Privacy requests, on SQLite and PostgreSQL: export everything about a customer, and
 erase them leaving no trace of their messages, names or addresses in any table of the store nor
 in the search indexes, while the reports' aggregate figures stay the same. Admin only, audited."""
 
