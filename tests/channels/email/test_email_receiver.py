@@ -63,7 +63,7 @@ def mail(
     return msg.as_bytes(policy=email.policy.SMTP)
 
 
-async def wait_until(predicate, *, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
+async def wait_until(predicate, *, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
     """Poll a (sync or async) predicate until it returns something truthy; that value."""
     deadline = time.monotonic() + timeout
     while True:
