@@ -15,7 +15,7 @@ from hub.contract.errors import PermissionDenied, RejectedInput, Unauthenticated
 from hub.web.errors import BadRequest, TooLarge, ValidationFailed
 from hub.web.keys import AUTH, SETTINGS, TRUSTED_PROXIES
 from hub.web.ratelimit import client_address
-from hub.web.ratelimit import client_key as _rate_key
+from hub.web.ratelimit import client_key as address_key
 
 M = TypeVar("M", bound=BaseModel)
 SESSION_COOKIE = "servicehub_session"
@@ -136,4 +136,4 @@ def principal(request: web.Request, *roles: str) -> auth.Principal:
 def client_key(request: web.Request) -> str:
     """What every rate limit counts a request by: the client's address (through trusted proxies
     only), an IPv6 client by its /64. The one place the web layer reads who a client is."""
-    return _rate_key(client_address(request.remote, request.headers.getall("X-Forwarded-For", ()), request.app[TRUSTED_PROXIES]))
+    return address_key(client_address(request.remote, request.headers.getall("X-Forwarded-For", ()), request.app[TRUSTED_PROXIES]))
