@@ -28,7 +28,8 @@ from hub.conversations.core import ConversationFilter, get_conversation, list_co
 from hub.store.db import make_engine
 from hub.contract.errors import Conflict, RejectedInput
 from hub.config.settings import EmailSettings, SmtpReceiverSettings
-from hub.web.app import REGISTRY, create_app
+from hub.web.app import create_app
+from hub.web.keys import REGISTRY
 from tests.conftest import FIXTURES
 
 SUPPORT = "support@shop.example"
