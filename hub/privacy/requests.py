@@ -46,7 +46,8 @@ from hub.auth.accounts import audit
 from hub.store.blobs import BlobStore
 from hub.conversations.versions import bumped
 from hub.store.db import SEARCH_TEXT, index_search_queue, is_sqlite, read_tx, write_tx
-from hub.conversations.message_search import SEARCH_MESSAGE, index_all_messages
+from hub.conversations.search.message_index import index_all_messages
+from hub.conversations.search.message_words import SEARCH_MESSAGE
 from hub.contract.errors import Conflict, NotFound
 from hub.store.models import Attachment, AuditLog, Conversation, Csat, Customer, Escalation, EscalationEvent, Identity, InboundSpool, KbArticle, KbChunk, KbFeedback, LinkCode, Mention, Message, Outbox, OutboxStatus, ReadMark, ReplyDraft, RoutingAttempt, ScmFact, SQLModel, utcnow
 from hub.store.sql import lock_row

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from adapters.base import BackendError, UnsupportedCall
-from hub.conversations.core import iso
+from hub.contract.timefmt import iso
 from hub.store.db import read_tx
 from hub.store.models import Conversation, ScmFact
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import text
 
 from hub.auth import accounts as auth
-from hub.conversations import core as conversations
+from hub import conversations
 from hub.customers import profiles as customers
 from hub.customers import linking
 from hub.auth import lockout

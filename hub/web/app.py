@@ -23,7 +23,7 @@ from hub.store.db import is_sqlite, make_engine
 from hub.ingest.pipeline import IngestPolicy
 from hub.web.metrics import HubMetrics
 from hub.store.migrate import upgrade
-from hub.conversations.message_search import MessageIndexer
+from hub.conversations.search.message_index import MessageIndexer
 from hub.runtime.pacing import IngestMeter, Pacer
 from hub.outbox.queue import OutboxWorker
 from hub.store.workqueue import RetryPolicy
