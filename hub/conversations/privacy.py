@@ -26,7 +26,8 @@ import sqlite3
 from sqlalchemy import Engine, Text, bindparam, cast, func, or_, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from hub.conversations.message_search import SEARCH_MESSAGE, index_all_messages
+from hub.conversations.search.message_index import index_all_messages
+from hub.conversations.search.message_words import SEARCH_MESSAGE
 from hub.conversations.versions import bumped
 from hub.privacy.registry import (
     WHAT,

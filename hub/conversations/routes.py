@@ -10,8 +10,8 @@ import binascii
 from aiohttp import web
 
 from hub.contract.errors import StaleVersion
-from hub.conversations import core as conversations
-from hub.conversations.message_search import MessageIndexer
+from hub import conversations
+from hub.conversations.search.message_index import MessageIndexer
 from hub.runtime.pacing import Pacer
 from hub.runtime.workers import Worker
 from hub.store.db import is_sqlite

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hub.conversations import core as conversations
+from hub import conversations
 from hub.customers import linking
 from hub.customers import profiles as customers
 from hub.web import openapi as doc

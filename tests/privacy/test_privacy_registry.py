@@ -16,12 +16,14 @@ from sqlmodel import SQLModel
 from hub.auth.accounts import create_agent
 from hub.config.settings import ScmSettings
 from hub.contract.messages import Attachment, InboundMessage, Sender, ThreadHints
-from hub.conversations.message_search import index_all_messages
+from hub.conversations.search.message_index import index_all_messages
+from hub.ingest.hub_link import ingest_message
 from hub.privacy import registry
 from hub.privacy.requests import erase_customer, export_customer
 from hub.store.db import is_sqlite, make_engine, read_tx, write_tx
 from hub.store.models import InboundSpool, Message, ScmFact, utcnow
-from hub.web.app import BLOBS, create_app, ingest_message
+from hub.web.app import create_app
+from hub.web.keys import BLOBS
 from tests.privacy.test_privacy import every_text_value
 
 # The tables everything about a customer hangs from.

@@ -19,7 +19,7 @@ from adapters.http import HttpBackend
 from adapters.sql import SqlBackend
 from hub.segments import value as segments
 from hub.auth.accounts import create_agent
-from hub.conversations.core import ConversationFilter, list_conversations
+from hub.conversations.listing import ConversationFilter, list_conversations
 from hub.store.db import read_tx, write_tx
 from hub.scm.escalation import mark_key_customer
 from hub.ingest.pipeline import ingest

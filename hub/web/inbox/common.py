@@ -21,6 +21,7 @@ from markupsafe import Markup, escape
 from hub.auth import accounts as auth
 from hub.contract import clock
 from hub.contract.errors import HubError, PermissionDenied, Unauthenticated
+from hub.contract.timefmt import iso, parse_iso
 from hub.web.errors import STATUS
 from hub.web.http import AGENTS, SESSION_COOKIE
 from hub.web.keys import AUTH
@@ -36,14 +37,17 @@ LOGIN_CSRF_COOKIE = "servicehub_login_csrf"
 # --- templates -------------------------------------------------------------------------------
 
 
+def _instant(value: str | datetime) -> datetime:
+    """A time as the templates get it (an ISO text from a dict, or a datetime from a row), aware."""
+    if isinstance(value, str):
+        return parse_iso(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def _ago(value) -> str:
     if value is None:
         return ""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    seconds = int((clock.now() - value).total_seconds())
+    seconds = int((clock.now() - _instant(value)).total_seconds())
     return age(seconds)
 
 
@@ -58,21 +62,13 @@ def age(seconds: int) -> str:
 def _when(value) -> str:
     if value is None:
         return ""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return _instant(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _iso(value) -> str:
     if value is None:
         return ""
-    if isinstance(value, str):
-        return value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat()
+    return value if isinstance(value, str) else iso(value)
 
 
 def _size(n) -> str:

@@ -18,10 +18,10 @@ from sqlalchemy import select
 
 from hub.assignment import rules as assignment
 from hub.auth import accounts as auth
-from hub.conversations import core as conversations
+from hub import conversations
 from hub.scm import customer_orders
 from hub.customers import profiles as customers
-from hub.conversations import listing as inbox_list
+from hub.conversations import inbox as inbox_list
 from hub.auth import lockout
 from hub.conversations import macros
 from hub.conversations import mentions
@@ -268,7 +268,7 @@ def _sla_panel(timers: dict) -> dict:
         if not t:
             continue
         left = timedelta(seconds=t["remaining_business_seconds"])
-        span = inbox_list._span(left)
+        span = inbox_list.span(left)
         if not t["running"]:
             t["state"] = "met" if t["met"] else ("missed" if t["met"] is False else "stopped")
             t["label"] = {"met": "met", "missed": "missed"}.get(t["state"], "stopped")

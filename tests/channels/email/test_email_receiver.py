@@ -24,7 +24,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from channels.email import EmailChannel
 from channels.email.receiver import spool_key
 from hub.auth.accounts import create_agent
-from hub.conversations.core import ConversationFilter, get_conversation, list_conversations
+from hub.conversations.listing import ConversationFilter, list_conversations
+from hub.conversations.queries import get_conversation
 from hub.store.db import make_engine
 from hub.contract.errors import Conflict, RejectedInput
 from hub.config.settings import EmailSettings, SmtpReceiverSettings
