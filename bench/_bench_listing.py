@@ -311,7 +311,7 @@ def build_postgres(conninfo: str, n_conv: int, n_msg: int) -> DatasetInfo:
 
 def listing_filters(info: DatasetInfo, engine) -> list[tuple[str, object]]:
     """(label, ConversationFilter); cursors come from real earlier pages."""
-    from hub.conversations.core import ConversationFilter, list_conversations
+    from hub.conversations.listing import ConversationFilter, list_conversations
 
     first = list_conversations(engine, ConversationFilter(status="pending", limit=50))
     cursor_p2 = first["next_cursor"]
@@ -360,7 +360,7 @@ def _capture_and_explain(engine, f) -> tuple[list[str], str]:
     """Run the listing once with the SQL captured, then EXPLAIN that exact statement."""
     from sqlalchemy import event
 
-    from hub.conversations.core import list_conversations
+    from hub.conversations.listing import list_conversations
 
     captured = []
 
@@ -390,20 +390,20 @@ class _without_search_index:
     """list_conversations as without migration 0003's indexes: the plain LIKE query."""
 
     def __enter__(self):
-        from hub.conversations import core as conversations
+        from hub.conversations.search import substrings
 
-        self.saved = conversations.SEARCH_MIN_CHARS
-        conversations.SEARCH_MIN_CHARS = 10**9
+        self.saved = substrings.SEARCH_MIN_CHARS
+        substrings.SEARCH_MIN_CHARS = 10**9
 
     def __exit__(self, *exc):
-        from hub.conversations import core as conversations
+        from hub.conversations.search import substrings
 
-        conversations.SEARCH_MIN_CHARS = self.saved
+        substrings.SEARCH_MIN_CHARS = self.saved
 
 
 def check_search(engine, info: DatasetInfo) -> list[str]:
     """Every q= filter answers the same first two pages through the indexes as without them."""
-    from hub.conversations.core import ConversationFilter, list_conversations
+    from hub.conversations.listing import ConversationFilter, list_conversations
 
     problems = []
     for label, f in listing_filters(info, engine):
@@ -441,7 +441,7 @@ def time_listing(engine, info: DatasetInfo, reps: int, budget_s: float) -> list[
 
 
 def _time_one(engine, label, f, reps: int, budget_s: float) -> dict:
-    from hub.conversations.core import list_conversations
+    from hub.conversations.listing import list_conversations
 
     for _ in range(3):  # warm caches and the compiled-statement cache
         page = list_conversations(engine, f)
@@ -470,7 +470,7 @@ def _time_one(engine, label, f, reps: int, budget_s: float) -> dict:
 
 def check_pagination(engine) -> list[str]:
     """Keyset pagination sanity: page 2 follows page 1 with no overlap and keeps the order."""
-    from hub.conversations.core import ConversationFilter, list_conversations
+    from hub.conversations.listing import ConversationFilter, list_conversations
 
     problems = []
     for f in (ConversationFilter(status="pending"), ConversationFilter()):

@@ -33,7 +33,7 @@ from _bench_common import percentile, say, table
 from _bench_listing import RARE_NAME, build_sqlite
 
 from hub.store.db import index_search_queue
-from hub.conversations.message_search import index_all_messages
+from hub.conversations.search.message_index import index_all_messages
 
 TARGET_P95_MS = 100.0
 

@@ -295,7 +295,7 @@ def part_listing(store, args) -> dict:
     # The bulk load wrote around write_tx: move what the search triggers queued into the index,
     # and index the messages as the hub's background indexer would (SQLite).
     from hub.store.db import index_search_queue
-    from hub.conversations.message_search import index_all_messages
+    from hub.conversations.search.message_index import index_all_messages
 
     engine = make_engine(db["url"])
     started = time.perf_counter()

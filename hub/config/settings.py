@@ -337,7 +337,7 @@ class Settings(BaseSettings):
     # Threading: a message to a resolved conversation reopens it within this window.
     reopen_window_days: float = 7.0
 
-    # Message search on SQLite (hub/conversations/message_search.py): the background indexer of message words
+    # Message search on SQLite (hub/conversations/search/message_index.py): the background indexer of message words
     # runs in this process (turn it off in all but one of several processes, if you like; two
     # never index a message twice), taking at most this share of the time during an ingest burst.
     message_indexer: bool = True

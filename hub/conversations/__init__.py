@@ -1,1 +1,70 @@
-"""Conversations as agents work them: listing and search, one conversation's timeline, replies, notes, read marks, presence, mentions and canned responses."""
+"""Conversations: what agents read, list, search, change and answer.
+
+    queries.py     one conversation (its row, its messages with sender and delivery)
+    listing.py     lists of conversations (filters, activity or priority order, SLA due soon)
+    cursors.py     the keyset cursors of those lists
+    search/        q=: substrings of subject/customer/address, words in messages, the page strategy
+    inbox.py       the inbox list as an agent sees it (views, previews, unread, SLA labels)
+    actions.py     status / priority / assignee changes with their side effects; internal notes
+    core.py        replies: recipient resolution, outbound messages and their outbox rows
+    timeline.py, read_marks.py, presence.py, mentions.py, macros.py, versions.py
+
+Other capabilities (the web routes, SCM, CSAT) may use the names below as `conversations.NAME`
+after `from hub import conversations`, without knowing which module holds each; they are looked
+up on first use, so importing one submodule does not import them all (and no import cycle runs
+through this package).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# name -> the module that holds it
+_PUBLIC = {
+    "get_conversation": "hub.conversations.queries",
+    "get_message": "hub.conversations.queries",
+    "conversation_state": "hub.conversations.queries",
+    "require_conversation": "hub.conversations.queries",
+    "ConversationFilter": "hub.conversations.listing",
+    "MAX_PAGE": "hub.conversations.listing",
+    "list_conversations": "hub.conversations.listing",
+    "update_conversation": "hub.conversations.actions",
+    "add_note": "hub.conversations.actions",
+    "ANSWERED_BY_EMAIL": "hub.conversations.core",
+    "reply": "hub.conversations.core",
+    "reply_recipient": "hub.conversations.core",
+    "queue_outbound": "hub.conversations.core",
+    "iso": "hub.contract.timefmt",
+}
+
+__all__ = [  # the same names as _PUBLIC
+    "ANSWERED_BY_EMAIL",
+    "ConversationFilter",
+    "MAX_PAGE",
+    "add_note",
+    "conversation_state",
+    "get_conversation",
+    "get_message",
+    "iso",
+    "list_conversations",
+    "queue_outbound",
+    "reply",
+    "reply_recipient",
+    "require_conversation",
+    "update_conversation",
+]
+
+if TYPE_CHECKING:
+    from hub.contract.timefmt import iso
+    from hub.conversations.actions import add_note, update_conversation
+    from hub.conversations.core import ANSWERED_BY_EMAIL, queue_outbound, reply, reply_recipient
+    from hub.conversations.listing import MAX_PAGE, ConversationFilter, list_conversations
+    from hub.conversations.queries import conversation_state, get_conversation, get_message, require_conversation
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

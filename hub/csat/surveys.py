@@ -29,6 +29,7 @@ from sqlalchemy import Engine, or_, select, update
 from hub.store.db import read_tx, write_tx
 from hub.contract.errors import NotFound, RejectedInput
 from hub.contract.messages import AUTOMATED_FLAGS
+from hub.contract.timefmt import iso
 from hub.store.models import Conversation, Csat, CsatSurvey, Direction, Message, utcnow
 from hub.outbox.queue import enqueue
 from hub.ingest.sanitize import sanitize_html
@@ -434,8 +435,6 @@ def record_missed(engine: Engine, *, valid_days: int, now: datetime | None = Non
 
 
 def answer_dict(row) -> dict[str, Any]:
-    from hub.conversations.core import iso
-
     return {
         "score": row.score,
         "comment": row.comment,
@@ -447,7 +446,7 @@ def answer_dict(row) -> dict[str, Any]:
 
 def conversation_csat(engine: Engine, conversation_id: int) -> dict[str, Any]:
     """The survey of a conversation and its answer, for agents."""
-    from hub.conversations.core import iso, require_conversation
+    from hub.conversations.queries import require_conversation
 
     with read_tx(engine) as conn:
         require_conversation(conn, conversation_id)

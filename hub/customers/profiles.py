@@ -8,7 +8,7 @@ from sqlalchemy import Engine, select, update
 
 from hub.auth.accounts import Principal, audit
 from hub.conversations.versions import bumped
-from hub.conversations.core import iso
+from hub.contract.timefmt import iso
 from hub.store.db import read_tx, write_tx
 from hub.contract.errors import Conflict, NotFound
 from hub.customers.linking import link_codes, linked_by_code

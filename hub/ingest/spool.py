@@ -44,6 +44,7 @@ from hub.store.blobs import BlobStore
 from hub.runtime.budget import Budget
 from hub.store.db import read_tx, write_tx
 from hub.contract.errors import Conflict, HubError, NotFound
+from hub.contract.timefmt import iso
 from hub.store.models import InboundSpool, SpoolStatus, utcnow
 from hub.runtime.parser_pool import ParserDied
 from hub.runtime.parser_pool import share as parser_share
@@ -149,8 +150,6 @@ def rejected(engine: Engine, *, channel: str | None = None, limit: int = 100) ->
 
 
 def _item(r) -> dict[str, Any]:
-    from hub.conversations.core import iso
-
     return {
         "id": r.id,
         "channel": r.channel,

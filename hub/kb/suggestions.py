@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hub.kb import articles as kb
 from hub.auth.accounts import Principal, audit
-from hub.conversations.core import require_conversation
+from hub.conversations.queries import require_conversation
 from hub.store.db import read_tx, write_tx
 from hub.contract.errors import Conflict, NotFound, RejectedInput
 from hub.store.models import Conversation, ConversationStatus, Direction, KbArticle, KbFeedback, KbFeedbackVerdict, Message, utcnow

@@ -21,7 +21,6 @@ import logging
 import secrets
 from collections.abc import Callable
 
-from aiohttp import web
 from sqlalchemy import Engine
 
 from hub.store.db import is_sqlite
@@ -139,20 +138,3 @@ class LiveEvents:
             except Exception:  # a listener's bug must not stop the others
                 log.exception("live event listener failed")
 
-
-LIVE_EVENTS = web.AppKey("live_events", LiveEvents)
-
-
-def setup(app: web.Application, engine: Engine, *, listen: bool) -> LiveEvents:
-    """Give the app its cross-process events (started and stopped with the app)."""
-    events = app[LIVE_EVENTS] = LiveEvents(engine, listen=listen)
-    app.cleanup_ctx.append(_running)
-    return events
-
-
-async def _running(app: web.Application):
-    task = asyncio.create_task(app[LIVE_EVENTS].run(), name="live-events")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

@@ -41,7 +41,9 @@ from adapters.base import (
 from hub.scm import wording as answers
 from hub.scm import demand
 from hub.conversations.versions import bumped, bumped_if
-from hub.conversations.core import queue_outbound, require_conversation
+from hub.contract.timefmt import iso
+from hub.conversations.core import queue_outbound
+from hub.conversations.queries import require_conversation
 from hub.store.db import read_tx, write_tx
 from hub.contract.errors import HubError
 from hub.scm.escalation import create_escalation
@@ -704,7 +706,6 @@ class RoutingWorker(PollingWorker):
 def conversation_facts(engine: Engine, conversation_id: int) -> dict[str, Any]:
     """Facts, drafts, automatic answers and escalations of a conversation, for the agent (who sees
     everything; `disclosed` says what the customer was told)."""
-    from hub.conversations.core import iso
     from hub.scm.escalation import conversation_escalations
 
     with read_tx(engine) as conn:

@@ -1,5 +1,5 @@
 """A customer's orders for the customer panel: the ones they asked about, as the back end last
-described them (the SCM facts routing attached to their conversations, issue 7), and the list of
+described them (the SCM facts that automatic answering attached to their conversations), and the list of
 their orders the back end gives now (the optional customer_orders call), when it answers in time."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from adapters.base import BackendError, UnsupportedCall
-from hub.conversations.core import iso
+from hub.contract.timefmt import iso
 from hub.store.db import read_tx
 from hub.store.models import Conversation, ScmFact
 

@@ -30,7 +30,8 @@ from adapters.base import BackendError, BackendUnavailable, CustomerRef, Escalat
 from channels.base import PermanentFailure, TemporaryFailure
 from hub.contract import clock
 from hub.auth.accounts import Principal, audit
-from hub.conversations.core import DELIVERY_STATE, iso, require_conversation
+from hub.contract.timefmt import iso
+from hub.conversations.queries import DELIVERY_STATE, require_conversation
 from hub.store.db import read_tx, write_tx
 from hub.contract.errors import NotFound, RejectedInput
 from hub.contract.messages import OutboundMessage

@@ -15,6 +15,7 @@ from typing import Any, Iterable, Sequence
 
 from adapters.base import OrderStatus, StockLevel
 from hub.contract import clock
+from hub.contract.timefmt import iso
 
 LANGUAGES = ("en", "zh")
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
@@ -254,7 +255,7 @@ def to_json(value: Any) -> Any:
             out["late"] = value.late
         return out
     if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        return iso(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, dict):

@@ -449,7 +449,7 @@ def timer_view(conv, rules: Rules | None, now: datetime, *, first_response_warn_
 
 
 def conversation_timers(engine: Engine, conversation_id: int, rules: Rules | None, *, now: datetime | None = None) -> dict[str, Any]:
-    from hub.conversations.core import require_conversation
+    from hub.conversations.queries import require_conversation
 
     with read_tx(engine) as conn:
         conv = require_conversation(conn, conversation_id)

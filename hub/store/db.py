@@ -148,7 +148,7 @@ SEARCH_QUEUE_ROWS = 256
 SEARCH_COLUMNS = (("conversation", "subject", 0), ("customer", "name", 1), ("identity", "address", 2))
 # Every document is indexed with this character after its text (migration 0013): then every
 # occurrence of two characters, the document's last two included, starts a trigram of the index,
-# and a text of two characters is found through the index's terms (hub/conversations/core.py). No
+# and a text of two characters is found through the index's terms (hub/conversations/search/substrings.py). No
 # query holds it (a text that does is searched without the index). The queue keeps the text as
 # it is (searches read it with LIKE): the mark is added where the text goes into the index, and a
 # 'delete' passes it too (a contentless table forgets a document only when given what it indexed).

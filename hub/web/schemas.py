@@ -269,6 +269,15 @@ class Health(BaseModel):
     database: Literal["ok"]
 
 
+class Probe(BaseModel):
+    """/livez and /readyz: what this process is and whether it takes work."""
+
+    status: Literal["ok", "draining", "unavailable"]
+    role: Literal["all", "web", "worker"]
+    leases: list[str] = Field(default=[], description="the elected loops this process runs")
+    database: str | None = Field(default=None, description="'ok', or the kind of error the store answered with")
+
+
 class LinkCodeOut(BaseModel):
     code: str = Field(description="send it back from the other channel (Telegram: /start CODE)")
     expires_at: datetime

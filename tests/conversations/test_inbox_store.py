@@ -8,14 +8,15 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from hub.conversations import listing as inbox_list
+from hub.conversations import inbox as inbox_list
 from hub.auth import lockout
 from hub.conversations import macros
 from hub.conversations import mentions
 from hub.conversations import read_marks
 from hub.conversations import timeline
 from hub.auth.accounts import Principal, create_agent
-from hub.conversations.core import add_note, reply, update_conversation
+from hub.conversations.actions import add_note, update_conversation
+from hub.conversations.core import reply
 from hub.contract.errors import Conflict, NotFound, RejectedInput
 from hub.ingest.pipeline import ingest
 from hub.contract.messages import InboundMessage, Sender

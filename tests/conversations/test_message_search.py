@@ -12,14 +12,14 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import delete, event, text
 
-from hub.conversations import core as conversations
-from hub.conversations import message_search
+from hub.conversations.search import message_words, page
 from hub.auth.accounts import create_agent
 from hub.store.blobs import BlobStore
-from hub.conversations.core import ConversationFilter, list_conversations
+from hub.conversations.listing import ConversationFilter, list_conversations
 from hub.store.db import make_engine, write_tx
 from hub.ingest.pipeline import ingest
-from hub.conversations.message_search import index_all_messages, index_messages, parse_query
+from hub.conversations.search.message_index import index_all_messages, index_messages
+from hub.conversations.search.message_words import parse_query
 from hub.contract.messages import InboundMessage, Sender, ThreadHints
 from hub.store.models import Message
 from hub.privacy.requests import erase_customer
@@ -61,8 +61,8 @@ def store(engine, indexing):
 
 
 def test_parse_query():
-    assert parse_query("refund  kettle") == message_search.MessageQuery(("refund", "kettle"), ("refund", "kettle"))
-    assert parse_query("退货") == message_search.MessageQuery(("退  货",), ("退货",))
+    assert parse_query("refund  kettle") == message_words.MessageQuery(("refund", "kettle"), ("refund", "kettle"))
+    assert parse_query("退货") == message_words.MessageQuery(("退  货",), ("退货",))
     assert parse_query("order #4711 ok").phrases == ("order", "#4711", "ok")
     assert parse_query('say "hi"').fts5() == '"say" """hi"""'
     assert parse_query(" -- ? ") is None
@@ -130,18 +130,18 @@ def test_the_indexer_works_in_batches_and_a_reused_id_is_indexed(engine):
 def test_the_postgresql_column_holds_the_words_the_query_parses_alike(engine):
     column = importlib.import_module("hub.store.migrations.versions.0012_message_search_column")
     first = importlib.import_module("hub.store.migrations.versions.0011_message_search")
-    assert column.PG_DOCUMENT == first.PG_DOCUMENT == message_search.PG_DOCUMENT
-    assert column.PG_CONFIG == first.PG_CONFIG == message_search.PG_CONFIG
-    assert (column.PG_COLUMN, column.PG_INDEX) == (message_search.PG_COLUMN, message_search.PG_MESSAGE_INDEX)
+    assert column.PG_DOCUMENT == first.PG_DOCUMENT == message_words.PG_DOCUMENT
+    assert column.PG_CONFIG == first.PG_CONFIG == message_words.PG_CONFIG
+    assert (column.PG_COLUMN, column.PG_INDEX) == (message_words.PG_COLUMN, message_words.PG_MESSAGE_INDEX)
     if engine.dialect.name != "postgresql":
         return
     ingest(engine, mail("<p@x>", "pat@shop.example", "plan me"))
     with engine.connect() as conn:
         conn.execute(text("SET enable_seqscan = off"))
         plan = "\n".join(r[0] for r in conn.execute(text(
-            f"EXPLAIN SELECT id FROM message WHERE {message_search.PG_COLUMN} @@ to_tsquery('search_words', 'plan')")))
-        assert conn.execute(text(f"SELECT {message_search.PG_COLUMN} = {message_search.PG_DOCUMENT} FROM message")).scalar()
-    assert message_search.PG_MESSAGE_INDEX in plan
+            f"EXPLAIN SELECT id FROM message WHERE {message_words.PG_COLUMN} @@ to_tsquery('search_words', 'plan')")))
+        assert conn.execute(text(f"SELECT {message_words.PG_COLUMN} = {message_words.PG_DOCUMENT} FROM message")).scalar()
+    assert message_words.PG_MESSAGE_INDEX in plan
 
 
 async def test_the_hub_indexes_in_the_background_and_the_api_finds_message_text(settings):
@@ -175,7 +175,7 @@ def test_a_common_word_lists_the_conversations_of_its_newest_matches(engine, mon
     convs = [ingest(engine, mail(f"<w{i}@x>", f"w{i}@shop.example", f"common word {i}")).conversation_id for i in range(7)]
     ingest(engine, mail("<w-other@x>", "other@shop.example", "nothing to see"))
     index_all_messages(engine)
-    monkeypatch.setattr(message_search, "MAX_MESSAGE_HITS", 3)
+    monkeypatch.setattr(message_words, "MAX_MESSAGE_HITS", 3)
     assert found(engine, "common") == set(convs[-3:])
     assert found(engine, "word 0") == {convs[0]}
     if engine.dialect.name == "postgresql":  # words asked for together, each in most messages
@@ -184,22 +184,22 @@ def test_a_common_word_lists_the_conversations_of_its_newest_matches(engine, mon
         with engine.begin() as conn:
             conn.execute(text("ANALYZE message"))  # the statistics the estimate reads
         with engine.connect() as conn:
-            assert message_search._all_common(conn, message_search.parse_query("common word"))
-            assert not message_search._all_common(conn, message_search.parse_query("common nowhere"))
+            assert message_words._all_common(conn, message_words.parse_query("common word"))
+            assert not message_words._all_common(conn, message_words.parse_query("common nowhere"))
         # the listing walks the conversations, checking their messages: every one is found
         assert found(engine, "common word") == set(convs)
         # the planner's estimates are asked once a minute, not per listing
         statements = []
         event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
         with engine.connect() as conn:
-            assert message_search._all_common(conn, message_search.parse_query("common word"))
+            assert message_words._all_common(conn, message_words.parse_query("common word"))
         assert not [s for s in statements if "EXPLAIN" in s or "reltuples" in s]
-        monkeypatch.setattr(message_search, "ESTIMATE_SECONDS", 0.0)  # now stale: asked again
+        monkeypatch.setattr(message_words, "ESTIMATE_SECONDS", 0.0)  # now stale: asked again
         with engine.connect() as conn:
-            assert message_search._all_common(conn, message_search.parse_query("common word"))
+            assert message_words._all_common(conn, message_words.parse_query("common word"))
         assert [s for s in statements if "EXPLAIN" in s]
         with engine.connect() as conn:
-            assert message_search.conversations_with_text(conn, "common word") == set(convs[-3:])
+            assert message_words.conversations_with_text(conn, "common word") == set(convs[-3:])
     else:
         assert found(engine, "common word") == set(convs[-3:])
 
@@ -212,9 +212,9 @@ def test_common_words_not_together_lately_are_looked_up_after_a_short_walk(engin
     with engine.begin() as conn:
         conn.execute(text("ANALYZE message"))
     with engine.connect() as conn:
-        assert message_search._all_common(conn, parse_query("alpha beta"))
-    monkeypatch.setattr(conversations, "WALK_MESSAGES_FIRST", 2)
-    monkeypatch.setattr(conversations, "WALK_MESSAGES_CONVERSATIONS", 5)
+        assert message_words._all_common(conn, parse_query("alpha beta"))
+    monkeypatch.setattr(page, "WALK_MESSAGES_FIRST", 2)
+    monkeypatch.setattr(page, "WALK_MESSAGES_CONVERSATIONS", 5)
     walks = []
     event.listen(engine, "before_cursor_execute", lambda *a: walks.append(a[2]) if "current_setting('enable_bitmapscan')" in a[2] else None)
     # the newest two hold the words apart: one short walk, then the index finds the older ones

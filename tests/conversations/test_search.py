@@ -13,9 +13,9 @@ from alembic import command
 import hub.store.db
 from sqlalchemy import delete, text, update
 
-from hub.conversations import core as conversations
+from hub.conversations.search import page, substrings
 from hub.auth.accounts import Principal
-from hub.conversations.core import ConversationFilter, list_conversations
+from hub.conversations.listing import ConversationFilter, list_conversations
 from hub.customers.profiles import merge_customers
 from hub.store.db import SEARCH_END, SEARCH_END_SQL, index_search_queue, make_engine, read_tx, search_fold, write_tx
 from hub.ingest.pipeline import ingest
@@ -64,14 +64,14 @@ def found(engine, q, **kw) -> set[int]:
 def indexed(engine, q) -> set[int] | None:
     """What the trigram index answers alone (None: it cannot answer)."""
     with read_tx(engine) as conn:
-        ids, _ = conversations._search_candidates(conn, q)
+        ids, _ = substrings.candidates(conn, q)
     return None if ids is None else set(ids)
 
 
 def plain(engine, q, monkeypatch) -> set[int]:
     """The answer of the plain LIKE query, the reference the indexes must agree with."""
     with monkeypatch.context() as m:
-        m.setattr(conversations, "SEARCH_MIN_CHARS", 10_000)
+        m.setattr(substrings, "SEARCH_MIN_CHARS", 10_000)
         return found(engine, q)
 
 
@@ -125,9 +125,9 @@ def test_search_combines_with_filters_and_pages_with_the_cursor(engine, store):
 def test_a_common_text_uses_the_plain_query_with_the_same_pages(engine, store, monkeypatch):
     for i in range(9):
         ingest(engine, mail(f"<c{i}@x>", f"c{i}@common.example", f"Cam {i}", f"Common question {i}"))
-    monkeypatch.setattr(conversations, "SEARCH_MAX_CANDIDATES", 4)
+    monkeypatch.setattr(substrings, "SEARCH_MAX_CANDIDATES", 4)
     with read_tx(engine) as conn:
-        assert conversations._search_candidates(conn, "common") == (None, True)  # too many: not through the index
+        assert substrings.candidates(conn, "common") == (None, True)  # too many: not through the index
     first = list_conversations(engine, ConversationFilter(q="common", limit=5))
     second = list_conversations(engine, ConversationFilter(q="common", limit=5, cursor=first["next_cursor"]))
     assert len(first["items"]) == 5 and len(second["items"]) == 4 and second["next_cursor"] is None
@@ -139,12 +139,12 @@ def test_a_text_common_lately_is_walked_back_a_way_then_looked_up(engine, store,
     for i in range(6):
         ingest(engine, mail(f"<n{i}@x>", f"n{i}@new.example", f"Nia {i}", f"Something else {i}"))
     recent = [ingest(engine, mail(f"<r{i}@x>", f"r{i}@new.example", f"Rui {i}", f"Lid Q7 again {i}")).conversation_id for i in range(4)]
-    monkeypatch.setattr(conversations, "COMMON_PROBE", 5)  # 4 of the newest 5: common lately
-    monkeypatch.setattr(conversations, "COMMON_PROBE_HITS", 2)
-    monkeypatch.setattr(conversations, "WALK_CONVERSATIONS", 6)
+    monkeypatch.setattr(page, "COMMON_PROBE", 5)  # 4 of the newest 5: common lately
+    monkeypatch.setattr(page, "COMMON_PROBE_HITS", 2)
+    monkeypatch.setattr(page, "WALK_CONVERSATIONS", 6)
     looked_up = []
-    search_condition = conversations._search_condition
-    monkeypatch.setattr(conversations, "_search_condition", lambda *a: looked_up.append(a[1]) or search_condition(*a))
+    search_condition = page._search_condition
+    monkeypatch.setattr(page, "_search_condition", lambda *a: looked_up.append(a[1]) or search_condition(*a))
     # "q7": two characters, which PostgreSQL's trigram index cannot count and SQLite's counts only
     # by reading every match: both look at the newest conversations first
     first = list_conversations(engine, ConversationFilter(q="q7", limit=3))
@@ -216,8 +216,8 @@ def test_migrating_down_drops_the_indexes_and_up_builds_them_from_the_rows(db_ur
         with fresh.begin() as conn:
             conn.execute(text(later_column[0]))
         with read_tx(fresh) as conn:
-            assert not conversations._has_search_indexes(conn)
-            assert conversations._search_candidates(conn, "xo") == (None, False)
+            assert not substrings.has_indexes(conn)
+            assert substrings.candidates(conn, "xo") == (None, False)
         assert found(fresh, "kowal") == {store["ana_order"], store["ana_refund"]}  # the plain query
         assert found(fresh, "xo") == {store["bob"]}
         with fresh.begin() as conn:
@@ -228,9 +228,9 @@ def test_migrating_down_drops_the_indexes_and_up_builds_them_from_the_rows(db_ur
     fresh = make_engine(db_url)
     try:
         with read_tx(fresh) as conn:
-            assert conversations._search_candidates(conn, "quixote") == ([store["bob"]], False)
-            assert sorted(conversations._search_candidates(conn, "order 48213")[0]) == [store["ana_order"]]
-            assert conversations._search_candidates(conn, "xo") == ([store["bob"]], False)  # quiXOte
+            assert substrings.candidates(conn, "quixote") == ([store["bob"]], False)
+            assert sorted(substrings.candidates(conn, "order 48213")[0]) == [store["ana_order"]]
+            assert substrings.candidates(conn, "xo") == ([store["bob"]], False)  # quiXOte
     finally:
         fresh.dispose()
 
@@ -286,7 +286,7 @@ def pages(engine, q, limit, **kw) -> list[list[int]]:
 
 def plain_pages(engine, q, limit, monkeypatch, **kw) -> list[list[int]]:
     with monkeypatch.context() as m:
-        m.setattr(conversations, "SEARCH_MIN_CHARS", 10_000)
+        m.setattr(substrings, "SEARCH_MIN_CHARS", 10_000)
         return pages(engine, q, limit, **kw)
 
 
@@ -317,9 +317,9 @@ def test_two_characters_are_found_anywhere(engine, short, monkeypatch, q, expect
 def test_two_characters_matching_nothing_give_an_empty_page_from_the_index(engine, short):
     assert list_conversations(engine, ConversationFilter(q="zq")) == {"items": [], "next_cursor": None}
     with read_tx(engine) as conn:
-        assert conversations._search_candidates(conn, "zq") == ([], False)
-        assert not conversations._common_recently(conn, "zq")  # rare lately: the index answers
-        assert conversations._search_candidates(conn, "z") == (None, False)  # one character: no index
+        assert substrings.candidates(conn, "zq") == ([], False)
+        assert not page.common_recently(conn, "zq")  # rare lately: the index answers
+        assert substrings.candidates(conn, "z") == (None, False)  # one character: no index
 
 
 def test_postgresql_indexes_the_bigrams_of_the_three_columns(engine, short):
@@ -353,9 +353,9 @@ def test_two_characters_page_as_the_plain_query_does(engine, short, monkeypatch)
     # "qu": question (subjects) and Quixote (a name), 10 conversations
     assert pages(engine, "qu", 3) == plain_pages(engine, "qu", 3, monkeypatch) and sum(map(len, pages(engine, "qu", 3))) == 10
     assert pages(engine, "qu", 4, channel="email") == plain_pages(engine, "qu", 4, monkeypatch, channel="email")
-    monkeypatch.setattr(conversations, "SEARCH_MAX_CANDIDATES", 4)  # now common: walked, same pages
+    monkeypatch.setattr(substrings, "SEARCH_MAX_CANDIDATES", 4)  # now common: walked, same pages
     with read_tx(engine) as conn:
-        assert conversations._search_candidates(conn, "qu") == (None, True)
+        assert substrings.candidates(conn, "qu") == (None, True)
     assert pages(engine, "qu", 3) == plain_pages(engine, "qu", 3, monkeypatch)
 
 
@@ -363,8 +363,8 @@ def test_a_text_holding_the_end_mark_is_searched_without_the_index(engine, short
     q = "jq" + SEARCH_END  # the index would find it at the end of "Invoice 7JQ"; the text is not there
     if engine.dialect.name == "sqlite":
         with read_tx(engine) as conn:
-            assert conversations._search_candidates(conn, q) == (None, False)
-            assert conversations._search_candidates(conn, "q" + SEARCH_END) == (None, False)
+            assert substrings.candidates(conn, q) == (None, False)
+            assert substrings.candidates(conn, "q" + SEARCH_END) == (None, False)
     assert found(engine, q) == set() == plain(engine, q, monkeypatch)
 
 
@@ -397,8 +397,8 @@ def test_migrating_to_0013_indexes_the_rows_with_the_end_mark(db_url, store):
             with fresh.connect() as conn:
                 assert conn.execute(at_end).scalar() == 1  # leaKS
             with read_tx(fresh) as conn:
-                assert conversations._search_candidates(conn, "ks") == ([store["bob"]], False)
-                assert sorted(conversations._search_candidates(conn, "13")[0]) == [store["ana_order"]]  # order 482(13)
+                assert substrings.candidates(conn, "ks") == ([store["bob"]], False)
+                assert sorted(substrings.candidates(conn, "13")[0]) == [store["ana_order"]]  # order 482(13)
         assert found(fresh, "ks") == {store["bob"]}
         later = ingest(fresh, mail("<after@x>", "yan@example.com", "Yan", "Kettle again, KS"))
         assert found(fresh, "ks") == {store["bob"], later.conversation_id}

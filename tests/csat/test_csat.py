@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from hub.csat import surveys as csat
 from hub.auth.accounts import Principal
-from hub.conversations.core import update_conversation
+from hub.conversations.actions import update_conversation
 from hub.store.db import read_tx, write_tx
 from hub.ingest.pipeline import ingest
 from hub.contract.messages import InboundMessage, Sender, ThreadHints

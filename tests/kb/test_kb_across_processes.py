@@ -11,9 +11,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 
 from hub.auth.accounts import create_agent
-from hub.kb.routes import KB_INDEX
 from hub.store.db import is_sqlite, make_engine
 from hub.web.app import create_app
+from hub.web.keys import KB_INDEX
 from tests.kb.test_kb_api import wait_ready
 
 

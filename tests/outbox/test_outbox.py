@@ -15,7 +15,8 @@ from channels.base import Delivery, PermanentFailure, TemporaryFailure
 from channels.log import LogChannel
 from hub.auth.accounts import Principal, create_agent
 from hub.gateway.registry import ChannelRegistry
-from hub.conversations.core import get_conversation, reply
+from hub.conversations.core import reply
+from hub.conversations.queries import get_conversation
 from hub.store.db import write_tx
 from hub.ingest.pipeline import ingest
 from hub.contract.messages import InboundMessage, Sender, ThreadHints

@@ -1,4 +1,4 @@
-"""Process roles (hub/runtime/roles.py) through a real aiohttp server: what a worker's listener
+"""Process roles (hub/runtime/roles.py, hub/web/process.py) through a real aiohttp server: what a worker's listener
 serves, what runs where, readiness while draining, and migrations started by several processes
 at once."""
 
@@ -14,7 +14,9 @@ from hub.auth.accounts import create_token
 from hub.runtime import roles
 from hub.store.db import is_sqlite, make_engine
 from hub.store.migrate import head_revision, upgrade
-from hub.web.app import SETTINGS, create_app
+from hub.web import process
+from hub.web.app import create_app
+from hub.web.keys import ELECTIONS, SETTINGS
 
 
 async def _client(settings, role: str) -> TestClient:
@@ -40,7 +42,7 @@ async def test_a_worker_serves_probes_and_figures_only(settings):
         assert (await client.get("/healthz")).status == 200
         figures = await (await client.get("/metrics")).text()
         assert 'servicehub_process_role{role="worker"} 1.0' in figures
-        assert client.app[SETTINGS].outbox_inline_worker and client.app[roles.ELECTIONS].runs_loops
+        assert client.app[SETTINGS].outbox_inline_worker and client.app[ELECTIONS].runs_loops
     finally:
         await client.close()
 
@@ -49,7 +51,7 @@ async def test_a_web_process_runs_no_loop_and_says_so(settings):
     client = await _client(settings, "web")
     try:
         assert not client.app[SETTINGS].outbox_inline_worker
-        assert not client.app[roles.ELECTIONS].runs_loops
+        assert not client.app[ELECTIONS].runs_loops
         assert (await client.get("/api/v1/openapi.json")).status == 200
         body = await (await client.get("/readyz")).json()
         assert body == {"role": "web", "leases": [], "status": "ok", "database": "ok"}
@@ -61,11 +63,11 @@ async def test_draining_turns_readiness_off(settings):
     client = await _client(settings, "all")
     try:
         assert (await client.get("/readyz")).status == 200
-        await roles._drain(client.app)  # what SIGTERM starts (on_shutdown)
+        await process._drain(client.app)  # what SIGTERM starts (on_shutdown)
         resp = await client.get("/readyz")
         assert resp.status == 503 and (await resp.json())["status"] == "draining"
         assert (await client.get("/livez")).status == 200  # alive: not to be restarted meanwhile
-        assert client.app[roles.ELECTIONS].held() == [] or is_sqlite(client.app[roles.ELECTIONS].engine)
+        assert client.app[ELECTIONS].held() == [] or is_sqlite(client.app[ELECTIONS].engine)
     finally:
         await client.close()
 

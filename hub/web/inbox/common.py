@@ -21,30 +21,33 @@ from markupsafe import Markup, escape
 from hub.auth import accounts as auth
 from hub.contract import clock
 from hub.contract.errors import HubError, PermissionDenied, Unauthenticated
-from hub.web.api import SESSION_COOKIE
-from hub.web.app import AUTH
+from hub.contract.timefmt import iso, parse_iso
 from hub.web.errors import STATUS
+from hub.web.http import AGENTS, SESSION_COOKIE
+from hub.web.keys import AUTH
+from hub.web.keys import INBOX_JINJA as JINJA
 
 log = logging.getLogger(__name__)
 
-JINJA = web.AppKey("inbox_jinja", jinja2.Environment)
 HERE = Path(__file__).parent
 CSRF_FIELD = "_csrf"
 LOGIN_CSRF_COOKIE = "servicehub_login_csrf"
-AGENTS = ("agent", "admin")
 
 
 # --- templates -------------------------------------------------------------------------------
 
 
+def _instant(value: str | datetime) -> datetime:
+    """A time as the templates get it (an ISO text from a dict, or a datetime from a row), aware."""
+    if isinstance(value, str):
+        return parse_iso(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def _ago(value) -> str:
     if value is None:
         return ""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    seconds = int((clock.now() - value).total_seconds())
+    seconds = int((clock.now() - _instant(value)).total_seconds())
     return age(seconds)
 
 
@@ -59,21 +62,13 @@ def age(seconds: int) -> str:
 def _when(value) -> str:
     if value is None:
         return ""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return _instant(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _iso(value) -> str:
     if value is None:
         return ""
-    if isinstance(value, str):
-        return value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat()
+    return value if isinstance(value, str) else iso(value)
 
 
 def _size(n) -> str:

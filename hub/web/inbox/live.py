@@ -1,12 +1,12 @@
 """Live updates: one server-sent-event stream per agent page, fed by a per-process broadcaster.
 
 What the broadcaster hears: new inbound messages straight from the ingest path
-(app[INGEST_LISTENERS]), what this process's inbox handlers change, on PostgreSQL the messages
-other processes store (LISTEN/NOTIFY, hub/runtime/live_events.py: within milliseconds), and a
-cheap poll of the store (max message id; the outbox's queued rows) for the rest: a delivery the
-outbox worker finished, and on SQLite or after a lost notification a message stored elsewhere. A
-message is announced once, however many of these report it. Events carry ids only; pages fetch
-the fragment they show again, through the same authorised handlers.
+(app[INGEST_LISTENERS]), what agents change in conversations (app[CONVERSATION_LISTENERS]), on
+PostgreSQL what other processes store and change (LISTEN/NOTIFY, hub/runtime/live_events.py: within
+milliseconds), and a cheap poll of the store (max message id; the outbox's queued rows) for the
+rest: a delivery the outbox worker finished, and on SQLite or after a lost notification a message
+stored elsewhere. A message is announced once, however many of these report it. Events carry ids
+only; pages fetch the fragment they show again, through the same authorised handlers.
 
 The stream also carries presence: while a conversation page's stream is open its agent counts as
 viewing it, and the page's heartbeat (POST /inbox/presence) says when they type.
@@ -29,8 +29,9 @@ from hub.auth import staff
 from hub.store.db import read_tx
 from hub.store.models import Conversation, Message, Outbox, OutboxStatus
 from hub.conversations.presence import Presence
-from hub.runtime.live_events import LIVE_EVENTS
-from hub.web.app import ENGINE, INGEST_LISTENERS
+from hub.runtime.workers import Worker
+from hub.web.changes import ConversationChange
+from hub.web.keys import BROADCASTER, CONVERSATION_LISTENERS, ENGINE, INGEST_LISTENERS, LIVE_EVENTS
 from hub.web.inbox.common import agent, form_of, int_param
 
 log = logging.getLogger(__name__)
@@ -61,16 +62,17 @@ class Broadcaster:
         self._outbox_signature = None
         self._wake = asyncio.Event()
         self._announced: OrderedDict[int, None] = OrderedDict()
-        self.elsewhere = None  # LiveEvents: what this process stores, told to the others (PostgreSQL)
+        self.elsewhere = None  # LiveEvents: what this process stores or changes, told to the others
 
     def hear(self, event: dict) -> None:
         """A LiveEvents listener: what another process did."""
-        if event.get("type") == "msg":
+        kind = event.get("type")
+        if kind == "msg":
             self._announce(event)
-        elif event.get("type") in ("resync", "delivery"):
-            self.publish({"type": event["type"]}, here_only=True)
-        elif event.get("type") == "conv" and isinstance(event.get("conversation_id"), int):
-            self.publish({"type": "conv", "conversation_id": event["conversation_id"]}, here_only=True)
+        elif kind in ("resync", "delivery"):
+            self.publish({"type": kind})
+        elif kind == "conv" and isinstance(event.get("conversation_id"), int):
+            self.publish({"type": "conv", "conversation_id": event["conversation_id"]})
 
     def _announce(self, event: dict) -> bool:
         message_id = event.get("message_id")
@@ -93,10 +95,7 @@ class Broadcaster:
     def unsubscribe(self, sub: Subscriber) -> None:
         self.subscribers.discard(sub)
 
-    def publish(self, event: dict, *, here_only: bool = False) -> None:
-        """To this process's streams, and a conversation's change also to the other processes'."""
-        if event.get("type") == "conv" and not here_only and self.elsewhere is not None:
-            self.elsewhere.publish(event)
+    def publish(self, event: dict) -> None:
         for sub in list(self.subscribers):
             try:
                 sub.queue.put_nowait(event)
@@ -116,6 +115,13 @@ class Broadcaster:
         event = {"type": "msg", "conversation_id": result.conversation_id, "customer_id": result.customer_id,
                  "message_id": result.message_id}
         self._announce(event)
+        if self.elsewhere is not None:
+            self.elsewhere.publish(event)
+
+    def on_change(self, change: ConversationChange) -> None:
+        """A conversation listener: an agent changed a conversation through this process."""
+        event = {"type": "conv", "conversation_id": change.conversation_id}
+        self.publish(event)
         if self.elsewhere is not None:
             self.elsewhere.publish(event)
 
@@ -172,7 +178,6 @@ class Broadcaster:
             await asyncio.sleep(self.poll_seconds)
 
 
-BROADCASTER = web.AppKey("inbox_broadcaster", Broadcaster)
 
 
 def _gone(request: web.Request) -> bool:
@@ -229,28 +234,36 @@ async def heartbeat(request: web.Request) -> web.Response:
     return web.json_response({"viewers": broadcaster.presence.of(conversation_id)})
 
 
-async def _poller(app: web.Application):
-    broadcaster = app[BROADCASTER]
-    task = asyncio.create_task(broadcaster.run(), name="inbox-live-poll")
-    yield
-    broadcaster.close()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
 async def _on_shutdown(app: web.Application) -> None:
     app[BROADCASTER].close()  # open streams end, so the server can stop
 
 
 def setup(app: web.Application) -> None:
-    app[BROADCASTER] = Broadcaster(app[ENGINE])
+    """The broadcaster, told of every new message and every change an agent makes (through any door)."""
+    broadcaster = app[BROADCASTER] = Broadcaster(app[ENGINE])
     elsewhere = app.get(LIVE_EVENTS)
     if elsewhere is not None:
-        app[BROADCASTER].elsewhere = elsewhere
-        elsewhere.listeners.append(app[BROADCASTER].hear)
-    app[INGEST_LISTENERS].append(app[BROADCASTER].on_ingest)
+        broadcaster.elsewhere = elsewhere
+        elsewhere.listeners.append(broadcaster.hear)
+    app[INGEST_LISTENERS].append(broadcaster.on_ingest)
+    app[CONVERSATION_LISTENERS].append(broadcaster.on_change)
+    app.on_shutdown.append(_on_shutdown)
+
+
+def add_routes(app: web.Application) -> None:
     app.router.add_get("/inbox/events", events)
     app.router.add_post("/inbox/presence", heartbeat)
-    app.cleanup_ctx.append(_poller)
-    app.on_shutdown.append(_on_shutdown)
+
+
+def workers(app: web.Application) -> list[Worker]:
+    """The poll that finds what other processes stored or delivered, for the open pages."""
+    broadcaster = app[BROADCASTER]
+
+    async def run() -> None:
+        try:
+            await broadcaster.run()
+        except asyncio.CancelledError:  # the app stops: open streams end
+            broadcaster.close()
+            raise
+
+    return [Worker("inbox-live-poll", run)]

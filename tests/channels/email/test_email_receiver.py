@@ -24,11 +24,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from channels.email import EmailChannel
 from channels.email.receiver import spool_key
 from hub.auth.accounts import create_agent
-from hub.conversations.core import ConversationFilter, get_conversation, list_conversations
+from hub.conversations.listing import ConversationFilter, list_conversations
+from hub.conversations.queries import get_conversation
 from hub.store.db import make_engine
 from hub.contract.errors import Conflict, RejectedInput
 from hub.config.settings import EmailSettings, SmtpReceiverSettings
-from hub.web.app import REGISTRY, create_app
+from hub.web.app import create_app
+from hub.web.keys import REGISTRY
 from tests.conftest import FIXTURES
 
 SUPPORT = "support@shop.example"
@@ -63,7 +65,7 @@ def mail(
     return msg.as_bytes(policy=email.policy.SMTP)
 
 
-async def wait_until(predicate, *, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
+async def wait_until(predicate, *, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
     """Poll a (sync or async) predicate until it returns something truthy; that value."""
     deadline = time.monotonic() + timeout
     while True:

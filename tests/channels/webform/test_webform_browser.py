@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import text
 
 from hub.auth.accounts import create_agent, login
-from hub.conversations.core import get_conversation
+from hub.conversations.queries import get_conversation
 from hub.store.db import make_engine
 from hub.config.settings import Settings
 from hub.web.app import create_app

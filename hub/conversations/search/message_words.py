@@ -1,8 +1,8 @@
-"""Full-text search over what was written in the conversations: the inbox's q= (issue 8).
+"""Full-text search over what was written in the conversations, for the q= of a listing.
 
 q= finds a conversation when one of its messages holds every word of the query, as whole words;
-hub/conversations/core.py adds this to the substring search over subjects, customer names and
-addresses. No prefixes ("refun"* merges the lists of every word it starts: 10-60 ms for a common
+hub/conversations/search/page.py adds this to the substring search over subjects, customer names
+and addresses (substrings.py). No prefixes ("refun"* merges the lists of every word it starts: 10-60 ms for a common
 start on a million messages) and no stemming (messages come in every language). Words are
 compared case- and accent-insensitively. Chinese, Japanese and Korean are written without spaces between words, so
 their characters are indexed one by one and a query's run of them must occur in that order:
@@ -10,7 +10,7 @@ their characters are indexed one by one and a query's run of them must occur in 
 
 SQLite: an FTS5 table, `search_message` (unicode61 words; rowid = message id), holding each
 message's text with spaces around CJK characters. Ingest never writes to it: a background indexer
-(MessageIndexer, in every hub process) adds the messages above a watermark, in batches, giving way
+(message_index.MessageIndexer, in every hub process) adds the messages above a watermark, in batches, giving way
 to ingest during a burst. Until then a search reads the messages above the watermark with LIKE,
 so nothing just stored is missed. Triggers (migration 0011) take an edited or deleted message out
 of the index at once and queue it in `search_message_stale` to be added again with its new text
@@ -29,7 +29,6 @@ enough for that are first checked in the messages of each conversation the listi
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
@@ -41,14 +40,12 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from hub.store.db import is_sqlite, write_tx
 from hub.store.models import Conversation, Message
-from hub.runtime.pacing import Pacer
 from hub.store.sql import like_pattern, planner_off
-from hub.store.workqueue import PollingWorker
 
 log = logging.getLogger(__name__)
 message_t = Message.__table__
+conversation_t = Conversation.__table__
 
 SEARCH_MESSAGE = "search_message"
 SEARCH_MESSAGE_STATE = "search_message_state"
@@ -56,7 +53,6 @@ SEARCH_MESSAGE_STALE = "search_message_stale"
 PG_MESSAGE_INDEX = "search_message_tsv"  # migration 0012, on the column PG_COLUMN
 PG_COLUMN = "search_tsv"  # the words of each message, PG_DOCUMENT stored with the row
 MAX_MESSAGE_HITS = 2000
-INDEX_BATCH = 2000
 
 # Hiragana and katakana, CJK ideographs (and extension A, compatibility), Hangul syllables.
 CJK_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
@@ -239,68 +235,11 @@ def message_holds(q: str):
     words = literal_column(f"message.{PG_COLUMN}").op("@@")(_pg_tsquery(query))
     # OFFSET 0 keeps the check per conversation: without it PostgreSQL may turn the EXISTS into
     # a hashed set of every conversation with a matching message (the whole index read, 280 ms).
-    held = select(message_t.c.id).where(message_t.c.conversation_id == Conversation.__table__.c.id, words)
+    held = select(message_t.c.id).where(message_t.c.conversation_id == conversation_t.c.id, words)
     return held.offset(0).exists()
 
 
-# --- the indexer (SQLite) -----------------------------------------------------------------------------
-
-
-def index_messages(engine: Engine, *, batch: int = INDEX_BATCH) -> int:
-    """Add up to `batch` messages above the watermark, and up to `batch` stale ones, to the index
-    in one write transaction; how many. A no-op (0) on PostgreSQL and without the index."""
-    if not is_sqlite(engine):
-        return 0
-    with write_tx(engine) as conn:
-        if not has_message_index(conn):
-            return 0
-        raw = conn.connection.dbapi_connection
-        (watermark,) = raw.execute(f"SELECT indexed_to FROM {SEARCH_MESSAGE_STATE}").fetchone()
-        rows = raw.execute(
-            "SELECT id, text FROM message WHERE id > ? ORDER BY id LIMIT ?", (watermark, batch)
-        ).fetchall()
-        stale = raw.execute(
-            f"SELECT s.message_id, m.text FROM {SEARCH_MESSAGE_STALE} s JOIN message m ON m.id = s.message_id LIMIT ?",
-            (batch,),
-        ).fetchall()
-        raw.executemany(
-            f"INSERT INTO {SEARCH_MESSAGE}(rowid, text) VALUES (?, ?)",
-            [(ident, index_text(text)) for ident, text in rows + stale if text],
-        )
-        if rows:
-            raw.execute(f"UPDATE {SEARCH_MESSAGE_STATE} SET indexed_to = ?", (rows[-1][0],))
-        if stale:
-            raw.executemany(f"DELETE FROM {SEARCH_MESSAGE_STALE} WHERE message_id = ?", [(s[0],) for s in stale])
-        # A stale row whose message is gone has nothing to add again.
-        raw.execute(f"DELETE FROM {SEARCH_MESSAGE_STALE} WHERE message_id NOT IN (SELECT id FROM message)")
-    return len(rows) + len(stale)
-
-
-def index_all_messages(engine: Engine) -> int:
-    """Bring the index up to date now (bulk loads, the privacy erase, tests)."""
-    total = 0
-    while done := index_messages(engine, batch=20_000):
-        total += done
-    return total
-
-
-class MessageIndexer(PollingWorker):
-    """Keeps the SQLite message index up to date in the background: a batch at a time, straight on
-    while there is a backlog, pausing after each batch while ingest is busy (hub/runtime/pacing.py)."""
-
-    poll_seconds = 1.0
-
-    def __init__(self, engine: Engine, *, pacer: Pacer | None = None, batch: int = INDEX_BATCH):
-        super().__init__()
-        self.engine = engine
-        self.pacer = pacer
-        self.batch = batch
-
-    async def run_once(self) -> int:
-        started = time.monotonic()
-        done = await asyncio.to_thread(index_messages, self.engine, batch=self.batch)
-        if done and self.pacer is not None:
-            pause = self.pacer.pause_after(started, time.monotonic())
-            if pause > 0:
-                await asyncio.sleep(pause)
-        return done
+def message_like(pattern: str):
+    """The condition that one of the conversation's messages holds `pattern` (LIKE): for a store
+    without the message index (a scan)."""
+    return conversation_t.c.id.in_(select(message_t.c.conversation_id).where(message_t.c.text.ilike(pattern, escape="\\")))

@@ -1,0 +1,178 @@
+"""The inbox list as an agent sees it: named views (mine, unassigned, open, SLA due soon, all),
+filters by channel and status, search, sort by last activity or priority; each row with the
+conversation's first words when it has no subject, the assignee's name and whether it is unread
+to this agent.
+
+The lists themselves are hub/conversations/listing.py's (a search sorts by activity: its `q=`
+is hub/conversations/search/'s); this module turns the page's query string into one of them and
+adds what the inbox row shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from hub.contract.errors import RejectedInput
+from hub.contract.timefmt import parse_iso
+from hub.conversations import read_marks
+from hub.conversations.listing import ConversationFilter, list_by_priority, list_conversations, list_sla_due
+from hub.conversations.queries import conversation_t, customer_t
+from hub.store.db import read_tx
+from hub.store.models import Agent, ConversationStatus, Message, Segment, SlaClock, utcnow
+from hub.store.search_text import search_text
+
+agent_t = Agent.__table__
+message_t = Message.__table__
+clock_t = SlaClock.__table__
+
+VIEWS = {
+    "mine": "Mine",
+    "unassigned": "Unassigned",
+    "open": "All open",
+    "sla": "SLA due soon",
+    "all": "All",
+}
+SORTS = {"activity": "Last activity", "priority": "Priority"}
+FIRST_WORDS = 140
+PAGE = 50
+
+
+@dataclass(frozen=True)
+class InboxQuery:
+    view: str = "open"
+    channel: str | None = None
+    status: str | None = None
+    q: str | None = None
+    segment: str | None = None  # the customer's segment (general / potential / key)
+    sort: str = "activity"
+    cursor: str | None = None
+    limit: int = PAGE
+
+
+def parse_query(params, known_channels: list[str]) -> InboxQuery:
+    """An InboxQuery from a page's query string; unknown values are refused with a clear message."""
+    view = params.get("view") or "open"
+    if view not in VIEWS:
+        raise RejectedInput(f"view must be one of: {', '.join(VIEWS)}")
+    sort = params.get("sort") or "activity"
+    if sort not in SORTS:
+        raise RejectedInput(f"sort must be one of: {', '.join(SORTS)}")
+    status = params.get("status") or None
+    if status is not None and status not in ConversationStatus.__members__:
+        raise RejectedInput(f"status must be one of: {', '.join(ConversationStatus.__members__)}")
+    channel = params.get("channel") or None
+    if channel is not None and channel not in known_channels:
+        raise RejectedInput(f"channel must be one of: {', '.join(known_channels)}")
+    q = search_text(params.get("q"))
+    segment = params.get("segment") or None
+    if segment is not None and segment not in Segment.__members__:
+        raise RejectedInput(f"segment must be one of: {', '.join(Segment.__members__)}")
+    return InboxQuery(view=view, channel=channel, status=status, q=q, segment=segment, sort=sort,
+                      cursor=params.get("cursor") or None)
+
+
+def _filter(agent_id: int, iq: InboxQuery) -> ConversationFilter:
+    status = iq.status
+    assignee = None
+    if iq.view == "mine":
+        assignee = agent_id
+    elif iq.view == "unassigned":
+        assignee = 0
+        status = status or ConversationStatus.open
+    elif iq.view == "open":
+        status = status or ConversationStatus.open
+    return ConversationFilter(status=status, channel=iq.channel, assignee=assignee, segment=iq.segment, q=iq.q,
+                              limit=iq.limit, cursor=iq.cursor)
+
+
+def _first_words(conn, ids: list[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    first = (
+        select(func.min(message_t.c.id))
+        .where(message_t.c.conversation_id.in_(ids), message_t.c.direction == "inbound")
+        .group_by(message_t.c.conversation_id)
+    )
+    rows = conn.execute(select(message_t.c.conversation_id, message_t.c.text).where(message_t.c.id.in_(first))).all()
+    return {r.conversation_id: " ".join((r.text or "").split())[:FIRST_WORDS] for r in rows}
+
+
+def list_inbox(engine: Engine, agent_id: int, iq: InboxQuery, *, now: datetime | None = None) -> dict[str, Any]:
+    """{"items": [row...], "next_cursor": str | None}; rows as list_conversations gives them, plus
+    preview, assignee_name, unread, age_seconds."""
+    now = now or utcnow()
+    f = _filter(agent_id, iq)
+    if iq.view == "sla":
+        page = list_sla_due(engine, f, now)
+    elif iq.sort == "priority" and not iq.q:
+        page = list_by_priority(engine, f)
+    else:
+        page = list_conversations(engine, f)
+    items, next_cursor = page["items"], page["next_cursor"]
+    ids = [c["id"] for c in items]
+    with read_tx(engine) as conn:
+        no_subject = [c["id"] for c in items if not c["subject"]]
+        preview = _first_words(conn, no_subject)
+        assignees = {c["assignee_id"] for c in items if c["assignee_id"]}
+        names = {
+            r.id: r.name or r.email
+            for r in conn.execute(select(agent_t.c.id, agent_t.c.name, agent_t.c.email).where(agent_t.c.id.in_(assignees)))
+        } if assignees else {}
+        activity = {c["id"]: parse_iso(c["last_message_at"]) for c in items}
+        unread = read_marks.unread(conn, agent_id, activity)
+        customer_ids = {c["customer"]["id"] for c in items}
+        segments = dict(conn.execute(
+            select(customer_t.c.id, customer_t.c.segment).where(customer_t.c.id.in_(customer_ids))
+        ).all()) if customer_ids else {}
+        warn_at = _warnings(conn, [c["id"] for c in items if c["sla_due_at"]])
+    for c in items:
+        c["preview"] = c["subject"] or preview.get(c["id"]) or ""
+        c["assignee_name"] = names.get(c["assignee_id"])
+        c["unread"] = c["id"] in unread
+        c["age_seconds"] = max(0, int((now - parse_iso(c["created_at"])).total_seconds()))
+        c["sla_overdue"] = bool(c["sla_due_at"]) and parse_iso(c["sla_due_at"]) < now
+        c["segment"] = segments.get(c["customer"]["id"])
+        c.update(sla_row(c["sla_due_at"] and parse_iso(c["sla_due_at"]), warn_at.get(c["id"]), now))
+    return {"items": items, "next_cursor": next_cursor, "ids": ids}
+
+
+def _warnings(conn, ids: list[int]) -> dict[int, datetime]:
+    """conversation id -> when its earliest running timer's warning is due (hub/sla/timers.py's clock)."""
+    if not ids:
+        return {}
+    rows = conn.execute(
+        select(clock_t.c.conversation_id, clock_t.c.first_response_warn_at, clock_t.c.resolution_warn_at,
+               conversation_t.c.first_response_at)
+        .join(conversation_t, conversation_t.c.id == clock_t.c.conversation_id)
+        .where(clock_t.c.conversation_id.in_(ids))
+    ).all()
+    out = {}
+    for r in rows:
+        points = [p for p in (None if r.first_response_at else r.first_response_warn_at, r.resolution_warn_at) if p]
+        if points:
+            out[r.conversation_id] = min(points)
+    return out
+
+
+def span(delta: timedelta) -> str:
+    """A length of time as a short label: 2d 3h, 4h 05m, 12m."""
+    minutes = int(abs(delta.total_seconds()) // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"
+
+
+def sla_row(due: datetime | None, warn_at: datetime | None, now: datetime) -> dict[str, Any]:
+    """The SLA timer as a row shows it: sla_state ok / warning / overdue and a short label."""
+    if not due:
+        return {"sla_state": None, "sla_label": None}
+    if due < now:
+        return {"sla_state": "overdue", "sla_label": f"overdue {span(now - due)}"}
+    state = "warning" if warn_at is not None and warn_at <= now else "ok"
+    return {"sla_state": state, "sla_label": f"due in {span(due - now)}"}

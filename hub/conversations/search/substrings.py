@@ -1,0 +1,238 @@
+"""Search by substring over who and what a conversation is about: its subject, its customer's
+name and its customer's addresses (LIKE '%text%', case-insensitive), for the q= of a listing.
+
+With the trigram indexes of migration 0003 (FTS5 on SQLite, pg_trgm on PostgreSQL) the matching
+conversations are found through them first (candidates()); a text of two characters through the
+trigrams that start with it (SQLite, migration 0013) or an index of each column's two-character
+pieces (PostgreSQL, migration 0014). Without them (one character, a store without the indexes)
+the plain condition (matches_like) looks for the customers first. A text so common that it matches
+SEARCH_MAX_CANDIDATES rows or more (5% of a 100,000-conversation store) is not collected from the
+indexes at all: the listing walks in activity order instead, checking each conversation
+(matches_common). hub/conversations/search/page.py decides which way a listing takes.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+
+from sqlalchemy import Engine, and_, bindparam, func, or_, select
+from sqlalchemy import text as sql_text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.types import NullType
+
+from hub.store.db import SEARCH_END, SEARCH_QUEUE, SEARCH_TERMS, SEARCH_TEXT, search_fold
+from hub.store.models import Conversation, Customer, Identity
+from hub.store.sql import like_pattern
+
+conversation_t = Conversation.__table__
+customer_t = Customer.__table__
+identity_t = Identity.__table__
+
+log = logging.getLogger(__name__)
+SEARCH_MIN_CHARS = 3  # a trigram holds three characters (two: _two_characters, _bigrams_hold)
+SEARCH_MAX_CANDIDATES = 5000
+
+_search_objects: weakref.WeakKeyDictionary[Engine, dict[tuple[str, ...], bool]] = weakref.WeakKeyDictionary()
+_SQLITE_SEARCH_TABLES = (SEARCH_TEXT, SEARCH_QUEUE)
+_PG_SEARCH_INDEXES = ("search_conversation_subject_trgm", "search_customer_name_trgm", "search_identity_address_trgm")
+_PG_BIGRAM_INDEXES = ("search_conversation_subject_bigrams", "search_customer_name_bigrams", "search_identity_address_bigrams")
+
+# SQLite: one FTS5 table holds the three columns as documents numbered row id * 4 + 0 (a subject),
+# 1 (a customer's name) or 2 (an address); an address leads to its customer through `identity`
+# now, so a merge needs nothing from the index. Changes not yet moved into the index wait in the
+# queue (hub/store/db.py): a document found there is read from the queue (its latest state), not from
+# the index. :phrase is the quoted text, or for two characters the index's terms that start with
+# them, OR-ed (_two_characters). At most :limit documents are read; a row -1 says there were that
+# many (a common text: the caller gives up on the index). UNION ALL, not UNION, so that LIMIT stops
+# the work early; the caller drops duplicates.
+_FTS_CANDIDATES = sql_text(
+    f"""
+    WITH hit(n) AS (
+        SELECT rowid FROM {SEARCH_TEXT}
+        WHERE {SEARCH_TEXT} MATCH :phrase AND rowid NOT IN (SELECT n FROM {SEARCH_QUEUE})
+        UNION ALL
+        SELECT n FROM (SELECT n, text, remove, max(seq) FROM {SEARCH_QUEUE} GROUP BY n)
+        WHERE remove = 0 AND text LIKE :pattern ESCAPE '\\'
+        LIMIT :limit
+    )
+    SELECT -1 FROM (SELECT count(*) AS found FROM hit) WHERE found >= :limit
+    UNION ALL
+    SELECT n >> 2 FROM hit WHERE n & 3 = 0
+    UNION ALL
+    SELECT id FROM conversation WHERE customer_id IN (
+        SELECT n >> 2 FROM hit WHERE n & 3 = 1
+        UNION
+        SELECT customer_id FROM identity WHERE id IN (SELECT n >> 2 FROM hit WHERE n & 3 = 2))
+    LIMIT :limit
+    """
+)
+
+
+def _matching_customers(pattern: str):
+    return select(customer_t.c.id).where(customer_t.c.name.ilike(pattern, escape="\\")).union(
+        select(identity_t.c.customer_id).where(identity_t.c.address.ilike(pattern, escape="\\"))
+    )
+
+
+def matches_like(pattern: str):
+    """The plain condition. Matching customers first (few rows), then their conversations by
+    index; an OR across the join would make the database walk every conversation."""
+    return or_(
+        conversation_t.c.customer_id.in_(_matching_customers(pattern)),
+        conversation_t.c.subject.ilike(pattern, escape="\\"),
+    )
+
+
+def matches_common(pattern: str):
+    """The condition for a common text, checked on each conversation of the activity-order walk:
+    its subject, its customer's name (joined already) and its customer's addresses (by index).
+    Collecting the matching customers first, as matches_like does, would read them all."""
+    own_address = (
+        select(identity_t.c.id)
+        .where(identity_t.c.customer_id == conversation_t.c.customer_id, identity_t.c.address.ilike(pattern, escape="\\"))
+        .exists()
+    )
+    return or_(
+        conversation_t.c.subject.ilike(pattern, escape="\\"),
+        customer_t.c.name.ilike(pattern, escape="\\"),
+        own_address,
+    )
+
+
+def has_indexes(conn) -> bool:
+    """Whether migration 0003 could create the indexes here."""
+    return _search_objects_exist(conn, _SQLITE_SEARCH_TABLES if conn.dialect.name == "sqlite" else _PG_SEARCH_INDEXES)
+
+
+def _search_objects_exist(conn, names: tuple[str, ...]) -> bool:
+    """Whether these tables (SQLite) or indexes (PostgreSQL) all exist here: a migration may have
+    had to do without them. Asked once per engine."""
+    known = _search_objects.setdefault(conn.engine, {})
+    if names not in known:
+        if conn.dialect.name == "sqlite":
+            probe = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN :names"
+        else:
+            probe = "SELECT count(*) FROM pg_indexes WHERE indexname IN :names"
+        probe = sql_text(probe).bindparams(bindparam("names", expanding=True))
+        known[names] = conn.execute(probe, {"names": list(names)}).scalar() == len(names)
+    return known[names]
+
+
+def _fts_answers(conn, q: str) -> bool:
+    """SQLite: whether the FTS5 index finds the documents holding q, and so tells how many there
+    are: a text of three characters or more by its trigrams, one of two by the trigrams that
+    start with it (_two_characters). Not a text holding the mark indexed after each document
+    (hub.store.db.SEARCH_END): the index would find it at every document's end; the plain query does not."""
+    return (
+        conn.dialect.name == "sqlite"
+        and len(q) >= SEARCH_MIN_CHARS - 1
+        and SEARCH_END not in q
+        and has_indexes(conn)
+    )
+
+
+_TERMS_BETWEEN = sql_text(f"SELECT term FROM {SEARCH_TERMS} WHERE term >= :low AND term <= :high")
+
+
+def _two_characters(conn, q: str) -> str:
+    """The FTS5 query for a text of two characters: the index's trigrams that start with it, each
+    quoted, OR-ed. Every document is indexed with a mark after it (hub/store/db.py), so every
+    occurrence of the two characters, the document's last two included, starts one. The terms
+    are read by range from the index's vocabulary (0.1-1 ms at 100,000 conversations, as it
+    counts each term's documents; reading all of it took ~75 ms), from q folded as the tokenizer
+    folds (hub.store.db.search_fold: not as str.lower() folds beyond ASCII). A trigram is three
+    characters, the third at most U+10FFFF: the range holds all that start with q. No such
+    term: q quoted, which has no trigram and so matches nothing (FTS5's documentation)."""
+    low = search_fold(q)
+    terms = conn.execute(_TERMS_BETWEEN, {"low": low, "high": low + "\U0010ffff"}).scalars().all()
+    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms or [q])
+
+
+def _pg_answers(conn, q: str) -> bool:
+    """PostgreSQL: whether indexes find the rows holding q: pg_trgm's (migration 0003) for three
+    characters or more, those of search_bigrams() (migration 0014) for two; each checked once per
+    engine. One character: neither (a scan)."""
+    if len(q) == SEARCH_MIN_CHARS - 1:
+        return _search_objects_exist(conn, _PG_BIGRAM_INDEXES)
+    return len(q) >= SEARCH_MIN_CHARS and has_indexes(conn)
+
+
+def _bigrams_hold(column, q: str, pattern: str):
+    """PostgreSQL, two characters: the column's bigrams (an index of migration 0014) hold q's,
+    then ILIKE decides, so that what is found is what the plain query finds (the bigrams are of
+    lower(), as ILIKE folds; q's bigrams rather than lower(q): the one where lower() changes the
+    length, as ICU's can)."""
+    return and_(func.search_bigrams(column).op("@>")(func.search_bigrams(q)), column.ilike(pattern, escape="\\"))
+
+
+def candidates(conn, q: str) -> tuple[list[int] | None, bool]:
+    """Ids of the conversations q matches by subject, customer name or address, through the
+    trigram indexes (PostgreSQL, two characters: the bigram indexes); (None, common): the indexes
+    cannot answer, or (common) the text matches SEARCH_MAX_CANDIDATES rows or more."""
+    if not (_fts_answers(conn, q) if conn.dialect.name == "sqlite" else _pg_answers(conn, q)):
+        return None, False
+    limit = SEARCH_MAX_CANDIDATES
+    if conn.dialect.name == "sqlite":
+        try:
+            if len(q) < SEARCH_MIN_CHARS:
+                phrase = _two_characters(conn, q)
+            else:
+                # A quoted FTS5 phrase: the text as it is (only '"' needs doubling); trigram phrases
+                # match where the trigrams follow each other, so exactly where the text occurs.
+                phrase = '"' + q.replace('"', '""') + '"'
+            params = {"phrase": phrase, "pattern": like_pattern(q), "limit": limit}
+            rows = conn.execute(_FTS_CANDIDATES, params).scalars().all()
+        except DBAPIError as exc:  # a damaged index (hub/store/db.py rebuilds it on the next write)
+            log.warning("inbox search index unusable, searching without it: %s", exc.orig)
+            return None, False
+    else:
+        pattern = like_pattern(q)
+        if len(q) < SEARCH_MIN_CHARS:  # two characters (_pg_answers): no trigram; bigrams, then ILIKE
+            by_subject = select(conversation_t.c.id).where(_bigrams_hold(conversation_t.c.subject, q, pattern))
+            customers = select(customer_t.c.id).where(_bigrams_hold(customer_t.c.name, q, pattern)).union(
+                select(identity_t.c.customer_id).where(_bigrams_hold(identity_t.c.address, q, pattern))
+            )
+            by_customer = select(conversation_t.c.id).where(conversation_t.c.customer_id.in_(customers))
+        else:
+            by_subject = select(conversation_t.c.id).where(conversation_t.c.subject.ilike(pattern, escape="\\"))
+            by_customer = select(conversation_t.c.id).where(conversation_t.c.customer_id.in_(_matching_customers(pattern)))
+        # PostgreSQL misjudges how selective ILIKE '%text%' is and would rather scan the tables
+        # than use the trigram indexes (17-35 ms a table at 40,000 rows, against 1-3 ms). And the
+        # page query that follows takes a list of ids whose length changes from one search to
+        # the next: a plan cached for the prepared statement cannot know it (11 ms against 17).
+        conn.execute(_PLANNER_FOR_SEARCH)
+        rows = conn.execute(by_subject.union_all(by_customer).limit(limit)).scalars().all()
+        conn.execute(_SEQSCAN_ON)
+    if len(rows) >= limit or -1 in rows:
+        return None, True
+    return list(dict.fromkeys(rows)), False
+
+
+# PostgreSQL gets the ids as one array parameter: as thousands of parameters (IN (...)) the
+# statement took ~30 ms to bind and plan. The array goes in its text form, '{1,2,3}', typed by the
+# CAST alone (an untyped parameter): psycopg adapts a list element by element, ~1 µs an id (5 ms
+# for 5,000), where PostgreSQL reads the text in a tenth of that. A parameter typed as text would
+# be cast row by row instead: hundreds of milliseconds.
+_ID_ARRAY = sql_text("conversation.id = ANY(CAST(:search_ids AS integer[]))")
+
+
+def one_of(conn, ids: list[int]):
+    """conversation.id among up to SEARCH_MAX_CANDIDATES + MAX_MESSAGE_HITS ids."""
+    if conn.dialect.name == "postgresql":
+        literal = "{" + ",".join(str(int(i)) for i in ids) + "}"
+        return _ID_ARRAY.bindparams(bindparam("search_ids", literal, type_=NullType()))
+    return conversation_t.c.id.in_(ids)
+
+
+_PLANNER_FOR_SEARCH = sql_text(
+    "SELECT set_config('enable_seqscan', 'off', true), set_config('plan_cache_mode', 'force_custom_plan', true)"
+)
+_SEQSCAN_ON = sql_text("RESET enable_seqscan")  # back to the session's setting
+
+
+def index_counts(conn, q: str) -> bool:
+    """Whether the indexes tell cheaply how common q is (SQLite's FTS5 for three characters or
+    more: it stops counting at SEARCH_MAX_CANDIDATES). Elsewhere a listing looks at the newest
+    conversations to find out (hub/conversations/search/page.py)."""
+    return len(q) >= SEARCH_MIN_CHARS and _fts_answers(conn, q)
