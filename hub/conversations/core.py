@@ -19,16 +19,14 @@ from sqlalchemy.sql.util import ClauseAdapter, find_tables
 from sqlalchemy.types import NullType
 
 from hub.auth.accounts import Principal, audit
-from hub.store.blobs import BlobStore
 from hub.store.db import SEARCH_END, SEARCH_QUEUE, SEARCH_TERMS, SEARCH_TEXT, read_tx, search_fold, write_tx
 from hub.conversations.versions import bumped
 from hub.contract.errors import NotFound, RejectedInput, StaleVersion
 from hub.conversations import mentions
 from hub.conversations.message_search import common_in_messages, conversations_with_text, message_holds
 from hub.store.sql import like_pattern, planner_off
-from hub.store.models import Agent, Attachment, Conversation, ConversationStatus, Customer, Direction, Identity, Message, Outbox, OutboxStatus, Priority, utcnow
-from hub.outbox.queue import enqueue
-from hub.ingest.sanitize import sanitize_html
+from hub.store.models import Agent, Attachment, Conversation, ConversationStatus, Customer, Direction, Identity, Message, Outbox, Priority, utcnow
+from hub.outbox.state import delivery_state
 
 conversation_t = Conversation.__table__
 customer_t = Customer.__table__
@@ -39,15 +37,6 @@ agent_t = Agent.__table__
 attachment_t = Attachment.__table__
 
 MAX_PAGE = 200
-# How the outbox's states read to an agent.
-DELIVERY_STATE = {
-    OutboxStatus.pending: "queued",
-    OutboxStatus.sending: "sending",
-    OutboxStatus.sent: "sent",
-    OutboxStatus.dead: "failed",
-}
-
-
 def iso(when: datetime | None) -> str | None:
     if when is None:
         return None
@@ -529,15 +518,8 @@ def list_conversations(engine: Engine, f: ConversationFilter) -> dict[str, Any]:
 
 
 def _delivery(row) -> dict[str, Any] | None:
-    if row.outbox_status is None:
-        return None
-    return {
-        "state": DELIVERY_STATE.get(row.outbox_status, row.outbox_status),
-        "attempts": row.outbox_attempts,
-        "last_error": row.outbox_error,
-        "next_attempt_at": iso(row.outbox_next) if row.outbox_status == OutboxStatus.pending else None,
-        "sent_at": iso(row.outbox_sent_at),
-    }
+    return delivery_state(row.outbox_status, attempts=row.outbox_attempts, last_error=row.outbox_error,
+                          next_attempt_at=row.outbox_next, sent_at=row.outbox_sent_at)
 
 
 def messages_with_sender_and_delivery():
@@ -699,183 +681,6 @@ def _stale(conn, conversation_id: int, expected_version: int) -> StaleVersion:
         f"(the error's detail) and make the change again if it still holds.",
         detail={"version": current["version"], "conversation": current},
     )
-
-
-# Channels a customer cannot be answered on (a form has no way back, a call was a call): replies
-# go by email to the customer's address.
-ANSWERED_BY_EMAIL = {"webform", "voice"}
-
-
-# Channels a reply can be sent on to any of the customer's addresses of that kind, whatever channel
-# the conversation came by (an agent answering a call's transcript on Telegram, say).
-REPLY_CHANNELS = {"email": "email", "telegram": "telegram"}
-
-
-def _customer_address(conn, conv, kind: str) -> str | None:
-    return conn.execute(
-        select(identity_t.c.address)
-        .where(identity_t.c.customer_id == conv.customer_id, identity_t.c.kind == kind)
-        .order_by(identity_t.c.verified.desc(), identity_t.c.id.desc())
-        .limit(1)
-    ).scalar()
-
-
-def _recipient(conn, conv, channel: str | None = None) -> tuple[str, str, list[str]]:
-    """(channel, recipient, reply_to) of a reply: by default the conversation's customer at the
-    address they last wrote from on the conversation's channel, and the external ids of its inbound
-    messages, that message first, for threading in the customer's client. `channel` names another
-    channel to answer on: the customer's address of that kind.
-
-    Never somebody else who wrote into the conversation (a colleague on Cc): a reply, and above all
-    an automatic answer with order facts, goes to the customer whose conversation it is, whoever
-    wrote last."""
-    default = "email" if conv.channel in ANSWERED_BY_EMAIL else conv.channel
-    channel = channel or default
-    if channel != conv.channel:
-        if channel not in REPLY_CHANNELS:
-            raise RejectedInput(f"a reply cannot be sent on {channel!r}; choose one of: {', '.join(sorted(REPLY_CHANNELS))}")
-        address = _customer_address(conn, conv, REPLY_CHANNELS[channel])
-        if address is None:
-            how = " call them back, or" if conv.channel == "voice" else ""
-            raise RejectedInput(
-                f"conversation {conv.id} came by {conv.channel} and its customer has no {channel} address to answer;"
-                f"{how} add one to the customer"
-            )
-        return channel, address, []
-    inbound = (
-        select(message_t.c.external_id, identity_t.c.address)
-        .join(identity_t, identity_t.c.id == message_t.c.identity_id)
-        .where(
-            message_t.c.conversation_id == conv.id,
-            message_t.c.direction == Direction.inbound,
-            message_t.c.channel == conv.channel,
-        )
-        .order_by(message_t.c.id.desc())
-    )
-    recent = conn.execute(inbound.limit(10)).all()
-    if not recent:
-        raise RejectedInput(f"conversation {conv.id} has no inbound message on {conv.channel} to reply to")
-    own = conn.execute(inbound.where(identity_t.c.customer_id == conv.customer_id).limit(1)).first()
-    if own is not None:
-        address, answered = own.address, own.external_id
-    else:
-        # The customer's own messages came from an address that is no longer theirs (an identity
-        # moved to another customer): their address of the channel's kind, if any.
-        address = _customer_address(conn, conv, REPLY_CHANNELS.get(conv.channel, conv.channel))
-        if address is None:
-            raise RejectedInput(
-                f"conversation {conv.id} has no message from its customer's own {conv.channel} address to answer; "
-                "add one to the customer or answer on another channel"
-            )
-        answered = None
-    ids = [answered] if answered else []
-    ids += [r.external_id for r in recent if r.external_id and r.external_id != answered]
-    return conv.channel, address, ids
-
-
-def reply_recipient(engine: Engine, conversation_id: int, channel: str | None = None) -> dict[str, Any]:
-    """Where a reply to the conversation goes, for the agent to see before sending:
-    {"channel", "address", "name"}, or {"channel", "error"} when it cannot go anywhere."""
-    with read_tx(engine) as conn:
-        conv = require_conversation(conn, conversation_id)
-        name = conn.execute(select(customer_t.c.name).where(customer_t.c.id == conv.customer_id)).scalar()
-        try:
-            channel, address, _ = _recipient(conn, conv, channel)
-        except RejectedInput as exc:
-            return {"channel": channel or conv.channel, "address": None, "name": name, "error": exc.message}
-    return {"channel": channel, "address": address, "name": name, "error": None}
-
-
-def queue_outbound(
-    conn, conv, text: str, *, html: str | None = None, author_agent_id: int | None = None, attachments: list[dict] = (),
-    metadata: dict | None = None, channel: str | None = None,
-) -> int:
-    """Store an outbound message and its outbox row, in the caller's transaction, on `channel` or
-    else the conversation's way back (see _recipient). Returns the message id. Used for agents'
-    replies and the hub's own messages.
-    attachments: stored blobs ({filename, content_type, size, sha256}); the worker loads them."""
-    now = utcnow()
-    channel, recipient, reply_to = _recipient(conn, conv, channel)
-    subject = f"Re: {conv.subject or 'Your request'} [#{conv.id}]"
-    clean_html = sanitize_html(html)
-    message_id = conn.execute(
-        message_t.insert()
-        .values(
-            conversation_id=conv.id,
-            direction=Direction.outbound,
-            channel=channel,
-            author_agent_id=author_agent_id,
-            subject=subject,
-            text=text,
-            html=clean_html,
-            sent_at=now,
-            created_at=now,
-            # Whom it went to: who may later thread into the conversation by naming it (hub/ingest/threading_rules.py).
-            metadata={**(metadata or {}), "to": [recipient]},
-        )
-        .returning(message_t.c.id)
-    ).scalar_one()
-    if attachments:
-        conn.execute(attachment_t.insert(), [dict(a, message_id=message_id) for a in attachments])
-    enqueue(
-        conn,
-        kind="message",
-        channel=channel,
-        message_id=message_id,
-        idempotency_key=f"message:{message_id}",
-        payload={
-            "conversation_id": conv.id,
-            "channel": channel,
-            "recipient": recipient,
-            "text": text,
-            "html": clean_html,
-            "subject": subject,
-            "reply_to": reply_to,
-            "thread_key": conv.thread_key,
-            "attachments": list(attachments),
-        },
-    )
-    return message_id
-
-
-def reply(
-    engine: Engine,
-    conversation_id: int,
-    actor: Principal,
-    text: str,
-    html: str | None = None,
-    *,
-    attachments: list[tuple[str, str, bytes]] = (),
-    blobs: BlobStore | None = None,
-    channel: str | None = None,
-) -> dict[str, Any]:
-    """Store an agent's reply and queue its delivery, in one transaction. attachments are
-    (filename, content_type, bytes), stored content-addressed in `blobs` first. channel: answer on
-    another channel than the conversation's (email or telegram, to the customer's address)."""
-    if not text or not text.strip():
-        raise RejectedInput("a reply needs text")
-    if attachments and blobs is None:
-        raise RejectedInput("this hub has no blob store for attachments")
-    stored = [
-        {"filename": name[:300], "content_type": ctype[:200], "size": len(data), "sha256": blobs.put(data)}
-        for name, ctype, data in attachments
-    ]
-    now = utcnow()
-    with write_tx(engine) as conn:
-        conv = require_conversation(conn, conversation_id)
-        message_id = queue_outbound(
-            conn, conv, text, html=html, author_agent_id=actor.id if actor.is_agent else None, attachments=stored,
-            channel=channel,
-        )
-        values: dict[str, Any] = {"updated_at": now}
-        if conv.first_response_at is None:
-            values["first_response_at"] = now
-        if conv.status == ConversationStatus.open:
-            values["status"] = ConversationStatus.pending  # waiting for the customer now
-        if len(values) > 1:
-            values["version"] = bumped()
-        conn.execute(update(conversation_t).where(conversation_t.c.id == conv.id).values(**values))
-    return _message(engine, message_id)
 
 
 def add_note(engine: Engine, conversation_id: int, actor: Principal, text: str) -> dict[str, Any]:

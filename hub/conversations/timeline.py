@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from hub.conversations import mentions
-from hub.conversations.core import DELIVERY_STATE, attachments_of, iso, messages_with_sender_and_delivery
+from hub.conversations.core import attachments_of, iso, messages_with_sender_and_delivery
+from hub.outbox.state import DELIVERY_STATE
 from hub.store.db import read_tx
 from hub.contract.errors import NotFound
 from hub.store.models import Agent, Attachment, Conversation, Direction, Message, OutboxStatus

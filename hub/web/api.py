@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from hub.auth import accounts as auth
 from hub.conversations import core as conversations
+from hub.conversations import replies
 from hub.customers import profiles as customers
 from hub.customers import linking
 from hub.auth import lockout
@@ -235,7 +236,7 @@ async def post_reply(request: web.Request) -> web.Response:
             raise ValidationFailed(f"attachments.{i}.data_base64: not valid base64") from None
         files.append((att.filename, att.content_type, data))
     message = await db(
-        conversations.reply, request.app[ENGINE], cid, who, body.text, body.html, attachments=files,
+        replies.reply, request.app[ENGINE], cid, who, body.text, body.html, attachments=files,
         blobs=request.app[BLOBS], channel=body.channel,
     )
     request.app[WORKER].wake()

@@ -25,7 +25,8 @@ from hub.web.metrics import HubMetrics
 from hub.store.migrate import upgrade
 from hub.conversations.message_search import MessageIndexer
 from hub.runtime.pacing import IngestMeter, Pacer
-from hub.outbox.queue import OutboxWorker
+from hub.outbox.compose import queue_message
+from hub.outbox.worker import OutboxWorker
 from hub.store.workqueue import RetryPolicy
 from hub.runtime.parser_pool import ParserPool
 from hub.web.ratelimit import RateLimiter, client_address, parse_networks
@@ -58,6 +59,8 @@ TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple)
 INGEST_LISTENERS = web.AppKey("ingest_listeners", list)
 # How fast messages arrive here: background workers pace themselves by it (hub/runtime/pacing.py).
 INGEST_METER = web.AppKey("ingest_meter", IngestMeter)
+# The rate limits channels' routes ask for (ChannelHub.rate_limit), by bucket.
+CHANNEL_LIMITERS = web.AppKey("channel_limiters", dict)
 
 
 @web.middleware
@@ -128,7 +131,7 @@ async def readable_query_middleware(request: web.Request, handler):
 
 
 def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelRegistry | None = None) -> web.Application:
-    from hub.web import api, calls, forms, inbox
+    from hub.web import api, inbox
     from hub.csat import routes as csat_api
     from hub.kb import routes as kb_api
     from hub.reports import routes as reports_api
@@ -146,6 +149,7 @@ def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelReg
     app[SETTINGS] = settings
     app[ENGINE] = engine
     app[INGEST_LISTENERS] = []
+    app[CHANNEL_LIMITERS] = {}
     app[INGEST_METER] = IngestMeter()
     app[INGEST_LISTENERS].append(app[INGEST_METER].arrived)
     retry_policy = RetryPolicy(
@@ -198,8 +202,6 @@ def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelReg
     # Started on first use; each process imports the channels' modules up front.
     app[PARSERS] = ParserPool(processes, preload=sorted({type(c).__module__ for c in app[REGISTRY].all()})) if processes else None
     api.add_routes(app)
-    calls.add_routes(app)
-    forms.add_routes(app)
     kb_api.setup(app)
     scm_api.setup(app)
     sla_api.setup(app)
@@ -210,6 +212,8 @@ def create_app(settings: Settings, *, migrate: bool = True, registry: ChannelReg
     for channel in app[REGISTRY].all():
         if hasattr(channel, "routes"):
             app.router.add_routes(channel.routes())
+        if hasattr(channel, "on_response_prepare"):
+            app.on_response_prepare.append(channel.on_response_prepare)
     app.cleanup_ctx.append(_channels_and_workers)
     return app
 
@@ -262,7 +266,9 @@ def _stored(app: web.Application, message, result) -> None:
 
 
 class ChannelHub:
-    """The HubLink channels get: the one ingest path, and the spool for acknowledge-then-process."""
+    """The HubLink channels get: the one ingest path, the spool for acknowledge-then-process, the
+    outbox for what they send on their own (a form's confirmation), and for channels serving routes
+    the web layer's decisions (who a client is, rate limits, authentication, reading a JSON body)."""
 
     def __init__(self, app: web.Application):
         self.app = app
@@ -302,6 +308,37 @@ class ChannelHub:
 
     async def save_state(self, channel: str, name: str, value: dict) -> None:
         await asyncio.to_thread(save_state, self.app[ENGINE], channel, name, value)
+
+    async def send(self, message, *, metadata: dict | None = None) -> str:
+        recipient = await asyncio.to_thread(queue_message, self.app[ENGINE], message, metadata=metadata)
+        self.app[WORKER].wake()
+        return recipient
+
+    def client_key(self, request: web.Request) -> str:
+        return client_key(request)
+
+    def rate_limit(self, request: web.Request, bucket: str, per_minute: int) -> float:
+        limiters = self.app[CHANNEL_LIMITERS]
+        if bucket not in limiters:
+            limiters[bucket] = RateLimiter(per_minute)
+        return limiters[bucket].check(client_key(request))
+
+    def authenticate(self, request: web.Request, *roles: str):
+        from hub.web.api import principal
+
+        return principal(request, *roles)
+
+    async def read_json(self, request: web.Request, model, *, document: bool = False):
+        from hub.web.api import parse_body
+
+        if not document:
+            return await parse_body(request, model)
+        settings = self.app[SETTINGS]
+        limit = max(settings.max_request_bytes, settings.max_attachment_bytes)
+        return await parse_body(request, model, limit=limit, setting="SERVICEHUB_MAX_ATTACHMENT_BYTES")
+
+    def rejected(self, channel: str) -> None:
+        self.app[METRICS].rejected.labels(channel).inc()
 
 
 async def _channels_and_workers(app: web.Application):

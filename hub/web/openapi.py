@@ -6,13 +6,13 @@ from functools import lru_cache
 
 from pydantic.json_schema import models_json_schema
 
-from channels.voice.record import CallIn
-from hub.web import forms, schemas as s
+from hub.gateway.registry import channel_api_parts
+from hub.web import schemas as s
 
 _MODELS = [
     s.MessageIn, s.IngestOut, s.ConversationPatch, s.ReplyIn, s.NoteIn, s.MergeIn, s.LoginIn, s.ErrorOut,
     s.ConversationPage, s.ConversationDetail, s.MessageOut, s.CustomerOut, s.LoginOut, s.AgentOut, s.Health,
-    s.LinkCodeOut, s.RejectedPage, s.StaleVersionOut, s.RejectedItem, s.RetryIn, CallIn,
+    s.LinkCodeOut, s.RejectedPage, s.StaleVersionOut, s.RejectedItem, s.RetryIn,
 ]
 
 
@@ -98,7 +98,8 @@ def openapi_document() -> dict:
     from hub.segments import routes as segments_api
     from hub.sla import routes as sla_api
 
-    extensions = [kb_api, scm_api, sla_api, segments_api, csat_api, reports_api]
+    # Channels that serve routes of their own (the web form, the calls API) document them too.
+    extensions = [kb_api, scm_api, sla_api, segments_api, csat_api, reports_api, *channel_api_parts()]
     models = [*_MODELS, *(m for module in extensions for m in module.OPENAPI_MODELS)]
     _, defs = models_json_schema([(m, "validation") for m in models], ref_template="#/components/schemas/{model}")
     components = defs.get("$defs", {})
@@ -120,16 +121,6 @@ def openapi_document() -> dict:
                 {"201": _json(s.IngestOut, "stored"), "200": _json(s.IngestOut, "a duplicate: already stored"),
                  **_errors(400, 401, 403, 413, 422)},
                 body=s.MessageIn, tags=["ingest"],
-            )
-        },
-        "/api/v1/calls": {
-            "post": _op(
-                "Ingest a phone call with its transcript (integration token): structured turns, or a "
-                "transcript document (WebVTT, SubRip, Amazon Transcribe / Call Analytics / Contact Lens / "
-                "Post-Call Analytics, Deepgram, AssemblyAI, Whisper JSON, or 'Agent:'/'Customer:' text)",
-                {"201": _json(s.IngestOut, "stored"), "200": _json(s.IngestOut, "a duplicate: this call id was stored before"),
-                 **_errors(400, 401, 403, 413, 422)},
-                body=CallIn, tags=["ingest"],
             )
         },
         "/api/v1/conversations": {
@@ -214,7 +205,6 @@ def openapi_document() -> dict:
                        security=False, tags=["ops"])
         },
     }
-    paths.update(forms.openapi_paths())
     for module in extensions:
         paths.update(module.openapi_paths())
     paths.update(inbox.openapi_paths())
