@@ -342,7 +342,7 @@ async def test_every_inbox_route_is_documented(hub):
     from hub.web import inbox
     from hub.reports import routes as reports_api
 
-    # Issue 9's pages (reports, privacy) live in the inbox too, documented by their own module.
+    # The reports and privacy pages live in the inbox too, documented by their own module.
     documented = {(path, method) for module in (inbox, reports_api)
                   for path, ops in module.openapi_paths().items() if path.startswith("/inbox") for method in ops}
     registered = {

@@ -174,7 +174,7 @@ async def inbox_rows(request: web.Request) -> web.Response:
 
 
 def _suggestions(app, engine, conversation_id: int, who) -> dict:
-    """The knowledge base's suggestions for the first render (hub.kb.suggestions, issue 6); while its
+    """The knowledge base's suggestions for the first render (hub.kb.suggestions); while its
     index loads, the page asks the JSON route again a little later."""
     from hub.kb import routes as kb_api
 
