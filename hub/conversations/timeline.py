@@ -13,7 +13,8 @@ from sqlalchemy import Engine, select
 
 from hub.conversations import mentions
 from hub.contract.timefmt import iso
-from hub.conversations.queries import DELIVERY_STATE, attachments_of, messages_with_sender_and_delivery
+from hub.conversations.queries import attachments_of, messages_with_sender_and_delivery
+from hub.outbox.state import DELIVERY_STATE
 from hub.store.db import read_tx
 from hub.contract.errors import NotFound
 from hub.store.models import Agent, Attachment, Conversation, Direction, Message, OutboxStatus

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 from adapters.demo_scm import seed_demo_scm
 from hub.auth.accounts import Principal, create_agent, create_token
 from hub.conversations.actions import update_conversation
-from hub.conversations.core import reply
+from hub.conversations.replies import reply
 from hub.store.db import read_tx
 from hub.demo.history import seed_history
 from hub.demo.articles import seed_knowledge_base

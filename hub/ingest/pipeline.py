@@ -26,8 +26,8 @@ from hub.contract.errors import HubError, RejectedInput
 from hub.customers.identities import identity_kind, normalise
 from hub.contract.messages import InboundMessage
 from hub.conversations.versions import bumped_if
-from hub.conversations.core import queue_outbound
 from hub.conversations.queries import require_conversation
+from hub.conversations.replies import queue_outbound
 from hub.customers.profiles import merge_in_tx
 from hub.customers.linking import current_customer, record_redeemer, redeem
 from hub.store.models import Attachment, Conversation, ConversationStatus, Customer, Direction, Identity, IdentityKind, Message, Segment, utcnow

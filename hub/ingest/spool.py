@@ -38,7 +38,7 @@ from typing import Any, Awaitable, Callable
 
 from sqlalchemy import Engine, func, select
 
-from channels.base import PermanentFailure, TemporaryFailure
+from hub.contract.delivery import PermanentFailure, TemporaryFailure
 from hub.runtime.admission import Admission
 from hub.store.blobs import BlobStore
 from hub.runtime.budget import Budget

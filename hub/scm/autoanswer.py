@@ -42,8 +42,8 @@ from hub.scm import wording as answers
 from hub.scm import demand
 from hub.conversations.versions import bumped, bumped_if
 from hub.contract.timefmt import iso
-from hub.conversations.core import queue_outbound
 from hub.conversations.queries import require_conversation
+from hub.conversations.replies import queue_outbound
 from hub.store.db import read_tx, write_tx
 from hub.contract.errors import HubError
 from hub.scm.escalation import create_escalation
@@ -97,7 +97,7 @@ class Question:
     claimed: CustomerRef  # every address the asker wrote from: for internal rules, never disclosure
     is_reply: bool = False  # answers an earlier message (In-Reply-To, "Re:"): its subject is the thread's
     # The conversation's customer when somebody else asked (a colleague on Cc): answers go to them
-    # (hub.conversations._recipient), so nothing is disclosed that is not theirs too, and nothing
+    # (hub.conversations.replies.recipient), so nothing is disclosed that is not theirs too, and nothing
     # goes out automatically.
     recipient: CustomerRef | None = None
 

@@ -27,11 +27,12 @@ import aiohttp
 from sqlalchemy import Connection, Engine, func, select, update
 
 from adapters.base import BackendError, BackendUnavailable, CustomerRef, EscalationCase
-from channels.base import PermanentFailure, TemporaryFailure
+from hub.contract.delivery import PermanentFailure, TemporaryFailure
 from hub.contract import clock
 from hub.auth.accounts import Principal, audit
 from hub.contract.timefmt import iso
-from hub.conversations.queries import DELIVERY_STATE, require_conversation
+from hub.conversations.queries import require_conversation
+from hub.outbox.state import delivery_state
 from hub.store.db import read_tx, write_tx
 from hub.contract.errors import NotFound, RejectedInput
 from hub.contract.messages import OutboundMessage
@@ -165,12 +166,8 @@ def escalate(engine: Engine, conversation_id: int, actor: Principal, reason: str
 def _delivery(row) -> dict[str, Any] | None:
     if row is None:
         return None
-    return {
-        "state": DELIVERY_STATE.get(row.status, row.status),
-        "attempts": row.attempts,
-        "last_error": row.last_error,
-        "next_attempt_at": iso(row.next_attempt_at) if row.status == OutboxStatus.pending else None,
-    }
+    return delivery_state(row.status, attempts=row.attempts, last_error=row.last_error,
+                          next_attempt_at=row.next_attempt_at, sent_at=row.sent_at)
 
 
 def _escalation_dict(row, outbox_row, events) -> dict[str, Any]:

@@ -44,6 +44,7 @@ class DeliveryStateOut(BaseModel):
     attempts: int
     last_error: Optional[str]
     next_attempt_at: Optional[datetime]
+    sent_at: Optional[datetime] = None
 
 
 class EscalationEventOut(BaseModel):

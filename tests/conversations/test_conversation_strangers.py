@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import select, update
 
 from hub.auth.accounts import Principal
-from hub.conversations.core import queue_outbound, reply, reply_recipient
 from hub.conversations.queries import require_conversation
+from hub.conversations.replies import queue_outbound, reply, reply_recipient
 from hub.store.db import read_tx
 from hub.ingest.pipeline import IngestPolicy, ingest
 from hub.contract.messages import InboundMessage, Sender, ThreadHints

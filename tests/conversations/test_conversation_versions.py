@@ -20,7 +20,7 @@ from hub.sla import timers as sla
 from hub.auth.accounts import Principal, create_agent
 from hub.store.blobs import BlobStore
 from hub.conversations.actions import add_note, update_conversation
-from hub.conversations.core import reply
+from hub.conversations.replies import reply
 from hub.customers.profiles import merge_customers
 from hub.store.db import make_engine
 from hub.contract.errors import RejectedInput, StaleVersion

@@ -16,7 +16,7 @@ from hub.conversations import read_marks
 from hub.conversations import timeline
 from hub.auth.accounts import Principal, create_agent
 from hub.conversations.actions import add_note, update_conversation
-from hub.conversations.core import reply
+from hub.conversations.replies import reply
 from hub.contract.errors import Conflict, NotFound, RejectedInput
 from hub.ingest.pipeline import ingest
 from hub.contract.messages import InboundMessage, Sender

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from adapters.config import SqlSettings
 from adapters.demo_scm import seed_demo_scm
 from adapters.sql import SqlBackend
+from hub.outbox.compose import PAYLOAD_KEYS
 from hub.scm import wording as answers
 from hub.store.db import make_engine, read_tx, write_tx
 from hub.ingest.pipeline import ingest
@@ -102,6 +103,7 @@ async def test_order_question_gets_an_automatic_answer_on_its_own_channel(engine
 
     [answer] = automatic_answers(engine)
     assert answer.channel == "email" and answer.payload["recipient"] == CHLOE
+    assert set(answer.payload) == set(PAYLOAD_KEYS)  # queued through the outbox's compose, like every message
     assert "Order SO-4711 shipped on" in answer.text and "with DHL, tracking 00340434161094042557" in answer.text
     assert "expected" in answer.text and answer.text.startswith("Hello Chloé,")
     assert answer.metadata["automatic"] is True and answer.metadata["intent"] == "order_status"

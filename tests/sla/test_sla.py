@@ -14,7 +14,7 @@ from hub.contract import clock
 from hub.sla import timers as sla
 from hub.auth.accounts import Principal, create_agent
 from hub.conversations.actions import update_conversation
-from hub.conversations.core import reply
+from hub.conversations.replies import reply
 from hub.ingest.pipeline import ingest
 from hub.contract.messages import InboundMessage, Sender
 from hub.store.models import Conversation, Customer, Escalation, Message, SlaEvent, utcnow

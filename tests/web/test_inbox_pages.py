@@ -15,7 +15,7 @@ from hub.conversations import macros
 from hub.auth.accounts import Principal, create_agent
 from hub.store.blobs import BlobStore
 from hub.conversations.actions import add_note, update_conversation
-from hub.conversations.core import reply
+from hub.conversations.replies import reply
 from hub.store.db import make_engine
 from hub.ingest.pipeline import ingest
 from hub.contract.messages import InboundMessage, Sender

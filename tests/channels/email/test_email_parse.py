@@ -585,8 +585,8 @@ def test_bounce_joins_the_conversation_of_the_bounced_message(engine, tmp_path):
     from sqlalchemy import update
 
     from hub.store.blobs import BlobStore
-    from hub.conversations.core import queue_outbound
     from hub.conversations.queries import require_conversation
+    from hub.conversations.replies import queue_outbound
     from hub.ingest.pipeline import IngestPolicy
     from hub.contract.signing import sign_message_id
 

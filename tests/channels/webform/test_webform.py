@@ -38,8 +38,7 @@ from hub.store.db import make_engine
 from hub.contract.messages import InboundMessage, Sender
 from hub.config.settings import FormField, FormSettings, Settings, _default_forms
 from hub.web.app import create_app
-from hub.web.keys import WEBFORMS as STATE
-from hub.web.keys import WRITER
+from hub.web.keys import REGISTRY, WRITER
 
 
 def png_bytes() -> bytes:
@@ -622,7 +621,7 @@ async def test_too_fast_a_submission_is_not_stored(settings):
 
 
 async def test_an_expired_page_is_renewed_not_refused(web):
-    old = form_token.issue(web.app[STATE].secret, "contact", now=clock.timestamp() - form_token.MAX_AGE_SECONDS - 60)
+    old = form_token.issue(web.app[REGISTRY].get("webform").secret, "contact", now=clock.timestamp() - form_token.MAX_AGE_SECONDS - 60)
     resp, html = await web.post(VALID, token=old.value)
     assert resp.status == 422 and "open for a long time" in html
     assert token_of(html) != old.value and 'value="Ana Silva"' in html
