@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Routing benchmark (issue 7): what routing order and stock questions costs ingest, and how soon
+"""Routing benchmark: what routing order and stock questions costs ingest, and how soon
 an order question gets its automatic answer, against the local `sql` back end (the demo SCM
 database the hub seeds in its data dir).
 

@@ -1,4 +1,4 @@
-"""Demo history for the reports (issue 9): weeks of past conversations over every channel, with
+"""Demo history for the reports: weeks of past conversations over every channel, with
 first responses, resolutions, SLA outcomes, satisfaction answers and intents.
 
 Four weeks of made-up traffic (deterministic: a fixed random seed), written in one transaction with

@@ -1,4 +1,4 @@
-"""Reports (issue 9): plain functions over the store, one aggregate query (or two) each.
+"""Reports: plain functions over the store, one aggregate query (or two) each.
 
 Every report answers the same shape, so that JSON, CSV and the SVG chart are made the same way:
 ``{"report", "title", "from", "to", "tz", "columns", "rows", ...}`` where `rows` is a list of

@@ -1,4 +1,4 @@
-"""Customer value and segments (issue 9): general, potential and key customers.
+"""Customer value and segments: general, potential and key customers.
 
 Per customer, over a window of `SegmentSettings.window_days`: the value and count of their orders
 in the SCM back end (the optional adapter call `customer_orders`, adapters/base.py) and their

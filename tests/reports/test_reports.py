@@ -1,4 +1,4 @@
-"""Reports (issue 9), on SQLite and PostgreSQL: every figure checked against a seeded data set
+"""Reports, on SQLite and PostgreSQL: every figure checked against a seeded data set
 whose right answers are computed here in plain Python from the seed list (not with the reports'
 SQL), local days in a time zone across a DST change; JSON, CSV and SVG through the API; roles;
 the reports page of the inbox."""

@@ -68,7 +68,7 @@ class Conversation(SQLModel, table=True):
     # Counts the changes of what agents see and decide on (status, priority, assignee, customer,
     # subject, intent): every such write sets version = version + 1 in its own UPDATE, and an
     # agent's change names the version it was made on, so a change made on a stale page is refused
-    # instead of overwriting a newer one (hub/conversations/core.py). Derived columns (SLA due times,
+    # instead of overwriting a newer one (hub/conversations/actions.py). Derived columns (SLA due times,
     # last_message_at) do not count: they follow from the others.
     version: int = Field(default=1, sa_column_kwargs={"server_default": text("1")})
 
