@@ -58,9 +58,9 @@ __all__ = [  # the same names as _PUBLIC
 if TYPE_CHECKING:
     from hub.contract.timefmt import iso
     from hub.conversations.actions import add_note, update_conversation
-    from hub.conversations.replies import ANSWERED_BY_EMAIL, queue_outbound, reply, reply_recipient
     from hub.conversations.listing import MAX_PAGE, ConversationFilter, list_conversations
     from hub.conversations.queries import conversation_state, get_conversation, get_message, require_conversation
+    from hub.conversations.replies import ANSWERED_BY_EMAIL, queue_outbound, reply, reply_recipient
 
 
 def __getattr__(name: str) -> Any:

@@ -26,13 +26,13 @@ from typing import Any
 
 from sqlalchemy import Engine, or_, select, update
 
-from hub.store.db import read_tx, write_tx
+from hub.config.settings import Settings, load_settings
 from hub.contract.errors import NotFound, RejectedInput
 from hub.contract.messages import AUTOMATED_FLAGS
 from hub.contract.timefmt import iso
-from hub.store.models import Conversation, Csat, CsatSurvey, Direction, Message, utcnow
 from hub.outbox.compose import compose
-from hub.config.settings import Settings, load_settings
+from hub.store.db import read_tx, write_tx
+from hub.store.models import Conversation, Csat, CsatSurvey, Direction, Message, utcnow
 from hub.store.sql import insert_ignoring_conflict
 
 log = logging.getLogger(__name__)

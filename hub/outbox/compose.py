@@ -5,8 +5,8 @@ answers, satisfaction surveys, web-form confirmations, link codes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from sqlalchemy import Connection, Engine, select, update
 

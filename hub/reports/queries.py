@@ -37,10 +37,10 @@ from sqlalchemy import (
     text,
 )
 
-from hub.web.day_range import parse_day_range
-from hub.store.db import is_sqlite, read_tx
 from hub.contract.errors import NotFound, RejectedInput
+from hub.store.db import is_sqlite, read_tx
 from hub.store.models import Agent, Conversation, Csat, Customer, DemandCount, Message, utcnow
+from hub.web.day_range import parse_day_range
 
 conversation_t = Conversation.__table__
 message_t = Message.__table__

@@ -17,13 +17,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from hub.scm import demand
-from hub.reports import queries as reports
 from hub.auth.accounts import create_agent, create_token
-from hub.store.db import make_engine, write_tx
-from hub.contract.errors import NotFound, RejectedInput
-from hub.store.models import Agent, Conversation, Csat, Customer, Message
 from hub.config.settings import ScmSettings
+from hub.contract.errors import NotFound, RejectedInput
+from hub.reports import queries as reports
+from hub.scm import demand
+from hub.store.db import make_engine, write_tx
+from hub.store.models import Agent, Conversation, Csat, Customer, Message
 from hub.web.app import create_app
 
 TZ = ZoneInfo("Europe/Berlin")
