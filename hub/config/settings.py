@@ -336,6 +336,9 @@ class Settings(BaseSettings):
 
     # Threading: a message to a resolved conversation reopens it within this window.
     reopen_window_days: float = 7.0
+    # Continuity: a customer's message that no thread claims (another channel, say) joins their one
+    # conversation active within this many hours when nothing in it points elsewhere; 0 turns it off.
+    continuity_window_hours: float = Field(default=24.0, ge=0)
 
     # Message search on SQLite (hub/conversations/message_search.py): the background indexer of message words
     # runs in this process (turn it off in all but one of several processes, if you like; two
