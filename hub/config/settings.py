@@ -67,6 +67,12 @@ class EmailSettings(BaseModel):
     # and mail from them is never answered (loops).
     addresses: list[str] = Field(default_factory=list)
     from_name: str = "Customer Service"
+    # The authserv-id of the mail server that receives the hub's mail (the first word of the
+    # Authentication-Results header it adds, e.g. "mx.shop.example"): its DKIM/DMARC pass aligned
+    # with From verifies the sender's address (automatic order answers on the sender's channel).
+    # Set it only when that server strips Authentication-Results headers claiming its id from
+    # incoming mail (RFC 8601 section 5). None: no header is trusted.
+    trusted_authserv_id: str | None = None
     max_message_bytes: int = 25 * 1_048_576
     receiver: SmtpReceiverSettings = Field(default_factory=SmtpReceiverSettings)
     imap: list[ImapAccountSettings] = Field(default_factory=list)

@@ -808,14 +808,20 @@ def reply_recipient(engine: Engine, conversation_id: int, channel: str | None = 
 
 def queue_outbound(
     conn, conv, text: str, *, html: str | None = None, author_agent_id: int | None = None, attachments: list[dict] = (),
-    metadata: dict | None = None, channel: str | None = None,
+    metadata: dict | None = None, channel: str | None = None, to: str | None = None,
 ) -> int:
     """Store an outbound message and its outbox row, in the caller's transaction, on `channel` or
     else the conversation's way back (see _recipient). Returns the message id. Used for agents'
     replies and the hub's own messages.
-    attachments: stored blobs ({filename, content_type, size, sha256}); the worker loads them."""
+    attachments: stored blobs ({filename, content_type, size, sha256}); the worker loads them.
+    to: this exact address on `channel` and no other (an order's status to the order's own address)."""
     now = utcnow()
-    channel, recipient, reply_to = _recipient(conn, conv, channel)
+    if to is not None:
+        if channel is None:
+            raise RejectedInput("a message to a given address needs its channel")
+        recipient, reply_to = to, []
+    else:
+        channel, recipient, reply_to = _recipient(conn, conv, channel)
     subject = f"Re: {conv.subject or 'Your request'} [#{conv.id}]"
     clean_html = sanitize_html(html)
     message_id = conn.execute(
