@@ -44,19 +44,6 @@ def policy(**overrides) -> ScmSettings:
     return ScmSettings(**values)
 
 
-@pytest.fixture
-def scm_url(tmp_path) -> str:
-    return seed_demo_scm(tmp_path / "scm")
-
-
-@pytest.fixture
-async def services(scm_url):
-    svc = ScmServices(SqlBackend(SqlSettings(), url=scm_url))
-    await svc.refresh_catalogue(force=True)
-    yield svc
-    await svc.close()
-
-
 def email(address, text, *, external_id, verified=False, subject=None, flags=(), name=None, in_reply_to=()):
     return InboundMessage(
         "email", external_id, Sender(address, name), text, subject=subject, flags=flags,
