@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import text
 
 from hub.auth import accounts as auth
+from hub.conversations import continuity
 from hub.conversations import core as conversations
 from hub.customers import profiles as customers
 from hub.customers import linking
@@ -249,6 +250,26 @@ async def post_note(request: web.Request) -> web.Response:
     return _json(await db(conversations.add_note, request.app[ENGINE], cid, who, body.text), status=201)
 
 
+# --- one customer, several conversations ------------------------------------------------------
+
+
+async def move_message(request: web.Request) -> web.Response:
+    who = principal(request, *AGENTS)
+    body = await parse_body(request, schemas.MoveIn)
+    return _json(await db(continuity.move_message, request.app[ENGINE], path_id(request), body.conversation_id, who))
+
+
+async def merge_conversation(request: web.Request) -> web.Response:
+    who = principal(request, *AGENTS)
+    body = await parse_body(request, schemas.ConversationMergeIn)
+    return _json(await db(continuity.merge, request.app[ENGINE], body.source_id, path_id(request), who))
+
+
+async def undo_event(request: web.Request) -> web.Response:
+    who = principal(request, *AGENTS)
+    return _json(await db(continuity.undo, request.app[ENGINE], path_id(request), who))
+
+
 # --- customers --------------------------------------------------------------------------------
 
 
@@ -409,6 +430,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_patch("/api/v1/conversations/{id}", patch_conversation)
     app.router.add_post("/api/v1/conversations/{id}/replies", post_reply)
     app.router.add_post("/api/v1/conversations/{id}/notes", post_note)
+    app.router.add_post("/api/v1/conversations/{id}/merge", merge_conversation)
+    app.router.add_post("/api/v1/messages/{id}/move", move_message)
+    app.router.add_post("/api/v1/events/{id}/undo", undo_event)
     app.router.add_get("/api/v1/customers/{id}", get_customer)
     app.router.add_post("/api/v1/customers/{id}/merge", merge_customer)
     app.router.add_post("/api/v1/customers/{id}/link-codes", issue_link_code)

@@ -13,6 +13,7 @@ _MODELS = [
     s.MessageIn, s.IngestOut, s.ConversationPatch, s.ReplyIn, s.NoteIn, s.MergeIn, s.LoginIn, s.ErrorOut,
     s.ConversationPage, s.ConversationDetail, s.MessageOut, s.CustomerOut, s.LoginOut, s.AgentOut, s.Health,
     s.LinkCodeOut, s.RejectedPage, s.StaleVersionOut, s.RejectedItem, s.RetryIn, CallIn,
+    s.MoveIn, s.ConversationMergeIn, s.ContinuityOut,
 ]
 
 
@@ -159,6 +160,21 @@ def openapi_document() -> dict:
         "/api/v1/customers/{id}": {
             "get": _op("A customer: identities and conversations across channels",
                        {"200": _json(s.CustomerOut), **auth_errors, **_errors(400, 404)}, params=[_path_id()], tags=["customers"])
+        },
+        "/api/v1/messages/{id}/move": {
+            "post": _op("Move a message to another conversation of the same customer (undo from its event)",
+                        {"200": _json(s.ContinuityOut), **auth_errors, **_errors(400, 404, 413, 422)},
+                        body=s.MoveIn, params=[_path_id()], tags=["inbox"])
+        },
+        "/api/v1/conversations/{id}/merge": {
+            "post": _op("Merge another conversation of the same customer into this one (undo from its event)",
+                        {"200": _json(s.ContinuityOut), **auth_errors, **_errors(400, 404, 413, 422)},
+                        body=s.ConversationMergeIn, params=[_path_id()], tags=["inbox"])
+        },
+        "/api/v1/events/{id}/undo": {
+            "post": _op("Undo a move or merge, once, from its event in the timeline",
+                        {"200": _json(s.ContinuityOut), **auth_errors, **_errors(400, 404, 409)},
+                        params=[_path_id()], tags=["inbox"])
         },
         "/api/v1/customers/{id}/merge": {
             "post": _op("Merge another customer into this one (admin)",
