@@ -321,7 +321,8 @@ def _store(q: CoreStatements | DriverStatements, p: _Prepared, policy: IngestPol
     decision = find_conversation(
         q, msg, customer_id, now=now, reopen_window=policy.reopen_window, automated=msg.automated,
         sender_address=p.address if p.kind == IdentityKind.email else None, message_id_key=policy.message_id_key,
-        continuity_window=policy.continuity_window, new_customer=_created_here(conn, customer_id),
+        # A customer created by this message has no matter yet, unless a verified address merged one in.
+        continuity_window=policy.continuity_window, new_customer=_created_here(conn, customer_id) and not p.verified,
     )
     if decision.conversation_id is None:
         conversation_id = q.insert(

@@ -297,7 +297,9 @@ def why_not_automatic(q: Question, intent: Intent, scm, now: datetime) -> str | 
         return "asked_by_another_sender"  # the answer would go to the conversation's customer, not the asker
     if q.agent_answering:
         return "agent_answering"  # two answers to one question, one of them a machine's, is worse than one
-    if q.channel not in scm.auto_answer_channels or q.conversation_channel not in scm.auto_answer_channels:
+    # The answer goes where the question came from (a conversation that began with a call and goes
+    # on by chat is answered in the chat): the question's channel decides.
+    if q.channel not in scm.auto_answer_channels:
         return "channel_policy"
     if intent.confidence < scm.auto_answer_min_confidence:
         return "low_confidence"
