@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterator, Protocol
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 
 from hub.contract.errors import RejectedInput
 from hub.customers.identities import normalise_email
@@ -286,8 +286,13 @@ _RECENT_MATTERS = (
     .order_by(conversation_t.c.last_message_at.desc(), conversation_t.c.id.desc())
     .limit(_MATTERS_LOOKED_AT)
 )
+_MATTER_CHANNELS = (
+    select(message_t.c.channel).distinct()
+    .where(message_t.c.conversation_id == bindparam("cid"), message_t.c.direction == Direction.inbound)
+)
+# A bounded prefix of each text: a message may hold a megabyte; references sit near the top.
 _MATTER_TEXTS = (
-    select(message_t.c.channel, message_t.c.subject, message_t.c.text)
+    select(message_t.c.subject, func.substr(message_t.c.text, 1, REFERENCE_SCAN_CHARS).label("text"))
     .where(message_t.c.conversation_id == bindparam("cid"), message_t.c.direction == Direction.inbound)
     .order_by(message_t.c.id.desc())
     .limit(MATTER_LOOKBACK)
@@ -317,13 +322,13 @@ def continue_matter(q: Statements, msg: InboundMessage, customer_id: int, *, now
     if len(rows) != 1:
         return None
     matter = rows[0]
-    texts = q.conn.execute(_MATTER_TEXTS, {"cid": matter.id}).all()
-    if msg.thread.thread_key is None and any(t.channel == msg.channel for t in texts):
+    if msg.thread.thread_key is None and msg.channel in set(q.conn.execute(_MATTER_CHANNELS, {"cid": matter.id}).scalars()):
         # Email, calls and forms thread on their own: a new email thread (a new call, a new form)
         # beside the matter's own one on that channel is a new matter. A chat is one running thread.
         return None
     said = references_in(msg.subject, msg.text)
     if said:
+        texts = q.conn.execute(_MATTER_TEXTS, {"cid": matter.id}).all()
         known = references_in(matter.subject, *(t.subject for t in texts), *(t.text for t in texts))
         if not said & known and known:
             return None
