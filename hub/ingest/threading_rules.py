@@ -22,9 +22,10 @@ Continuity: when none of the rules above found anything, a customer's message on
 continues their matter. It joins the customer's conversation when exactly one of theirs is open,
 pending or resolved with activity within the continuity window, and nothing in the message points
 elsewhere: no thread hint that led nowhere (a reply to a mail we do not hold, a number that is not
-theirs), no order or reference number the matter never mentioned, and no new email thread (call,
+theirs), no order or reference number the matter never mentioned, no new email thread (call,
 form) where the matter already has one on that channel (a customer who starts a new email thread
-while an email matter is open means a new matter; a chat is one running thread and continues). Otherwise the message starts its own conversation, which the inbox shows next
+while an email matter is open means a new matter; a chat is one running thread and continues), and
+no other chat of the matter's own channel (another bot or brand, a group). Otherwise the message starts its own conversation, which the inbox shows next
 to the customer's others as related (hub/conversations/continuity.py).
 """
 
@@ -277,7 +278,7 @@ MATTER_LOOKBACK = 20
 _MATTERS_LOOKED_AT = 2
 
 _RECENT_MATTERS = (
-    select(*_COLS, conversation_t.c.subject)
+    select(*_COLS, conversation_t.c.subject, conversation_t.c.channel, conversation_t.c.thread_key)
     .where(
         conversation_t.c.customer_id == bindparam("customer_id"),
         conversation_t.c.status.in_([ConversationStatus.open, ConversationStatus.pending, ConversationStatus.resolved]),
@@ -322,6 +323,8 @@ def continue_matter(q: Statements, msg: InboundMessage, customer_id: int, *, now
     if len(rows) != 1:
         return None
     matter = rows[0]
+    if msg.thread.thread_key is not None and matter.channel == msg.channel and matter.thread_key != msg.thread.thread_key:
+        return None  # another chat on the same channel (another bot or brand, a group): its own thread
     if msg.thread.thread_key is None and msg.channel in set(q.conn.execute(_MATTER_CHANNELS, {"cid": matter.id}).scalars()):
         # Email, calls and forms thread on their own: a new email thread (a new call, a new form)
         # beside the matter's own one on that channel is a new matter. A chat is one running thread.
