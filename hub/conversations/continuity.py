@@ -13,10 +13,12 @@ Only conversations of one customer are ever combined: a message is never moved t
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy.exc import OperationalError
 
 from hub.auth.accounts import Principal, audit
 from hub.contract.errors import Conflict, NotFound, RejectedInput
@@ -68,6 +70,13 @@ def _conversation(conn: Connection, conversation_id: int, *, lock: bool = False)
     return row
 
 
+def _pair(conn: Connection, first_id: int, second_id: int):
+    """Both conversations, locked in the order of their ids (as every other writer that locks
+    several takes them), so that two writers never wait for each other."""
+    rows = {cid: _conversation(conn, cid, lock=True) for cid in sorted({first_id, second_id})}
+    return rows[first_id], rows[second_id]
+
+
 def _same_customer(a, b) -> None:
     if a.id == b.id:
         raise RejectedInput("that is the same conversation")
@@ -94,6 +103,25 @@ def _touch(conn: Connection, conversation_id: int, now: datetime, **values) -> N
                  .values(updated_at=now, version=bumped(), **values))
 
 
+# PostgreSQL deadlock, serialisation failure: the routing worker writes the same messages and
+# conversations (in its own order); the transaction is simply run again.
+_RETRYABLE_SQLSTATES = ("40P01", "40001")
+
+
+def _retried(action):
+    @functools.wraps(action)
+    def run(*args, **kwargs):
+        for attempt in range(3):
+            try:
+                return action(*args, **kwargs)
+            except OperationalError as exc:
+                if getattr(exc.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+    return run
+
+
+@_retried
 def move_message(engine: Engine, message_id: int, to_conversation_id: int, who: Principal) -> dict[str, Any]:
     """Move one message (a customer's, a reply or a note) to another conversation of the same
     customer; both timelines say so, and the target's event can undo it."""
@@ -105,7 +133,7 @@ def move_message(engine: Engine, message_id: int, to_conversation_id: int, who: 
             raise NotFound(f"message {message_id} does not exist")
         if msg.direction == Direction.system:
             raise RejectedInput("events stay where they happened; move the message they are about")
-        source, target = _conversation(conn, msg.conversation_id, lock=True), _conversation(conn, to_conversation_id, lock=True)
+        source, target = _pair(conn, msg.conversation_id, to_conversation_id)
         _same_customer(source, target)
         conn.execute(update(message_t).where(message_t.c.id == message_id).values(conversation_id=target.id))
         conn.execute(update(fact_t).where(fact_t.c.message_id == message_id).values(conversation_id=target.id))
@@ -118,12 +146,13 @@ def move_message(engine: Engine, message_id: int, to_conversation_id: int, who: 
     return {"event_id": event_id, "message_ids": [message_id], "source_id": source.id, "target_id": target.id}
 
 
+@_retried
 def merge(engine: Engine, source_id: int, into_id: int, who: Principal) -> dict[str, Any]:
     """Merge conversation `source_id` into `into_id` (same customer): its messages and facts move,
     it is closed with a pointer to where they went, and the event in `into_id` can undo it."""
     now = utcnow()
     with write_tx(engine) as conn:
-        source, target = _conversation(conn, source_id, lock=True), _conversation(conn, into_id, lock=True)
+        source, target = _pair(conn, source_id, into_id)
         _same_customer(source, target)
         ids = list(conn.execute(select(message_t.c.id).where(message_t.c.conversation_id == source.id,
                                                              message_t.c.direction != Direction.system)
@@ -143,6 +172,7 @@ def merge(engine: Engine, source_id: int, into_id: int, who: Principal) -> dict[
     return {"event_id": event_id, "message_ids": ids, "source_id": source.id, "target_id": target.id}
 
 
+@_retried
 def undo(engine: Engine, event_id: int, who: Principal) -> dict[str, Any]:
     """Undo a move or a merge from its event in the target conversation: the messages it moved
     (those still there) go back, a merged conversation gets its status back. Once."""
@@ -155,11 +185,10 @@ def undo(engine: Engine, event_id: int, who: Principal) -> dict[str, Any]:
             raise NotFound(f"event {event_id} is not a move or merge that can be undone")
         # Read again under the target's lock (SQLite: the write transaction): two agents pressing
         # "undo" at once undo it once.
-        target = _conversation(conn, row.conversation_id, lock=True)
+        target, source = _pair(conn, row.conversation_id, int(meta["from"]))
         fresh = conn.execute(select(message_t.c.metadata).where(message_t.c.id == event_id)).scalar() or {}
         if fresh.get("undone_by"):
             raise Conflict(f"event {event_id} was undone already")
-        source = _conversation(conn, int(meta["from"]), lock=True)
         ids = [int(i) for i in meta.get("message_ids") or []]
         back = list(conn.execute(select(message_t.c.id).where(message_t.c.id.in_(ids), message_t.c.conversation_id == target.id))
                     .scalars()) if ids else []

@@ -352,6 +352,7 @@ async def test_replies_to_form_and_call_conversations_go_by_email(hub):
     from sqlalchemy import text
     with write_tx(hub.app[ENGINE]) as conn:
         conn.execute(text("UPDATE conversation SET channel = 'voice' WHERE id = :i"), {"i": call["conversation_id"]})
+        conn.execute(text("UPDATE message SET channel = 'voice' WHERE conversation_id = :i"), {"i": call["conversation_id"]})
     err = await error_of(await hub.client.post(f"/api/v1/conversations/{call['conversation_id']}/replies",
                                                json={"text": "hello"}, headers=hub.agent), 422)
     assert "no email address" in err["message"]
