@@ -1,4 +1,4 @@
-"""Satisfaction surveys (issue 9): the public survey page and the answers.
+"""Satisfaction surveys: the public survey page and the answers.
 
 The page /csat/{token} needs no login: the token in the link is the customer's proof. It works
 without JavaScript (radio buttons and a form). Opening it never answers (mail scanners open every
@@ -10,6 +10,7 @@ Telegram buttons are recorded from the stored button press (an ingest listener).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import secrets
@@ -22,20 +23,21 @@ from pydantic import BaseModel
 
 from hub.csat import surveys as csat
 from hub.contract.errors import RejectedInput
+from hub.web import openapi as doc
+from hub.web.capability import ApiDoc, Capability
+from hub.web.http import AGENTS, client_key, db, json_response, path_id, principal
+from hub.web.keys import CSAT_JINJA as JINJA
+from hub.web.keys import CSAT_LIMITER as LIMITER
+from hub.web.keys import CSAT_TASKS as TASKS
+from hub.web.keys import ENGINE, INGEST_LISTENERS, SETTINGS
 from hub.web.ratelimit import RateLimiter
-from hub.web.api import _json, db, path_id, principal
-from hub.web.app import ENGINE, INGEST_LISTENERS, SETTINGS, client_key
 
 log = logging.getLogger(__name__)
 
-AGENTS = ("agent", "admin")
 TEMPLATES = Path(__file__).parent / "templates"
 CSRF_COOKIE = "servicehub_csat_csrf"
 CSRF_FIELD = "_csrf"
 PAGE_CSP = "default-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-LIMITER = web.AppKey("csat_limiter", RateLimiter)
-JINJA = web.AppKey("csat_jinja", jinja2.Environment)
-TASKS = web.AppKey("csat_tasks", set)
 
 
 # --- the shapes the API documents ---------------------------------------------------------------
@@ -73,7 +75,7 @@ OPENAPI_MODELS: list = [CsatSurveyOut, CsatAnswerOut, ConversationCsatOut]
 
 async def get_conversation_csat(request: web.Request) -> web.Response:
     principal(request, *AGENTS)
-    return _json(await db(csat.conversation_csat, request.app[ENGINE], path_id(request)))
+    return json_response(await db(csat.conversation_csat, request.app[ENGINE], path_id(request)))
 
 
 # --- the public page -------------------------------------------------------------------------
@@ -226,22 +228,26 @@ def _record(engine, message_id: int) -> None:
         log.exception("recording the survey answer of message %s failed", message_id)
 
 
-async def _catch_up_and_drain(app: web.Application):
-    # Presses stored while the hub stopped before recording them.
+@contextlib.asynccontextmanager
+async def lifespan(app: web.Application):
+    """Catch up on presses stored while the hub stopped before recording them; at the end, wait for
+    the answers being recorded."""
     try:
         found = await asyncio.to_thread(csat.record_missed, app[ENGINE], valid_days=app[SETTINGS].csat.valid_days)
         if found:
             log.info("recorded %d Telegram survey answers left over from before the start", found)
     except Exception:
         log.exception("catching up on Telegram survey answers failed")
-    yield
-    tasks = list(app[TASKS])
-    if tasks:
-        await asyncio.gather(*tasks, return_exceptions=True)
+    try:
+        yield
+    finally:
+        tasks = list(app[TASKS])
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def setup(app: web.Application) -> None:
-    """Add the routes (and any background work, through app.cleanup_ctx) to the app."""
+    """The surveys' settings, the page's templates and rate limit, and the Telegram buttons' listener."""
     settings = app[SETTINGS]
     csat.configure(app[ENGINE], settings)
     app[LIMITER] = RateLimiter(settings.csat.rate_per_minute)
@@ -250,18 +256,17 @@ def setup(app: web.Application) -> None:
     )
     app[TASKS] = set()
     app[INGEST_LISTENERS].append(_listen_for_answers(app))
-    app.cleanup_ctx.append(_catch_up_and_drain)
+
+
+def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/conversations/{id}/csat", get_conversation_csat)
     app.router.add_get("/csat-assets/survey.css", stylesheet)
     app.router.add_get("/csat/{token}", show_survey)
     app.router.add_post("/csat/{token}", answer_survey)
 
 
-def openapi_paths() -> dict:
-    """This module's routes in the hub's OpenAPI document (hub/web/openapi.py merges them in)."""
-    from hub.web.openapi import _errors, _op, _path_id
-    from hub.web.openapi import _json as json_response
-
+def openapi() -> ApiDoc:
+    """This module's routes in the hub's OpenAPI document: the agents' JSON and the public page."""
     page = {"type": "string"}
 
     def html(description: str) -> dict:
@@ -282,11 +287,11 @@ def openapi_paths() -> dict:
     }
     closed = {"404": html("no survey has this token"), "410": html("the survey's answering time is over"),
               "429": html("too many requests from this client; see Retry-After")}
-    return {
+    paths = {
         "/api/v1/conversations/{id}/csat": {
-            "get": _op("The conversation's satisfaction survey and the customer's answer",
-                       {"200": json_response(ConversationCsatOut), **_errors(401, 403), **_errors(400, 404)},
-                       params=[_path_id()], tags=["satisfaction"]),
+            "get": doc.op("The conversation's satisfaction survey and the customer's answer",
+                       {"200": doc.json_response(ConversationCsatOut), **doc.errors(401, 403), **doc.errors(400, 404)},
+                       params=[doc.path_id()], tags=["satisfaction"]),
         },
         "/csat/{token}": {
             "get": {"summary": "The satisfaction survey page (public: the token is the customer's proof)",
@@ -307,3 +312,7 @@ def openapi_paths() -> dict:
                     "responses": {"200": {"description": "the file", "content": {"text/css": {"schema": page}}}}},
         },
     }
+    return ApiDoc(paths, OPENAPI_MODELS)
+
+
+capability = Capability("csat", setup=setup, routes=add_routes, openapi=openapi, lifespan=lifespan)

@@ -1,4 +1,4 @@
-"""Knowledge base routes (issue 6): articles, search, suggestions, feedback, knowledge capture.
+"""Knowledge base routes: articles, search, suggestions, feedback, knowledge capture.
 
 Agents read everything and write drafts; admins publish, edit published articles and delete
 (hub/kb/articles.py). Every write goes to the store first and the index follows: the handler brings the
@@ -14,6 +14,7 @@ answer 503 with Retry-After rather than lexical-only results, whose confidence i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 
@@ -25,13 +26,13 @@ from hub.contract.errors import RejectedInput
 from hub.store.search_text import search_text
 from hub.kb.index import IndexNotReady, KnowledgeIndex, shared_embedder
 from hub.kb import schemas as ks
-from hub.web.api import AGENTS, _int_query, _json, db, parse_body, path_id, principal
-from hub.web.app import ENGINE, SETTINGS
+from hub.web import openapi as doc
+from hub.web.capability import ApiDoc, Capability
 from hub.web.errors import error_response
+from hub.web.http import AGENTS, db, int_query, json_response, parse_body, path_id, principal
+from hub.web.keys import ENGINE, KB_INDEX, SETTINGS
 
 log = logging.getLogger(__name__)
-
-KB_INDEX = web.AppKey("kb_index", KnowledgeIndex)
 
 # pydantic shapes these routes document (added to the OpenAPI components)
 OPENAPI_MODELS: list = list(ks.MODELS)
@@ -41,7 +42,7 @@ _LANGUAGE = re.compile(ks.LANGUAGE_PATTERN)
 
 
 def setup(app: web.Application) -> None:
-    """Add the routes and the background work (model warm-up, index) to the app."""
+    """The index (its model and its thread start with the app: lifespan)."""
     settings = app[SETTINGS]
     conf = settings.kb
     app[KB_INDEX] = KnowledgeIndex(
@@ -50,6 +51,9 @@ def setup(app: web.Application) -> None:
         shared_embedder(conf.model_path),
         min_confidence=conf.min_confidence,
     )
+
+
+def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/v1/kb/articles", list_articles)
     r.add_post("/api/v1/kb/articles", create_article)
@@ -61,15 +65,18 @@ def setup(app: web.Application) -> None:
     r.add_get("/api/v1/conversations/{id}/suggestions", get_suggestions)
     r.add_post("/api/v1/conversations/{id}/suggestions/feedback", post_feedback)
     r.add_post("/api/v1/conversations/{id}/messages/{message_id}/capture", capture)
-    app.cleanup_ctx.append(_index_thread)
 
 
-async def _index_thread(app: web.Application):
+@contextlib.asynccontextmanager
+async def lifespan(app: web.Application):
+    """The index's own thread: model warm-up, then keeping up with the store."""
     index = app[KB_INDEX]
     conf = app[SETTINGS].kb
     index.start(warm_up=conf.warm_up, sync_seconds=conf.sync_seconds)
-    yield
-    await asyncio.to_thread(index.stop)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(index.stop)
 
 
 def _not_ready(exc: IndexNotReady) -> web.Response:
@@ -117,9 +124,9 @@ async def list_articles(request: web.Request) -> web.Response:
     page = await db(
         kb.list_articles, request.app[ENGINE], published=published, language=language,
         q=search_text(q.get("q")),
-        limit=_int_query(request, "limit", low=1, high=kb.MAX_PAGE) or 50, cursor=q.get("cursor") or None,
+        limit=int_query(request, "limit", low=1, high=kb.MAX_PAGE) or 50, cursor=q.get("cursor") or None,
     )
-    return _json(page)
+    return json_response(page)
 
 
 async def create_article(request: web.Request) -> web.Response:
@@ -128,12 +135,12 @@ async def create_article(request: web.Request) -> web.Response:
     chars = request.app[SETTINGS].kb.passage_chars
     article = await db(kb.create_article, request.app[ENGINE], _fields(body), who, max_chars=chars)
     await _follow(request.app, article["id"])
-    return _json(article, status=201)
+    return json_response(article, status=201)
 
 
 async def get_article(request: web.Request) -> web.Response:
     principal(request, *AGENTS)
-    return _json(await db(kb.get_article, request.app[ENGINE], path_id(request)))
+    return json_response(await db(kb.get_article, request.app[ENGINE], path_id(request)))
 
 
 async def patch_article(request: web.Request) -> web.Response:
@@ -143,7 +150,7 @@ async def patch_article(request: web.Request) -> web.Response:
     chars = request.app[SETTINGS].kb.passage_chars
     article = await db(kb.update_article, request.app[ENGINE], article_id, _fields(body), who, max_chars=chars)
     await _follow(request.app, article_id)
-    return _json(article)
+    return json_response(article)
 
 
 async def delete_article(request: web.Request) -> web.Response:
@@ -167,9 +174,9 @@ async def search(request: web.Request) -> web.Response:
     method = request.query.get("method") or "hybrid"
     if method not in ("hybrid", "dense", "lexical"):
         raise RejectedInput("method must be hybrid, dense or lexical")
-    k = _int_query(request, "k", low=1, high=MAX_K) or 5
+    k = int_query(request, "k", low=1, high=MAX_K) or 5
     try:
-        return _json(await db(suggestions.search, request.app[KB_INDEX], query, k=k, method=method))
+        return json_response(await db(suggestions.search, request.app[KB_INDEX], query, k=k, method=method))
     except IndexNotReady as exc:
         return _not_ready(exc)
 
@@ -178,13 +185,13 @@ async def get_suggestions(request: web.Request) -> web.Response:
     who = principal(request, *AGENTS)
     conversation_id = path_id(request)
     conf = request.app[SETTINGS].kb
-    k = _int_query(request, "k", low=1, high=MAX_K) or conf.suggestions
+    k = int_query(request, "k", low=1, high=MAX_K) or conf.suggestions
     try:
         out = await db(suggestions.suggest, request.app[ENGINE], request.app[KB_INDEX], conversation_id, k=k,
                        turns=conf.question_turns, who=who)
     except IndexNotReady as exc:
         return _not_ready(exc)
-    return _json(out)
+    return json_response(out)
 
 
 # --- feedback and capture --------------------------------------------------------------------
@@ -197,7 +204,7 @@ async def post_feedback(request: web.Request) -> web.Response:
     out = await db(suggestions.record_feedback, request.app[ENGINE], conversation_id, body.article_id, body.passage_id,
                    body.verdict, who, turns=request.app[SETTINGS].kb.question_turns)
     await _learn(request.app, conversation_id, body.article_id)
-    return _json(out, status=201 if out["created"] else 200)
+    return json_response(out, status=201 if out["created"] else 200)
 
 
 async def _learn(app: web.Application, conversation_id: int, article_id: int) -> None:
@@ -213,8 +220,8 @@ async def _learn(app: web.Application, conversation_id: int, article_id: int) ->
 
 async def feedback_report(request: web.Request) -> web.Response:
     principal(request, *AGENTS)
-    limit = _int_query(request, "limit", low=1, high=1000) or 100
-    return _json(await db(suggestions.feedback_report, request.app[ENGINE], limit=limit))
+    limit = int_query(request, "limit", low=1, high=1000) or 100
+    return json_response(await db(suggestions.feedback_report, request.app[ENGINE], limit=limit))
 
 
 async def capture(request: web.Request) -> web.Response:
@@ -230,76 +237,77 @@ async def capture(request: web.Request) -> web.Response:
                                 title=body.title, tags=tuple(body.tags), passage_chars=chars, published=body.published)
     if article["published"]:
         await _follow(request.app, article["id"])
-    return _json(article, status=201 if created else 200)
+    return json_response(article, status=201 if created else 200)
 
 
 # --- OpenAPI -----------------------------------------------------------------------------------
 
 
-def openapi_paths() -> dict:
-    from hub.web.openapi import _ERR, _errors, _op, _path_id, _query
-    from hub.web.openapi import _json as doc_json
-
-    auth = _errors(401, 403)
-    loading = {"503": {**_ERR, "description": "the model and index are loading (Retry-After), or the model cannot load",
+def openapi() -> ApiDoc:
+    auth = doc.errors(401, 403)
+    loading = {"503": {**doc.ERROR, "description": "the model and index are loading (Retry-After), or the model cannot load",
                        "headers": {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}}}}
     id_schema = {"type": "integer", "minimum": 1, "maximum": 2147483647}
-    k_param = _query("k", {"type": "integer", "minimum": 1, "maximum": MAX_K}, "how many articles (default: the kb.suggestions setting / 5)")
+    k_param = doc.query("k", {"type": "integer", "minimum": 1, "maximum": MAX_K}, "how many articles (default: the kb.suggestions setting / 5)")
     tags = ["knowledge base"]
-    return {
+    paths = {
         "/api/v1/kb/articles": {
-            "get": _op("List articles, newest first", {"200": doc_json(ks.ArticlePage), **auth, **_errors(400, 422)},
+            "get": doc.op("List articles, newest first", {"200": doc.json_response(ks.ArticlePage), **auth, **doc.errors(400, 422)},
                        params=[
-                           _query("published", {"type": "string", "enum": ["true", "false"]}, "only published articles, or only drafts"),
-                           _query("language", {"type": "string", "pattern": ks.LANGUAGE_PATTERN, "maxLength": 16}, "language tag"),
-                           _query("q", {"type": "string", "maxLength": 200}, "text in the title"),
-                           _query("limit", {"type": "integer", "minimum": 1, "maximum": kb.MAX_PAGE}, "page size (default 50)"),
-                           _query("cursor", {"type": "string", "pattern": "^[1-9][0-9]{0,9}$"}, "next_cursor of the previous page"),
+                           doc.query("published", {"type": "string", "enum": ["true", "false"]}, "only published articles, or only drafts"),
+                           doc.query("language", {"type": "string", "pattern": ks.LANGUAGE_PATTERN, "maxLength": 16}, "language tag"),
+                           doc.query("q", {"type": "string", "maxLength": 200}, "text in the title"),
+                           doc.query("limit", {"type": "integer", "minimum": 1, "maximum": kb.MAX_PAGE}, "page size (default 50)"),
+                           doc.query("cursor", {"type": "string", "pattern": "^[1-9][0-9]{0,9}$"}, "next_cursor of the previous page"),
                        ], tags=tags),
-            "post": _op("Create an article (agents: drafts only)", {"201": doc_json(ks.ArticleOut), **auth, **_errors(400, 413, 422)},
+            "post": doc.op("Create an article (agents: drafts only)", {"201": doc.json_response(ks.ArticleOut), **auth, **doc.errors(400, 413, 422)},
                         body=ks.ArticleIn, tags=tags),
         },
         "/api/v1/kb/articles/{id}": {
-            "get": _op("An article with its passages", {"200": doc_json(ks.ArticleOut), **auth, **_errors(400, 404)},
-                       params=[_path_id()], tags=tags),
-            "patch": _op("Change an article (published ones and publishing: admins; the index re-embeds only changed passages)",
-                         {"200": doc_json(ks.ArticleOut), **auth, **_errors(400, 404, 413, 422)},
-                         body=ks.ArticlePatch, params=[_path_id()], tags=tags),
-            "delete": _op("Delete an article (admin)", {"204": {"description": "deleted"}, **auth, **_errors(400, 404)},
-                          params=[_path_id()], tags=tags),
+            "get": doc.op("An article with its passages", {"200": doc.json_response(ks.ArticleOut), **auth, **doc.errors(400, 404)},
+                       params=[doc.path_id()], tags=tags),
+            "patch": doc.op("Change an article (published ones and publishing: admins; the index re-embeds only changed passages)",
+                         {"200": doc.json_response(ks.ArticleOut), **auth, **doc.errors(400, 404, 413, 422)},
+                         body=ks.ArticlePatch, params=[doc.path_id()], tags=tags),
+            "delete": doc.op("Delete an article (admin)", {"204": {"description": "deleted"}, **auth, **doc.errors(400, 404)},
+                          params=[doc.path_id()], tags=tags),
         },
         "/api/v1/kb/search": {
-            "get": _op("Search the published articles (hybrid: meaning and words)",
-                       {"200": doc_json(ks.KbSearchOut), **auth, **_errors(422), **loading},
+            "get": doc.op("Search the published articles (hybrid: meaning and words)",
+                       {"200": doc.json_response(ks.KbSearchOut), **auth, **doc.errors(422), **loading},
                        params=[{"name": "q", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1, "maxLength": 500},
                                 "description": "the question"},
                                k_param,
-                               _query("method", {"type": "string", "enum": ["hybrid", "dense", "lexical"]}, "hybrid (default), dense (meaning only) or lexical (words only)")],
+                               doc.query("method", {"type": "string", "enum": ["hybrid", "dense", "lexical"]}, "hybrid (default), dense (meaning only) or lexical (words only)")],
                        tags=tags),
         },
         "/api/v1/kb/feedback": {
-            "get": _op("Per article: in how many conversations it was suggested, used, not helpful",
-                       {"200": doc_json(ks.FeedbackReport), **auth, **_errors(422)},
-                       params=[_query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "at most (default 100)")], tags=tags),
+            "get": doc.op("Per article: in how many conversations it was suggested, used, not helpful",
+                       {"200": doc.json_response(ks.FeedbackReport), **auth, **doc.errors(422)},
+                       params=[doc.query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "at most (default 100)")], tags=tags),
         },
         "/api/v1/conversations/{id}/suggestions": {
-            "get": _op("Answer suggestions for the customer's latest messages, or 'no good answer'",
-                       {"200": doc_json(ks.SuggestionsOut), **auth, **_errors(400, 404, 422), **loading},
-                       params=[_path_id(), k_param], tags=tags),
+            "get": doc.op("Answer suggestions for the customer's latest messages, or 'no good answer'",
+                       {"200": doc.json_response(ks.SuggestionsOut), **auth, **doc.errors(400, 404, 422), **loading},
+                       params=[doc.path_id(), k_param], tags=tags),
         },
         "/api/v1/conversations/{id}/suggestions/feedback": {
-            "post": _op("Mark a suggested article used or not helpful on this conversation",
-                        {"201": doc_json(ks.FeedbackOut, "recorded"), "200": doc_json(ks.FeedbackOut, "recorded before"),
-                         **auth, **_errors(400, 404, 413, 422)},
-                        body=ks.FeedbackIn, params=[_path_id()], tags=tags),
+            "post": doc.op("Mark a suggested article used or not helpful on this conversation",
+                        {"201": doc.json_response(ks.FeedbackOut, "recorded"), "200": doc.json_response(ks.FeedbackOut, "recorded before"),
+                         **auth, **doc.errors(400, 404, 413, 422)},
+                        body=ks.FeedbackIn, params=[doc.path_id()], tags=tags),
         },
         "/api/v1/conversations/{id}/messages/{message_id}/capture": {
             "post": {
-                **_op("Turn an agent's reply in a resolved conversation into a draft article (admins: or a published one)",
-                      {"201": doc_json(ks.ArticleOut, "the draft"), "200": doc_json(ks.ArticleOut, "captured before: the same draft"),
-                       **auth, **_errors(400, 404, 409, 413, 422)},
-                      params=[_path_id(), {"name": "message_id", "in": "path", "required": True, "schema": id_schema}], tags=tags),
+                **doc.op("Turn an agent's reply in a resolved conversation into a draft article (admins: or a published one)",
+                      {"201": doc.json_response(ks.ArticleOut, "the draft"), "200": doc.json_response(ks.ArticleOut, "captured before: the same draft"),
+                       **auth, **doc.errors(400, 404, 409, 413, 422)},
+                      params=[doc.path_id(), {"name": "message_id", "in": "path", "required": True, "schema": id_schema}], tags=tags),
                 "requestBody": {"required": False, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CaptureIn"}}}},
             },
         },
     }
+    return ApiDoc(paths, OPENAPI_MODELS)
+
+
+capability = Capability("kb", setup=setup, routes=add_routes, openapi=openapi, lifespan=lifespan)

@@ -1,10 +1,8 @@
-"""Customer value and segments (issue 9): an admin's manual segment, recomputation on demand, the
+"""Customer value and segments: an admin's manual segment, recomputation on demand, the
 customer list by segment; and the background worker that recomputes figures on a schedule."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import datetime
 from typing import Literal, Optional
@@ -18,15 +16,15 @@ from hub.store.db import read_tx
 from hub.contract.errors import RejectedInput
 from hub.store.models import Customer, CustomerValue, Segment
 from hub.runtime.pacing import Pacer
-from hub.web.api import _json, db, parse_body, path_id, principal
-from hub.web.app import ENGINE, INGEST_METER, SETTINGS
-from hub.scm.routes import SCM_SERVICES
+from hub.runtime.workers import Worker
+from hub.web import openapi as doc
+from hub.web.capability import ApiDoc, Capability
+from hub.web.http import AGENTS, MAX_ID, db, json_response, parse_body, path_id, principal
+from hub.web.keys import ENGINE, INGEST_METER, SCM_SERVICES, SEGMENT_WORKER, SETTINGS
 from hub.web.schemas import Strict
 
 log = logging.getLogger(__name__)
 
-AGENTS = ("agent", "admin")
-SEGMENT_WORKER = web.AppKey("segment_worker", object)  # hub.segments.SegmentWorker, or None
 MAX_PAGE = 200
 
 SegmentName = Literal["general", "potential", "key"]
@@ -97,7 +95,7 @@ async def put_segment(request: web.Request) -> web.Response:
     worker = request.app[SEGMENT_WORKER]
     if body.segment is None and worker is not None:
         worker.wake()  # handed back: computed again now
-    return _json(out)
+    return json_response(out)
 
 
 async def post_recompute(request: web.Request) -> web.Response:
@@ -114,11 +112,11 @@ async def post_recompute(request: web.Request) -> web.Response:
         await segments.recompute_customer(engine, services.backend if services else None, settings.segments,
                                           body.customer_id)
         log.info("segments: customer %s recomputed on request by %s", body.customer_id, who.actor)
-        return _json(await db(segments.customer_segment, engine, body.customer_id))
+        return json_response(await db(segments.customer_segment, engine, body.customer_id))
     log.info("segments: recomputation of %s requested by %s", body.customer_id or "every customer", who.actor)
     if worker is not None:
         worker.wake()
-    return _json({"due": due}, status=202)
+    return json_response({"due": due}, status=202)
 
 
 async def list_customers(request: web.Request) -> web.Response:
@@ -128,8 +126,8 @@ async def list_customers(request: web.Request) -> web.Response:
     if segment is not None and segment not in Segment.__members__:
         raise RejectedInput(f"segment must be one of: {', '.join(Segment.__members__)}")
     limit = _int(q.get("limit"), "limit", 1, MAX_PAGE) or 50
-    after = _int(q.get("cursor"), "cursor", 1, 2_147_483_647)
-    return _json(await db(_customers_page, request.app[ENGINE], segment, limit, after))
+    after = _int(q.get("cursor"), "cursor", 1, MAX_ID)
+    return json_response(await db(_customers_page, request.app[ENGINE], segment, limit, after))
 
 
 def _int(raw: str | None, name: str, low: int, high: int) -> int | None:
@@ -164,32 +162,29 @@ def _customers_page(engine, segment: str | None, limit: int, after: int | None) 
 # --- wiring -------------------------------------------------------------------------------------
 
 def setup(app: web.Application) -> None:
-    """Routes, and the recomputation worker (after the SCM services: cleanup contexts start in
-    order, and scm_api.setup runs before this)."""
     app[SEGMENT_WORKER] = None
+
+
+def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/customers", list_customers)
     app.router.add_put("/api/v1/customers/{id}/segment", put_segment)
     app.router.add_post("/api/v1/segments/recompute", post_recompute)
-    app.cleanup_ctx.append(_segment_worker)
 
 
-async def _segment_worker(app: web.Application):
+def workers(app: web.Application) -> list[Worker]:
+    """The recomputation worker: values customers from the SCM back end the scm capability opened
+    (it comes before this one), or from contact history without one."""
     settings = app[SETTINGS]
-    task = None
     # Like the outbox: with outbox_inline_worker off, another process does the background work.
-    if settings.segments.enabled and settings.outbox_inline_worker:
-        services = app[SCM_SERVICES]
-        if services is None and settings.scm.enabled:
-            log.warning("segments: the SCM back end is not running here; customers are valued from contact history")
-        worker = segments.SegmentWorker(app[ENGINE], services.backend if services else None, settings.segments,
-                                        pacer=Pacer(app[INGEST_METER]))
-        app[SEGMENT_WORKER] = worker
-        task = asyncio.create_task(worker.run(), name="segment-worker")
-    yield
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    if not (settings.segments.enabled and settings.outbox_inline_worker):
+        return []
+    services = app[SCM_SERVICES]
+    if services is None and settings.scm.enabled:
+        log.warning("segments: the SCM back end is not running here; customers are valued from contact history")
+    worker = segments.SegmentWorker(app[ENGINE], services.backend if services else None, settings.segments,
+                                    pacer=Pacer(app[INGEST_METER]))
+    app[SEGMENT_WORKER] = worker
+    return [Worker("segment-worker", worker.run)]
 
 
 # --- the OpenAPI document -----------------------------------------------------------------------
@@ -198,39 +193,41 @@ OPENAPI_MODELS: list = [SegmentIn, RecomputeIn, CustomerValueOut, CustomerSegmen
                         CustomerPage]
 
 
-def openapi_paths() -> dict:
-    from hub.web.openapi import _errors, _json as json_response, _op, _path_id, _query
-
-    auth_errors = _errors(401, 403)
-    return {
+def openapi() -> ApiDoc:
+    auth_errors = doc.errors(401, 403)
+    paths = {
         "/api/v1/customers": {
-            "get": _op(
+            "get": doc.op(
                 "Customers with their segment and value figures, newest first (filter by segment)",
-                {"200": json_response(CustomerPage), **auth_errors, **_errors(422)},
+                {"200": doc.json_response(CustomerPage), **auth_errors, **doc.errors(422)},
                 params=[
-                    _query("segment", {"type": "string", "enum": ["general", "potential", "key"]}, "the segment"),
-                    _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}, "page size (default 50)"),
-                    _query("cursor", {"type": "string", "pattern": "^[1-9][0-9]{0,9}$"}, "next_cursor of the previous page"),
+                    doc.query("segment", {"type": "string", "enum": ["general", "potential", "key"]}, "the segment"),
+                    doc.query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}, "page size (default 50)"),
+                    doc.query("cursor", {"type": "string", "pattern": "^[1-9][0-9]{0,9}$"}, "next_cursor of the previous page"),
                 ],
                 tags=["customers"],
             )
         },
         "/api/v1/customers/{id}/segment": {
-            "put": _op(
+            "put": doc.op(
                 "Set the customer's segment by hand (admin): locked, recomputation keeps it; null unlocks it. "
                 "Audit-logged",
-                {"200": json_response(CustomerSegmentOut), **auth_errors, **_errors(400, 404, 409, 413, 422)},
-                body=SegmentIn, params=[_path_id()], tags=["customers"],
+                {"200": doc.json_response(CustomerSegmentOut), **auth_errors, **doc.errors(400, 404, 409, 413, 422)},
+                body=SegmentIn, params=[doc.path_id()], tags=["customers"],
             )
         },
         "/api/v1/segments/recompute": {
-            "post": _op(
+            "post": doc.op(
                 "Recompute customer value and segments (admin): one customer now (200), or every customer "
                 "by the background worker (202)",
-                {"200": json_response(CustomerSegmentOut, "recomputed now"),
-                 "202": json_response(RecomputeOut, "queued for the background worker"),
-                 **auth_errors, **_errors(400, 404, 409, 413, 422)},
+                {"200": doc.json_response(CustomerSegmentOut, "recomputed now"),
+                 "202": doc.json_response(RecomputeOut, "queued for the background worker"),
+                 **auth_errors, **doc.errors(400, 404, 409, 413, 422)},
                 body=RecomputeIn, tags=["customers"],
             )
         },
     }
+    return ApiDoc(paths, OPENAPI_MODELS)
+
+
+capability = Capability("segments", setup=setup, routes=add_routes, openapi=openapi, workers=workers, requires=("scm",))

@@ -1,9 +1,8 @@
-"""SLA policies and timers, business-hours calendars, teams, agent availability and assignment (issue 9)."""
+"""SLA policies and timers, business-hours calendars, teams, agent availability and assignment: the
+routes, and the worker that recomputes timers (woken by every change an agent makes)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from aiohttp import web
@@ -12,13 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from hub.assignment import rules as assignment
 from hub.sla import timers as sla
 from hub.runtime.pacing import Pacer
-from hub.web.api import AGENTS, _json, db, parse_body, path_id, principal
-from hub.web.app import ENGINE, INGEST_METER, SETTINGS, WORKER
+from hub.runtime.workers import Worker
+from hub.web import openapi as doc
+from hub.web.capability import ApiDoc, Capability
+from hub.web.changes import ConversationChange
+from hub.web.http import AGENTS, db, json_response, parse_body, path_id, principal
+from hub.web.keys import CONVERSATION_LISTENERS, ENGINE, INGEST_METER, SETTINGS, SLA_RULES, SLA_WORKER, WORKER
 
 log = logging.getLogger(__name__)
-
-SLA_RULES = web.AppKey("sla_rules", object)
-SLA_WORKER = web.AppKey("sla_worker", object)
 
 
 # --- shapes -----------------------------------------------------------------------------------------
@@ -94,18 +94,18 @@ OPENAPI_MODELS: list = [ConversationSlaOut, TeamList, TeamOut, TeamIn, TeamMembe
 
 async def get_sla(request: web.Request) -> web.Response:
     principal(request, *AGENTS)
-    return _json(await db(sla.conversation_timers, request.app[ENGINE], path_id(request), request.app[SLA_RULES]))
+    return json_response(await db(sla.conversation_timers, request.app[ENGINE], path_id(request), request.app[SLA_RULES]))
 
 
 async def list_teams(request: web.Request) -> web.Response:
     principal(request, *AGENTS)
-    return _json({"items": await db(assignment.list_teams, request.app[ENGINE])})
+    return json_response({"items": await db(assignment.list_teams, request.app[ENGINE])})
 
 
 async def post_team(request: web.Request) -> web.Response:
     who = principal(request, "admin")
     body = await parse_body(request, TeamIn)
-    return _json(await db(assignment.create_team, request.app[ENGINE], body.name, who), status=201)
+    return json_response(await db(assignment.create_team, request.app[ENGINE], body.name, who), status=201)
 
 
 async def post_member(request: web.Request) -> web.Response:
@@ -125,27 +125,28 @@ async def delete_member(request: web.Request) -> web.Response:
 async def get_my_availability(request: web.Request) -> web.Response:
     who = principal(request, *AGENTS)
     available = await db(assignment.is_available, request.app[ENGINE], who.id)
-    return _json({"agent_id": who.id, "available": available})
+    return json_response({"agent_id": who.id, "available": available})
 
 
 async def put_my_availability(request: web.Request) -> web.Response:
     who = principal(request, *AGENTS)
     body = await parse_body(request, AvailabilityIn)
-    return _json(await db(assignment.set_availability, request.app[ENGINE], who.id, body.available, who))
+    return json_response(await db(assignment.set_availability, request.app[ENGINE], who.id, body.available, who))
 
 
 async def put_availability(request: web.Request) -> web.Response:
     who = principal(request, *AGENTS)  # set_availability: yourself, or anyone as an admin
     agent_id = path_id(request)
     body = await parse_body(request, AvailabilityIn)
-    return _json(await db(assignment.set_availability, request.app[ENGINE], agent_id, body.available, who))
+    return json_response(await db(assignment.set_availability, request.app[ENGINE], agent_id, body.available, who))
 
 
 # --- wiring -----------------------------------------------------------------------------------------
 
 
 def setup(app: web.Application) -> None:
-    """Add the routes, and the SLA / assignment worker (through app.cleanup_ctx)."""
+    """The rules (a calendar or policy that cannot work stops the start here, naming the setting),
+    and waking the worker after every change an agent makes, through whichever door."""
     settings = app[SETTINGS]
     target = None
     if settings.sla.escalate_on_breach:
@@ -156,9 +157,22 @@ def setup(app: web.Application) -> None:
             target = escalation_target(settings)
         except HubError as exc:  # no back office configured: breaches are still noted, not escalated
             log.warning("sla.escalate_on_breach is on but cannot escalate: %s", exc)
-    # A calendar or policy that cannot work stops the start here, naming the setting.
     app[SLA_RULES] = sla.build_rules(settings.sla, escalation_target=target)
     app[SLA_WORKER] = None
+    app[CONVERSATION_LISTENERS].append(_waker(app))
+
+
+def _waker(app: web.Application):
+    def on_change(change: ConversationChange) -> None:
+        # A change that moves SLA timers (priority, status, a reply): recompute now, not at the next poll.
+        worker = app[SLA_WORKER]
+        if change.moves_timers and worker is not None:
+            worker.wake()
+
+    return on_change
+
+
+def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/conversations/{id}/sla", get_sla)
     app.router.add_get("/api/v1/teams", list_teams)
     app.router.add_post("/api/v1/teams", post_team)
@@ -167,80 +181,75 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/v1/agents/me/availability", get_my_availability)
     app.router.add_put("/api/v1/agents/me/availability", put_my_availability)
     app.router.add_put("/api/v1/agents/{id}/availability", put_availability)
-    app.cleanup_ctx.append(_sla_worker)
 
 
-async def _sla_worker(app: web.Application):
+def workers(app: web.Application) -> list[Worker]:
     settings = app[SETTINGS]
-    task = None
     # Like the outbox: with outbox_inline_worker off, another process does the background work.
-    if settings.sla.enabled and settings.sla.worker and settings.outbox_inline_worker:
-        worker = sla.SlaWorker(app[ENGINE], app[SLA_RULES], poll_seconds=settings.sla.poll_seconds,
-                               batch=settings.sla.batch_size, on_change=app[WORKER].wake,
-                               pacer=Pacer(app[INGEST_METER]))
-        app[SLA_WORKER] = worker
-        task = asyncio.create_task(worker.run(), name="sla-worker")
-    yield
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    if not (settings.sla.enabled and settings.sla.worker and settings.outbox_inline_worker):
+        return []
+    worker = sla.SlaWorker(app[ENGINE], app[SLA_RULES], poll_seconds=settings.sla.poll_seconds,
+                           batch=settings.sla.batch_size, on_change=app[WORKER].wake,
+                           pacer=Pacer(app[INGEST_METER]))
+    app[SLA_WORKER] = worker
+    return [Worker("sla-worker", worker.run)]
 
 
 # --- the OpenAPI document ---------------------------------------------------------------------------
 
 
-def openapi_paths() -> dict:
-    from hub.web.openapi import _errors, _op, _path_id
-    from hub.web.openapi import _json as json_response
-
-    auth_errors = _errors(401, 403)
+def openapi() -> ApiDoc:
+    auth_errors = doc.errors(401, 403)
     no_content = {"description": "done"}
-    return {
+    paths = {
         "/api/v1/conversations/{id}/sla": {
-            "get": _op(
+            "get": doc.op(
                 "The conversation's SLA timers: policy, due times, remaining business time, warned / breached, "
                 "and the warnings and breaches that fired",
-                {"200": json_response(ConversationSlaOut), **auth_errors, **_errors(400, 404)},
-                params=[_path_id()], tags=["sla"],
+                {"200": doc.json_response(ConversationSlaOut), **auth_errors, **doc.errors(400, 404)},
+                params=[doc.path_id()], tags=["sla"],
             )
         },
         "/api/v1/teams": {
-            "get": _op("Teams and their members", {"200": json_response(TeamList), **auth_errors}, tags=["sla"]),
-            "post": _op(
+            "get": doc.op("Teams and their members", {"200": doc.json_response(TeamList), **auth_errors}, tags=["sla"]),
+            "post": doc.op(
                 "Create a team (admin)",
-                {"201": json_response(TeamOut), **auth_errors, **_errors(400, 409, 413, 422)},
+                {"201": doc.json_response(TeamOut), **auth_errors, **doc.errors(400, 409, 413, 422)},
                 body=TeamIn, tags=["sla"],
             ),
         },
         "/api/v1/teams/{id}/members": {
-            "post": _op(
+            "post": doc.op(
                 "Add an agent to a team (admin); adding a member twice changes nothing",
-                {"204": no_content, **auth_errors, **_errors(400, 404, 413, 422)},
-                body=TeamMemberIn, params=[_path_id()], tags=["sla"],
+                {"204": no_content, **auth_errors, **doc.errors(400, 404, 413, 422)},
+                body=TeamMemberIn, params=[doc.path_id()], tags=["sla"],
             )
         },
         "/api/v1/teams/{id}/members/{agent_id}": {
-            "delete": _op(
+            "delete": doc.op(
                 "Remove an agent from a team (admin)",
-                {"204": no_content, **auth_errors, **_errors(400, 404)},
-                params=[_path_id(), _path_id("agent_id")], tags=["sla"],
+                {"204": no_content, **auth_errors, **doc.errors(400, 404)},
+                params=[doc.path_id(), doc.path_id("agent_id")], tags=["sla"],
             )
         },
         "/api/v1/agents/me/availability": {
-            "get": _op("Whether I take new conversations", {"200": json_response(AvailabilityOut), **auth_errors},
+            "get": doc.op("Whether I take new conversations", {"200": doc.json_response(AvailabilityOut), **auth_errors},
                        tags=["sla"]),
-            "put": _op(
+            "put": doc.op(
                 "Set whether I take new conversations (automatic assignment skips unavailable agents)",
-                {"200": json_response(AvailabilityOut), **auth_errors, **_errors(400, 413, 422)},
+                {"200": doc.json_response(AvailabilityOut), **auth_errors, **doc.errors(400, 413, 422)},
                 body=AvailabilityIn, tags=["sla"],
             ),
         },
         "/api/v1/agents/{id}/availability": {
-            "put": _op(
+            "put": doc.op(
                 "Set an agent's availability (admin, or the agent themself)",
-                {"200": json_response(AvailabilityOut), **auth_errors, **_errors(400, 404, 413, 422)},
-                body=AvailabilityIn, params=[_path_id()], tags=["sla"],
+                {"200": doc.json_response(AvailabilityOut), **auth_errors, **doc.errors(400, 404, 413, 422)},
+                body=AvailabilityIn, params=[doc.path_id()], tags=["sla"],
             )
         },
     }
+    return ApiDoc(paths, OPENAPI_MODELS)
+
+
+capability = Capability("sla", setup=setup, routes=add_routes, openapi=openapi, workers=workers)

@@ -46,6 +46,16 @@ class RetryPolicy:
         ceiling = min(self.max_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
         return random.uniform(ceiling / 2, ceiling)
 
+    @classmethod
+    def from_settings(cls, settings) -> RetryPolicy:
+        """The outbox_* settings: the outbox and the spool retry by the same policy."""
+        return cls(
+            max_attempts=settings.outbox_max_attempts,
+            base_seconds=settings.outbox_backoff_base_seconds,
+            max_seconds=settings.outbox_backoff_max_seconds,
+            lease_seconds=settings.outbox_lease_seconds,
+        )
+
 
 @dataclass(frozen=True)
 class WorkQueue:

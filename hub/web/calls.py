@@ -15,8 +15,12 @@ from aiohttp import web
 
 from channels.voice import CHANNEL, CallIn, message_from_record
 from hub.contract.errors import RejectedInput
-from hub.web.api import parse_body, principal
-from hub.web.app import METRICS, SETTINGS, ingest_message
+from hub.ingest.hub_link import ingest_message
+from hub.web import openapi as doc
+from hub.web import schemas as s
+from hub.web.capability import ApiDoc, Capability
+from hub.web.http import parse_body, principal
+from hub.web.keys import METRICS, SETTINGS
 
 
 async def post_call(request: web.Request) -> web.Response:
@@ -53,3 +57,22 @@ def transcript_limit(settings) -> int:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/calls", post_call)
+
+
+def openapi() -> ApiDoc:
+    paths = {
+        "/api/v1/calls": {
+            "post": doc.op(
+                "Ingest a phone call with its transcript (integration token): structured turns, or a "
+                "transcript document (WebVTT, SubRip, Amazon Transcribe / Call Analytics / Contact Lens / "
+                "Post-Call Analytics, Deepgram, AssemblyAI, Whisper JSON, or 'Agent:'/'Customer:' text)",
+                {"201": doc.json_response(s.IngestOut, "stored"), "200": doc.json_response(s.IngestOut, "a duplicate: this call id was stored before"),
+                 **doc.errors(400, 401, 403, 413, 422)},
+                body=CallIn, tags=["ingest"],
+            )
+        },
+    }
+    return ApiDoc(paths, [s.IngestOut, CallIn])
+
+
+capability = Capability("calls", routes=add_routes, openapi=openapi, requires=("ingest",))

@@ -37,7 +37,11 @@ from hub.contract.errors import RejectedInput
 from hub.store.models import Direction, Message, Outbox, utcnow
 from hub.outbox.queue import enqueue
 from hub.web.ratelimit import RateLimiter
-from hub.web.app import ENGINE, SETTINGS, WORKER, client_key, ingest_message
+from hub.ingest.hub_link import ingest_message
+from hub.web.capability import ApiDoc, Capability
+from hub.web.http import client_key
+from hub.web.keys import ENGINE, SETTINGS, WORKER
+from hub.web.keys import WEBFORMS as STATE
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +72,6 @@ class FormsState:
         if self._secret is None:
             self._secret = form_token.load_or_create_secret(self.secret_path)
         return self._secret
-
-
-STATE = web.AppKey("webforms", FormsState)
 
 
 def add_routes(app: web.Application) -> None:
@@ -492,3 +493,6 @@ async def submit(request: web.Request) -> web.Response:
         embed=embed,
     )
     return _page(request, html)
+
+
+capability = Capability("webforms", routes=add_routes, openapi=lambda: ApiDoc(openapi_paths()), requires=("ingest", "outbox"))

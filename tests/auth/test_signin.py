@@ -22,7 +22,8 @@ from hub.contract.errors import Conflict, Unauthenticated
 from hub.auth.lockout import account_key
 from hub.web.ratelimit import client_address, client_key, parse_networks
 from hub.config.settings import CsatSettings
-from hub.web.app import AUTH, create_app
+from hub.web.app import create_app
+from hub.web.keys import AUTH
 
 VARIANTS = ["<admin@example.com>", "admin@example.com.", "admin@ｅxample.com", "ＡＤＭＩＮ＠ＥＸＡＭＰＬＥ．ＣＯＭ",
             "ad\u00admin@example.com", " <Admin@Example.COM.> "]

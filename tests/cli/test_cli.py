@@ -128,3 +128,15 @@ def test_set_password_replaces_it_and_ends_sessions(env, db_url):
     engine.dispose()
     unknown = run(["set-password", "nobody@example.com", "--password", "whatever123"], env, check=False)
     assert unknown.returncode == 2 and "no agent" in unknown.stderr
+
+
+def test_help_lists_the_commands_every_capability_adds():
+    import re
+
+    from hub.cli.main import build_parser
+
+    commands = re.search(r"\{([a-z,-]+)\}", build_parser().format_usage()).group(1).split(",")
+    assert commands == ["serve", "migrate", "demo", "create-agent", "set-password", "create-token", "kb", "intents",
+                        "segments", "customer"]
+    result = subprocess.run(CLI + ["--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and all(name in result.stdout for name in commands)

@@ -15,7 +15,8 @@ from hub.store.db import make_engine, read_tx
 from hub.contract.messages import InboundMessage, Sender, ThreadHints
 from hub.store.models import AuditLog, Identity
 from hub.config.settings import ScmSettings
-from hub.web.app import create_app, ingest_message
+from hub.ingest.hub_link import ingest_message
+from hub.web.app import create_app
 
 STRANGER = "777000111"
 

@@ -16,7 +16,7 @@ from hub.gateway.registry import build_registry
 from hub.store.models import AuditLog
 from hub.config.settings import SmtpReceiverSettings
 from hub.ingest.spool import rejected, spool
-from hub.web.app import BLOBS, ENGINE, SPOOL
+from hub.web.keys import BLOBS, ENGINE, SPOOL
 from tests.channels.email.test_email_receiver import RunningHub, mail, running_hub, smtp_send, wait_until, with_email
 
 pytestmark = pytest.mark.timeout(60)

@@ -19,7 +19,7 @@ from hub.auth.accounts import create_agent, create_token
 from hub.store.db import make_engine
 from hub.demo.articles import seed_knowledge_base
 from hub.web.app import create_app
-from hub.kb.routes import KB_INDEX
+from hub.web.keys import KB_INDEX
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Privacy requests (issue 9), on SQLite and PostgreSQL: export everything about a customer, and
+"""Privacy requests, on SQLite and PostgreSQL: export everything about a customer, and
 erase them leaving no trace of their messages, names or addresses in any table of the store nor
 in the search indexes, while the reports' aggregate figures stay the same. Admin only, audited."""
 
@@ -19,7 +19,9 @@ from hub.store.db import is_sqlite, make_engine, read_tx, write_tx
 from hub.contract.messages import Attachment, InboundMessage, Sender
 from hub.store.models import AuditLog, Csat, Escalation, InboundSpool, KbArticle, KbChunk, KbFeedback, ReplyDraft, ScmFact, utcnow
 from hub.config.settings import ScmSettings
-from hub.web.app import BLOBS, create_app, ingest_message
+from hub.ingest.hub_link import ingest_message
+from hub.web.app import create_app
+from hub.web.keys import BLOBS
 
 NAME = "Wilhelmina Quackenbush"
 EMAIL = "wilhelmina.q@example.org"

@@ -24,7 +24,8 @@ from hub.auth.accounts import create_agent, create_token
 from hub.store.db import make_engine, read_tx
 from hub.store.models import Message, Outbox, OutboxStatus
 from hub.config.settings import EmailSettings, ScmSettings, SmtpReceiverSettings
-from hub.web.app import BLOBS, REGISTRY, create_app
+from hub.web.app import create_app
+from hub.web.keys import BLOBS, REGISTRY
 from tests.support.fake_telegram import FakeTelegram
 from tests.channels.email.test_email_receiver import smtp_send, wait_until
 from tests.privacy.test_privacy import every_text_value

@@ -26,7 +26,8 @@ from hub.ingest.pipeline import ingest
 from hub.contract.messages import InboundMessage, Sender
 from hub.store.models import AuditLog, Customer, CustomerValue
 from hub.config.settings import SegmentSettings
-from hub.web.app import ENGINE, create_app
+from hub.web.app import create_app
+from hub.web.keys import ENGINE
 from tests.support.fake_scm_http import TOKEN, FakeScmHttp
 
 customer_t = Customer.__table__

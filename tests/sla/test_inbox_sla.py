@@ -1,4 +1,4 @@
-"""Issue 9 in the inbox pages, through a real aiohttp server on SQLite and PostgreSQL: SLA timers
+"""SLA, segments, teams and satisfaction in the inbox pages, through a real aiohttp server on SQLite and PostgreSQL: SLA timers
 on rows and on the conversation (warning / overdue), the "SLA due soon" view, the segment badge
 and filter, the availability toggle, teams on the admin page, the CSAT answer and the Reports link.
 The SLA worker is driven by the test (one pass), on a 24/7 calendar so that wall time is business

@@ -50,3 +50,15 @@ def test_unique_constraints_back_the_idempotency_rules(engine):
     assert ("channel", "external_id") in uniques
     assert ("kind", "address") in {tuple(u["column_names"]) for u in insp.get_unique_constraints("identity")}
     assert ("idempotency_key",) in {tuple(u["column_names"]) for u in insp.get_unique_constraints("outbox")}
+
+
+def test_every_table_is_defined_in_the_models_package_and_exported_by_it():
+    """Each table lives in the module of the capability that owns it (hub/store/models/<capability>.py),
+    and `from hub.store.models import X` reaches all of them."""
+    from hub.store import models
+
+    exported = {getattr(models, name).__table__.name for name in models.__all__ if hasattr(getattr(models, name), "__table__")}
+    assert exported == set(SQLModel.metadata.tables)
+    for mapper in SQLModel._sa_registry.mappers:
+        module = mapper.class_.__module__
+        assert module.startswith("hub.store.models.") and module != "hub.store.models.base", (mapper.class_, module)

@@ -10,7 +10,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from hub.auth.accounts import create_agent, create_token
 from hub.store.db import make_engine
-from hub.web.app import REGISTRY, SETTINGS, create_app
+from hub.web.app import create_app
+from hub.web.keys import REGISTRY, SETTINGS
 
 
 @dataclass
@@ -348,7 +349,7 @@ async def test_replies_to_form_and_call_conversations_go_by_email(hub):
     # A caller known only by phone cannot be answered in writing: a clear 422, nothing queued.
     call = await (await hub.post_message(channel="api", external_id="c1", sender={"address": "+4930901820"})).json()
     from hub.store.db import write_tx
-    from hub.web.app import ENGINE
+    from hub.web.keys import ENGINE
     from sqlalchemy import text
     with write_tx(hub.app[ENGINE]) as conn:
         conn.execute(text("UPDATE conversation SET channel = 'voice' WHERE id = :i"), {"i": call["conversation_id"]})

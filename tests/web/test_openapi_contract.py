@@ -36,7 +36,7 @@ from schemathesis.specs.openapi.checks import (
 from hub.auth.accounts import create_agent, create_token
 from hub.store.db import make_engine
 from hub.store.migrate import upgrade
-from hub.web.openapi import openapi_document
+from hub.web.app import openapi_document
 from tests.support.serverproc import HubProcess, free_port
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The unified inbox (issue 8): server-rendered pages for agents, live through server-sent events.
+"""The unified inbox: server-rendered pages for agents, live through server-sent events.
 
 pages.py: sign-in, the inbox list, a conversation and what agents do in it; live.py: the event
 stream and presence; admin.py: the admin pages; common.py: templates, session and CSRF. The logic
@@ -12,6 +12,9 @@ import hashlib
 from pathlib import Path
 
 from aiohttp import web
+
+from hub.web.capability import ApiDoc, Capability
+from hub.web.keys import INBOX_JINJA
 
 STATIC = Path(__file__).parent / "static"
 # The only files served from /inbox/static/: a fixed list, never a path from the request.
@@ -31,23 +34,40 @@ async def static_file(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
-    """Add the inbox pages, their static files and the live-update stream to the app."""
-    from hub.web.inbox import admin, common, links, live, pages
+    """The pages' templates (with versioned asset URLs) and the live-update broadcaster."""
+    from hub.web.inbox import common, live
 
     common.setup_templates(app)
     versions = _versions()
-    app[common.JINJA].globals["asset"] = lambda name: f"/inbox/static/{name}?v={versions[name]}"
+    app[INBOX_JINJA].globals["asset"] = lambda name: f"/inbox/static/{name}?v={versions[name]}"
     live.setup(app)
+
+
+def add_routes(app: web.Application) -> None:
+    """The inbox pages, their static files and the live-update stream."""
+    from hub.web.inbox import admin, links, live, pages
+
+    live.add_routes(app)
     pages.add_routes(app)
     admin.add_routes(app)
     links.add_routes(app)
     app.router.add_get("/inbox/static/{name}", static_file)
 
 
+def workers(app: web.Application) -> list:
+    from hub.web.inbox import live
+
+    return live.workers(app)
+
+
+def openapi() -> ApiDoc:
+    return ApiDoc(openapi_paths())
+
+
 def openapi_paths() -> dict:
-    """The inbox's routes in the hub's OpenAPI document (hub/web/openapi.py merges them in): pages
-    for browsers, not JSON, documented like every route so the contract test holds them to it.
-    Without a session cookie every page redirects to the sign-in page."""
+    """The inbox's routes in the hub's OpenAPI document: pages for browsers, not JSON, documented
+    like every route so the contract test holds them to it. Without a session cookie every page
+    redirects to the sign-in page."""
     text = {"type": "string"}
 
     def html(description: str) -> dict:
@@ -165,3 +185,8 @@ def openapi_paths() -> dict:
             paths[f"/inbox/admin/{section}"].update(action(f"Admin: change {summary.lower()}"))
     paths["/inbox/admin"] = page("Admin: start page")
     return paths
+
+
+# The pages show SLA timers and the back end's orders, so those capabilities come first.
+capability = Capability("inbox", setup=setup, routes=add_routes, openapi=openapi, workers=workers,
+                        requires=("conversations", "sla", "scm"))

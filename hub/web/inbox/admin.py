@@ -16,7 +16,7 @@ from hub.auth import staff
 from hub.gateway.status import channel_status
 from hub.contract.errors import RejectedInput
 from hub.store.search_text import search_text
-from hub.web.app import ENGINE, REGISTRY, SETTINGS
+from hub.web.keys import ENGINE, REGISTRY, SETTINGS
 from hub.web.inbox.common import CSRF_FIELD, agent, form_of, int_param, page, render
 
 

@@ -21,17 +21,16 @@ from markupsafe import Markup, escape
 from hub.auth import accounts as auth
 from hub.contract import clock
 from hub.contract.errors import HubError, PermissionDenied, Unauthenticated
-from hub.web.api import SESSION_COOKIE
-from hub.web.app import AUTH
 from hub.web.errors import STATUS
+from hub.web.http import AGENTS, SESSION_COOKIE
+from hub.web.keys import AUTH
+from hub.web.keys import INBOX_JINJA as JINJA
 
 log = logging.getLogger(__name__)
 
-JINJA = web.AppKey("inbox_jinja", jinja2.Environment)
 HERE = Path(__file__).parent
 CSRF_FIELD = "_csrf"
 LOGIN_CSRF_COOKIE = "servicehub_login_csrf"
-AGENTS = ("agent", "admin")
 
 
 # --- templates -------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import asyncio
 from aiohttp import web
 
 from hub.customers import linking
-from hub.web.app import ENGINE
+from hub.web.keys import ENGINE
 from hub.web.inbox.common import CSRF_FIELD, agent, form_of, int_param, page, render
 
 

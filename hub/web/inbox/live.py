@@ -26,7 +26,9 @@ from hub.auth import staff
 from hub.store.db import read_tx
 from hub.store.models import Conversation, Message, Outbox, OutboxStatus
 from hub.conversations.presence import Presence
-from hub.web.app import ENGINE, INGEST_LISTENERS
+from hub.runtime.workers import Worker
+from hub.web.changes import ConversationChange
+from hub.web.keys import BROADCASTER, CONVERSATION_LISTENERS, ENGINE, INGEST_LISTENERS
 from hub.web.inbox.common import agent, form_of, int_param
 
 log = logging.getLogger(__name__)
@@ -138,7 +140,6 @@ class Broadcaster:
             await asyncio.sleep(self.poll_seconds)
 
 
-BROADCASTER = web.AppKey("inbox_broadcaster", Broadcaster)
 
 
 def _gone(request: web.Request) -> bool:
@@ -195,14 +196,11 @@ async def heartbeat(request: web.Request) -> web.Response:
     return web.json_response({"viewers": broadcaster.presence.of(conversation_id)})
 
 
-async def _poller(app: web.Application):
-    broadcaster = app[BROADCASTER]
-    task = asyncio.create_task(broadcaster.run(), name="inbox-live-poll")
-    yield
-    broadcaster.close()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+def _on_change(app: web.Application):
+    def publish(change: ConversationChange) -> None:
+        app[BROADCASTER].publish({"type": "conv", "conversation_id": change.conversation_id})
+
+    return publish
 
 
 async def _on_shutdown(app: web.Application) -> None:
@@ -210,9 +208,27 @@ async def _on_shutdown(app: web.Application) -> None:
 
 
 def setup(app: web.Application) -> None:
+    """The broadcaster, told of every new message and every change an agent makes (through any door)."""
     app[BROADCASTER] = Broadcaster(app[ENGINE])
     app[INGEST_LISTENERS].append(app[BROADCASTER].on_ingest)
+    app[CONVERSATION_LISTENERS].append(_on_change(app))
+    app.on_shutdown.append(_on_shutdown)
+
+
+def add_routes(app: web.Application) -> None:
     app.router.add_get("/inbox/events", events)
     app.router.add_post("/inbox/presence", heartbeat)
-    app.cleanup_ctx.append(_poller)
-    app.on_shutdown.append(_on_shutdown)
+
+
+def workers(app: web.Application) -> list[Worker]:
+    """The poll that finds what other processes stored or delivered, for the open pages."""
+    broadcaster = app[BROADCASTER]
+
+    async def run() -> None:
+        try:
+            await broadcaster.run()
+        except asyncio.CancelledError:  # the app stops: open streams end
+            broadcaster.close()
+            raise
+
+    return [Worker("inbox-live-poll", run)]

@@ -33,8 +33,9 @@ from hub.conversations import continuity, timeline
 from hub.store.db import read_tx
 from hub.contract.errors import HubError, RejectedInput, StaleVersion, Unauthenticated
 from hub.store.models import Csat, Segment
-from hub.web.api import SESSION_COOKIE
-from hub.web.app import AUTH, BLOBS, ENGINE, LOGIN_LIMITER, REGISTRY, SETTINGS, WORKER, client_key
+from hub.web.changes import conversation_changed
+from hub.web.http import SESSION_COOKIE, client_key
+from hub.web.keys import AUTH, BLOBS, BROADCASTER, ENGINE, LOGIN_LIMITER, REGISTRY, SCM_SERVICES, SETTINGS, SLA_RULES, WORKER
 from hub.web.errors import from_hub_error
 from hub.web.inbox.common import (
     CSRF_FIELD,
@@ -49,9 +50,6 @@ from hub.web.inbox.common import (
     render,
     safe_next,
 )
-from hub.web.inbox.live import BROADCASTER
-from hub.scm.routes import SCM_SERVICES
-from hub.sla.routes import SLA_RULES, SLA_WORKER
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +171,7 @@ async def inbox_rows(request: web.Request) -> web.Response:
 
 
 def _suggestions(app, engine, conversation_id: int, who) -> dict:
-    """The knowledge base's suggestions for the first render (hub.kb.suggestions, issue 6); while its
+    """The knowledge base's suggestions for the first render (hub.kb.suggestions); while its
     index loads, the page asks the JSON route again a little later."""
     from hub.kb import routes as kb_api
 
@@ -293,13 +291,6 @@ def _csat(engine, conversation_id: int) -> dict | None:
     return None if row is None else {"score": row.score, "comment": row.comment, "created_at": row.created_at}
 
 
-def _wake_sla(request: web.Request) -> None:
-    """A change that moves SLA timers (priority, status, a reply): recompute now, not at the next poll."""
-    worker = request.app.get(SLA_WORKER)
-    if worker is not None:
-        worker.wake()
-
-
 @page
 async def conversation(request: web.Request) -> web.Response:
     who = agent(request)
@@ -344,10 +335,6 @@ def _back(cid: int, anchor: str = "") -> web.HTTPSeeOther:
     return web.HTTPSeeOther(f"/inbox/c/{cid}{anchor}")
 
 
-def _changed(request: web.Request, cid: int) -> None:
-    request.app[BROADCASTER].publish({"type": "conv", "conversation_id": cid})
-
-
 @page
 async def post_reply(request: web.Request) -> web.Response:
     who = agent(request)
@@ -362,8 +349,7 @@ async def post_reply(request: web.Request) -> web.Response:
         extra["channel"] = channel
     message = await db(conversations.reply, request.app[ENGINE], cid, who, text, blobs=request.app[BLOBS], **extra)
     request.app[WORKER].wake()
-    _wake_sla(request)
-    _changed(request, cid)
+    conversation_changed(request.app, cid)
     raise _back(cid, f"#m{message['id']}")
 
 
@@ -376,7 +362,7 @@ async def post_note(request: web.Request) -> web.Response:
     if len(text) > 100_000:
         raise RejectedInput("a note can have at most 100,000 characters")
     note = await db(conversations.add_note, request.app[ENGINE], cid, who, text)
-    _changed(request, cid)
+    conversation_changed(request.app, cid, moves_timers=False)
     raise _back(cid, f"#m{note['id']}")
 
 
@@ -474,8 +460,7 @@ async def _update(request: web.Request) -> web.Response:
                                      headers={"Cache-Control": "no-store"})
         return await _conversation_page(request, who, cid, notice=message, status=409)
     if changes:
-        _wake_sla(request)
-        _changed(request, cid)
+        conversation_changed(request.app, cid)
     if _wants_json(request):
         state = side_state(conv, await db(_agent_names, engine))
         return web.json_response({"state": state}, headers={"Cache-Control": "no-store"})
@@ -518,7 +503,7 @@ async def post_retry(request: web.Request) -> web.Response:
     cid = int_param(form.get("conversation_id"), "conversation_id")
     await db(outbox.retry_delivery, request.app[ENGINE], message_id)
     request.app[WORKER].wake()
-    _changed(request, cid)
+    conversation_changed(request.app, cid, moves_timers=False)
     raise _back(cid, f"#m{message_id}")
 
 
@@ -530,8 +515,8 @@ async def post_move(request: web.Request) -> web.Response:
     form = await form_of(request, who)
     cid, to = int_param(form.get("conversation_id"), "conversation_id"), int_param(form.get("to"), "to")
     await db(continuity.move_message, request.app[ENGINE], message_id, to, who)
-    _changed(request, cid)
-    _changed(request, to)
+    conversation_changed(request.app, cid)
+    conversation_changed(request.app, to)
     raise _back(to, f"#m{message_id}")
 
 
@@ -543,8 +528,8 @@ async def post_merge(request: web.Request) -> web.Response:
     form = await form_of(request, who)
     source = int_param(form.get("source"), "source")
     await db(continuity.merge, request.app[ENGINE], source, cid, who)
-    _changed(request, cid)
-    _changed(request, source)
+    conversation_changed(request.app, cid)
+    conversation_changed(request.app, source)
     raise _back(cid)
 
 
@@ -555,8 +540,8 @@ async def post_undo(request: web.Request) -> web.Response:
     form = await form_of(request, who)
     cid = int_param(form.get("conversation_id"), "conversation_id")
     done = await db(continuity.undo, request.app[ENGINE], event_id, who)
-    _changed(request, done["target_id"])
-    _changed(request, done["source_id"])
+    conversation_changed(request.app, done["target_id"])
+    conversation_changed(request.app, done["source_id"])
     raise _back(cid)
 
 
@@ -573,7 +558,7 @@ async def post_escalation(request: web.Request) -> web.Response:
     target = escalation.escalation_target(request.app[SETTINGS], None)
     await db(escalation.escalate, request.app[ENGINE], cid, who, reason[:5000], target=target)
     request.app[WORKER].wake()
-    _changed(request, cid)
+    conversation_changed(request.app, cid, moves_timers=False)
     raise _back(cid)
 
 

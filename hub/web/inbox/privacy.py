@@ -1,4 +1,4 @@
-"""The privacy page of the inbox (issue 9, admins): download everything held about a customer
+"""The privacy page of the inbox (admins): download everything held about a customer
 (the JSON of GET /api/v1/customers/{id}/export) and erase the customer, confirmed by typing
 the id again. Both are audit-logged by hub/privacy/requests.py."""
 
@@ -13,7 +13,7 @@ from hub.privacy import requests as privacy
 from hub.store.db import read_tx
 from hub.contract.errors import NotFound, RejectedInput
 from hub.store.models import Conversation, Customer, Identity
-from hub.web.app import BLOBS, ENGINE, SETTINGS
+from hub.web.keys import BLOBS, ENGINE, SETTINGS
 from hub.web.inbox.common import CSRF_FIELD, agent, form_of, int_param, page, render
 
 

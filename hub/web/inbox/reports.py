@@ -1,4 +1,4 @@
-"""The reports page of the inbox (issue 9): every report of hub/reports/queries.py over a range of days,
+"""The reports page of the inbox: every report of hub/reports/queries.py over a range of days,
 as a chart (the SVG of GET /api/v1/reports/{name}.svg, shown with <img>: no script on the page),
 a table, and a CSV download link. For every signed-in agent."""
 
@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from hub.reports import queries as reports
-from hub.web.app import ENGINE
+from hub.web.keys import ENGINE
 from hub.web.inbox.common import CSRF_FIELD, agent, page, render
 
 

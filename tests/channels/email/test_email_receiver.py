@@ -28,7 +28,8 @@ from hub.conversations.core import ConversationFilter, get_conversation, list_co
 from hub.store.db import make_engine
 from hub.contract.errors import Conflict, RejectedInput
 from hub.config.settings import EmailSettings, SmtpReceiverSettings
-from hub.web.app import REGISTRY, create_app
+from hub.web.app import create_app
+from hub.web.keys import REGISTRY
 from tests.conftest import FIXTURES
 
 SUPPORT = "support@shop.example"
@@ -63,7 +64,7 @@ def mail(
     return msg.as_bytes(policy=email.policy.SMTP)
 
 
-async def wait_until(predicate, *, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
+async def wait_until(predicate, *, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
     """Poll a (sync or async) predicate until it returns something truthy; that value."""
     deadline = time.monotonic() + timeout
     while True:

@@ -29,7 +29,8 @@ from hub.store.models import Message
 from hub.config.settings import TelegramBotSettings
 from hub.ingest.spool import counts, load_state
 from hub.ingest.spool import rejected as rejected_items
-from hub.web.app import REGISTRY, create_app
+from hub.web.app import create_app
+from hub.web.keys import REGISTRY
 from tests.conftest import FIXTURES
 from tests.support.fake_telegram import FakeTelegram
 

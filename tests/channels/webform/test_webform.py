@@ -37,8 +37,9 @@ from hub.auth.accounts import create_agent
 from hub.store.db import make_engine
 from hub.contract.messages import InboundMessage, Sender
 from hub.config.settings import FormField, FormSettings, Settings, _default_forms
-from hub.web.app import WRITER, create_app
-from hub.web.forms import STATE
+from hub.web.app import create_app
+from hub.web.keys import WEBFORMS as STATE
+from hub.web.keys import WRITER
 
 
 def png_bytes() -> bytes:

@@ -1,0 +1,243 @@
+"""Privacy parts of the conversation tables: the customer's conversations and every message in
+them, the messages they wrote into other customers' conversations, attachments, read marks and
+mentions.
+
+Export: the conversations with their messages (text, HTML, metadata), each with its attachments
+(metadata and the file, base64) and mentions; the internal notes again on their own; the messages
+they wrote elsewhere.
+
+Erase: messages stay as rows (direction, channel, times: the volume report) with subject, text,
+HTML, external id and identity cleared and only the metadata that says nothing about who wrote it
+kept (the intent figures); their attachments and raw input files go. That holds for their messages
+in other customers' conversations too. Other customers' messages that list one of their addresses
+(To, Cc, the SMTP envelope) keep their text but lose the address and their raw source, whose headers
+name them. Conversations keep what reports count (channel, times, status, priority, assignee,
+intent, SLA times) and lose their subject and thread key. Read marks and mentions are agents' data
+and stay. The inbox search indexes follow the columns: after the commit, SQLite's full-text
+indexes are flushed and merged so no segment keeps the old words (PostgreSQL indexes the columns
+themselves).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+from sqlalchemy import Engine, Text, bindparam, cast, func, or_, select, text, update
+from sqlalchemy.exc import DBAPIError
+
+from hub.conversations.message_search import SEARCH_MESSAGE, index_all_messages
+from hub.conversations.versions import bumped
+from hub.privacy.registry import (
+    WHAT,
+    Erasure,
+    Export,
+    Subject,
+    among,
+    chunks,
+    register,
+    register_after_erase,
+    register_file_use,
+    register_scope,
+    rows_of,
+)
+from hub.store.db import SEARCH_TEXT, index_search_queue, is_sqlite, write_tx
+from hub.store.models import Attachment, Conversation, Direction, Mention, Message, ReadMark
+from hub.store.sql import like_pattern
+
+log = logging.getLogger(__name__)
+
+conversation_t = Conversation.__table__
+message_t = Message.__table__
+attachment_t = Attachment.__table__
+read_t = ReadMark.__table__
+mention_t = Mention.__table__
+
+ERASED_TEXT = ""
+# Metadata that says nothing about who wrote it, kept for the intent figures.
+KEEP_META = ("intent", "confidence")
+RAW_KEY = "raw_sha256"  # a message's raw input as a blob (hub/ingest/pipeline.py)
+
+
+def resolve_conversations(conn, subject: Subject) -> None:
+    """Their conversations and messages, the messages they wrote into others' conversations, and
+    others' messages that list one of their email addresses."""
+    subject.conversation_ids = list(conn.execute(
+        select(conversation_t.c.id).where(among(conversation_t.c.customer_id, subject.customer_ids)).order_by(conversation_t.c.id)
+    ).scalars())
+    own = list(conn.execute(select(message_t.c.id).where(among(message_t.c.conversation_id, subject.conversation_ids))
+                            .order_by(message_t.c.id)).scalars())
+    owned = set(own)
+    elsewhere = [m for m in conn.execute(select(message_t.c.id).where(among(message_t.c.identity_id, subject.identity_ids))
+                                         .order_by(message_t.c.id)).scalars() if m not in owned]
+    subject.message_ids = own + elsewhere
+    subject.messages_elsewhere = elsewhere
+    theirs = owned | set(elsewhere)
+    subject.messages_naming = [m for m in _messages_listing(conn, subject) if m not in theirs]
+    subject.audit_targets += [f"conversation:{i}" for i in subject.conversation_ids]
+
+
+def _email_addresses(subject: Subject) -> list[str]:
+    return sorted({a.lower() for a in subject.addresses if "@" in a})
+
+
+def _messages_listing(conn, subject: Subject) -> list[int]:
+    """Messages whose metadata holds one of their email addresses (read in full: an erasure is rare,
+    and no index can find a text inside a JSON document on both databases)."""
+    addresses = _email_addresses(subject)
+    if not addresses:
+        return []
+    meta = func.lower(cast(message_t.c["metadata"], Text))
+    found = conn.execute(select(message_t.c.id, message_t.c["metadata"].label("meta"))
+                         .where(or_(*(meta.like(like_pattern(a), escape="\\") for a in addresses)))).all()
+    # The text matched somewhere (a quoted full text, say); only a listed address makes it theirs to clear.
+    return sorted(r.id for r in found if _without(r.meta, addresses) != r.meta)
+
+
+def _without(value, addresses: list[str]):
+    """The metadata with every value naming one of the addresses left out (list items, dict entries)."""
+    if isinstance(value, dict):
+        return {k: _without(v, addresses) for k, v in value.items() if not _names(v, addresses)}
+    if isinstance(value, list):
+        return [_without(v, addresses) for v in value if not _names(v, addresses)]
+    return value
+
+
+def _names(value, addresses: list[str]) -> bool:
+    return isinstance(value, str) and any(a in value.lower() for a in addresses)
+
+
+# --- conversations ---------------------------------------------------------------------------------
+
+
+def export_conversations(ex: Export) -> None:
+    s = ex.subject
+    ex.conversations = rows_of(ex.conn, select(conversation_t).where(among(conversation_t.c.id, s.conversation_ids))
+                               .order_by(conversation_t.c.id))
+
+
+def erase_conversations(er: Erasure) -> None:
+    er.conn.execute(update(conversation_t).where(among(conversation_t.c.id, er.subject.conversation_ids))
+                    .values(subject=None, thread_key=None, version=bumped()))
+
+
+# --- messages --------------------------------------------------------------------------------------
+
+
+def export_messages(ex: Export) -> None:
+    s = ex.subject
+    ex.messages = rows_of(ex.conn, select(message_t).where(among(message_t.c.id, s.message_ids)).order_by(message_t.c.id))
+    own = set(s.conversation_ids)
+    ex.sections["notes"] = [m for m in ex.messages if m["direction"] == Direction.note and m["conversation_id"] in own]
+    elsewhere = set(s.messages_elsewhere)
+    ex.sections["messages_in_other_conversations"] = [m for m in ex.messages if m["id"] in elsewhere]
+
+
+def _raw_of(meta) -> str | None:
+    return meta[RAW_KEY] if isinstance(meta, dict) and isinstance(meta.get(RAW_KEY), str) else None
+
+
+def erase_messages(er: Erasure) -> None:
+    s, conn = er.subject, er.conn
+    # Their messages stay as rows, empty; their raw input (a call's transcript, a mail's source) is a file: it goes.
+    for part in chunks(s.message_ids):
+        for m in conn.execute(select(message_t.c.id, message_t.c["metadata"].label("meta")).where(message_t.c.id.in_(part))).all():
+            raw = _raw_of(m.meta)
+            if raw:
+                er.files.add(raw)
+            meta = {k: v for k, v in (m.meta or {}).items() if k in KEEP_META and isinstance(v, (str, int, float, bool))}
+            conn.execute(update(message_t).where(message_t.c.id == m.id).values(
+                {"subject": None, "text": ERASED_TEXT, "html": None, "external_id": None, "identity_id": None,
+                 "metadata": {**meta, "erased": True}}))
+    er.counts["messages"] = len(s.message_ids)
+    er.counts["messages_in_other_conversations"] = len(s.messages_elsewhere)
+
+    # Others' messages that listed them: the address leaves the metadata, the raw source (its headers) goes.
+    addresses = _email_addresses(s)
+    for part in chunks(s.messages_naming):
+        for m in conn.execute(select(message_t.c.id, message_t.c["metadata"].label("meta")).where(message_t.c.id.in_(part))).all():
+            raw = _raw_of(m.meta)
+            if raw:
+                er.files.add(raw)
+            meta = _without(m.meta or {}, addresses)
+            meta.pop(RAW_KEY, None)
+            conn.execute(update(message_t).where(message_t.c.id == m.id).values({"metadata": meta}))
+    er.counts["messages_naming_them"] = len(s.messages_naming)
+
+
+# --- attachments, read marks, mentions --------------------------------------------------------------
+
+
+def export_attachments(ex: Export) -> None:
+    rows = rows_of(ex.conn, select(attachment_t).where(among(attachment_t.c.message_id, ex.subject.message_ids))
+                   .order_by(attachment_t.c.id))
+    if ex.blobs is not None and ex.include_files:
+        for a in rows:
+            a["content_base64"] = ex.file(a["sha256"])
+    ex.per_message["attachments"] = rows
+
+
+def erase_attachments(er: Erasure) -> None:
+    where = among(attachment_t.c.message_id, er.subject.message_ids)
+    er.files |= set(er.conn.execute(select(attachment_t.c.sha256).where(where)).scalars())
+    er.counts["attachments"] = er.conn.execute(attachment_t.delete().where(where)).rowcount
+
+
+def export_read_marks(ex: Export) -> None:
+    ex.per_conversation["read_marks"] = rows_of(ex.conn, select(read_t).where(among(read_t.c.conversation_id, ex.subject.conversation_ids))
+                                                .order_by(read_t.c.id))
+
+
+def export_mentions(ex: Export) -> None:
+    ex.per_message["mentions"] = rows_of(ex.conn, select(mention_t).where(among(mention_t.c.message_id, ex.subject.message_ids))
+                                         .order_by(mention_t.c.id))
+
+
+def keep_agents_data(_: Erasure) -> None:
+    """Read marks and mentions say which agent read or was named on a conversation: the agents'
+    data, nothing the customer wrote (the mentioning note's text is erased with the messages)."""
+
+
+# --- files and the search index ---------------------------------------------------------------------
+
+
+def files_used(conn, shas: list[str]) -> set[str]:
+    """Which of these files an attachment or a message's raw input still uses."""
+    used = set(conn.execute(select(attachment_t.c.sha256).where(among(attachment_t.c.sha256, shas))).scalars())
+    # Exactly the expression of the index search_message_raw_sha256 (migration 0016).
+    raw = "json_extract(metadata, '$.raw_sha256')" if is_sqlite(conn) else "(metadata ->> 'raw_sha256')"
+    for part in chunks(shas):
+        used |= set(conn.execute(text(f"SELECT {raw} FROM message WHERE {raw} IN :shas")
+                                 .bindparams(bindparam("shas", expanding=True)), {"shas": part}).scalars())
+    return used
+
+
+def purge_search_index(engine: Engine) -> None:
+    """SQLite: the triggers queued the removal (with the old text) in search_pending and took the
+    erased messages out of search_message; move the queue into the FTS5 index, index the messages'
+    new text, and merge both indexes, so the erased text is in none of them (until a merge, FTS5
+    keeps a removed document's words in its older segments). The merge rewrites each index: seconds
+    on a large store, during which other writes wait."""
+    if not is_sqlite(engine):
+        return
+    index_search_queue(engine)
+    index_all_messages(engine)
+    try:
+        with engine.connect() as conn:
+            present = {row[0] for row in conn.exec_driver_sql(
+                f"SELECT name FROM sqlite_master WHERE name IN ('{SEARCH_TEXT}', '{SEARCH_MESSAGE}')")}
+        for table in sorted(present):
+            with write_tx(engine) as tx:
+                tx.exec_driver_sql(f"INSERT INTO {table}({table}) VALUES ('optimize')")
+    except (DBAPIError, sqlite3.Error) as exc:  # the erase is committed; the index merges on its own later
+        log.warning("could not optimise the search index after an erase: %s", exc)
+
+
+register_scope(resolve_conversations, stage=WHAT)
+register(Conversation, export=export_conversations, erase=erase_conversations)
+register(Message, export=export_messages, erase=erase_messages)
+register(Attachment, export=export_attachments, erase=erase_attachments)
+register(ReadMark, export=export_read_marks, erase=keep_agents_data)
+register(Mention, export=export_mentions, erase=keep_agents_data)
+register_file_use(files_used)
+register_after_erase(purge_search_index)

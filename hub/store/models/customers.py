@@ -1,0 +1,70 @@
+"""Customers and how the hub knows them: the profile (name, segment, merges), its identities (an
+email address, a Telegram user, a phone number) and the one-time codes that link a new identity to
+a known customer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Optional
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from hub.store.models.base import utcnow
+
+
+class Segment(StrEnum):
+    general = "general"
+    potential = "potential"
+    key = "key"
+
+
+class IdentityKind(StrEnum):
+    email = "email"
+    telegram = "telegram"
+    phone = "phone"
+    web = "web"
+
+
+class Customer(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: Optional[str] = Field(default=None, max_length=200)
+    segment: str = Field(default=Segment.general, max_length=16)
+    # Set by hand (an admin, the demo's key customer): recomputation leaves the segment alone.
+    segment_locked: bool = False
+    merged_into: Optional[int] = Field(default=None, foreign_key="customer.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Identity(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("kind", "address", name="uq_identity_kind_address"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    kind: str = Field(max_length=16)
+    address: str = Field(max_length=320)
+    display_name: Optional[str] = Field(default=None, max_length=200)
+    verified: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class LinkCode(SQLModel, table=True):
+    """A one-time code the hub issued to a known customer (in an email, say); a customer who sends
+    it from another channel (Telegram /start CODE) proves both identities are theirs."""
+
+    __tablename__ = "link_code"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    code_hash: str = Field(max_length=64, unique=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: Optional[datetime] = None
+    used_by_identity_id: Optional[int] = Field(default=None, foreign_key="identity.id")
+    created_by: Optional[str] = Field(default=None, max_length=64)  # the actor who issued it
+
+
+# What the SLA worker rereads each pass: customers changed since its watermark.
+Index("ix_customer_updated", Customer.__table__.c.updated_at)
