@@ -41,25 +41,45 @@ def _customer_address(conn, conv, kind: str) -> str | None:
     ).scalar()
 
 
+def _latest_channel(conn, conv) -> str:
+    """The channel of the customer's latest message in the conversation (a conversation may go on
+    across channels): where a reply goes by default."""
+    latest = (
+        select(message_t.c.channel)
+        .join(identity_t, identity_t.c.id == message_t.c.identity_id)
+        .where(message_t.c.conversation_id == conv.id, message_t.c.direction == Direction.inbound,
+               identity_t.c.customer_id == conv.customer_id)
+        .order_by(message_t.c.id.desc())
+        .limit(1)
+    )
+    return conn.execute(latest).scalar() or conv.channel
+
+
 def recipient(conn, conv, channel: str | None = None) -> tuple[str, str, list[str]]:
-    """(channel, recipient, reply_to) of a reply: by default the conversation's customer at the
-    address they last wrote from on the conversation's channel, and the external ids of its inbound
-    messages, that message first, for threading in the customer's client. `channel` names another
-    channel to answer on: the customer's address of that kind.
+    """(channel, recipient, reply_to) of a reply: by default on the channel of the customer's
+    latest message in the conversation, to the address they last wrote from on it, with the
+    external ids of the inbound messages on it, that message first, for threading in the customer's
+    client. `channel` names another channel to answer on: the customer's address of that kind.
 
     Never somebody else who wrote into the conversation (a colleague on Cc): a reply, and above all
     an automatic answer with order facts, goes to the customer whose conversation it is, whoever
     wrote last."""
-    default = "email" if conv.channel in ANSWERED_BY_EMAIL else conv.channel
+    home = _latest_channel(conn, conv)
+    default = "email" if home in ANSWERED_BY_EMAIL else home
     channel = channel or default
-    if channel != conv.channel:
+    if channel != home and conn.execute(
+        select(message_t.c.id).where(message_t.c.conversation_id == conv.id, message_t.c.direction == Direction.inbound,
+                                     message_t.c.channel == channel).limit(1)
+    ).first():
+        home = channel  # the customer wrote on it too: answer in that thread
+    if channel != home:
         if channel not in REPLY_CHANNELS:
             raise RejectedInput(f"a reply cannot be sent on {channel!r}; choose one of: {', '.join(sorted(REPLY_CHANNELS))}")
         address = _customer_address(conn, conv, REPLY_CHANNELS[channel])
         if address is None:
-            how = " call them back, or" if conv.channel == "voice" else ""
+            how = " call them back, or" if home == "voice" else ""
             raise RejectedInput(
-                f"conversation {conv.id} came by {conv.channel} and its customer has no {channel} address to answer;"
+                f"conversation {conv.id} came by {home} and its customer has no {channel} address to answer;"
                 f"{how} add one to the customer"
             )
         return channel, address, []
@@ -69,29 +89,29 @@ def recipient(conn, conv, channel: str | None = None) -> tuple[str, str, list[st
         .where(
             message_t.c.conversation_id == conv.id,
             message_t.c.direction == Direction.inbound,
-            message_t.c.channel == conv.channel,
+            message_t.c.channel == home,
         )
         .order_by(message_t.c.id.desc())
     )
     recent = conn.execute(inbound.limit(10)).all()
     if not recent:
-        raise RejectedInput(f"conversation {conv.id} has no inbound message on {conv.channel} to reply to")
+        raise RejectedInput(f"conversation {conv.id} has no inbound message on {home} to reply to")
     own = conn.execute(inbound.where(identity_t.c.customer_id == conv.customer_id).limit(1)).first()
     if own is not None:
         address, answered = own.address, own.external_id
     else:
         # The customer's own messages came from an address that is no longer theirs (an identity
         # moved to another customer): their address of the channel's kind, if any.
-        address = _customer_address(conn, conv, REPLY_CHANNELS.get(conv.channel, conv.channel))
+        address = _customer_address(conn, conv, REPLY_CHANNELS.get(home, home))
         if address is None:
             raise RejectedInput(
-                f"conversation {conv.id} has no message from its customer's own {conv.channel} address to answer; "
+                f"conversation {conv.id} has no message from its customer's own {home} address to answer; "
                 "add one to the customer or answer on another channel"
             )
         answered = None
     ids = [answered] if answered else []
     ids += [r.external_id for r in recent if r.external_id and r.external_id != answered]
-    return conv.channel, address, ids
+    return home, address, ids
 
 
 def reply_recipient(engine: Engine, conversation_id: int, channel: str | None = None) -> dict[str, Any]:
@@ -109,13 +129,19 @@ def reply_recipient(engine: Engine, conversation_id: int, channel: str | None = 
 
 def queue_outbound(
     conn, conv, text: str, *, html: str | None = None, author_agent_id: int | None = None, attachments: list[dict] = (),
-    metadata: dict | None = None, channel: str | None = None,
+    metadata: dict | None = None, channel: str | None = None, to: str | None = None,
 ) -> int:
     """Store an outbound message and its outbox row, in the caller's transaction, on `channel` or
     else the conversation's way back (see recipient()). Returns the message id. Used for agents'
     replies and the hub's own messages.
-    attachments: stored blobs ({filename, content_type, size, sha256}); the worker loads them."""
-    channel, address, reply_to = recipient(conn, conv, channel)
+    attachments: stored blobs ({filename, content_type, size, sha256}); the worker loads them.
+    to: this exact address on `channel` and no other (an order's status to the order's own address)."""
+    if to is not None:
+        if channel is None:
+            raise RejectedInput("a message to a given address needs its channel")
+        address, reply_to = to, []
+    else:
+        channel, address, reply_to = recipient(conn, conv, channel)
     return compose(
         conn, conversation_id=conv.id, channel=channel, recipient=address, text=text, html=html,
         subject=f"Re: {conv.subject or 'Your request'} [#{conv.id}]", reply_to=reply_to, thread_key=conv.thread_key,

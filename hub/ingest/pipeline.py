@@ -54,6 +54,9 @@ class IngestPolicy:
     # What our signed Message-IDs verify with (hub.contract.signing.message_id_key); without it a mail
     # threads by our ids only as far as the store vouches for them (ids of the older form).
     message_id_key: bytes | None = field(default=None, repr=False)
+    # A message nothing threads continues the customer's one matter active within this window
+    # (hub/ingest/threading_rules.py, continue_matter); None: every such message starts its own.
+    continuity_window: timedelta | None = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -319,6 +322,8 @@ def _store(q: CoreStatements | DriverStatements, p: _Prepared, policy: IngestPol
     decision = find_conversation(
         q, msg, customer_id, now=now, reopen_window=policy.reopen_window, automated=msg.automated,
         sender_address=p.address if p.kind == IdentityKind.email else None, message_id_key=policy.message_id_key,
+        # A customer created by this message has no matter yet, unless a verified address merged one in.
+        continuity_window=policy.continuity_window, new_customer=_created_here(conn, customer_id) and not p.verified,
     )
     if decision.conversation_id is None:
         conversation_id = q.insert(

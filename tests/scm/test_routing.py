@@ -45,19 +45,6 @@ def policy(**overrides) -> ScmSettings:
     return ScmSettings(**values)
 
 
-@pytest.fixture
-def scm_url(tmp_path) -> str:
-    return seed_demo_scm(tmp_path / "scm")
-
-
-@pytest.fixture
-async def services(scm_url):
-    svc = ScmServices(SqlBackend(SqlSettings(), url=scm_url))
-    await svc.refresh_catalogue(force=True)
-    yield svc
-    await svc.close()
-
-
 def email(address, text, *, external_id, verified=False, subject=None, flags=(), name=None, in_reply_to=()):
     return InboundMessage(
         "email", external_id, Sender(address, name), text, subject=subject, flags=flags,
@@ -133,28 +120,40 @@ async def test_nothing_is_routed_twice(engine, services):
     assert claim(engine, limit=10, lease_seconds=60) == []
 
 
-async def test_an_unverified_sender_gets_a_draft_not_the_order_details(engine, services):
-    # Ana's address is the order's, but nothing proved she owns it: the privacy rule holds back.
-    r = ingest(engine, email(ANA, "Hello, my order A1001 was due on Monday and has not arrived. Where is it?",
-                             external_id="<a1@x>", name="Ana Silva"))
+async def test_an_unverified_sender_at_the_orders_address_is_answered_there_only(engine, services):
+    # Ana writes from the order's own address, unverified (anyone can type a From): the answer goes
+    # by email to that address and nowhere else, so only the address's owner reads it.
+    r = ingest(engine, InboundMessage(
+        "email", "<a1@x>", Sender(ANA, "Ana Silva"), "Hello, my order A1001 was due on Monday and has not arrived. Where is it?",
+        metadata={"reply_to": ["thief@evil.example"]}))
     await drain(RoutingWorker(engine, services, policy()))
-    assert automatic_answers(engine) == []
+    [answer] = automatic_answers(engine)
+    assert answer.channel == "email" and answer.payload["recipient"] == ANA and answer.metadata["to_order_address"] is True
+    assert "UPS" in answer.text and "1Z999AA10123456784" in answer.text and "colleague" not in answer.text
     [fact] = rows(engine, fact_t)
-    assert fact.subject == "A1001" and fact.payload["carrier"] == "UPS" and fact.payload["late"] is True
-    assert fact.disclosed is False
-    [draft] = rows(engine, draft_t)
-    assert draft.conversation_id == r.conversation_id and draft.reason == "privacy"
-    assert "A1001" in draft.text and "UPS" not in draft.text and "1Z999AA10123456784" not in draft.text
+    assert fact.subject == "A1001" and fact.payload["late"] is True and fact.disclosed is True
+    assert rows(engine, draft_t) == []
+    [conv] = rows(engine, conversation_t, conversation_t.c.id == r.conversation_id)
+    assert conv.status == "pending"
 
 
-async def test_someone_elses_order_is_never_disclosed(engine, services):
-    ingest(engine, email("ben.okafor@example.com", "Where is my order SO-4711?", external_id="<b1@x>", verified=True))
+async def test_someone_elses_order_goes_to_the_orders_address_and_the_asker_hears_only_that(engine, services):
+    asked = ingest(engine, email("ben.okafor@example.com", "Where is my order SO-4711?", external_id="<b1@x>", verified=True))
     await drain(RoutingWorker(engine, services, policy()))
-    assert automatic_answers(engine) == []
-    [draft] = rows(engine, draft_t)
-    assert draft.reason == "privacy" and "DHL" not in draft.text
+    to_ben, to_owner = automatic_answers(engine)
+    # Ben, on his channel: that it went to the order's address, not which, and no details
+    assert to_ben.payload["recipient"] == "ben.okafor@example.com"
+    assert "sent the status of order SO-4711 to the email address the order was placed with" in to_ben.text
+    assert "DHL" not in to_ben.text and CHLOE not in to_ben.text
+    # Chloé, the owner, by email at the order's address, in a conversation of her own
+    assert to_owner.channel == "email" and to_owner.payload["recipient"] == CHLOE and "DHL" in to_owner.text
+    assert to_owner.payload["conversation_id"] != asked.conversation_id
     [fact] = rows(engine, fact_t)
-    assert fact.payload["carrier"] == "DHL" and not fact.disclosed  # the agent still sees it
+    assert fact.payload["carrier"] == "DHL" and not fact.disclosed  # the asker was not told; the agent sees it
+    # asking again the same day sends the owner nothing more
+    ingest(engine, email("ben.okafor@example.com", "Where is SO-4711 now?", external_id="<b2@x>", verified=True))
+    await drain(RoutingWorker(engine, services, policy()))
+    assert [a.payload["recipient"] for a in automatic_answers(engine)] == ["ben.okafor@example.com", CHLOE, "ben.okafor@example.com"]
 
 
 async def test_below_the_confidence_threshold_nothing_is_automatic(engine, services):

@@ -30,7 +30,7 @@ from hub.outbox import queue as outbox
 from hub.conversations import read_marks
 from hub.sla import timers as sla
 from hub.auth import staff
-from hub.conversations import timeline
+from hub.conversations import continuity, timeline
 from hub.store.db import read_tx
 from hub.contract.errors import HubError, RejectedInput, StaleVersion, Unauthenticated
 from hub.store.models import Csat, Segment
@@ -509,6 +509,44 @@ async def post_retry(request: web.Request) -> web.Response:
 
 
 @page
+async def post_move(request: web.Request) -> web.Response:
+    """A message in the wrong conversation of the customer goes to the right one."""
+    who = agent(request)
+    message_id = int_param(request.match_info["id"], "message id")
+    form = await form_of(request, who)
+    cid, to = int_param(form.get("conversation_id"), "conversation_id"), int_param(form.get("to"), "to")
+    await db(continuity.move_message, request.app[ENGINE], message_id, to, who)
+    conversation_changed(request.app, cid)
+    conversation_changed(request.app, to)
+    raise _back(to, f"#m{message_id}")
+
+
+@page
+async def post_merge(request: web.Request) -> web.Response:
+    """Another conversation of the customer is the same matter: its messages come here."""
+    who = agent(request)
+    cid = int_param(request.match_info["id"], "conversation id")
+    form = await form_of(request, who)
+    source = int_param(form.get("source"), "source")
+    await db(continuity.merge, request.app[ENGINE], source, cid, who)
+    conversation_changed(request.app, cid)
+    conversation_changed(request.app, source)
+    raise _back(cid)
+
+
+@page
+async def post_undo(request: web.Request) -> web.Response:
+    who = agent(request)
+    event_id = int_param(request.match_info["id"], "event id")
+    form = await form_of(request, who)
+    cid = int_param(form.get("conversation_id"), "conversation_id")
+    done = await db(continuity.undo, request.app[ENGINE], event_id, who)
+    conversation_changed(request.app, done["target_id"])
+    conversation_changed(request.app, done["source_id"])
+    raise _back(cid)
+
+
+@page
 async def post_escalation(request: web.Request) -> web.Response:
     from hub.scm import escalation
 
@@ -596,6 +634,9 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/inbox/c/{id}/state", side_panel_state)
     r.add_post("/inbox/c/{id}/escalate", post_escalation)
     r.add_post("/inbox/messages/{id}/retry", post_retry)
+    r.add_post("/inbox/messages/{id}/move", post_move)
+    r.add_post("/inbox/c/{id}/merge", post_merge)
+    r.add_post("/inbox/events/{id}/undo", post_undo)
     r.add_get("/inbox/attachments/{id}", download)
     r.add_get("/inbox/customers/{id}", customer)
     r.add_get("/inbox/customers/{id}/merge", merge_confirm)
