@@ -41,6 +41,7 @@ bench: setup
 	$(BIN)/python bench/kb_quality.py
 	$(BIN)/python bench/intents.py
 	$(BIN)/python bench/scm.py
+	$(BIN)/python bench/journeys.py
 	$(BIN)/python bench/reports.py
 	$(BIN)/python bench/erase.py
 

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from email.utils import parseaddr
 from typing import Any, Protocol, runtime_checkable
 
 import phonenumbers
 
 from hub.contract import clock
-
 
 # --- failures a caller can act on -------------------------------------------------------------
 
@@ -417,7 +416,7 @@ def as_datetime(value: Any) -> datetime | None:
             return None
     else:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def as_float(value: Any) -> float | None:

@@ -14,12 +14,25 @@ and order histories that make Ana a key customer by value and Chloé a potential
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from sqlalchemy import (
-    Boolean, Column, Date, DateTime, Float, Integer, MetaData, String, Table, Text, UniqueConstraint,
-    create_engine, delete, insert, select,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    insert,
+    select,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -216,7 +229,7 @@ def _last_monday_before(today: date) -> date:
 def demo_rows(today: date) -> dict[str, list[dict]]:
     """Every demo row, dates anchored on `today`. Deterministic: the same today, the same rows."""
     def at(days: int, hour: int = 10) -> datetime:
-        return datetime.combine(today + timedelta(days=days), time(hour, 0), tzinfo=timezone.utc)
+        return datetime.combine(today + timedelta(days=days), time(hour, 0), tzinfo=UTC)
 
     rows: dict[str, list[dict]] = {t.name: [] for t in DEMO_TABLES}
     for sku, name, variant, aliases, _price in CATALOGUE:

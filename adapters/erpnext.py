@@ -26,10 +26,29 @@ from typing import Any
 from urllib.parse import quote
 
 from adapters.base import (
-    BackendUnavailable, CustomerRef, DemandSignal, EscalationCase, EscalationNotSupported,
-    EscalationReceipt, OrderLine, OrderStatus, OrderSummary, Product, ProductRef, StockLevel, UnknownOrder, UnknownProduct,
-    as_date, as_datetime, as_float, map_state, normalise_email, normalise_phone, order_ref_candidates,
-    product_label, product_terms,
+    BackendUnavailable,
+    CustomerRef,
+    DemandSignal,
+    EscalationCase,
+    EscalationNotSupported,
+    EscalationReceipt,
+    OrderLine,
+    OrderStatus,
+    OrderSummary,
+    Product,
+    ProductRef,
+    StockLevel,
+    UnknownOrder,
+    UnknownProduct,
+    as_date,
+    as_datetime,
+    as_float,
+    map_state,
+    normalise_email,
+    normalise_phone,
+    order_ref_candidates,
+    product_label,
+    product_terms,
 )
 from adapters.config import ErpnextSettings
 from adapters.http import HttpError, JsonApi

@@ -26,9 +26,22 @@ from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
 
 from adapters.base import (
-    BackendUnavailable, CustomerRef, DemandSignal, EscalationCase, EscalationNotSupported,
-    EscalationReceipt, NotTheCustomersOrder, OrderStatus, OrderSummary, Product, ProductRef, ScmBackend,
-    StockLevel, UnknownOrder, UnknownProduct, UnsupportedCall,
+    BackendUnavailable,
+    CustomerRef,
+    DemandSignal,
+    EscalationCase,
+    EscalationNotSupported,
+    EscalationReceipt,
+    NotTheCustomersOrder,
+    OrderStatus,
+    OrderSummary,
+    Product,
+    ProductRef,
+    ScmBackend,
+    StockLevel,
+    UnknownOrder,
+    UnknownProduct,
+    UnsupportedCall,
 )
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ URL the settings name in full): a next-page link or a redirect to anywhere else 
 from __future__ import annotations
 
 import json
-from datetime import date, timezone
+from datetime import UTC, date
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
@@ -26,9 +26,29 @@ from urllib.parse import quote, urljoin, urlsplit
 import aiohttp
 
 from adapters.base import (
-    BackendError, BackendUnavailable, CustomerRef, DemandSignal, EscalationCase, EscalationNotSupported,
-    EscalationReceipt, OrderLine, OrderStatus, OrderSummary, Product, ProductRef, StockLevel, UnknownOrder,
-    UnknownProduct, UnsupportedCall, as_date, as_datetime, as_float, map_state, normalise_email, normalise_phone, order_ref_candidates,
+    BackendError,
+    BackendUnavailable,
+    CustomerRef,
+    DemandSignal,
+    EscalationCase,
+    EscalationNotSupported,
+    EscalationReceipt,
+    OrderLine,
+    OrderStatus,
+    OrderSummary,
+    Product,
+    ProductRef,
+    StockLevel,
+    UnknownOrder,
+    UnknownProduct,
+    UnsupportedCall,
+    as_date,
+    as_datetime,
+    as_float,
+    map_state,
+    normalise_email,
+    normalise_phone,
+    order_ref_candidates,
     product_terms,
 )
 from adapters.config import HttpSettings
@@ -173,7 +193,7 @@ def retry_after_seconds(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return max((when - clock.now()).total_seconds(), 0.0)
 
 

@@ -26,10 +26,29 @@ from datetime import date
 from typing import Any
 
 from adapters.base import (
-    BackendUnavailable, CustomerRef, DemandSignal, EscalationCase, EscalationNotSupported,
-    EscalationReceipt, OrderLine, OrderStatus, OrderSummary, Product, ProductRef, StockLevel, UnknownOrder,
-    UnknownProduct, as_date, as_datetime, as_float, map_state, normalise_email, normalise_phone, order_ref_candidates,
-    product_label, product_terms,
+    BackendUnavailable,
+    CustomerRef,
+    DemandSignal,
+    EscalationCase,
+    EscalationNotSupported,
+    EscalationReceipt,
+    OrderLine,
+    OrderStatus,
+    OrderSummary,
+    Product,
+    ProductRef,
+    StockLevel,
+    UnknownOrder,
+    UnknownProduct,
+    as_date,
+    as_datetime,
+    as_float,
+    map_state,
+    normalise_email,
+    normalise_phone,
+    order_ref_candidates,
+    product_label,
+    product_terms,
 )
 from adapters.config import OdooSettings
 from adapters.http import HttpError, JsonApi

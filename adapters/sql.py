@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -20,10 +20,29 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from adapters.base import (
-    BackendUnavailable, CustomerRef, DemandSignal, EscalationCase, EscalationNotSupported,
-    EscalationReceipt, OrderLine, OrderStatus, OrderSummary, Product, ProductRef, StockLevel, UnknownOrder,
-    UnknownProduct, as_date, as_datetime, as_float, map_state, normalise_email, normalise_phone,
-    order_ref_candidates, product_label, product_terms,
+    BackendUnavailable,
+    CustomerRef,
+    DemandSignal,
+    EscalationCase,
+    EscalationNotSupported,
+    EscalationReceipt,
+    OrderLine,
+    OrderStatus,
+    OrderSummary,
+    Product,
+    ProductRef,
+    StockLevel,
+    UnknownOrder,
+    UnknownProduct,
+    as_date,
+    as_datetime,
+    as_float,
+    map_state,
+    normalise_email,
+    normalise_phone,
+    order_ref_candidates,
+    product_label,
+    product_terms,
 )
 from adapters.config import BackendMisconfigured, SqlSettings
 from hub.contract import clock
@@ -132,7 +151,7 @@ class SqlBackend:
         query = sa.select(sh.table).where(sh.order_key == key)
         rows = [{f: row._mapping[c] for f, c in sh.names.items()} for row in conn.execute(query)]
         # Latest shipment last: its carrier and tracking are what the customer wants.
-        return sorted(rows, key=lambda r: as_datetime(r.get("shipped_at")) or datetime.min.replace(tzinfo=timezone.utc))
+        return sorted(rows, key=lambda r: as_datetime(r.get("shipped_at")) or datetime.min.replace(tzinfo=UTC))
 
     def _order(self, m: Any, lines: list[OrderLine], shipments: list[dict]) -> OrderStatus:
         n = self.orders.names

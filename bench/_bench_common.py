@@ -6,7 +6,7 @@ import math
 import os
 import resource
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # how sqlmodel's UTCDateTime stores a time on SQLite (UTC, no offset)
 
@@ -76,11 +76,11 @@ def loadavg() -> tuple[float, float, float] | None:
 
 
 def sqlite_ts(when: datetime) -> str:
-    return when.astimezone(timezone.utc).strftime(SQLITE_TS)
+    return when.astimezone(UTC).strftime(SQLITE_TS)
 
 
 def utc_now_sqlite() -> str:
-    return datetime.now(timezone.utc).strftime(SQLITE_TS)
+    return datetime.now(UTC).strftime(SQLITE_TS)
 
 
 class Timer:

@@ -141,7 +141,7 @@ async def _post_all(port: int, token: str, bodies: list[bytes], concurrency: int
                     async with session.post(url, data=body, headers=headers) as resp:
                         await resp.read()
                         statuses[resp.status] += 1
-                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, aiohttp.ClientError) as exc:
                     statuses[f"error:{type(exc).__name__}"] += 1
                 latencies.append(time.perf_counter() - started)
 

@@ -14,7 +14,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from _bench_common import SQLITE_TS, percentile, say
 from _bench_workload import FIRST, LAST, SUBJECTS, TEXTS
@@ -188,7 +188,7 @@ class _Gen:
         )
 
 
-_utc = timezone.utc
+_utc = UTC
 
 
 def _ts_indexes(cols) -> list[int]:

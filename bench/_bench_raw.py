@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from _bench_common import SQLITE_TS
 from _bench_workload import Workload
@@ -61,7 +61,7 @@ def raw_sqlite(path: str, wl: Workload, batch: int) -> float:
     convs: dict[int, int] = {}
     planned = wl.planned
     q = _SQLITE
-    utc = timezone.utc
+    utc = UTC
     started = time.perf_counter()
     for start in range(0, len(planned), batch):
         cur.execute("BEGIN IMMEDIATE")
@@ -98,7 +98,7 @@ def raw_postgres(conninfo: str, wl: Workload, batch: int) -> float:
     convs: dict[int, int] = {}
     planned = wl.planned
     q = _PG
-    utc = timezone.utc
+    utc = UTC
     with psycopg.connect(conninfo) as con:
         cur = con.cursor()
         started = time.perf_counter()

@@ -29,17 +29,17 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
 sys.path.insert(0, str(ROOT))
 sys.path.append(str(BENCH))
 
+from _bench_workload import build_workload  # noqa: E402
 from sqlalchemy import delete, event, update  # noqa: E402
 
-from _bench_workload import build_workload  # noqa: E402
+from hub.contract.messages import InboundMessage, Sender  # noqa: E402
+from hub.ingest.pipeline import ingest_many  # noqa: E402
+from hub.ingest.spool import spool  # noqa: E402
+from hub.privacy.requests import erase_customer  # noqa: E402
 from hub.store.blobs import BlobStore  # noqa: E402
 from hub.store.db import make_engine, write_tx  # noqa: E402
-from hub.ingest.pipeline import ingest_many  # noqa: E402
-from hub.contract.messages import InboundMessage, Sender  # noqa: E402
 from hub.store.migrate import upgrade  # noqa: E402
 from hub.store.models import InboundSpool  # noqa: E402
-from hub.privacy.requests import erase_customer  # noqa: E402
-from hub.ingest.spool import spool  # noqa: E402
 
 spool_t = InboundSpool.__table__
 

@@ -46,8 +46,9 @@ import importlib.util  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
-from typing import Any, Callable  # noqa: E402
+from typing import Any
 
 _spec = importlib.util.spec_from_file_location("_bench_common", BENCH / "_bench_common.py")
 _common = importlib.util.module_from_spec(_spec)

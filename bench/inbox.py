@@ -32,8 +32,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from _bench_common import percentile, say, table
 from _bench_listing import RARE_NAME, build_sqlite
 
-from hub.store.db import index_search_queue
 from hub.conversations.search.message_index import index_all_messages
+from hub.store.db import index_search_queue
 
 TARGET_P95_MS = 100.0
 
@@ -79,9 +79,9 @@ async def run(args) -> None:
     from aiohttp.test_utils import TestServer
 
     from hub.auth.accounts import create_agent, login
+    from hub.config.settings import Settings
     from hub.store.db import make_engine
     from hub.store.migrate import upgrade
-    from hub.config.settings import Settings
     from hub.web.app import create_app
 
     work = Path(tempfile.mkdtemp(prefix="inbox-bench-"))

@@ -151,9 +151,9 @@ def rows_check(url: str, expected: dict[str, int]) -> str:
 def part_inprocess(store, wl, args) -> dict:
     from sqlalchemy import event
 
-    from hub.store.db import make_engine
     from hub.contract.errors import HubError
     from hub.ingest.pipeline import ingest, ingest_many
+    from hub.store.db import make_engine
 
     out = {}
     msgs = wl.messages
@@ -270,7 +270,7 @@ def part_http(store, args, workdir: Path) -> dict:
     if res["non_201"] or res["messages_in_db"] != res["messages_in_db_expected"]:
         say(f"  !! {res['non_201']} non-201 responses; {stored} messages stored, {res['messages_in_db_expected']} expected")
         if res["server_log_tail"]:
-            say("  server log tail:\n" + "\n".join("    " + l for l in res["server_log_tail"].splitlines()))
+            say("  server log tail:\n" + "\n".join("    " + line for line in res["server_log_tail"].splitlines()))
     ceiling = res["framework_ceiling"] = run_framework_ceiling(workdir / f"http-bare-{store.name}", bodies, warmup, concurrency=args.concurrency)
     say(
         f"  the same posts to aiohttp alone:  {ceiling['requests_per_s']:9,.0f} req/s (JSON read, 201 answered, nothing stored; "
@@ -294,8 +294,8 @@ def part_listing(store, args) -> dict:
         info = build_postgres(db["conninfo"], args.conversations, args.messages)
     # The bulk load wrote around write_tx: move what the search triggers queued into the index,
     # and index the messages as the hub's background indexer would (SQLite).
-    from hub.store.db import index_search_queue
     from hub.conversations.search.message_index import index_all_messages
+    from hub.store.db import index_search_queue
 
     engine = make_engine(db["url"])
     started = time.perf_counter()

@@ -27,8 +27,8 @@ sys.path.insert(0, str(BENCH.parent))
 sys.path.append(str(BENCH))
 
 import numpy as np  # noqa: E402
-
 from _bench_common import peak_rss_mb, percentile  # noqa: E402
+
 from knowledge import intent_model as im  # noqa: E402
 from knowledge.entities import OrderReferences  # noqa: E402
 from knowledge.intents import DEFAULT_ORDER_PATTERNS, INTENTS, IntentDetector, _mask  # noqa: E402
@@ -47,7 +47,7 @@ def _catalogue(n_models: int = 300):
     for i in range(n_models):
         model = f"X{100 + i}"
         name = f"{model} {words[i % len(words)]}"
-        for colour, zh in colours[: 1 + i % 4]:
+        for colour, _zh in colours[: 1 + i % 4]:
             products.append(Product(f"{model}-{colour[:3].upper()}", name, colour, (model,)))
     products.append(Product("AUR-1", "Aurora Desk Lamp", None, ("Aurora", "极光台灯")))
     return products

@@ -34,7 +34,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.append(str(BENCH))
 
 import aiohttp  # noqa: E402
-
 from _bench_common import percentile, proc_cpu_seconds  # noqa: E402
 
 TOKEN = "110201543:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
@@ -155,7 +154,7 @@ async def _held(session, proc) -> list[str]:
     try:
         async with session.get(f"{proc.url}/readyz", timeout=aiohttp.ClientTimeout(total=2)) as resp:
             return (await resp.json()).get("leases", [])
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+    except (TimeoutError, aiohttp.ClientError, OSError):
         return []
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Routing benchmark (issue 7): what routing order and stock questions costs ingest, and how soon
+"""Routing benchmark: what routing order and stock questions costs ingest, and how soon
 an order question gets its automatic answer, against the local `sql` back end (the demo SCM
 database the hub seeds in its data dir).
 
@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -244,9 +244,9 @@ def part_throughput(store, args, workdir: Path) -> dict:
 
 def seed_verified_customer(url: str) -> None:
     """Chloé, whose address the channel verified: her order questions may be answered automatically."""
-    from hub.store.db import make_engine
-    from hub.ingest.pipeline import ingest
     from hub.contract.messages import InboundMessage, Sender
+    from hub.ingest.pipeline import ingest
+    from hub.store.db import make_engine
 
     engine = make_engine(url, pool_size=1)
     try:
@@ -301,7 +301,7 @@ def answer_times(url: str) -> list[tuple[str, datetime, datetime]]:
 
 
 def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def part_latency(store, args, workdir: Path) -> dict:

@@ -1,5 +1,5 @@
-"""The contract every channel adapter implements. Channels import hub.contract.messages (the shapes) and
-hub.contract.errors (RejectedInput) and nothing else of the hub: they turn what arrives into InboundMessage
+"""The contract every channel adapter implements. Channels import hub.contract (the message shapes, the errors,
+the delivery outcomes) and nothing else of the hub: they turn what arrives into InboundMessage
 and hand it to the hub, and they deliver OutboundMessage when the outbox worker asks.
 
 Receiving has two steps where acknowledging upstream matters (a webhook, an SMTP transaction, an
@@ -11,10 +11,13 @@ reason. Channels that need no acknowledgement may call ingest() directly."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+# The failure types are the contract's: channels raise them, the outbox catches them.
+from hub.contract.delivery import Delivery, DeliveryFailed, PermanentFailure, TemporaryFailure
 from hub.contract.messages import InboundMessage, OutboundMessage
+
+__all__ = ["Channel", "Delivery", "DeliveryFailed", "HubLink", "PermanentFailure", "TemporaryFailure", "run_elected"]
 
 class HubLink(Protocol):
     """What the hub gives a channel when it starts it."""
@@ -41,10 +44,36 @@ class HubLink(Protocol):
     async def save_state(self, channel: str, name: str, value: dict) -> None:
         """Save resume state (JSON); save it only after what it covers is spooled."""
 
+    async def send(self, message: OutboundMessage, *, metadata: dict | None = None) -> str:
+        """Queue a message to a customer through the hub's outbox (stored in its conversation, then
+        delivered with retries on message.channel). message.idempotency_key names its cause: the same
+        key again queues nothing. Returns the address it goes to (the first one's, for a repeat).
+        metadata is kept with the stored message (what sent it, for the agents)."""
+
     async def elected(self, name: str, loop: Callable[[], Awaitable[object]]) -> None:
         """Run loop() only while this process is the one elected for `name` among all the hub's
         processes (a mailbox's or a bot's poller must run once); cancelled when the election is
         lost, started again when won. Returns only when cancelled. Optional: see run_elected()."""
+
+    # For channels that serve HTTP routes (routes() below): what the hub's web layer decides.
+
+    def client_key(self, request) -> str:
+        """Who a client is, for rate limits and logs: its address, through trusted proxies only."""
+
+    def rate_limit(self, request, bucket: str, per_minute: int) -> float:
+        """Count a request of this client in `bucket` (per_minute allowed): 0.0 if allowed, else the
+        seconds until it is."""
+
+    def authenticate(self, request, *roles: str) -> object:
+        """The caller (token or session, with CSRF for cookies) if it has one of `roles`; raises
+        Unauthenticated or PermissionDenied, which the hub answers as it answers every API route."""
+
+    async def read_json(self, request, model, *, document: bool = False):
+        """The JSON body as the pydantic `model`, with the hub's limits and error answers (413, 400,
+        422). document=True: the body may be as large as an attachment (a transcript)."""
+
+    def rejected(self, channel: str) -> None:
+        """Count an input refused before it reached ingest (ingest counts its own refusals)."""
 
 
 async def run_elected(hub: HubLink, name: str, loop: Callable[[], Awaitable[object]]) -> None:
@@ -55,31 +84,6 @@ async def run_elected(hub: HubLink, name: str, loop: Callable[[], Awaitable[obje
         await loop()
     else:
         await elected(name, loop)
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """What a channel reports after sending: the id the channel gave the message, if any (an email
-    Message-ID, a Telegram message id), so replies to it thread back to the conversation."""
-
-    external_id: str | None = None
-
-
-class DeliveryFailed(Exception):
-    """Sending failed; the outbox decides whether to retry."""
-
-
-class TemporaryFailure(DeliveryFailed):
-    """Worth retrying: the service is down, rate-limited or timed out. retry_after (seconds) is
-    the back end's own word on when to come back, and wins over the outbox's backoff."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class PermanentFailure(DeliveryFailed):
-    """Retrying cannot help: the recipient blocked us, the address does not exist."""
 
 
 @runtime_checkable
@@ -101,5 +105,10 @@ class Channel(Protocol):
         retried later, PermanentFailure or RejectedInput to reject it for good."""
 
 
-# Optional, for channels that receive over HTTP (webhooks): `def routes(self) -> list[RouteDef]`,
-# aiohttp route definitions the hub mounts in its web app.
+# Optional, for channels that receive over HTTP (webhooks, forms, an API of their own):
+#   `def routes(self) -> list[RouteDef]`: aiohttp route definitions the hub mounts in its web app;
+#     the handlers reach the hub through the HubLink given to start() (which runs before serving).
+#   `async def on_response_prepare(self, request, response)`: called for every response of the app
+#     before it is sent (the web form lets its embeddable page be framed).
+# And, as functions of the channel's package (the hub's OpenAPI document is built without an app):
+#   `openapi_paths() -> dict` and `OPENAPI_MODELS`, the pydantic models those paths refer to.

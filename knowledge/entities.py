@@ -15,8 +15,9 @@ import math
 import re
 import unicodedata
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Protocol, Sequence
+from typing import Protocol
 
 from rapidfuzz import fuzz, process
 
@@ -83,8 +84,8 @@ _ZH = re.compile(
 # after a first reference: ", 4712 and 4713", "和4712"
 _MORE = re.compile(rf"\s*(?:,|/|&|\band\b|\bor\b|和|、|及|跟)\s*(?P<ref>{_REF})", re.IGNORECASE)
 
-_DETERMINERS = {"my", "our", "the", "this", "that", "your", "his", "her", "their", "an", "an", "for", "on",
-                "about", "with", "of", "re", "regarding", "from", "in", "to", "of"}
+_DETERMINERS = {"my", "our", "the", "this", "that", "your", "his", "her", "their", "an", "for", "on",
+                "about", "with", "of", "re", "regarding", "from", "in", "to"}
 _VERB_CONTEXT = {"to", "i", "we", "please", "pls", "can", "could", "would", "will", "i'd", "we'd", "should",
                  "and", "then", "just", "also", "you"}
 # what follows a number that is a quantity, a duration, a price or a measure, never an order number

@@ -389,7 +389,7 @@ def _json_items(text: str, *, jsonl: bool) -> Iterable[tuple[int | None, dict[st
                 data = lists[0]
             if not isinstance(data, list):
                 raise _Problem("expected a list of {question, answer} objects (or JSON Lines)", 1)
-            for n, item in enumerate(data, 1):
+            for item in data:
                 yield None, item if isinstance(item, dict) else _Problem("not a JSON object")
             return
     for number, line in enumerate(text.splitlines(), 1):

@@ -39,8 +39,8 @@ from hub.contract import clock  # a leaf module with no hub dependencies: the on
 from knowledge.embedder import Embedder
 from knowledge.feedback import FeedbackMemory
 from knowledge.fusion import (
-    DEFAULT_MODELS,
     DEFAULT_DENSE,
+    DEFAULT_MODELS,
     DEFAULT_THRESHOLDS,
     METHODS,
     DenseMix,

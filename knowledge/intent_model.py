@@ -25,9 +25,9 @@ import re
 import tempfile
 import unicodedata
 from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -105,7 +105,7 @@ class Params:
     min_df: int = 2
 
     @classmethod
-    def load(cls, path: Path = PARAMS_FILE) -> "Params":
+    def load(cls, path: Path = PARAMS_FILE) -> Params:
         if not path.exists():
             return cls()
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -159,7 +159,7 @@ class IntentModel:
     # --- building and caching -------------------------------------------------------------
 
     @classmethod
-    def train(cls, examples: Sequence[tuple[str, str]], params: Params, mask: Callable[[str], str]) -> "IntentModel":
+    def train(cls, examples: Sequence[tuple[str, str]], params: Params, mask: Callable[[str], str]) -> IntentModel:
         """Fit on (text, intent) pairs; `mask` is the detector's own masking of order refs."""
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.svm import LinearSVC
@@ -192,7 +192,7 @@ class IntentModel:
             raise
 
     @classmethod
-    def load(cls, path: Path) -> "IntentModel":
+    def load(cls, path: Path) -> IntentModel:
         with np.load(path, allow_pickle=False) as data:
             terms = data["terms"].tolist()
             return cls(data["classes"].tolist(), {t: i for i, t in enumerate(terms)}, data["idf"], data["coef"],

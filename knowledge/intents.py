@@ -18,9 +18,9 @@ development split; below it, route the message to an agent with the intent as a 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from knowledge.entities import (
     Catalogue,
@@ -111,7 +111,7 @@ class IntentDetector:
         """Build or load the classifier now (seconds the first time, then from the cache)."""
         self.detect("where is my order 4711?")
 
-    def with_catalogue(self, catalogue: Sequence[CatalogueEntry]) -> "IntentDetector":
+    def with_catalogue(self, catalogue: Sequence[CatalogueEntry]) -> IntentDetector:
         """The same detector over a new catalogue (the back end's products changed)."""
         other = IntentDetector(catalogue=catalogue, model=self._model, cache_dir=self._cache_dir)
         other.order_refs, other.order_patterns = self.order_refs, self.order_patterns

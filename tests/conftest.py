@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from hub.config.settings import KnowledgeSettings, Settings, SlaSettings
 from hub.contract import clock
 from hub.store.db import make_engine
 from hub.store.migrate import upgrade
-from hub.config.settings import KnowledgeSettings, Settings, SlaSettings
 
 # The shared fixtures live in shared/ beside the repository (as CI lays it out): ../shared/fixtures.
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"

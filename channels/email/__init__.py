@@ -107,7 +107,8 @@ class EmailChannel:
         if self.hub is None:
             raise TemporaryFailure("the email channel is not started yet", retry_after=1.0)
         message = await self.hub.run_parser(
-            parse, raw, own_addresses=self.own_addresses, max_attachment_bytes=self.max_attachment_bytes
+            parse, raw, own_addresses=self.own_addresses, max_attachment_bytes=self.max_attachment_bytes,
+            trusted_authserv_id=self.settings.trusted_authserv_id,
         )
         await self.hub.ingest(self._with_envelope(message, payload))
 

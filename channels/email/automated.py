@@ -92,7 +92,7 @@ def machine_flags(
     if auto:
         flags.append("auto_reply")
 
-    ours = {f"{l}.{d}" for l, d in own}
+    ours = {f"{label}.{d}" for label, d in own}
     lid = list_id(_first(headers, "list-id"))
     # A support address that is itself a list (a Google Group) stamps List-* on every customer's
     # mail: that is not mass mail.

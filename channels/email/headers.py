@@ -11,8 +11,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from datetime import UTC, datetime
 from email.utils import getaddresses, parsedate_to_datetime
-from datetime import datetime, timezone
 
 from channels.email.charsets import decode, decode_header_bytes
 
@@ -171,7 +171,7 @@ def date(value: str | None) -> datetime | None:
     if when is None:
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     if not 1970 <= when.year <= 2200:
         return None
     return when

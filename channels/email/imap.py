@@ -478,7 +478,7 @@ class ImapPoller:
         assert self._lost is not None
         try:
             await asyncio.wait_for(self._lost.wait(), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return
         raise ImapFailure("the connection was lost")
 

@@ -31,6 +31,7 @@ from email.message import Message
 from email.policy import Compat32
 
 from channels.email import headers as hdr
+from channels.email.authentication import sender_verified
 from channels.email.automated import header_summary, machine_flags
 from channels.email.charsets import codec_for, decode
 from channels.email.html_text import html_to_text
@@ -172,9 +173,12 @@ def parse(
     *,
     own_addresses: tuple[str, ...] = (),
     max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
+    trusted_authserv_id: str | None = None,
 ) -> InboundMessage:
     """Parse one raw email. Raises RejectedInput only when the bytes are not an email at all
-    (empty, an Outlook .msg file, no header lines); any other oddity degrades, never raises."""
+    (empty, an Outlook .msg file, no header lines); any other oddity degrades, never raises.
+    trusted_authserv_id: the receiving server whose Authentication-Results verify the sender's
+    address (channels/email/authentication.py); None trusts none."""
     if isinstance(raw, (bytearray, memoryview)):
         raw = bytes(raw)
     if not isinstance(raw, bytes):
@@ -184,7 +188,7 @@ def parse(
     if raw.startswith(_OLE_MAGIC):
         raise RejectedInput("this is an Outlook .msg file (OLE compound document), not an RFC 822 email: save it as .eml")
     try:
-        return _parse(raw, own_addresses, max_attachment_bytes)
+        return _parse(raw, own_addresses, max_attachment_bytes, trusted_authserv_id)
     except RejectedInput:
         raise
     except Exception as exc:  # noqa: BLE001 - a parser bug must not lose a customer's mail
@@ -219,7 +223,7 @@ def _looks_like_email(headers: dict[str, list[str]]) -> bool:
     return bool(known.intersection(headers))
 
 
-def _parse(raw: bytes, own_addresses: tuple[str, ...], max_attachment_bytes: int) -> InboundMessage:
+def _parse(raw: bytes, own_addresses: tuple[str, ...], max_attachment_bytes: int, trusted_authserv_id: str | None = None) -> InboundMessage:
     msg = _mime(raw)
     headers = _header_map(msg)
     if not _looks_like_email(headers):
@@ -283,10 +287,16 @@ def _parse(raw: bytes, own_addresses: tuple[str, ...], max_attachment_bytes: int
     if fallback:
         metadata["charset_fallback"] = True
 
+    # The receiving server vouched for the From address: the hub may treat it as the sender's own.
+    verified = ()
+    if sender.address and not flags and sender_verified(headers.get("authentication-results", []), sender.address, trusted_authserv_id):
+        verified = (Sender(sender.address, kind="email"),)
+        metadata["sender_verified_by"] = trusted_authserv_id
     return InboundMessage(
         channel="email",
         external_id=external_id,
         sender=sender,
+        verified_identities=verified,
         subject=_safe(subject) or None,
         text=_safe(text),
         html=_safe(html) if html else None,

@@ -82,7 +82,8 @@ class _Handler:
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]) -> str:
         if not self.addresses.accepts(address):
-            return "550 5.1.1 <%s>: no such mailbox here" % address.replace("\r", "").replace("\n", "")[:200]
+            shown = address.replace("\r", "").replace("\n", "")[:200]
+            return f"550 5.1.1 <{shown}>: no such mailbox here"
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 OK"
@@ -189,6 +190,6 @@ class SmtpReceiver:
                 session.transport.close()
         try:
             await asyncio.wait_for(self._server.wait_closed(), 5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("SMTP receiver: open sessions did not finish within 5 s")
         self._server = None

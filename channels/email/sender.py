@@ -24,7 +24,7 @@ import mimetypes
 import re
 from collections.abc import Callable
 from email.message import EmailMessage
-from email.utils import formataddr, format_datetime
+from email.utils import format_datetime, formataddr
 
 import aiosmtplib
 

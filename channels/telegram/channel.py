@@ -31,11 +31,11 @@ from channels.telegram.bot import (
     Conflict,
     HubBot,
     InvalidToken,
+    RetryAfter,
     TelegramError,
     delivery_failure,
     make_bot,
     retry_after_seconds,
-    RetryAfter,
 )
 from channels.telegram.parse import (
     GROUP_TYPES,
@@ -174,7 +174,7 @@ class TelegramChannel:
             setup = asyncio.gather(*(self._set_up_webhook(bot) for bot in webhook_bots))
             try:
                 await asyncio.wait_for(setup, timeout=self.startup_timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.error("Telegram: setting up the webhooks took over %.0f s; continuing without", self.startup_timeout)
 
     async def _set_up_webhook(self, bot: _Bot) -> None:

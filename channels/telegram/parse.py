@@ -23,7 +23,7 @@ import itertools
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import phonenumbers
@@ -553,7 +553,7 @@ def _time(value: Any) -> datetime | None:
     if not _is_int(value) or value <= 0:
         return None
     try:
-        return datetime.fromtimestamp(value, tz=timezone.utc)
+        return datetime.fromtimestamp(value, tz=UTC)
     except (OverflowError, OSError, ValueError):
         return None
 

@@ -10,8 +10,8 @@ emoji sequence is torn apart.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 from telegram import InputFile, ReplyParameters
 

@@ -1,6 +1,6 @@
 """The voice channel: phone calls, stored as conversations with their transcripts.
 
-A call arrives by POST /api/v1/calls (hub/web/calls.py: the call record with structured turns or
+A call arrives by POST /api/v1/calls (channel.py, mounted by the hub: the call record with structured turns or
 a transcript document) or as files in the drop folder (settings.voice_drop_dir; dropfolder.py says
 what to put there). Either way it becomes one InboundMessage (call.py): the customer's number in
 E.164 is their phone identity (the caller of an inbound call, the callee of an outbound one), the
@@ -20,6 +20,7 @@ from __future__ import annotations
 from channels.voice.call import CHANNEL, call_message, message_from_record
 from channels.voice.channel import VoiceChannel
 from channels.voice.dropfolder import message_from_file
+from channels.voice.openapi import OPENAPI_MODELS, openapi_paths
 from channels.voice.parse import FORMATS, SUPPORTED, parse, parse_transcript
 from channels.voice.record import CallIn, TurnIn
 from channels.voice.transcript import (
@@ -31,9 +32,9 @@ from channels.voice.transcript import (
 )
 
 __all__ = [
-    "CHANNEL", "FORMATS", "SUPPORTED", "CallIn", "MalformedTranscript", "Transcript", "Turn", "TurnIn",
+    "CHANNEL", "FORMATS", "OPENAPI_MODELS", "SUPPORTED", "CallIn", "MalformedTranscript", "Transcript", "Turn", "TurnIn",
     "UnknownTranscriptFormat", "VoiceChannel", "call_message", "from_settings", "message_from_file",
-    "message_from_record", "parse", "parse_transcript", "render",
+    "message_from_record", "openapi_paths", "parse", "parse_transcript", "render",
 ]
 
 

@@ -1,4 +1,5 @@
-"""The voice channel: phone calls arrive as transcripts, by POST /api/v1/calls or the drop folder.
+"""The voice channel: phone calls arrive as transcripts, by POST /api/v1/calls (routes(), mounted by
+the hub through the channel contract) or the drop folder.
 
 Receive only: a call cannot be answered in writing on the phone line, so send() fails for good with
 a reason the agent sees on the reply (answer by email or call back).
@@ -8,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from pathlib import Path
 
+from aiohttp import web
+
 from channels.base import Delivery, HubLink, PermanentFailure, TemporaryFailure
 from channels.voice import dropfolder
-from channels.voice.call import CHANNEL
+from channels.voice.call import CHANNEL, message_from_record
+from channels.voice.record import CallIn
 from hub.contract.errors import RejectedInput
 from hub.contract.messages import OutboundMessage
 
@@ -23,6 +28,9 @@ CANNOT_SEND = (
     "the voice channel cannot deliver this reply: a phone conversation cannot be answered in writing; "
     "reply by email or call the customer back"
 )
+
+
+CALLS_PATH = "/api/v1/calls"
 
 
 class VoiceChannel:
@@ -65,6 +73,42 @@ class VoiceChannel:
 
     async def send(self, message: OutboundMessage) -> Delivery:
         raise PermanentFailure(CANNOT_SEND)
+
+    # --- the calls API -----------------------------------------------------------------------------
+
+    def routes(self) -> list:
+        return [web.post(CALLS_PATH, self.post_call)]
+
+    async def post_call(self, request: web.Request) -> web.Response:
+        """A call record with its transcript, from a phone system (integration token). The answer is
+        that of POST /api/v1/messages: 201 with the ids when stored, 200 with created false when
+        that call id was stored before."""
+        hub = self.hub
+        if hub is None:
+            raise TemporaryFailure("the voice channel is not started")
+        hub.authenticate(request, "integration")
+        # A transcript is a document, like an attachment: an hour's Amazon Transcribe output is ~2.3 MB,
+        # far over the small limit of ordinary JSON bodies.
+        body = await hub.read_json(request, CallIn, document=True)
+        try:
+            # Parsing a large transcript is CPU work: off the event loop.
+            message = await asyncio.to_thread(message_from_record, body)
+        except RejectedInput:
+            hub.rejected(CHANNEL)
+            raise
+        result = await hub.ingest(message)
+        return web.Response(
+            status=201 if result.created else 200,
+            text=json.dumps(
+                {
+                    "customer_id": result.customer_id,
+                    "conversation_id": result.conversation_id,
+                    "message_id": result.message_id,
+                    "created": result.created,
+                }
+            ),
+            content_type="application/json",
+        )
 
     # --- receiving ---------------------------------------------------------------------------------
 

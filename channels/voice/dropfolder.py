@@ -30,7 +30,7 @@ import re
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from channels.voice.call import call_message, transcript_of
@@ -167,7 +167,7 @@ def load(item: Item, *, max_bytes: int) -> Item:
         raw = main.read_bytes()
         item.raw = raw
         item.sha256 = hashlib.sha256(raw).hexdigest()
-        received = datetime.fromtimestamp(main.stat().st_mtime, timezone.utc).isoformat()
+        received = datetime.fromtimestamp(main.stat().st_mtime, UTC).isoformat()
         if item.error:
             item.payload = {"file": item.name, "kind": "orphan", "received_at": received}
             return item

@@ -9,9 +9,10 @@ format, and content that does not fit it is a MalformedTranscript; .txt and .jso
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import PurePath
-from typing import Any, Callable
+from typing import Any
 
 from channels.voice.formats import aws, speech_apis, subtitles, text
 from channels.voice.transcript import (

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Literal, Optional, Union
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 import phonenumbers
 from pydantic import (
@@ -39,11 +39,11 @@ class TurnIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["customer", "agent", "unknown"] = "unknown"
-    speaker: Optional[str] = Field(default=None, max_length=200, description="the transcript's label (a name, spk_0)")
-    start: Optional[float] = Field(default=None, ge=0, le=1_000_000, allow_inf_nan=False, description="seconds from the start of the call")
-    end: Optional[float] = Field(default=None, ge=0, le=1_000_000, allow_inf_nan=False)
+    speaker: str | None = Field(default=None, max_length=200, description="the transcript's label (a name, spk_0)")
+    start: float | None = Field(default=None, ge=0, le=1_000_000, allow_inf_nan=False, description="seconds from the start of the call")
+    end: float | None = Field(default=None, ge=0, le=1_000_000, allow_inf_nan=False)
     text: str = Field(min_length=1, max_length=100_000, pattern=r"\S")
-    sentiment: Optional[Literal["positive", "negative", "neutral", "mixed"]] = None
+    sentiment: Literal["positive", "negative", "neutral", "mixed"] | None = None
 
 
 class CallIn(BaseModel):
@@ -57,18 +57,18 @@ class CallIn(BaseModel):
     callee: str = Field(min_length=1, max_length=100, description="the number called (+E.164, or our extension)")
     direction: Literal["inbound", "outbound"] = Field(description="inbound: the caller is the customer; outbound: the callee")
     started_at: AwareDatetime
-    ended_at: Optional[AwareDatetime] = None
-    recording_url: Optional[str] = Field(default=None, max_length=2000, pattern=r"^https?://\S+$")
-    language: Optional[str] = Field(default=None, max_length=35, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$")
-    conversation_id: Optional[int] = Field(default=None, ge=1, le=2_147_483_647, description="join this conversation of the customer")
-    customer_name: Optional[str] = Field(default=None, max_length=200)
-    agent: Optional[str] = Field(default=None, max_length=200, description="who took or made the call")
-    turns: Optional[list[TurnIn]] = Field(default=None, min_length=1, max_length=MAX_TURNS)
-    transcript: Optional[Union[str, dict[str, Any]]] = Field(
+    ended_at: AwareDatetime | None = None
+    recording_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://\S+$")
+    language: str | None = Field(default=None, max_length=35, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$")
+    conversation_id: int | None = Field(default=None, ge=1, le=2_147_483_647, description="join this conversation of the customer")
+    customer_name: str | None = Field(default=None, max_length=200)
+    agent: str | None = Field(default=None, max_length=200, description="who took or made the call")
+    turns: list[TurnIn] | None = Field(default=None, min_length=1, max_length=MAX_TURNS)
+    transcript: str | dict[str, Any] | None = Field(
         default=None, description="a transcript document: " + "; ".join(FORMATS.values())
     )
-    transcript_format: Optional[TranscriptFormat] = Field(default=None, description="skip recognising the format")
-    transcript_filename: Optional[str] = Field(default=None, max_length=300, description="its file name (.vtt, .srt...) as a hint")
+    transcript_format: TranscriptFormat | None = Field(default=None, description="skip recognising the format")
+    transcript_filename: str | None = Field(default=None, max_length=300, description="its file name (.vtt, .srt...) as a hint")
 
     @field_validator("call_id", "caller", "callee", "recording_url", "customer_name", "agent", "transcript_filename")
     @classmethod
@@ -83,7 +83,7 @@ class CallIn(BaseModel):
         if value is None:
             return None
         try:
-            return value.astimezone(timezone.utc)
+            return value.astimezone(UTC)
         except (OverflowError, ValueError):
             raise ValueError("the time is out of range") from None
 

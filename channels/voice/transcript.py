@@ -14,8 +14,8 @@ put the agent's words in the customer's mouth.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Iterable
 
 from hub.contract.errors import RejectedInput
 

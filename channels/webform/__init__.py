@@ -1,8 +1,8 @@
 """The web form channel: public forms a customer fills in, on the hub or embedded in a company's
-own site. The pure logic lives here (form definitions, tokens, validation, upload checks, pages);
-hub/web/forms.py is the thin HTTP layer that serves it.
+own site: form definitions, tokens, validation, upload checks, pages, and the routes that serve
+them (channel.py), which the hub mounts through the channel contract like any channel's.
 
-Routes (hub/web/forms.py):
+Routes (channel.py):
   GET  /forms/{slug}            the form as a page of its own (works without JavaScript)
   POST /forms/{slug}            a submission (multipart/form-data): confirmation page, or the form
                                 again with its errors (422); 403 without a valid token; 429 when a
@@ -23,7 +23,9 @@ with the email given (or the phone, when no email was given), deduplicated on a 
 taken from the page's form token, so a refresh or a double click stores one message.
 """
 
+from channels.webform.channel import WebFormChannel, from_settings
 from channels.webform.form import Field, Form, FormConfigError, form_from_config, forms_from_config
+from channels.webform.openapi import OPENAPI_MODELS, openapi_paths
 from channels.webform.validation import CHANNEL, Outcome, UploadedFile, UploadLimits, to_message, validate
 
 __all__ = [
@@ -33,9 +35,13 @@ __all__ = [
     "FormConfigError",
     "Outcome",
     "UploadLimits",
+    "OPENAPI_MODELS",
     "UploadedFile",
+    "WebFormChannel",
     "form_from_config",
     "forms_from_config",
+    "from_settings",
+    "openapi_paths",
     "to_message",
     "validate",
 ]

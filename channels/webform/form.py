@@ -7,8 +7,9 @@ reads them by attribute, so it depends on no hub internals.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from hub.contract.errors import ConfigError
 

@@ -3,8 +3,8 @@ that a visitor typed is echoed as text, never as markup."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Mapping
 
 import idna
 import phonenumbers
 
 from channels.webform.form import NAME_FIELD, SUBJECT_FIELD, Field, Form
-from channels.webform.uploads import check as check_upload, human_size, safe_filename
+from channels.webform.uploads import check as check_upload
+from channels.webform.uploads import human_size, safe_filename
 from hub.contract.messages import Attachment, InboundMessage, Sender
 
 CHANNEL = "webform"

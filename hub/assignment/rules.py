@@ -1,7 +1,8 @@
 """Who works on what: teams, agent availability, and automatic assignment of new conversations.
 
-Automatic assignment (run by the SLA worker, hub/sla/timers.py) picks among active, available agents,
-by current load (open + pending conversations assigned) or round robin (the agent who got one
+Automatic assignment (run by the SLA worker, hub/sla/timers.py) first gives a customer's new
+conversation to the agent who holds another open one of theirs (sticky_agent: the customer does not
+explain themselves to a second person), else picks among active, available agents, by current load (open + pending conversations assigned) or round robin (the agent who got one
 longest ago). A key customer's conversation goes to SlaSettings.key_customer_team's agents only;
 with none of them available it waits, unassigned and visible in the inbox. The assignment itself is
 a conditional UPDATE ... WHERE assignee_id IS NULL, so two hub processes never assign one
@@ -172,6 +173,29 @@ def candidates(conn: Connection, team: str | None = None, *, exclude: int | None
 def _never(row) -> tuple:
     # NULL last_assigned_at (never had one) sorts first.
     return (row.last_assigned_at is not None, row.last_assigned_at or datetime.min)
+
+
+def sticky_agent(conn: Connection, customer_id: int, conversation_id: int, team: str | None = None) -> tuple[int, int] | None:
+    """(agent id, conversation id) of the active, available agent who holds another open or pending
+    conversation of the same customer, the most recently active one: a customer's new matter goes
+    to the agent who already knows them, before any load balancing. With `team`, only an agent of
+    that team (a key customer's team stays the rule)."""
+    holders = (
+        select(conversation_t.c.assignee_id, conversation_t.c.id)
+        .where(conversation_t.c.customer_id == customer_id, conversation_t.c.id != conversation_id,
+               conversation_t.c.assignee_id.is_not(None),
+               conversation_t.c.status.in_([ConversationStatus.open, ConversationStatus.pending]))
+        .order_by(conversation_t.c.last_message_at.desc(), conversation_t.c.id.desc())
+        .limit(5)
+    )
+    rows = conn.execute(holders).all()
+    if not rows:
+        return None
+    able = {r.id for r in candidates(conn, team)}
+    for row in rows:
+        if row.assignee_id in able:
+            return row.assignee_id, row.id
+    return None
 
 
 def pick_agent(conn: Connection, mode: str, team: str | None = None, *, exclude: int | None = None) -> int | None:

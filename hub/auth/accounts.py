@@ -22,8 +22,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, func, select, update
 
-from hub.store.db import read_tx, write_tx
 from hub.contract.errors import Conflict, RejectedInput, Unauthenticated
+from hub.store.db import read_tx, write_tx
 from hub.store.models import Agent, AgentRole, AgentSession, ApiToken, AuditLog, TokenRole, utcnow
 
 agent_t = Agent.__table__

@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 import idna
 from sqlalchemy import Engine, delete, select, update
 
-from hub.store.db import read_tx, write_tx
 from hub.contract.errors import TooManyRequests
+from hub.store.db import read_tx, write_tx
 from hub.store.models import LoginLock, utcnow
 from hub.store.sql import insert_ignoring_conflict
 

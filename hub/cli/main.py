@@ -9,8 +9,8 @@ import sys
 
 from pydantic import ValidationError
 
-from hub.contract.errors import ConfigError, HubError
 from hub.config.settings import load_settings
+from hub.contract.errors import ConfigError, HubError
 
 
 def cmd_migrate(args, settings) -> int:

@@ -67,6 +67,12 @@ class EmailSettings(BaseModel):
     # and mail from them is never answered (loops).
     addresses: list[str] = Field(default_factory=list)
     from_name: str = "Customer Service"
+    # The authserv-id of the mail server that receives the hub's mail (the first word of the
+    # Authentication-Results header it adds, e.g. "mx.shop.example"): its DKIM/DMARC pass aligned
+    # with From verifies the sender's address (automatic order answers on the sender's channel).
+    # Set it only when that server strips Authentication-Results headers claiming its id from
+    # incoming mail (RFC 8601 section 5). None: no header is trusted.
+    trusted_authserv_id: str | None = None
     max_message_bytes: int = 25 * 1_048_576
     receiver: SmtpReceiverSettings = Field(default_factory=SmtpReceiverSettings)
     imap: list[ImapAccountSettings] = Field(default_factory=list)
@@ -336,6 +342,9 @@ class Settings(BaseSettings):
 
     # Threading: a message to a resolved conversation reopens it within this window.
     reopen_window_days: float = 7.0
+    # Continuity: a customer's message that no thread claims (another channel, say) joins their one
+    # conversation active within this many hours when nothing in it points elsewhere; 0 turns it off.
+    continuity_window_hours: float = Field(default=24.0, ge=0)
 
     # Message search on SQLite (hub/conversations/search/message_index.py): the background indexer of message words
     # runs in this process (turn it off in all but one of several processes, if you like; two

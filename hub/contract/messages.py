@@ -1,4 +1,4 @@
-"""The shapes channels and the hub speak. Channels import this module and nothing else of the hub."""
+"""The shapes channels and the hub speak. Channels import hub.contract (this module among it) and nothing else of the hub."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@
     search/        q=: substrings of subject/customer/address, words in messages, the page strategy
     inbox.py       the inbox list as an agent sees it (views, previews, unread, SLA labels)
     actions.py     status / priority / assignee changes with their side effects; internal notes
-    core.py        replies: recipient resolution, outbound messages and their outbox rows
+    replies.py     replies: recipient resolution, outbound messages and their outbox rows
     timeline.py, read_marks.py, presence.py, mentions.py, macros.py, versions.py
 
 Other capabilities (the web routes, SCM, CSAT) may use the names below as `conversations.NAME`
@@ -31,10 +31,10 @@ _PUBLIC = {
     "list_conversations": "hub.conversations.listing",
     "update_conversation": "hub.conversations.actions",
     "add_note": "hub.conversations.actions",
-    "ANSWERED_BY_EMAIL": "hub.conversations.core",
-    "reply": "hub.conversations.core",
-    "reply_recipient": "hub.conversations.core",
-    "queue_outbound": "hub.conversations.core",
+    "ANSWERED_BY_EMAIL": "hub.conversations.replies",
+    "reply": "hub.conversations.replies",
+    "reply_recipient": "hub.conversations.replies",
+    "queue_outbound": "hub.conversations.replies",
     "iso": "hub.contract.timefmt",
 }
 
@@ -58,9 +58,9 @@ __all__ = [  # the same names as _PUBLIC
 if TYPE_CHECKING:
     from hub.contract.timefmt import iso
     from hub.conversations.actions import add_note, update_conversation
-    from hub.conversations.core import ANSWERED_BY_EMAIL, queue_outbound, reply, reply_recipient
     from hub.conversations.listing import MAX_PAGE, ConversationFilter, list_conversations
     from hub.conversations.queries import conversation_state, get_conversation, get_message, require_conversation
+    from hub.conversations.replies import ANSWERED_BY_EMAIL, queue_outbound, reply, reply_recipient
 
 
 def __getattr__(name: str) -> Any:

@@ -9,8 +9,9 @@ from sqlalchemy import Engine, select
 
 from hub.contract.errors import NotFound
 from hub.contract.timefmt import iso
+from hub.outbox.state import delivery_state
 from hub.store.db import read_tx
-from hub.store.models import Attachment, Conversation, Customer, Identity, Message, Outbox, OutboxStatus
+from hub.store.models import Attachment, Conversation, Customer, Identity, Message, Outbox
 
 conversation_t = Conversation.__table__
 customer_t = Customer.__table__
@@ -20,13 +21,6 @@ outbox_t = Outbox.__table__
 attachment_t = Attachment.__table__
 
 # How the outbox's states read to an agent.
-DELIVERY_STATE = {
-    OutboxStatus.pending: "queued",
-    OutboxStatus.sending: "sending",
-    OutboxStatus.sent: "sent",
-    OutboxStatus.dead: "failed",
-}
-
 # The columns a listing row is made of (conversation_row): the conversation's and its customer's.
 LIST_COLUMNS = (
     conversation_t.c.id,
@@ -92,15 +86,8 @@ def conversation_state(conn, conversation_id: int) -> dict[str, Any]:
 def delivery(row) -> dict[str, Any] | None:
     """The delivery of a message as an agent sees it, from the outbox columns of
     messages_with_sender_and_delivery(); None for a message that was never sent (inbound, a note)."""
-    if row.outbox_status is None:
-        return None
-    return {
-        "state": DELIVERY_STATE.get(row.outbox_status, row.outbox_status),
-        "attempts": row.outbox_attempts,
-        "last_error": row.outbox_error,
-        "next_attempt_at": iso(row.outbox_next) if row.outbox_status == OutboxStatus.pending else None,
-        "sent_at": iso(row.outbox_sent_at),
-    }
+    return delivery_state(row.outbox_status, attempts=row.outbox_attempts, last_error=row.outbox_error,
+                          next_attempt_at=row.outbox_next, sent_at=row.outbox_sent_at)
 
 
 def messages_with_sender_and_delivery():

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from hub.contract.errors import StaleVersion
 from hub import conversations
+from hub.conversations import continuity
 from hub.conversations.search.message_index import MessageIndexer
 from hub.runtime.pacing import Pacer
 from hub.runtime.workers import Worker
@@ -107,12 +108,46 @@ async def post_note(request: web.Request) -> web.Response:
     return json_response(note, status=201)
 
 
+# --- one customer, several conversations ------------------------------------------------------
+
+
+async def move_message(request: web.Request) -> web.Response:
+    who = principal(request, *AGENTS)
+    body = await parse_body(request, schemas.MoveIn)
+    done = await db(continuity.move_message, request.app[ENGINE], path_id(request), body.conversation_id, who)
+    _changed_both(request.app, done)
+    return json_response(done)
+
+
+async def merge_conversation(request: web.Request) -> web.Response:
+    who = principal(request, *AGENTS)
+    body = await parse_body(request, schemas.ConversationMergeIn)
+    done = await db(continuity.merge, request.app[ENGINE], body.source_id, path_id(request), who)
+    _changed_both(request.app, done)
+    return json_response(done)
+
+
+async def undo_event(request: web.Request) -> web.Response:
+    who = principal(request, *AGENTS)
+    done = await db(continuity.undo, request.app[ENGINE], path_id(request), who)
+    _changed_both(request.app, done)
+    return json_response(done)
+
+
+def _changed_both(app: web.Application, done: dict) -> None:
+    conversation_changed(app, done["source_id"])
+    conversation_changed(app, done["target_id"])
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/conversations", list_conversations)
     app.router.add_get("/api/v1/conversations/{id}", get_conversation)
     app.router.add_patch("/api/v1/conversations/{id}", patch_conversation)
     app.router.add_post("/api/v1/conversations/{id}/replies", post_reply)
     app.router.add_post("/api/v1/conversations/{id}/notes", post_note)
+    app.router.add_post("/api/v1/conversations/{id}/merge", merge_conversation)
+    app.router.add_post("/api/v1/messages/{id}/move", move_message)
+    app.router.add_post("/api/v1/events/{id}/undo", undo_event)
 
 
 def workers(app: web.Application) -> list[Worker]:
@@ -167,9 +202,24 @@ def openapi() -> ApiDoc:
                            {"201": doc.json_response(s.MessageOut), **auth_errors, **doc.errors(400, 404, 413, 422)},
                            body=s.NoteIn, params=[doc.path_id()], tags=["inbox"])
         },
+        "/api/v1/conversations/{id}/merge": {
+            "post": doc.op("Merge another conversation of the same customer into this one (undo from its event)",
+                           {"200": doc.json_response(s.ContinuityOut), **auth_errors, **doc.errors(400, 404, 413, 422)},
+                           body=s.ConversationMergeIn, params=[doc.path_id()], tags=["inbox"])
+        },
+        "/api/v1/messages/{id}/move": {
+            "post": doc.op("Move a message to another conversation of the same customer (undo from its event)",
+                           {"200": doc.json_response(s.ContinuityOut), **auth_errors, **doc.errors(400, 404, 413, 422)},
+                           body=s.MoveIn, params=[doc.path_id()], tags=["inbox"])
+        },
+        "/api/v1/events/{id}/undo": {
+            "post": doc.op("Undo a move or merge, once, from its event in the timeline",
+                           {"200": doc.json_response(s.ContinuityOut), **auth_errors, **doc.errors(400, 404, 409)},
+                           params=[doc.path_id()], tags=["inbox"])
+        },
     }
     return ApiDoc(paths, [s.ConversationPatch, s.ReplyIn, s.NoteIn, s.ConversationPage, s.ConversationDetail, s.MessageOut,
-                          s.StaleVersionOut])
+                          s.StaleVersionOut, s.MoveIn, s.ConversationMergeIn, s.ContinuityOut])
 
 
 capability = Capability("conversations", routes=add_routes, openapi=openapi, workers=workers)

@@ -1,7 +1,9 @@
-"""One customer's whole story in one thread: the messages of all their conversations, on every
-channel, oldest first, each with its channel, what kind of entry it is (a message from the
-customer, our reply, an automatic answer, an internal note, a back-office event, a call), its
-attachments, @mentions and, for replies, the delivery state."""
+"""A conversation's story in one thread: its messages, on every channel the customer used in it,
+oldest first, each with its channel, what kind of entry it is (a message from the customer, our
+reply, an automatic answer, an internal note, a back-office event, a call), its attachments,
+@mentions and, for replies, the delivery state. The customer's other conversations are not
+interleaved: they come as a short "related" list (hub/conversations/continuity.py), so two agents
+are never invited to answer the same question in two places."""
 
 from __future__ import annotations
 
@@ -11,9 +13,10 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from hub.conversations import mentions
+from hub.conversations import continuity, mentions
 from hub.contract.timefmt import iso
-from hub.conversations.queries import DELIVERY_STATE, attachments_of, messages_with_sender_and_delivery
+from hub.conversations.queries import attachments_of, messages_with_sender_and_delivery
+from hub.outbox.state import DELIVERY_STATE
 from hub.store.db import read_tx
 from hub.contract.errors import NotFound
 from hub.store.models import Agent, Attachment, Conversation, Direction, Message, OutboxStatus
@@ -87,9 +90,9 @@ def delivery(status: str | None, attempts: int | None, error: str | None, next_a
 
 
 def customer_timeline(engine: Engine, conversation_id: int, *, limit: int = MAX_ENTRIES) -> dict[str, Any]:
-    """{"customer_id", "conversation_ids", "entries": [...], "truncated"} for the customer of a
-    conversation. Entries are ordered by when they were sent (a late-arriving email lands where it
-    belongs), then by id."""
+    """{"customer_id", "conversation_ids", "entries": [...], "related": [...], "truncated"} of a
+    conversation: its own entries, ordered by when they were sent (a late-arriving email lands
+    where it belongs), then by id; the customer's other current conversations as `related`."""
     with read_tx(engine) as conn:
         customer_id = conn.execute(
             select(conversation_t.c.customer_id).where(conversation_t.c.id == conversation_id)
@@ -98,8 +101,9 @@ def customer_timeline(engine: Engine, conversation_id: int, *, limit: int = MAX_
             raise NotFound(f"conversation {conversation_id} does not exist")
         conv_rows = conn.execute(
             select(conversation_t.c.id, conversation_t.c.subject, conversation_t.c.status, conversation_t.c.channel)
-            .where(conversation_t.c.customer_id == customer_id)
+            .where(conversation_t.c.id == conversation_id)
         ).all()
+        related = continuity.related(conn, conversation_id, customer_id)
         conv_by_id = {c.id: c for c in conv_rows}
         rows = conn.execute(
             messages_with_sender_and_delivery()
@@ -144,7 +148,8 @@ def customer_timeline(engine: Engine, conversation_id: int, *, limit: int = MAX_
             "delivery": delivery(r.outbox_status, r.outbox_attempts, r.outbox_error, r.outbox_next),
         })
     entries.sort(key=lambda e: (e["sent_at"], e["id"]))
-    return {"customer_id": customer_id, "conversation_ids": sorted(conv_by_id), "entries": entries, "truncated": truncated}
+    return {"customer_id": customer_id, "conversation_ids": sorted(conv_by_id), "entries": entries, "related": related,
+            "truncated": truncated}
 
 
 def attachment(engine: Engine, attachment_id: int) -> dict[str, Any]:

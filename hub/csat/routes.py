@@ -21,8 +21,8 @@ import jinja2
 from aiohttp import web
 from pydantic import BaseModel
 
-from hub.csat import surveys as csat
 from hub.contract.errors import RejectedInput
+from hub.csat import surveys as csat
 from hub.web import openapi as doc
 from hub.web.capability import ApiDoc, Capability
 from hub.web.http import AGENTS, client_key, db, json_response, path_id, principal

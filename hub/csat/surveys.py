@@ -26,14 +26,13 @@ from typing import Any
 
 from sqlalchemy import Engine, or_, select, update
 
-from hub.store.db import read_tx, write_tx
+from hub.config.settings import Settings, load_settings
 from hub.contract.errors import NotFound, RejectedInput
 from hub.contract.messages import AUTOMATED_FLAGS
 from hub.contract.timefmt import iso
+from hub.outbox.compose import compose
+from hub.store.db import read_tx, write_tx
 from hub.store.models import Conversation, Csat, CsatSurvey, Direction, Message, utcnow
-from hub.outbox.queue import enqueue
-from hub.ingest.sanitize import sanitize_html
-from hub.config.settings import Settings, load_settings
 from hub.store.sql import insert_ignoring_conflict
 
 log = logging.getLogger(__name__)
@@ -200,7 +199,7 @@ class SurveyPlan:
 
 def plan_survey(conn, conv, settings: Settings) -> SurveyPlan:
     """Decide whether and where the conversation's survey goes; never raises for a "no"."""
-    from hub.conversations.core import _recipient
+    from hub.conversations.replies import recipient
 
     csat = settings.csat
     if not csat.enabled:
@@ -221,10 +220,10 @@ def plan_survey(conn, conv, settings: Settings) -> SurveyPlan:
         return SurveyPlan(reason=f"the last message was automated ({', '.join(sorted(flags & AUTOMATED_FLAGS))})")
     channel = SURVEY_CHANNEL[conv.channel]
     try:
-        channel, recipient, reply_to = _recipient(conn, conv, channel)
+        channel, address, reply_to = recipient(conn, conv, channel)
     except RejectedInput as exc:
         return SurveyPlan(reason=exc.message)
-    return SurveyPlan(channel=channel, recipient=recipient, reply_to=tuple(reply_to), language=_language(last.text))
+    return SurveyPlan(channel=channel, recipient=address, reply_to=tuple(reply_to), language=_language(last.text))
 
 
 def queue_survey(conn, conversation_id: int, *, settings: Settings | None = None, now: datetime | None = None) -> int | None:
@@ -260,42 +259,25 @@ def queue_survey(conn, conversation_id: int, *, settings: Settings | None = None
         text, html = w["telegram"].format(ref=conversation_id), None
         buttons = [[str(n), callback_data(token, n)] for n in SCORES]
     else:
+        # compose() sanitises the HTML, as it does every message's.
         text, html = email_body(conversation_id, token, plan.language, settings.public_url, settings.csat.valid_days)
-        html = sanitize_html(html)
-    message_id = conn.execute(
-        message_t.insert()
-        .values(
-            conversation_id=conversation_id,
-            direction=Direction.outbound,
-            channel=plan.channel,
-            subject=subject,
-            # What agents see: the survey without its token (the links answer in the customer's name).
-            text=w["telegram"].format(ref=conversation_id) if plan.channel == "telegram"
-            else f"{w['intro'].format(ref=conversation_id)}\n[survey links 1-5]",
-            sent_at=now,
-            created_at=now,
-            metadata={"automatic": "csat_survey", "csat_survey": survey_id},
-        )
-        .returning(message_t.c.id)
-    ).scalar_one()
-    enqueue(
+    message_id = compose(
         conn,
-        kind="message",
+        conversation_id=conversation_id,
         channel=plan.channel,
-        message_id=message_id,
+        recipient=plan.recipient,
+        text=text,
+        html=html,
+        subject=subject,
+        reply_to=plan.reply_to,
+        thread_key=conv.thread_key,
+        buttons=buttons,
+        # What agents see: the survey without its token (the links answer in the customer's name).
+        shown_text=w["telegram"].format(ref=conversation_id) if plan.channel == "telegram"
+        else f"{w['intro'].format(ref=conversation_id)}\n[survey links 1-5]",
+        metadata={"automatic": "csat_survey", "csat_survey": survey_id},
         idempotency_key=f"csat-survey:{survey_id}",
-        payload={
-            "conversation_id": conversation_id,
-            "channel": plan.channel,
-            "recipient": plan.recipient,
-            "text": text,
-            "html": html,
-            "subject": subject,
-            "reply_to": list(plan.reply_to),
-            "thread_key": conv.thread_key,
-            "buttons": buttons,
-        },
-    )
+    ).message_id
     conn.execute(update(survey_t).where(survey_t.c.id == survey_id).values(message_id=message_id))
     return survey_id
 

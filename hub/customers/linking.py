@@ -21,8 +21,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, exists, select, update
 
 from hub.auth.accounts import Principal, audit
-from hub.store.db import write_tx
 from hub.contract.errors import Conflict, NotFound
+from hub.store.db import write_tx
 from hub.store.models import Conversation, Customer, Direction, Identity, LinkCode, Message, Segment, utcnow
 
 link_t = LinkCode.__table__

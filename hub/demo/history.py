@@ -1,4 +1,4 @@
-"""Demo history for the reports (issue 9): weeks of past conversations over every channel, with
+"""Demo history for the reports: weeks of past conversations over every channel, with
 first responses, resolutions, SLA outcomes, satisfaction answers and intents.
 
 Four weeks of made-up traffic (deterministic: a fixed random seed), written in one transaction with
@@ -72,8 +72,6 @@ def _seed(conn, rnd: random.Random) -> None:
     conv_t, msg_t, csat_t = Conversation.__table__, Message.__table__, Csat.__table__
     now = utcnow()
     start = now - timedelta(days=DAYS)
-    sla_columns = "first_response_due_at" in conv_t.c and "resolution_due_at" in conv_t.c
-    csat_extra = {"agent_id", "channel", "answered_at"} <= set(csat_t.c.keys())
 
     agent_ids = []
     # Nobody signs in as them (inactive, a random password): one hash will do for the three.
@@ -130,11 +128,8 @@ def _seed(conn, rnd: random.Random) -> None:
             "last_message_at": resolved if is_resolved else (first if answered_first else created),
             "created_at": created, "updated_at": created,
         }
-        if sla_columns:
-            values.update(first_response_due_at=created + timedelta(minutes=FIRST_RESPONSE_TARGET[priority]),
-                          resolution_due_at=created + timedelta(hours=RESOLUTION_TARGET[priority]))
-            if "sla_policy" in conv_t.c:
-                values["sla_policy"] = f"demo {priority}"
+        values.update(first_response_due_at=created + timedelta(minutes=FIRST_RESPONSE_TARGET[priority]),
+                      resolution_due_at=created + timedelta(hours=RESOLUTION_TARGET[priority]), sla_policy=f"demo {priority}")
         conv = len(convs)
         convs.append(values)
         for k in range(rnd.choices((1, 2, 3, 4), (55, 28, 12, 5))[0]):
@@ -154,11 +149,9 @@ def _seed(conn, rnd: random.Random) -> None:
             weights = [max(1.0, w * (1 + bonus * (i - 2) / 2)) for i, w in enumerate(weights)]
             score = rnd.choices((1, 2, 3, 4, 5), weights)[0]
             at = min(now, resolved + timedelta(hours=rnd.uniform(0.2, 30)))
-            row = {"conversation_id": conv, "score": score, "comment": None, "created_at": at}
-            if csat_extra:
-                row.update(agent_id=agent_ids[agent_no], channel="web" if channel != "telegram" else "telegram",
-                           answered_at=at)
-            answers.append(row)
+            answers.append({"conversation_id": conv, "score": score, "comment": None, "created_at": at,
+                            "agent_id": agent_ids[agent_no], "channel": "web" if channel != "telegram" else "telegram",
+                            "answered_at": at})
 
     conv_ids = _insert_many(conn, conv_t, convs)
     for row in messages + answers:

@@ -13,7 +13,8 @@ from sqlalchemy import Engine, select
 from adapters.demo_scm import seed_demo_scm
 from hub.auth.accounts import Principal, create_agent, create_token
 from hub.conversations.actions import update_conversation
-from hub.conversations.core import reply
+from hub.conversations.replies import reply
+from hub.customers.linking import issue_code
 from hub.store.db import read_tx
 from hub.demo.history import seed_history
 from hub.demo.articles import seed_knowledge_base
@@ -63,6 +64,17 @@ def _messages(now):
     ]
 
 
+def _ana_on_telegram(engine: Engine, customer_id: int, now) -> None:
+    """Ana links her Telegram with the code the agent gave her and asks there: the same
+    conversation, with the same agent, not a second one."""
+    code, _ = issue_code(engine, customer_id, actor="demo")
+    ingest(engine, InboundMessage("telegram", "demo-tg-ana-1", Sender("31415926", "Ana Silva"), f"/start {code}",
+                                  sent_at=now - timedelta(minutes=15), thread=ThreadHints(thread_key="31415926"), link_code=code))
+    ingest(engine, InboundMessage("telegram", "demo-tg-ana-2", Sender("31415926", "Ana Silva"),
+                                  "Hi, I also wrote by email about my parcel A1001. Any news?", sent_at=now - timedelta(minutes=14),
+                                  thread=ThreadHints(thread_key="31415926")))
+
+
 def seed(engine: Engine, data_dir: Path) -> dict:
     """Seed demo data; returns (and keeps in data_dir/demo-credentials.json) the demo logins."""
     creds_path = data_dir / "demo-credentials.json"
@@ -82,13 +94,20 @@ def seed(engine: Engine, data_dir: Path) -> dict:
     creds_path.chmod(0o600)
 
     now = utcnow()
-    results = [ingest(engine, msg) for msg in _messages(now)]
+    messages = _messages(now)
+    admin = Principal("agent", admin_id, "admin", ADMIN_EMAIL)
+    # Everything up to Chloé's call; her call is resolved before she writes on Telegram.
+    results = [ingest(engine, msg) for msg in messages[:-1]]
     # Ana is a key customer: her late order is escalated by the key-customer rule.
     mark_key_customer(engine, "email", "ana.silva@example.com")
     if results[0].created:
-        admin = Principal("agent", admin_id, "admin", ADMIN_EMAIL)
         reply(engine, results[0].conversation_id, admin, "Hi Ana, I am checking with the warehouse and will get back to you today.")
+        # One agent has Ana's matter, whichever channel she uses next.
+        update_conversation(engine, results[0].conversation_id, {"assignee_id": admin_id}, admin)
         update_conversation(engine, results[4].conversation_id, {"status": "resolved"}, admin)
+        _ana_on_telegram(engine, results[0].customer_id, now)
+    # Chloé's chat continues the matter of her call (same customer by her phone): it reopens it.
+    ingest(engine, messages[-1])
     seed_knowledge_base(engine)
     seed_history(engine)
     return creds

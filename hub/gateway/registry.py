@@ -1,5 +1,6 @@
 """Which adapter serves which channel, picked from settings. The hub depends on the protocol in
-channels/base.py, never on a concrete adapter."""
+channels/base.py, never on a concrete adapter: this module is the one place of hub/ that imports
+channels (a test holds it to that)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ ADAPTERS = {
     "email": "channels.email",
     "telegram": "channels.telegram",
     "voice": "channels.voice",
+    "webform": "channels.webform",
 }
 
 
@@ -59,3 +61,19 @@ def build_registry(settings) -> ChannelRegistry:
         if name not in registry.names():
             registry.register(LogChannel(name, path=settings.outbound_log), name)
     return registry
+
+
+def channel_api_parts() -> list:
+    """The channel packages that document HTTP routes of their own, for the hub's OpenAPI document:
+    each has openapi_paths() and OPENAPI_MODELS (channels/base.py)."""
+    import importlib
+    import importlib.util
+
+    parts = []
+    for module_name in ADAPTERS.values():
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        module = importlib.import_module(module_name)
+        if hasattr(module, "openapi_paths"):
+            parts.append(module)
+    return parts

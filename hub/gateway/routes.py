@@ -8,15 +8,22 @@ import contextlib
 
 from aiohttp import web
 
+from hub.gateway.registry import channel_api_parts
 from hub.ingest.hub_link import ChannelHub
-from hub.web.capability import Capability
-from hub.web.keys import REGISTRY
+from hub.web.capability import ApiDoc, Capability
+from hub.web.keys import CHANNEL_LIMITERS, REGISTRY
+
+
+def setup(app: web.Application) -> None:
+    app[CHANNEL_LIMITERS] = {}
 
 
 def add_routes(app: web.Application) -> None:
     for channel in app[REGISTRY].all():
         if hasattr(channel, "routes"):
             app.router.add_routes(channel.routes())
+        if hasattr(channel, "on_response_prepare"):
+            app.on_response_prepare.append(channel.on_response_prepare)
 
 
 @contextlib.asynccontextmanager
@@ -34,4 +41,14 @@ async def lifespan(app: web.Application):
                 await channel.stop()
 
 
-capability = Capability("channels", routes=add_routes, lifespan=lifespan, requires=("ingest", "outbox"))
+def openapi() -> ApiDoc:
+    """What the channels that serve routes of their own (the web form, the calls API) document."""
+    paths: dict = {}
+    models: list = []
+    for part in channel_api_parts():
+        paths.update(part.openapi_paths())
+        models.extend(part.OPENAPI_MODELS)
+    return ApiDoc(paths, models)
+
+
+capability = Capability("channels", setup=setup, routes=add_routes, openapi=openapi, lifespan=lifespan, requires=("ingest", "outbox"))

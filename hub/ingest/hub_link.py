@@ -12,8 +12,24 @@ from aiohttp import web
 
 from hub.contract import errors
 from hub.ingest.spool import load_state, reject, save_state, store_in_turn
+from hub.outbox.compose import queue_message
 from hub.runtime.budget import paused
-from hub.web.keys import BLOBS, ELECTIONS, ENGINE, INGEST_LISTENERS, METRICS, PARSERS, SPOOL, SPOOLER, WORKER, WRITER
+from hub.web.http import client_key, parse_body, principal
+from hub.web.keys import (
+    BLOBS,
+    CHANNEL_LIMITERS,
+    ELECTIONS,
+    ENGINE,
+    INGEST_LISTENERS,
+    METRICS,
+    PARSERS,
+    SETTINGS,
+    SPOOL,
+    SPOOLER,
+    WORKER,
+    WRITER,
+)
+from hub.web.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +75,9 @@ def _stored(app: web.Application, message, result) -> None:
 
 
 class ChannelHub:
-    """The HubLink channels get: the one ingest path, and the spool for acknowledge-then-process."""
+    """The HubLink channels get: the one ingest path, the spool for acknowledge-then-process, the
+    outbox for what they send on their own (a form's confirmation), and for channels serving routes
+    the web layer's decisions (who a client is, rate limits, authentication, reading a JSON body)."""
 
     def __init__(self, app: web.Application):
         self.app = app
@@ -99,6 +117,33 @@ class ChannelHub:
 
     async def save_state(self, channel: str, name: str, value: dict) -> None:
         await asyncio.to_thread(save_state, self.app[ENGINE], channel, name, value)
+
+    async def send(self, message, *, metadata: dict | None = None) -> str:
+        recipient = await asyncio.to_thread(queue_message, self.app[ENGINE], message, metadata=metadata)
+        self.app[WORKER].wake()
+        return recipient
+
+    def client_key(self, request: web.Request) -> str:
+        return client_key(request)
+
+    def rate_limit(self, request: web.Request, bucket: str, per_minute: int) -> float:
+        limiters = self.app[CHANNEL_LIMITERS]
+        if bucket not in limiters:
+            limiters[bucket] = RateLimiter(per_minute)
+        return limiters[bucket].check(client_key(request))
+
+    def authenticate(self, request: web.Request, *roles: str):
+        return principal(request, *roles)
+
+    async def read_json(self, request: web.Request, model, *, document: bool = False):
+        if not document:
+            return await parse_body(request, model)
+        settings = self.app[SETTINGS]
+        limit = max(settings.max_request_bytes, settings.max_attachment_bytes)
+        return await parse_body(request, model, limit=limit, setting="SERVICEHUB_MAX_ATTACHMENT_BYTES")
+
+    def rejected(self, channel: str) -> None:
+        self.app[METRICS].rejected.labels(channel).inc()
 
     async def elected(self, name: str, loop) -> None:
         await self.app[ELECTIONS].run(name, loop)

@@ -26,8 +26,8 @@ from hub.contract.errors import HubError, RejectedInput
 from hub.customers.identities import identity_kind, normalise
 from hub.contract.messages import InboundMessage
 from hub.conversations.versions import bumped_if
-from hub.conversations.core import queue_outbound
 from hub.conversations.queries import require_conversation
+from hub.conversations.replies import queue_outbound
 from hub.customers.profiles import merge_in_tx
 from hub.customers.linking import current_customer, record_redeemer, redeem
 from hub.store.models import Attachment, Conversation, ConversationStatus, Customer, Direction, Identity, IdentityKind, Message, Segment, utcnow
@@ -54,6 +54,9 @@ class IngestPolicy:
     # What our signed Message-IDs verify with (hub.contract.signing.message_id_key); without it a mail
     # threads by our ids only as far as the store vouches for them (ids of the older form).
     message_id_key: bytes | None = field(default=None, repr=False)
+    # A message nothing threads continues the customer's one matter active within this window
+    # (hub/ingest/threading_rules.py, continue_matter); None: every such message starts its own.
+    continuity_window: timedelta | None = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -319,6 +322,8 @@ def _store(q: CoreStatements | DriverStatements, p: _Prepared, policy: IngestPol
     decision = find_conversation(
         q, msg, customer_id, now=now, reopen_window=policy.reopen_window, automated=msg.automated,
         sender_address=p.address if p.kind == IdentityKind.email else None, message_id_key=policy.message_id_key,
+        # A customer created by this message has no matter yet, unless a verified address merged one in.
+        continuity_window=policy.continuity_window, new_customer=_created_here(conn, customer_id) and not p.verified,
     )
     if decision.conversation_id is None:
         conversation_id = q.insert(

@@ -34,6 +34,7 @@ def setup(app: web.Application) -> None:
         engine,
         policy=IngestPolicy(
             reopen_window=timedelta(days=settings.reopen_window_days),
+            continuity_window=timedelta(hours=settings.continuity_window_hours) if settings.continuity_window_hours else None,
             max_attachment_bytes=settings.max_attachment_bytes,
             # Made on the first start (hub/contract/signing.py): the email channel signs with the same key.
             message_id_key=message_id_key(settings.data_dir),

@@ -33,21 +33,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from channels.base import PermanentFailure, TemporaryFailure
-from hub.runtime.admission import Admission
-from hub.store.blobs import BlobStore
-from hub.runtime.budget import Budget
-from hub.store.db import read_tx, write_tx
+from hub.contract.delivery import PermanentFailure, TemporaryFailure
 from hub.contract.errors import Conflict, HubError, NotFound
 from hub.contract.timefmt import iso
-from hub.store.models import InboundSpool, SpoolStatus, utcnow
+from hub.runtime.admission import Admission
+from hub.runtime.budget import Budget
 from hub.runtime.parser_pool import ParserDied
 from hub.runtime.parser_pool import share as parser_share
+from hub.store.blobs import BlobStore
+from hub.store.db import read_tx, write_tx
+from hub.store.models import InboundSpool, SpoolStatus, utcnow
 from hub.store.sql import insert_ignoring_conflict
 from hub.store.workqueue import RetryPolicy, WorkQueue
 

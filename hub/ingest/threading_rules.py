@@ -17,6 +17,16 @@ one, and a mail may list any ids it likes in References, so:
   was a recipient of a message of that conversation; otherwise it starts its own conversation;
 - a bounce or auto-reply from another address (a mailer daemon) joins through a verified signed id
   of a mail we sent alone: anybody can make mail look like a bounce.
+
+Continuity: when none of the rules above found anything, a customer's message on another channel
+continues their matter. It joins the customer's conversation when exactly one of theirs is open,
+pending or resolved with activity within the continuity window, and nothing in the message points
+elsewhere: no thread hint that led nowhere (a reply to a mail we do not hold, a number that is not
+theirs), no order or reference number the matter never mentioned, no new email thread (call,
+form) where the matter already has one on that channel (a customer who starts a new email thread
+while an email matter is open means a new matter; a chat is one running thread and continues), and
+no other chat of the matter's own channel (another bot or brand, a group). Otherwise the message starts its own conversation, which the inbox shows next
+to the customer's others as related (hub/conversations/continuity.py).
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterator, Protocol
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 
 from hub.contract.errors import RejectedInput
 from hub.customers.identities import normalise_email
@@ -257,6 +267,78 @@ def _candidates(q: Statements, msg: InboundMessage, sender: Sender, key: bytes |
         )
 
 
+# Order numbers and other references a customer quotes ("SO-1234", "#10023", "A1001"): a message
+# naming one its matter never mentioned is about something else. Letters and digits mixed, or a
+# hash and four digits or more; plain numbers (quantities, years) do not count.
+REFERENCE = re.compile(r"(?<![\w-])(?:#\d{4,}|[A-Za-z]{1,6}-?\d{3,}(?:-\d+)?)(?![\w-])")
+# How much of a message and of its matter is read for references (linear, bounded work).
+REFERENCE_SCAN_CHARS = 20_000
+MATTER_LOOKBACK = 20
+# Two matters open: the message cannot tell which it continues; looking at more says nothing new.
+_MATTERS_LOOKED_AT = 2
+
+_RECENT_MATTERS = (
+    select(*_COLS, conversation_t.c.subject, conversation_t.c.channel, conversation_t.c.thread_key)
+    .where(
+        conversation_t.c.customer_id == bindparam("customer_id"),
+        conversation_t.c.status.in_([ConversationStatus.open, ConversationStatus.pending, ConversationStatus.resolved]),
+        conversation_t.c.last_message_at >= bindparam("since"),
+    )
+    .order_by(conversation_t.c.last_message_at.desc(), conversation_t.c.id.desc())
+    .limit(_MATTERS_LOOKED_AT)
+)
+_MATTER_CHANNELS = (
+    select(message_t.c.channel).distinct()
+    .where(message_t.c.conversation_id == bindparam("cid"), message_t.c.direction == Direction.inbound)
+)
+# A bounded prefix of each text: a message may hold a megabyte; references sit near the top.
+_MATTER_TEXTS = (
+    select(message_t.c.subject, func.substr(message_t.c.text, 1, REFERENCE_SCAN_CHARS).label("text"))
+    .where(message_t.c.conversation_id == bindparam("cid"), message_t.c.direction == Direction.inbound)
+    .order_by(message_t.c.id.desc())
+    .limit(MATTER_LOOKBACK)
+)
+
+
+def references_in(*texts: str | None) -> set[str]:
+    """The order and reference numbers quoted in `texts`, normalised ("so1234" for "SO-1234")."""
+    found: set[str] = set()
+    for text in texts:
+        if text:
+            found.update(m.group(0).lower().replace("-", "").lstrip("#") for m in REFERENCE.finditer(text[:REFERENCE_SCAN_CHARS]))
+    return found
+
+
+def _points_elsewhere(msg: InboundMessage) -> bool:
+    """A thread hint that resolved to nothing the sender may join: it names some other thread."""
+    hints = msg.thread
+    return hints.conversation_id is not None or bool(hints.in_reply_to) or subject_token(msg.subject) is not None
+
+
+def continue_matter(q: Statements, msg: InboundMessage, customer_id: int, *, now: datetime, window: timedelta) -> ThreadDecision | None:
+    """The customer's one matter this message plainly continues, or None (see the module's docstring)."""
+    if window <= timedelta(0) or _points_elsewhere(msg):
+        return None
+    rows = q.conn.execute(_RECENT_MATTERS, {"customer_id": customer_id, "since": now - window}).all()
+    if len(rows) != 1:
+        return None
+    matter = rows[0]
+    if msg.thread.thread_key is not None and matter.channel == msg.channel and matter.thread_key != msg.thread.thread_key:
+        return None  # another chat on the same channel (another bot or brand, a group): its own thread
+    if msg.thread.thread_key is None and msg.channel in set(q.conn.execute(_MATTER_CHANNELS, {"cid": matter.id}).scalars()):
+        # Email, calls and forms thread on their own: a new email thread (a new call, a new form)
+        # beside the matter's own one on that channel is a new matter. A chat is one running thread.
+        return None
+    said = references_in(msg.subject, msg.text)
+    if said:
+        texts = q.conn.execute(_MATTER_TEXTS, {"cid": matter.id}).all()
+        known = references_in(matter.subject, *(t.subject for t in texts), *(t.text for t in texts))
+        if not said & known and known:
+            return None
+    reopen = matter.status == ConversationStatus.resolved
+    return ThreadDecision(matter.id, reopen=reopen, matched_by="continuity")
+
+
 def find_conversation(
     q: Statements,
     msg: InboundMessage,
@@ -267,13 +349,27 @@ def find_conversation(
     automated: bool = False,
     sender_address: str | None = None,
     message_id_key: bytes | None = None,
+    continuity_window: timedelta | None = None,
+    new_customer: bool = False,
 ) -> ThreadDecision:
     """automated: an auto-reply, bounce or button press joins the conversation it belongs to
     whatever its status, and never reopens it. sender_address: the sender's normalised address
     (the recipient rule). message_id_key: what our signed Message-IDs verify with; without it only
-    the store vouches for ids of ours (legacy ones)."""
+    the store vouches for ids of ours (legacy ones). continuity_window: a message nothing threads
+    continues the customer's one recent matter (continue_matter); None turns that off.
+    new_customer: created by this message, so there is no matter to continue."""
     sender = Sender(customer_id, sender_address, automated)
-    for how, cand in _candidates(q, msg, sender, message_id_key):
+    found = _by_rules(q, msg, sender, now=now, reopen_window=reopen_window, automated=automated, key=message_id_key)
+    if found.conversation_id is not None or automated or new_customer or continuity_window is None:
+        return found
+    if found.matched_by not in ("new", "thread:expired"):
+        return found  # it named a thread of theirs that is over: a new matter, not the current one
+    return continue_matter(q, msg, customer_id, now=now, window=continuity_window) or found
+
+
+def _by_rules(q: Statements, msg: InboundMessage, sender: Sender, *, now: datetime, reopen_window: timedelta, automated: bool,
+              key: bytes | None) -> ThreadDecision:
+    for how, cand in _candidates(q, msg, sender, key):
         if cand is None:
             continue
         if automated:

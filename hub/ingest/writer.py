@@ -23,10 +23,10 @@ from collections import defaultdict
 
 from sqlalchemy import Engine
 
-from hub.store.blobs import BlobStore
 from hub.contract.errors import HubError
-from hub.ingest.pipeline import IngestPolicy, IngestResult, ingest_many
 from hub.contract.messages import InboundMessage
+from hub.ingest.pipeline import IngestPolicy, IngestResult, ingest_many
+from hub.store.blobs import BlobStore
 
 log = logging.getLogger(__name__)
 _STOP = object()

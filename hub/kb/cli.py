@@ -73,8 +73,8 @@ def cmd_import(args, settings) -> int:
     from sqlalchemy.exc import SQLAlchemyError
     from tqdm import tqdm
 
-    from hub.kb import articles as kb
     from hub.contract.errors import HubError
+    from hub.kb import articles as kb
     from knowledge.importers import find_files, read_file
 
     try:

@@ -20,13 +20,13 @@ import re
 
 from aiohttp import web
 
-from hub.kb import articles as kb
-from hub.kb import suggestions
 from hub.contract.errors import RejectedInput
-from hub.store.search_text import search_text
-from hub.kb.index import IndexNotReady, KnowledgeIndex, shared_embedder
+from hub.kb import articles as kb
 from hub.kb import schemas as ks
+from hub.kb import suggestions
+from hub.kb.index import IndexNotReady, KnowledgeIndex, shared_embedder
 from hub.runtime import roles
+from hub.store.search_text import search_text
 from hub.web import openapi as doc
 from hub.web.capability import ApiDoc, Capability
 from hub.web.errors import error_response

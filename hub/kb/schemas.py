@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -44,18 +44,18 @@ class ArticleIn(Strict):
     format: Literal["markdown", "text"] = "markdown"
     language: Language = "en"
     tags: list[Tag] = Field(default_factory=list, max_length=50)
-    published: Optional[bool] = Field(
+    published: bool | None = Field(
         default=None, description="default: true when an admin writes, false (a draft) when an agent does; agents write drafts only"
     )
 
 
 class ArticlePatch(Strict):
-    title: Optional[Title] = None
-    body: Optional[Body] = None
-    format: Optional[Literal["markdown", "text"]] = None
-    language: Optional[Language] = None
-    tags: Optional[list[Tag]] = Field(default=None, max_length=50)
-    published: Optional[bool] = Field(default=None, description="publishing (or unpublishing) needs an admin")
+    title: Title | None = None
+    body: Body | None = None
+    format: Literal["markdown", "text"] | None = None
+    language: Language | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=50)
+    published: bool | None = Field(default=None, description="publishing (or unpublishing) needs an admin")
 
     @model_validator(mode="after")
     def _something(self):
@@ -82,9 +82,9 @@ class ArticleOut(BaseModel):
     language: str
     tags: list[str]
     published: bool
-    source_key: Optional[str] = Field(description="where an imported or captured article came from")
-    captured_from_message_id: Optional[int]
-    created_by: Optional[str]
+    source_key: str | None = Field(description="where an imported or captured article came from")
+    captured_from_message_id: int | None
+    created_by: str | None
     created_at: datetime
     updated_at: datetime
     passages: list[PassageOut]
@@ -98,9 +98,9 @@ class ArticleSummary(BaseModel):
     language: str
     tags: list[str]
     published: bool
-    source_key: Optional[str]
-    captured_from_message_id: Optional[int]
-    created_by: Optional[str]
+    source_key: str | None
+    captured_from_message_id: int | None
+    created_by: str | None
     created_at: datetime
     updated_at: datetime
     passage_count: int
@@ -108,7 +108,7 @@ class ArticleSummary(BaseModel):
 
 class ArticlePage(BaseModel):
     items: list[ArticleSummary]
-    next_cursor: Optional[str]
+    next_cursor: str | None
 
 
 class KbHit(BaseModel):
@@ -143,14 +143,14 @@ class SuggestionsOut(BaseModel):
 
 class FeedbackIn(Strict):
     article_id: int = Field(ge=1, le=2_147_483_647)
-    passage_id: Optional[str] = Field(default=None, min_length=1, max_length=64)
+    passage_id: str | None = Field(default=None, min_length=1, max_length=64)
     verdict: Literal["used", "not_helpful"]
 
 
 class FeedbackOut(BaseModel):
     conversation_id: int
     article_id: int
-    passage_id: Optional[str]
+    passage_id: str | None
     verdict: Literal["used", "not_helpful"]
     created: bool = Field(description="false: this verdict was recorded before")
 
@@ -162,7 +162,7 @@ class FeedbackItem(BaseModel):
     shown: int = Field(description="conversations it was suggested on")
     used: int = Field(description="conversations whose agent used it")
     not_helpful: int = Field(description="conversations whose agent found it not helpful")
-    used_rate: Optional[float] = Field(description="used / shown")
+    used_rate: float | None = Field(description="used / shown")
 
 
 class FeedbackReport(BaseModel):
@@ -170,7 +170,7 @@ class FeedbackReport(BaseModel):
 
 
 class CaptureIn(Strict):
-    title: Optional[Title] = Field(default=None, description="default: the conversation's subject")
+    title: Title | None = Field(default=None, description="default: the conversation's subject")
     tags: list[Tag] = Field(default_factory=list, max_length=50)
     published: bool = Field(default=False, description="publish at once, searchable right away (admins only; agents write drafts)")
 

@@ -20,11 +20,11 @@ from typing import Any
 from sqlalchemy import Engine, case, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from hub.kb import articles as kb
 from hub.auth.accounts import Principal, audit
-from hub.conversations.queries import require_conversation
-from hub.store.db import read_tx, write_tx
 from hub.contract.errors import Conflict, NotFound, RejectedInput
+from hub.conversations.queries import require_conversation
+from hub.kb import articles as kb
+from hub.store.db import read_tx, write_tx
 from hub.store.models import Conversation, ConversationStatus, Direction, KbArticle, KbFeedback, KbFeedbackVerdict, Message, utcnow
 from hub.store.sql import insert_ignoring_conflict
 

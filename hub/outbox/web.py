@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hub.outbox.queue import OutboxWorker
+from hub.outbox.worker import OutboxWorker
 from hub.runtime.workers import Worker
 from hub.store.workqueue import RetryPolicy
 from hub.web.capability import Capability

@@ -1,4 +1,4 @@
-"""Reports (issue 9): plain functions over the store, one aggregate query (or two) each.
+"""Reports: plain functions over the store, one aggregate query (or two) each.
 
 Every report answers the same shape, so that JSON, CSV and the SVG chart are made the same way:
 ``{"report", "title", "from", "to", "tz", "columns", "rows", ...}`` where `rows` is a list of
@@ -37,10 +37,10 @@ from sqlalchemy import (
     text,
 )
 
-from hub.web.day_range import parse_day_range
-from hub.store.db import is_sqlite, read_tx
 from hub.contract.errors import NotFound, RejectedInput
+from hub.store.db import is_sqlite, read_tx
 from hub.store.models import Agent, Conversation, Csat, Customer, DemandCount, Message, utcnow
+from hub.web.day_range import parse_day_range
 
 conversation_t = Conversation.__table__
 message_t = Message.__table__
@@ -254,20 +254,12 @@ def response_times(engine: Engine, rng: ReportRange) -> dict[str, Any]:
     return {**rng.head("response_times"), "columns": list(rows[0]), "rows": rows}
 
 
-def sla_columns_present() -> bool:
-    """The SLA outcome columns (issue 9, shared contract) are in the model."""
-    c = conversation_t.c
-    return "first_response_due_at" in c and "resolution_due_at" in c
-
-
 def sla_attainment(engine: Engine, rng: ReportRange, *, now: datetime | None = None) -> dict[str, Any]:
     """Per channel: of the conversations created in the range that had a first-response (resp.
     resolution) target whose outcome is known — answered, or the target passed — how many met it.
     A target still running is not counted (it may yet be met)."""
     columns = ["channel", "first_response_met", "first_response_due", "first_response_pct",
                "resolution_met", "resolution_due", "resolution_pct"]
-    if not sla_columns_present():
-        return {**rng.head("sla"), "columns": columns, "rows": [], "available": False}
     now = now or utcnow()
     c = conversation_t.c
 
@@ -293,7 +285,7 @@ def sla_attainment(engine: Engine, rng: ReportRange, *, now: datetime | None = N
                 "resolution_pct": _pct(v[2], v[3])}
 
     rows = [row("all", total)] + [row(ch, per[ch]) for ch in sorted(per)]
-    return {**rng.head("sla"), "columns": columns, "rows": rows, "available": True}
+    return {**rng.head("sla"), "columns": columns, "rows": rows}
 
 
 def csat(engine: Engine, rng: ReportRange) -> dict[str, Any]:
@@ -336,10 +328,9 @@ def csat(engine: Engine, rng: ReportRange) -> dict[str, Any]:
 
 def _answer_agent():
     """The agent an answer counts for: the assignee when the conversation was resolved, as the
-    survey recorded it (csat.agent_id, issue 9), else the conversation's assignee now."""
-    if "agent_id" in csat_t.c:
-        return func.coalesce(csat_t.c.agent_id, conversation_t.c.assignee_id)
-    return conversation_t.c.assignee_id
+    survey recorded it (csat.agent_id), else the conversation's assignee now (answers recorded
+    before surveys kept the agent)."""
+    return func.coalesce(csat_t.c.agent_id, conversation_t.c.assignee_id)
 
 
 def intents(engine: Engine, rng: ReportRange, *, limit: int = TOP) -> dict[str, Any]:

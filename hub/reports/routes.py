@@ -6,8 +6,8 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.reports import queries as reports
 from hub.contract.errors import RejectedInput
+from hub.reports import queries as reports
 from hub.web import openapi as doc
 from hub.web.capability import ApiDoc, Capability
 from hub.web.http import AGENTS, db, json_response, principal

@@ -32,11 +32,12 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from hub.runtime.admission import Admission
 from hub.runtime.budget import paused

@@ -39,11 +39,13 @@ from adapters.base import (
     belongs_to,
 )
 from hub.scm import wording as answers
-from hub.scm import demand
+from hub.scm import coverage, demand
+from hub.scm.owner_copy import send_to_order_address
+from hub.customers.identities import normalise_email
 from hub.conversations.versions import bumped, bumped_if
 from hub.contract.timefmt import iso
-from hub.conversations.core import queue_outbound
 from hub.conversations.queries import require_conversation
+from hub.conversations.replies import queue_outbound
 from hub.store.db import read_tx, write_tx
 from hub.contract.errors import HubError
 from hub.scm.escalation import create_escalation
@@ -97,9 +99,15 @@ class Question:
     claimed: CustomerRef  # every address the asker wrote from: for internal rules, never disclosure
     is_reply: bool = False  # answers an earlier message (In-Reply-To, "Re:"): its subject is the thread's
     # The conversation's customer when somebody else asked (a colleague on Cc): answers go to them
-    # (hub.conversations._recipient), so nothing is disclosed that is not theirs too, and nothing
+    # (hub.conversations.replies.recipient), so nothing is disclosed that is not theirs too, and nothing
     # goes out automatically.
     recipient: CustomerRef | None = None
+    # The address the message came from when it is an email address (an email's From, a form's
+    # address): anyone can type it, so it never unlocks an answer on the asker's channel, but an
+    # answer sent to it, when it is the order's own, reaches the order's owner.
+    asker_email: str | None = None
+    # An agent replied or wrote a note in the conversation lately: automatic answers keep out.
+    agent_answering: bool = False
 
     @property
     def automated(self) -> bool:
@@ -140,6 +148,12 @@ class Outcome:
     escalations: list[tuple[str, str]] = field(default_factory=list)  # (dedupe_key, reason)
     failure: BackendError | None = None  # the back end is down: retry later
     error: str | None = None  # routing itself failed (a bug): retry later
+    # The answer goes by email to this address, the order's own, which the asker wrote from.
+    answer_to: str | None = None
+    # (order ref, the order's email address, the status): sent there, whoever asked.
+    owner_copies: list[tuple[str, str, str]] = field(default_factory=list)
+    # Questions of the message the facts do not answer: the conversation stays open with them marked.
+    left_open: list[str] = field(default_factory=list)
 
 
 # --- claiming ---------------------------------------------------------------------------------
@@ -198,7 +212,8 @@ def load_questions(engine: Engine, claimed: list[tuple[int, int]]) -> list[Quest
                 message_t.c.id, message_t.c.conversation_id, message_t.c.channel, message_t.c.text,
                 message_t.c.subject, message_t.c.metadata, message_t.c.created_at,
                 conversation_t.c.channel.label("conversation_channel"), conversation_t.c.customer_id,
-                identity_t.c.customer_id.label("asker_id"),
+                identity_t.c.customer_id.label("asker_id"), identity_t.c.kind.label("asker_kind"),
+                identity_t.c.address.label("asker_address"),
             )
             .join(conversation_t, conversation_t.c.id == message_t.c.conversation_id)
             .outerjoin(identity_t, identity_t.c.id == message_t.c.identity_id)
@@ -206,6 +221,7 @@ def load_questions(engine: Engine, claimed: list[tuple[int, int]]) -> list[Quest
             .order_by(message_t.c.id)
         ).all()
         customer_ids = {r.customer_id for r in rows} | {r.asker_id for r in rows if r.asker_id is not None}
+        answering = _agent_answering(conn, {r.conversation_id for r in rows})
         customers: dict[int, Any] = {}
         identities: dict[int, list] = {}
         if customer_ids:
@@ -249,9 +265,27 @@ def load_questions(engine: Engine, claimed: list[tuple[int, int]]) -> list[Quest
                 ),
                 is_reply=bool(meta.get("in_reply_to")) or (clean_subject(r.subject) or "") != (r.subject or "").strip(),
                 recipient=None if asker == r.customer_id else verified(r.customer_id),
+                asker_email=r.asker_address if r.asker_kind == "email" else None,
+                agent_answering=r.conversation_id in answering,
             )
         )
     return out
+
+
+# An agent's reply or note this recent means the agent has the conversation in hand.
+AGENT_ANSWERING_WINDOW = timedelta(hours=24)
+
+
+def _agent_answering(conn: Connection, conversation_ids: set[int]) -> set[int]:
+    """The conversations among these in which an agent replied or wrote a note lately."""
+    if not conversation_ids:
+        return set()
+    since = utcnow() - AGENT_ANSWERING_WINDOW
+    return set(conn.execute(
+        select(message_t.c.conversation_id).distinct()
+        .where(message_t.c.conversation_id.in_(sorted(conversation_ids)), message_t.c.author_agent_id.is_not(None),
+               message_t.c.direction.in_(["outbound", "note"]), message_t.c.created_at >= since)
+    ).scalars())
 
 
 # --- deciding -----------------------------------------------------------------------------------
@@ -263,7 +297,11 @@ def why_not_automatic(q: Question, intent: Intent, scm, now: datetime) -> str | 
         return "automatic_answers_off"
     if q.recipient is not None:
         return "asked_by_another_sender"  # the answer would go to the conversation's customer, not the asker
-    if q.channel not in scm.auto_answer_channels or q.conversation_channel not in scm.auto_answer_channels:
+    if q.agent_answering:
+        return "agent_answering"  # two answers to one question, one of them a machine's, is worse than one
+    # The answer goes where the question came from (a conversation that began with a call and goes
+    # on by chat is answered in the chat): the question's channel decides.
+    if q.channel not in scm.auto_answer_channels:
         return "channel_policy"
     if intent.confidence < scm.auto_answer_min_confidence:
         return "low_confidence"
@@ -302,12 +340,17 @@ async def route(q: Question, services: ScmServices, scm, *, intent: Intent | Non
     blocked = why_not_automatic(q, intent, scm, now or utcnow())
     name = (q.recipient or q.customer).name  # whom the answer is addressed to
     if not reasons and blocked is None and sentences:
+        subjects = [f.subject for f in out.facts] + [m.text for m in intent.products] + [m.sku for m in intent.products if m.sku]
+        out.left_open = coverage.left_open(q.detection_text, intent.name, subjects, services.detect)
+        if out.left_open:
+            sentences.append(answers.rest_for_a_colleague(language))
         out.answer = answers.compose(sentences, name=name, language=language, automatic=True)
         for fact in out.facts:
             fact.disclosed = fact.shareable
     else:
         out.draft = answers.compose(sentences, name=name, language=language)
         out.draft_reason = reasons[0] if reasons else blocked or "nothing_to_answer"
+        out.owner_copies, out.answer_to = [], None  # nothing goes out automatically
     return out
 
 
@@ -347,11 +390,24 @@ async def _orders(out: Outcome, services: ScmServices, intent: Intent, language:
             reasons.append(exc.code)
             continue
         mine = belongs_to(order, q.customer) and (q.recipient is None or belongs_to(order, q.recipient))
-        out.facts.append(Fact("order", order.ref, payload=answers.to_json(order), shareable=mine))
+        own_address = normalise_email(order.owner_email) if order.owner_email else None
+        # The asker wrote from the order's own address (unverified: anyone can type a From): the
+        # answer goes by email to that address and nowhere else, so only its owner reads it.
+        from_owner = not mine and q.recipient is None and own_address is not None and q.asker_email == own_address
+        out.facts.append(Fact("order", order.ref, payload=answers.to_json(order), shareable=mine or from_owner))
+        if order.state not in answers.ANSWERABLE_STATES and (mine or own_address):
+            reasons.append(f"order_{order.state}")
         if mine:
             sentences.append(answers.order_sentence(order, language))
-            if order.state not in answers.ANSWERABLE_STATES:
-                reasons.append(f"order_{order.state}")
+        elif from_owner:
+            sentences.append(answers.order_sentence(order, language))
+            out.answer_to = own_address
+        elif own_address is not None and q.recipient is None:
+            # Somebody else, or the owner on a channel nothing ties to the order: the status goes
+            # to the order's address, and the asker hears that it went there (not where).
+            out.owner_copies.append((order.ref, own_address, answers.compose(
+                [answers.order_sentence(order, language)], language=language, automatic=True)))
+            sentences.append(answers.sent_to_order_address(order.ref, language))
         else:
             sentences.append(answers.privacy_notice(order.ref, language))
             reasons.append("privacy")
@@ -473,16 +529,19 @@ def _effects(conn: Connection, out: Outcome, *, escalation_target: str | None, n
     draft, draft_reason = out.draft, out.draft_reason
     if out.answer is not None:
         conv = require_conversation(conn, q.conversation_id)
+        about = {"automatic": True, "intent": out.intent.name, "confidence": out.intent.confidence,
+                 "language": out.intent.language, "question_message_id": q.message_id, "fact_ids": fact_ids}
         try:
             with conn.begin_nested():
-                queue_outbound(conn, conv, out.answer, metadata={
-                    "automatic": True,
-                    "intent": out.intent.name,
-                    "confidence": out.intent.confidence,
-                    "language": out.intent.language,
-                    "question_message_id": q.message_id,
-                    "fact_ids": fact_ids,
-                })
+                if out.answer_to is not None:
+                    # Only ever the order's own address, which the asker wrote from: never a Reply-To.
+                    queue_outbound(conn, conv, out.answer, channel="email", to=out.answer_to,
+                                   metadata={**about, "to_order_address": True})
+                else:
+                    queue_outbound(conn, conv, out.answer, metadata={**about, "unanswered": out.left_open} if out.left_open else about)
+                for ref, address, status in out.owner_copies:
+                    send_to_order_address(conn, ref, address, status, now=now,
+                                          metadata={**about, "order": ref, "asked_in_conversation": q.conversation_id})
         except HubError as exc:
             # No way back to the customer (a form without an email address): the agent decides.
             log.info("automatic answer to message %s not possible: %s", q.message_id, exc)
@@ -492,11 +551,19 @@ def _effects(conn: Connection, out: Outcome, *, escalation_target: str | None, n
             values: dict[str, Any] = {"updated_at": now}
             if conv.first_response_at is None:
                 values["first_response_at"] = now
-            if conv.status == ConversationStatus.open:
+            if conv.status == ConversationStatus.open and not out.left_open:
                 values["status"] = ConversationStatus.pending  # answered: waiting for the customer
             if len(values) > 1:
                 values["version"] = bumped()
             conn.execute(update(conversation_t).where(conversation_t.c.id == conv.id).values(**values))
+            if out.left_open:
+                # Partly answered: it stays open, in the agents' view, with what is left marked.
+                draft, draft_reason = answers.left_open_note(out.left_open), "partly_answered"
+                conn.execute(message_t.insert().values(
+                    conversation_id=conv.id, direction="system", channel=conv.channel, sent_at=now, created_at=now,
+                    text="Answered automatically in part; left for an agent: " + " / ".join(out.left_open),
+                    metadata={"event": "answer.partial", "question_message_id": q.message_id, "unanswered": out.left_open},
+                ))
     if draft is not None:
         # The newest draft answers the conversation as it stands; older ones are stale.
         conn.execute(_DROP_DRAFTS, {"cid": q.conversation_id})

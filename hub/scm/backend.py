@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from adapters.base import BackendError, CustomerRef, Product, ScmBackend
 from hub.contract.errors import ConfigError

@@ -21,13 +21,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine, or_, select, update
 
 from adapters.base import BackendError, DemandSignal, ScmBackend
-from hub.web.day_range import parse_day_range
-from hub.store.db import read_tx, write_tx
 from hub.contract.errors import RejectedInput
+from hub.runtime import leases
+from hub.store.db import read_tx, write_tx
 from hub.store.models import DemandCount, utcnow
 from hub.store.sql import insert_ignoring_conflict
 from hub.store.workqueue import PollingWorker
-from hub.runtime import leases
+from hub.web.day_range import parse_day_range
 
 log = logging.getLogger(__name__)
 demand_t = DemandCount.__table__

@@ -27,16 +27,30 @@ import aiohttp
 from sqlalchemy import Connection, Engine, func, select, update
 
 from adapters.base import BackendError, BackendUnavailable, CustomerRef, EscalationCase
-from channels.base import PermanentFailure, TemporaryFailure
-from hub.contract import clock
 from hub.auth.accounts import Principal, audit
-from hub.contract.timefmt import iso
-from hub.conversations.queries import DELIVERY_STATE, require_conversation
-from hub.store.db import read_tx, write_tx
+from hub.contract import clock
+from hub.contract.delivery import PermanentFailure, TemporaryFailure
 from hub.contract.errors import NotFound, RejectedInput
 from hub.contract.messages import OutboundMessage
-from hub.store.models import Conversation, Customer, Direction, Escalation, EscalationEvent, EscalationStatus, Identity, Message, Outbox, OutboxStatus, ScmFact, utcnow
+from hub.contract.timefmt import iso
+from hub.conversations.queries import require_conversation
 from hub.outbox.queue import enqueue
+from hub.outbox.state import delivery_state
+from hub.store.db import read_tx, write_tx
+from hub.store.models import (
+    Conversation,
+    Customer,
+    Direction,
+    Escalation,
+    EscalationEvent,
+    EscalationStatus,
+    Identity,
+    Message,
+    Outbox,
+    OutboxStatus,
+    ScmFact,
+    utcnow,
+)
 from hub.store.sql import insert_ignoring_conflict
 
 log = logging.getLogger(__name__)
@@ -165,12 +179,8 @@ def escalate(engine: Engine, conversation_id: int, actor: Principal, reason: str
 def _delivery(row) -> dict[str, Any] | None:
     if row is None:
         return None
-    return {
-        "state": DELIVERY_STATE.get(row.status, row.status),
-        "attempts": row.attempts,
-        "last_error": row.last_error,
-        "next_attempt_at": iso(row.next_attempt_at) if row.status == OutboxStatus.pending else None,
-    }
+    return delivery_state(row.status, attempts=row.attempts, last_error=row.last_error,
+                          next_attempt_at=row.next_attempt_at, sent_at=row.sent_at)
 
 
 def _escalation_dict(row, outbox_row, events) -> dict[str, Any]:
@@ -471,7 +481,7 @@ class EscalationDelivery:
             ) as resp:
                 text = await resp.text(errors="replace")
                 status, retry_after = resp.status, resp.headers.get("Retry-After")
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise TemporaryFailure(f"back office unreachable: {type(exc).__name__}: {exc}") from None
         if status in (408, 425, 429) or status >= 500:
             raise TemporaryFailure(f"back office answered {status}: {text[:200]}", retry_after=_retry_after(retry_after))
@@ -540,8 +550,8 @@ def mark_key_customer(engine: Engine, kind: str, address: str, actor: str = "sys
     segment), set by hand: locked, so the segment recomputation (hub/segments/value.py) keeps it;
     audit-logged. Returns the customer id, None if nobody has that address."""
     from hub.customers.identities import normalise
-    from hub.store.models import IdentityKind
     from hub.segments.value import lock_in_tx
+    from hub.store.models import IdentityKind
 
     with write_tx(engine) as conn:
         customer_id = conn.execute(

@@ -10,12 +10,11 @@ import logging
 import aiohttp
 from aiohttp import web
 
-from hub.scm import demand
-from hub.scm import escalation
-from hub.scm import autoanswer as routing
 from hub.contract.errors import RejectedInput
-from hub.scm import schemas as s
 from hub.runtime.workers import Worker
+from hub.scm import autoanswer as routing
+from hub.scm import demand, escalation
+from hub.scm import schemas as s
 from hub.web import openapi as doc
 from hub.web.capability import ApiDoc, Capability
 from hub.web.changes import conversation_changed

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -15,9 +15,9 @@ class FactOut(BaseModel):
     message_id: int = Field(description="the customer's message the fact answers")
     kind: Literal["order", "stock"]
     subject: str = Field(description="the order reference or the product as asked")
-    payload: Optional[Any] = Field(description="the back end's OrderStatus, or its StockLevels, as JSON; null on error")
-    error: Optional[str] = Field(description="unknown_order, not_the_customers_order, unknown_product, backend_unavailable...")
-    error_message: Optional[str]
+    payload: Any | None = Field(description="the back end's OrderStatus, or its StockLevels, as JSON; null on error")
+    error: str | None = Field(description="unknown_order, not_the_customers_order, unknown_product, backend_unavailable...")
+    error_message: str | None
     disclosed: bool = Field(description="the customer was told (an automatic answer); agents always see the fact")
     created_at: datetime
 
@@ -33,26 +33,27 @@ class DraftOut(BaseModel):
 
 class AutomaticAnswerOut(BaseModel):
     message_id: int = Field(description="the outbound message in the conversation")
-    question_message_id: Optional[int]
-    intent: Optional[str]
-    confidence: Optional[float]
+    question_message_id: int | None
+    intent: str | None
+    confidence: float | None
     created_at: datetime
 
 
 class DeliveryStateOut(BaseModel):
     state: Literal["queued", "sending", "sent", "failed"]
     attempts: int
-    last_error: Optional[str]
-    next_attempt_at: Optional[datetime]
+    last_error: str | None
+    next_attempt_at: datetime | None
+    sent_at: datetime | None = None
 
 
 class EscalationEventOut(BaseModel):
     id: int
-    status: Optional[str]
-    comment: Optional[str]
-    external_reference: Optional[str]
-    event_key: Optional[str]
-    message_id: Optional[int] = Field(description="the system message in the conversation's timeline")
+    status: str | None
+    comment: str | None
+    external_reference: str | None
+    event_key: str | None
+    message_id: int | None = Field(description="the system message in the conversation's timeline")
     actor: str
     created_at: datetime
 
@@ -63,21 +64,21 @@ class EscalationOut(BaseModel):
     reason: str
     status: Literal["queued", "sent", "acknowledged", "in_progress", "resolved", "failed"]
     target: Literal["webhook", "email", "backend"]
-    external_reference: Optional[str]
-    external_url: Optional[str]
+    external_reference: str | None
+    external_url: str | None
     created_by: str
-    last_error: Optional[str]
+    last_error: str | None
     created_at: datetime
     updated_at: datetime
-    sent_at: Optional[datetime]
-    resolved_at: Optional[datetime]
-    delivery: Optional[DeliveryStateOut]
+    sent_at: datetime | None
+    resolved_at: datetime | None
+    delivery: DeliveryStateOut | None
     events: list[EscalationEventOut]
 
 
 class ConversationFacts(BaseModel):
     conversation_id: int
-    intent: Optional[str]
+    intent: str | None
     facts: list[FactOut]
     drafts: list[DraftOut]
     automatic_answers: list[AutomaticAnswerOut]
@@ -86,16 +87,16 @@ class ConversationFacts(BaseModel):
 
 class EscalationIn(Strict):
     reason: str = Field(min_length=1, max_length=2000, pattern=r"\S", description="what the back office should do, and why")
-    target: Optional[Literal["webhook", "email", "backend"]] = Field(
+    target: Literal["webhook", "email", "backend"] | None = Field(
         default=None, description="default: the configured one (SERVICEHUB_SCM__ESCALATION_TARGET)"
     )
 
 
 class EscalationEventIn(Strict):
-    status: Optional[Literal["acknowledged", "in_progress", "resolved"]] = None
-    comment: Optional[str] = Field(default=None, max_length=10_000)
-    external_reference: Optional[str] = Field(default=None, min_length=1, max_length=200, description="the back office's case number")
-    event_id: Optional[str] = Field(
+    status: Literal["acknowledged", "in_progress", "resolved"] | None = None
+    comment: str | None = Field(default=None, max_length=10_000)
+    external_reference: str | None = Field(default=None, min_length=1, max_length=200, description="the back office's case number")
+    event_id: str | None = Field(
         default=None, min_length=1, max_length=200,
         description="the back office's id for this event: a retried report with the same id is recorded once",
     )
@@ -110,7 +111,7 @@ class EscalationEventIn(Strict):
 class DemandRow(BaseModel):
     day: str = Field(description="YYYY-MM-DD (UTC)")
     sku: str
-    product_name: Optional[str]
+    product_name: str | None
     asked: int = Field(description="stock questions about the product that day")
     unavailable: int = Field(description="of which it was not available (in the quantity asked)")
     available: int

@@ -212,6 +212,24 @@ def privacy_notice(ref: str, language: str = "en") -> str:
             "or phone number it was placed with. Could you write to us from that address? We will check it right away.")
 
 
+def sent_to_order_address(ref: str, language: str = "en") -> str:
+    """The asker's side of a status sent to the order's own address: where it went, not which address."""
+    if language_of(language) == "zh":
+        return f"我们已将订单 {ref} 的最新状态发送到下单时使用的邮箱。"
+    return f"We have sent the status of order {ref} to the email address the order was placed with."
+
+
+def rest_for_a_colleague(language: str = "en") -> str:
+    if language_of(language) == "zh":
+        return "您的其他问题将由我们的同事尽快答复。"
+    return "A colleague will answer your other question shortly."
+
+
+def left_open_note(questions: Sequence[str]) -> str:
+    """For the agent (not sent): what the automatic answer did not cover."""
+    return "The automatic answer covered part of the message. Still to answer:\n" + "\n".join(f"- {q}" for q in questions)
+
+
 def unknown_order(ref: str, language: str = "en") -> str:
     if language_of(language) == "zh":
         return f"我们没有找到订单号为 {ref} 的订单，请核对订单号后再告诉我们。"

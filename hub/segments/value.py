@@ -1,4 +1,4 @@
-"""Customer value and segments (issue 9): general, potential and key customers.
+"""Customer value and segments: general, potential and key customers.
 
 Per customer, over a window of `SegmentSettings.window_days`: the value and count of their orders
 in the SCM back end (the optional adapter call `customer_orders`, adapters/base.py) and their
@@ -28,12 +28,12 @@ from sqlalchemy.exc import IntegrityError
 
 from adapters.base import BackendError, CustomerRef, OrderSummary, UnsupportedCall
 from hub.auth.accounts import Principal, audit
-from hub.store.db import read_tx, write_tx
+from hub.config.settings import SegmentSettings
 from hub.contract.errors import Conflict, NotFound, RejectedInput
 from hub.runtime import leases
 from hub.runtime.pacing import Pacer
+from hub.store.db import read_tx, write_tx
 from hub.store.models import Conversation, Customer, CustomerValue, Identity, Message, Segment, utcnow
-from hub.config.settings import SegmentSettings
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.assignment import rules as assignment
-from hub.sla import timers as sla
 from hub.runtime.pacing import Pacer
 from hub.runtime.workers import Worker
+from hub.sla import timers as sla
 from hub.web import openapi as doc
 from hub.web.capability import ApiDoc, Capability
 from hub.web.changes import ConversationChange

@@ -402,10 +402,15 @@ def assign_new(engine: Engine, rules: Rules, *, now: datetime, batch: int = 50) 
         ).all()
         for conv in rows:
             team = rules.key_customer_team if conv.segment == "key" else None
-            agent_id = assignment.pick_agent(conn, rules.assignment, team)
-            if agent_id is None:
-                continue  # nobody available (for this team): try again on a later pass
-            reason = f"key customer, team {team}" if team else ("round robin" if rules.assignment == "round_robin" else "by load")
+            sticky = assignment.sticky_agent(conn, conv.customer_id, conv.id, team)
+            if sticky is not None:
+                agent_id, holding = sticky
+                reason = f"has the customer's conversation #{holding}"
+            else:
+                agent_id = assignment.pick_agent(conn, rules.assignment, team)
+                if agent_id is None:
+                    continue  # nobody available (for this team): try again on a later pass
+                reason = f"key customer, team {team}" if team else ("round robin" if rules.assignment == "round_robin" else "by load")
             if assignment.assign(conn, conv, agent_id, now=now, reason=reason):
                 assigned += 1
             conn.execute(update(clock_t).where(clock_t.c.id == conv.clock_id).values(assign_done=True))

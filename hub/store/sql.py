@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import cache
 
 from sqlalchemy import Connection, DateTime, Table, bindparam, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -41,7 +41,7 @@ def planner_off(conn: Connection, *methods: str) -> Iterator[None]:
         conn.execute(text("SELECT " + restore), {f"v{i}": value for i, value in enumerate(before)})
 
 
-@lru_cache(maxsize=None)
+@cache
 def _insert_ignoring_conflict(dialect: str, table: Table):
     insert = sqlite_insert if dialect == "sqlite" else pg_insert
     return insert(table).on_conflict_do_nothing().returning(table.c.id)
@@ -56,7 +56,7 @@ def insert_ignoring_conflict(conn: Connection, table: Table, params: dict) -> in
     return conn.execute(_insert_ignoring_conflict(conn.dialect.name, table), params).scalar()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _lock(table: Table):
     return table.select().with_only_columns(table.c.id).where(table.c.id == bindparam("id")).with_for_update()
 
@@ -274,11 +274,11 @@ def statements_for(conn: Connection) -> CoreStatements | DriverStatements:
     return DriverStatements(conn)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _plain_insert(table: Table):
     return table.insert()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _insert_or_nothing_sqlite(table: Table):
     return sqlite_insert(table).on_conflict_do_nothing()

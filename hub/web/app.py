@@ -48,9 +48,9 @@ from hub.store.blobs import BlobStore
 from hub.store.db import make_engine
 from hub.store.migrate import upgrade
 from hub.store.search_text import refuse_control_characters
-from hub.web import calls, forms, inbox, operations, process
+from hub.web import inbox, operations, process
 from hub.web.capability import Capability, check_order
-from hub.web.errors import error_response, from_hub_error, from_http_exception
+from hub.web.errors import error_response, from_http_exception, from_hub_error
 from hub.web.keys import (
     AUTH,
     BLOBS,
@@ -90,8 +90,6 @@ CAPABILITIES: tuple[Capability, ...] = (
     ingest_routes.capability,
     conversation_routes.capability,
     customer_routes.capability,
-    calls.capability,
-    forms.capability,
     kb_routes.capability,
     scm_routes.capability,
     sla_routes.capability,

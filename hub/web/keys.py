@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from hub.ingest.spool import Spooler, SpoolWorker
     from hub.ingest.writer import IngestWriter
     from hub.kb.index import KnowledgeIndex
-    from hub.outbox.queue import OutboxWorker
+    from hub.outbox.worker import OutboxWorker
     from hub.runtime.leases import Elections
     from hub.runtime.live_events import LiveEvents
     from hub.runtime.pacing import IngestMeter
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from hub.sla.timers import Rules, SlaWorker
     from hub.store.blobs import BlobStore
     from hub.web.changes import ConversationChange
-    from hub.web.forms import FormsState
     from hub.web.inbox.live import Broadcaster
     from hub.web.metrics import HubMetrics
     from hub.web.ratelimit import Network, RateLimiter
@@ -86,6 +85,11 @@ CONVERSATION_LISTENERS: web.AppKey[list[Callable[[ConversationChange], None]]] =
 
 WORKER: web.AppKey[OutboxWorker] = web.AppKey("worker")
 
+# --- channels -----------------------------------------------------------------------------------
+
+# The rate limits channels' own routes ask for (ChannelHub.rate_limit), by bucket.
+CHANNEL_LIMITERS: web.AppKey[dict[str, RateLimiter]] = web.AppKey("channel_limiters")
+
 # --- capabilities -------------------------------------------------------------------------------
 
 SLA_RULES: web.AppKey[Rules] = web.AppKey("sla_rules")
@@ -99,6 +103,5 @@ CSAT_LIMITER: web.AppKey[RateLimiter] = web.AppKey("csat_limiter")
 CSAT_JINJA: web.AppKey[jinja2.Environment] = web.AppKey("csat_jinja")
 # Survey answers being recorded in threads: awaited before the app stops.
 CSAT_TASKS: web.AppKey[set] = web.AppKey("csat_tasks")
-WEBFORMS: web.AppKey[FormsState] = web.AppKey("webforms")
 INBOX_JINJA: web.AppKey[jinja2.Environment] = web.AppKey("inbox_jinja")
 BROADCASTER: web.AppKey[Broadcaster] = web.AppKey("inbox_broadcaster")

@@ -95,6 +95,21 @@ class MergeIn(Strict):
     customer_id: int = Field(ge=1, le=2_147_483_647, description="the customer merged into this one")
 
 
+class MoveIn(Strict):
+    conversation_id: int = Field(ge=1, le=2_147_483_647, description="the conversation (of the same customer) the message moves to")
+
+
+class ConversationMergeIn(Strict):
+    source_id: int = Field(ge=1, le=2_147_483_647, description="the conversation (of the same customer) merged into this one")
+
+
+class ContinuityOut(BaseModel):
+    event_id: int = Field(description="the timeline event in the target conversation; undo it with POST /api/v1/events/{id}/undo")
+    message_ids: list[int] = Field(description="the messages moved (by an undo: moved back)")
+    source_id: int
+    target_id: int
+
+
 class LoginIn(Strict):
     email: str = Field(min_length=1, max_length=320)
     password: str = Field(min_length=1, max_length=1000)
@@ -275,7 +290,7 @@ class Probe(BaseModel):
     status: Literal["ok", "draining", "unavailable"]
     role: Literal["all", "web", "worker"]
     leases: list[str] = Field(default=[], description="the elected loops this process runs")
-    database: str | None = Field(default=None, description="'ok', or the kind of error the store answered with")
+    database: Optional[str] = Field(default=None, description="'ok', or the kind of error the store answered with")
 
 
 class LinkCodeOut(BaseModel):

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
 from adapters.base import (
-    BackendUnavailable, CustomerRef, DemandSignal, EscalationCase, EscalationNotSupported, ProductRef,
-    UnknownOrder, UnknownProduct, belongs_to,
+    BackendUnavailable,
+    CustomerRef,
+    DemandSignal,
+    EscalationCase,
+    EscalationNotSupported,
+    ProductRef,
+    UnknownOrder,
+    UnknownProduct,
+    belongs_to,
 )
 from adapters.config import BackendSettings, ErpnextSettings
 from adapters.erpnext import ErpnextBackend
@@ -47,7 +54,7 @@ async def test_shipped_late_order(backend, fake):
     assert (order.state, order.backend_state) == ("shipped", "To Bill")
     assert (order.carrier, order.tracking_number, order.tracking_url) == ("UPS", "1Z999AA10123456784", None)
     assert order.promised_date == moved(date(2026, 11, 16)) and order.expected_date == moved(date(2026, 11, 25)) and order.late
-    assert order.shipped_at == moved(datetime(2026, 11, 14, 16, tzinfo=timezone.utc))
+    assert order.shipped_at == moved(datetime(2026, 11, 14, 16, tzinfo=UTC))
     assert [(li.sku, li.name, li.quantity, li.shipped_quantity) for li in order.lines] == [
         ("X200-BLU", "X200 headphones", 1, 1), ("CHG-65W", "USB-C charger 65 W", 1, 1)]
     assert order.owner_email == "ana.silva@example.com" and order.owner_phone == "+351912345678"

@@ -9,9 +9,22 @@ from datetime import date
 import pytest
 
 from adapters.base import (
-    BackendUnavailable, CustomerRef, DemandSignal, EscalationCase, EscalationNotSupported,
-    EscalationReceipt, NotTheCustomersOrder, OrderStatus, OrderSummary, Product, ProductRef, ScmBackend, StockLevel,
-    UnknownOrder, UnknownProduct, UnsupportedCall,
+    BackendUnavailable,
+    CustomerRef,
+    DemandSignal,
+    EscalationCase,
+    EscalationNotSupported,
+    EscalationReceipt,
+    NotTheCustomersOrder,
+    OrderStatus,
+    OrderSummary,
+    Product,
+    ProductRef,
+    ScmBackend,
+    StockLevel,
+    UnknownOrder,
+    UnknownProduct,
+    UnsupportedCall,
 )
 from adapters.guard import GuardedBackend
 from hub.contract import clock

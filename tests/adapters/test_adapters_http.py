@@ -4,14 +4,22 @@ and the guard around it."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
 
 from adapters.base import (
-    BackendUnavailable, CustomerRef, DemandSignal, EscalationCase, EscalationNotSupported, ProductRef,
-    UnknownOrder, UnknownProduct, UnsupportedCall, belongs_to,
+    BackendUnavailable,
+    CustomerRef,
+    DemandSignal,
+    EscalationCase,
+    EscalationNotSupported,
+    ProductRef,
+    UnknownOrder,
+    UnknownProduct,
+    UnsupportedCall,
+    belongs_to,
 )
 from adapters.config import BackendSettings, HttpSettings
 from adapters.http import HttpBackend, dig, retry_after_seconds
@@ -50,7 +58,7 @@ async def test_order_found_and_mapped(backend, fake):
     assert (order.state, order.backend_state) == ("shipped", "in_transit")
     assert order.late  # promised a week ago, expected in two days
     assert (order.carrier, order.tracking_number) == ("UPS", "1Z999AA10123456784")
-    assert order.shipped_at == moved(datetime(2026, 11, 14, 16, tzinfo=timezone.utc))
+    assert order.shipped_at == moved(datetime(2026, 11, 14, 16, tzinfo=UTC))
     assert order.owner_email == "ana.silva@example.com" and order.owner_phone == "+351912345678"
     assert [(li.sku, li.quantity, li.shipped_quantity) for li in order.lines] == [("X200-BLU", 1, 1), ("CHG-65W", 1, 1)]
     assert order.total == 164.0 and order.currency == "GBP"

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
 from adapters.base import (
-    BackendUnavailable, CustomerRef, DemandSignal, EscalationCase, EscalationNotSupported, ProductRef,
-    UnknownOrder, UnknownProduct, belongs_to,
+    BackendUnavailable,
+    CustomerRef,
+    DemandSignal,
+    EscalationCase,
+    EscalationNotSupported,
+    ProductRef,
+    UnknownOrder,
+    UnknownProduct,
+    belongs_to,
 )
 from adapters.config import BackendSettings, OdooSettings
 from adapters.odoo import OdooBackend
@@ -49,7 +56,7 @@ async def test_shipped_order(backend, fake):
     assert order.tracking_url.endswith("tracknum=1Z999AA10123456784")
     assert order.promised_date == moved(date(2026, 11, 16)) and order.expected_date is None
     assert order.late  # promised in the past, not known to be delivered
-    assert order.shipped_at == moved(datetime(2026, 11, 14, 16, tzinfo=timezone.utc))
+    assert order.shipped_at == moved(datetime(2026, 11, 14, 16, tzinfo=UTC))
     # The section line is left out; codes come from product.product, names lose the [code].
     assert [(li.sku, li.name, li.quantity, li.shipped_quantity) for li in order.lines] == [
         ("X200-BLU", "X200 headphones (Blue)", 1, 1), ("CHG-65W", "USB-C charger 65 W", 1, 1)]

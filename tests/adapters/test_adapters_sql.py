@@ -11,8 +11,15 @@ import pytest
 import sqlalchemy as sa
 
 from adapters.base import (
-    BackendUnavailable, CustomerRef, DemandSignal, EscalationCase, EscalationNotSupported, ProductRef,
-    UnknownOrder, UnknownProduct, belongs_to,
+    BackendUnavailable,
+    CustomerRef,
+    DemandSignal,
+    EscalationCase,
+    EscalationNotSupported,
+    ProductRef,
+    UnknownOrder,
+    UnknownProduct,
+    belongs_to,
 )
 from adapters.config import BackendSettings, SqlSettings
 from adapters.demo_scm import seed_demo_database, seed_demo_scm

@@ -139,3 +139,24 @@ def test_a_breach_reassigns_to_another_available_agent(engine, staff):
     sla.run_pass(engine, r, now=T0)
     sla.run_pass(engine, r, now=T0 + timedelta(days=2))  # well past the first-response target
     assert assignee(engine, cid) == ids["cy"]
+
+
+def test_a_customers_new_matter_goes_to_the_agent_who_has_their_open_one(engine, staff):
+    ids, who = staff
+    assignment.set_availability(engine, ids["admin"], False, who["admin"])
+    first = new_conversation(engine, 1, "ana@example.com")
+    with engine.begin() as conn:
+        conn.execute(update(conv_t).where(conv_t.c.id == first).values(assignee_id=ids["bo"]))
+    # bo carries more load than cy; Ana's second matter (a new email thread) still goes to bo
+    others = [new_conversation(engine, n) for n in range(2, 4)]
+    with engine.begin() as conn:
+        conn.execute(update(conv_t).where(conv_t.c.id.in_(others)).values(assignee_id=ids["bo"]))
+    second = new_conversation(engine, 5, "ana@example.com")
+    assert second != first
+    sla.run_pass(engine, rules(assignment="load"), now=T0)
+    assert assignee(engine, second) == ids["bo"]
+    # an unavailable holder is no reason to wait: load decides
+    assignment.set_availability(engine, ids["bo"], False, who["admin"])
+    third = new_conversation(engine, 6, "ana@example.com")
+    sla.run_pass(engine, rules(assignment="load"), now=T0)
+    assert assignee(engine, third) == ids["cy"]

@@ -14,16 +14,16 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
-from hub.contract import clock
 from hub.auth import lockout
 from hub.auth.accounts import Authenticator, create_agent, login, sign_in_address
-from hub.store.db import make_engine
-from hub.contract.errors import Conflict, Unauthenticated
 from hub.auth.lockout import account_key
-from hub.web.ratelimit import client_address, client_key, parse_networks
 from hub.config.settings import CsatSettings
+from hub.contract import clock
+from hub.contract.errors import Conflict, Unauthenticated
+from hub.store.db import make_engine
 from hub.web.app import create_app
 from hub.web.keys import AUTH
+from hub.web.ratelimit import client_address, client_key, parse_networks
 
 VARIANTS = ["<admin@example.com>", "admin@example.com.", "admin@ｅxample.com", "ＡＤＭＩＮ＠ＥＸＡＭＰＬＥ．ＣＯＭ",
             "ad\u00admin@example.com", " <Admin@Example.COM.> "]

@@ -18,16 +18,18 @@ import copy
 import json
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from channels.email import parse as parse_email
 from channels.telegram import parse_update
 from channels.telegram.parse import MalformedUpdate, parse_update_strict
-from channels.voice import Turn, parse as parse_transcript
+from channels.voice import Turn
+from channels.voice import parse as parse_transcript
 from hub.contract.errors import RejectedInput
 from hub.contract.messages import InboundMessage
-from tests.conftest import FIXTURES
 from tests.channels.email.test_email_parse import NOT_AN_EMAIL, fixture_emails
+from tests.conftest import FIXTURES
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 

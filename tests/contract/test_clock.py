@@ -10,9 +10,9 @@ import pytest
 
 from adapters.base import OrderStatus
 from channels.webform import token as form_token
-from hub.scm import wording as answers
 from hub.contract import clock
 from hub.reports import queries as reports
+from hub.scm import wording as answers
 from hub.store.models import utcnow
 
 NEW_YEARS_EVE = datetime(2027, 12, 31, 23, 30, tzinfo=UTC)

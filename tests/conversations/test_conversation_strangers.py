@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import select, update
 
 from hub.auth.accounts import Principal
-from hub.conversations.core import queue_outbound, reply, reply_recipient
 from hub.conversations.queries import require_conversation
+from hub.conversations.replies import queue_outbound, reply, reply_recipient
 from hub.store.db import read_tx
 from hub.ingest.pipeline import IngestPolicy, ingest
 from hub.contract.messages import InboundMessage, Sender, ThreadHints
@@ -33,14 +33,14 @@ from tests.channels.email.test_email_flow import reply_and_receive
 from tests.channels.email.test_email_receiver import running_hub, smtp_send, wait_until, with_email
 from tests.channels.email.test_email_send import customer_mx
 from tests.web.test_inbox_pages import sign_in
-from tests.scm import test_routing
+from tests.scm import conftest as scm_fixtures
 from tests.scm.test_routing import automatic_answers, policy, rows
 
 message_t = Message.__table__
 outbox_t = Outbox.__table__
 
 # The demo SCM back end of the routing tests, as fixtures here too.
-scm_url, services = test_routing.scm_url, test_routing.services
+scm_url, services = scm_fixtures.scm_url, scm_fixtures.services
 
 KEY = b"installation key".ljust(32, b".")
 POLICY = IngestPolicy(message_id_key=KEY)

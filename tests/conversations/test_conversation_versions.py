@@ -15,20 +15,20 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, text, update
 
 from hub.assignment import rules as assignment
-from hub.contract import clock
-from hub.sla import timers as sla
 from hub.auth.accounts import Principal, create_agent
-from hub.store.blobs import BlobStore
-from hub.conversations.actions import add_note, update_conversation
-from hub.conversations.core import reply
-from hub.customers.profiles import merge_customers
-from hub.store.db import make_engine
-from hub.contract.errors import RejectedInput, StaleVersion
-from hub.ingest.pipeline import ingest
-from hub.contract.messages import InboundMessage, Sender, ThreadHints
-from hub.store.models import AuditLog, Conversation
-from hub.privacy.requests import erase_customer
 from hub.config.settings import SlaSettings
+from hub.contract import clock
+from hub.contract.errors import RejectedInput, StaleVersion
+from hub.contract.messages import InboundMessage, Sender, ThreadHints
+from hub.conversations.actions import add_note, update_conversation
+from hub.conversations.replies import reply
+from hub.customers.profiles import merge_customers
+from hub.ingest.pipeline import ingest
+from hub.privacy.requests import erase_customer
+from hub.sla import timers as sla
+from hub.store.blobs import BlobStore
+from hub.store.db import make_engine
+from hub.store.models import AuditLog, Conversation
 from hub.web.app import create_app
 
 conv_t = Conversation.__table__

@@ -8,20 +8,17 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from hub.conversations import inbox as inbox_list
 from hub.auth import lockout
-from hub.conversations import macros
-from hub.conversations import mentions
-from hub.conversations import read_marks
-from hub.conversations import timeline
 from hub.auth.accounts import Principal, create_agent
-from hub.conversations.actions import add_note, update_conversation
-from hub.conversations.core import reply
 from hub.contract.errors import Conflict, NotFound, RejectedInput
-from hub.ingest.pipeline import ingest
 from hub.contract.messages import InboundMessage, Sender
-from hub.store.models import Conversation, Outbox, utcnow
+from hub.conversations import inbox as inbox_list
+from hub.conversations import macros, mentions, read_marks, timeline
+from hub.conversations.actions import add_note, update_conversation
+from hub.conversations.replies import reply
+from hub.ingest.pipeline import ingest
 from hub.outbox.queue import retry_delivery
+from hub.store.models import Conversation, Outbox, utcnow
 
 
 def store(engine, n: int, **kw):

@@ -12,17 +12,17 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import delete, event, text
 
-from hub.conversations.search import message_words, page
 from hub.auth.accounts import create_agent
-from hub.store.blobs import BlobStore
+from hub.contract.messages import InboundMessage, Sender, ThreadHints
 from hub.conversations.listing import ConversationFilter, list_conversations
-from hub.store.db import make_engine, write_tx
-from hub.ingest.pipeline import ingest
+from hub.conversations.search import message_words, page
 from hub.conversations.search.message_index import index_all_messages, index_messages
 from hub.conversations.search.message_words import parse_query
-from hub.contract.messages import InboundMessage, Sender, ThreadHints
-from hub.store.models import Message
+from hub.ingest.pipeline import ingest
 from hub.privacy.requests import erase_customer
+from hub.store.blobs import BlobStore
+from hub.store.db import make_engine, write_tx
+from hub.store.models import Message
 from hub.web.app import create_app
 
 msg_t = Message.__table__

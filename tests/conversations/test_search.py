@@ -9,17 +9,16 @@ import sqlite3
 
 import pytest
 from alembic import command
-
-import hub.store.db
 from sqlalchemy import delete, text, update
 
-from hub.conversations.search import page, substrings
+import hub.store.db
 from hub.auth.accounts import Principal
-from hub.conversations.listing import ConversationFilter, list_conversations
-from hub.customers.profiles import merge_customers
-from hub.store.db import SEARCH_END, SEARCH_END_SQL, index_search_queue, make_engine, read_tx, search_fold, write_tx
-from hub.ingest.pipeline import ingest
 from hub.contract.messages import InboundMessage, Sender, ThreadHints
+from hub.conversations.listing import ConversationFilter, list_conversations
+from hub.conversations.search import page, substrings
+from hub.customers.profiles import merge_customers
+from hub.ingest.pipeline import ingest
+from hub.store.db import SEARCH_END, SEARCH_END_SQL, index_search_queue, make_engine, read_tx, search_fold, write_tx
 from hub.store.migrate import alembic_config, upgrade
 from hub.store.models import Conversation, Customer, Identity, Message
 from tests.conftest import need

@@ -13,14 +13,14 @@ from urllib.parse import urlparse
 import pytest
 from sqlalchemy import select
 
-from hub.csat import surveys as csat
 from hub.auth.accounts import Principal
-from hub.conversations.actions import update_conversation
-from hub.store.db import read_tx, write_tx
-from hub.ingest.pipeline import ingest
-from hub.contract.messages import InboundMessage, Sender, ThreadHints
-from hub.store.models import Csat, CsatSurvey, Outbox, utcnow
 from hub.config.settings import CsatSettings, Settings, SmtpReceiverSettings, SmtpSenderSettings
+from hub.contract.messages import InboundMessage, Sender, ThreadHints
+from hub.conversations.actions import update_conversation
+from hub.csat import surveys as csat
+from hub.ingest.pipeline import ingest
+from hub.store.db import read_tx, write_tx
+from hub.store.models import Csat, CsatSurvey, Outbox, utcnow
 from tests.channels.email.test_email_receiver import (
     mail,
     running_hub,

@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 
 from hub.auth.accounts import create_agent, create_token
-from hub.store.db import make_engine, read_tx
-from hub.contract.messages import InboundMessage, Sender, ThreadHints
-from hub.store.models import AuditLog, Identity
 from hub.config.settings import ScmSettings
+from hub.contract.messages import InboundMessage, Sender, ThreadHints
 from hub.ingest.hub_link import ingest_message
+from hub.store.db import make_engine, read_tx
+from hub.store.models import AuditLog, Identity
 from hub.web.app import create_app
 
 STRANGER = "777000111"

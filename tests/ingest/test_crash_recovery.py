@@ -88,7 +88,7 @@ class Load:
                     # Anything but 5xx is a contract failure, not something to retry.
                     assert resp.status >= 500, f"{out.external_id}: HTTP {resp.status}: {await resp.text()}"
                     out.failures[str(resp.status)] += 1
-            except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
+            except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
                 out.failures[type(exc).__name__] += 1
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.5)
@@ -164,7 +164,7 @@ async def test_sigkill_mid_load_loses_nothing_and_stores_nothing_twice(db_url, t
         load = Load(server, token, run)
         try:
             await asyncio.wait_for(load.run(), LOAD_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pending = [o.external_id for o in load.outcomes if o.status is None]
             pytest.fail(
                 f"the load did not finish within {LOAD_TIMEOUT}s: {len(pending)} unacknowledged "
@@ -249,8 +249,8 @@ async def test_sigkill_while_the_spool_is_processing_stores_every_item_once(db_u
     """Mail acknowledged by the receivers is in the spool; the hub is killed while it works through
     it, items in flight in several lanes' batches; after the restart every item is processed and
     every mail stored exactly once."""
-    from hub.store.blobs import BlobStore
     from hub.ingest.spool import counts, spool
+    from hub.store.blobs import BlobStore
     from tests.channels.email.test_email_imap import copies, real_mails
 
     data = tmp_path / "data"

@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, text, update
 
-from hub.store.blobs import BlobStore
 from hub.contract.errors import RejectedInput
-from hub.ingest.pipeline import IngestPolicy, ingest, ingest_many
 from hub.contract.messages import Attachment, InboundMessage, Sender, ThreadHints
+from hub.ingest.pipeline import IngestPolicy, ingest, ingest_many
+from hub.store.blobs import BlobStore
 from hub.store.models import Conversation, Customer, Identity, Message, utcnow
 
 

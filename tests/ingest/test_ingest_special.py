@@ -7,10 +7,10 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from hub.store.blobs import BlobStore
-from hub.ingest.pipeline import LINK_INVALID_TEXT, LINKED_TEXT, ingest
-from hub.customers.linking import issue_code
 from hub.contract.messages import InboundMessage, Sender, ThreadHints
+from hub.customers.linking import issue_code
+from hub.ingest.pipeline import LINK_INVALID_TEXT, LINKED_TEXT, ingest
+from hub.store.blobs import BlobStore
 from hub.store.models import Conversation, Customer, Identity, LinkCode, Message, Outbox, utcnow
 
 conv_t, msg_t, ident_t, cust_t = Conversation.__table__, Message.__table__, Identity.__table__, Customer.__table__

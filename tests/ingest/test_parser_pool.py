@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from hub.runtime.budget import Budget, paused
 from hub.contract.errors import RejectedInput
+from hub.runtime.budget import Budget, paused
 from hub.runtime.parser_pool import ParserDied, ParserPool, share
 
 pytestmark = pytest.mark.timeout(60)

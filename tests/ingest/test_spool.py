@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import select
 
 from channels.base import PermanentFailure, TemporaryFailure
-from hub.store.blobs import BlobStore
-from hub.gateway.registry import ChannelRegistry
 from hub.contract.errors import Conflict, NotFound
-from hub.store.models import AuditLog, InboundSpool
-from hub.runtime.parser_pool import ParserPool
+from hub.gateway.registry import ChannelRegistry
 from hub.ingest.spool import QUEUE, SpoolWorker, counts, reject, rejected, retry, spool
+from hub.runtime.parser_pool import ParserPool
+from hub.store.blobs import BlobStore
+from hub.store.models import AuditLog, InboundSpool
 from hub.store.workqueue import RetryPolicy
 from tests.ingest.test_parser_pool import spin
 

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import select, text
 
 from channels.email.parse import parse
-from hub.ingest import spool as spool_module
-from hub.gateway.registry import build_registry
-from hub.store.models import AuditLog
 from hub.config.settings import SmtpReceiverSettings
+from hub.gateway.registry import build_registry
+from hub.ingest import spool as spool_module
 from hub.ingest.spool import rejected, spool
+from hub.store.models import AuditLog
 from hub.web.keys import BLOBS, ENGINE, SPOOL
 from tests.channels.email.test_email_receiver import RunningHub, mail, running_hub, smtp_send, wait_until, with_email
 

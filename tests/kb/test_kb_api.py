@@ -14,10 +14,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from hub.kb import articles as kb
 from hub.auth.accounts import create_agent, create_token
-from hub.store.db import make_engine
 from hub.demo.articles import seed_knowledge_base
+from hub.kb import articles as kb
+from hub.store.db import make_engine
 from hub.web.app import create_app
 from hub.web.keys import KB_INDEX
 

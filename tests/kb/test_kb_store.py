@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from hub.kb import articles as kb
 from hub.auth.accounts import Principal
 from hub.contract.errors import NotFound, PermissionDenied, RejectedInput
+from hub.kb import articles as kb
 from hub.kb.index import KnowledgeIndex, shared_embedder
 
 ADMIN = Principal("agent", 1, "admin", "admin@example.com")

@@ -14,14 +14,16 @@ from sqlalchemy import select, update
 from channels.base import Delivery, PermanentFailure, TemporaryFailure
 from channels.log import LogChannel
 from hub.auth.accounts import Principal, create_agent
-from hub.gateway.registry import ChannelRegistry
-from hub.conversations.core import reply
-from hub.conversations.queries import get_conversation
-from hub.store.db import write_tx
-from hub.ingest.pipeline import ingest
 from hub.contract.messages import InboundMessage, Sender, ThreadHints
+from hub.conversations.queries import get_conversation
+from hub.conversations.replies import reply
+from hub.gateway.registry import ChannelRegistry
+from hub.ingest.pipeline import ingest
+from hub.outbox.queue import claim, enqueue
+from hub.outbox.worker import OutboxWorker
+from hub.store.db import write_tx
 from hub.store.models import Outbox, utcnow
-from hub.outbox.queue import OutboxWorker, RetryPolicy, claim, enqueue
+from hub.store.workqueue import RetryPolicy
 
 outbox_t = Outbox.__table__
 AGENT = Principal("agent", 1, "agent", "agent@example.com")

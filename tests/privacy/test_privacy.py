@@ -13,13 +13,13 @@ import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 
-from hub.reports import queries as reports
 from hub.auth.accounts import create_agent, create_token
-from hub.store.db import is_sqlite, make_engine, read_tx, write_tx
-from hub.contract.messages import Attachment, InboundMessage, Sender
-from hub.store.models import AuditLog, Csat, Escalation, InboundSpool, KbArticle, KbChunk, KbFeedback, ReplyDraft, ScmFact, utcnow
 from hub.config.settings import ScmSettings
+from hub.contract.messages import Attachment, InboundMessage, Sender
 from hub.ingest.hub_link import ingest_message
+from hub.reports import queries as reports
+from hub.store.db import is_sqlite, make_engine, read_tx, write_tx
+from hub.store.models import AuditLog, Csat, Escalation, InboundSpool, KbArticle, KbChunk, KbFeedback, ReplyDraft, ScmFact, utcnow
 from hub.web.app import create_app
 from hub.web.keys import BLOBS
 

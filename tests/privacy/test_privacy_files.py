@@ -21,16 +21,16 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from channels.telegram import SECRET_HEADER
 from hub.auth.accounts import create_agent, create_token
+from hub.config.settings import EmailSettings, ScmSettings, SmtpReceiverSettings
 from hub.store.db import make_engine, read_tx
 from hub.store.models import Message, Outbox, OutboxStatus
-from hub.config.settings import EmailSettings, ScmSettings, SmtpReceiverSettings
 from hub.web.app import create_app
 from hub.web.keys import BLOBS, REGISTRY
-from tests.support.fake_telegram import FakeTelegram
 from tests.channels.email.test_email_receiver import smtp_send, wait_until
-from tests.privacy.test_privacy import every_text_value
 from tests.channels.telegram.test_telegram_channel import UPDATES
 from tests.channels.webform.test_webform import token_of
+from tests.privacy.test_privacy import every_text_value
+from tests.support.fake_telegram import FakeTelegram
 from tests.support.transcribe import transcribe_json
 
 pytestmark = pytest.mark.timeout(120)

@@ -1,4 +1,4 @@
-"""Reports (issue 9), on SQLite and PostgreSQL: every figure checked against a seeded data set
+"""Reports, on SQLite and PostgreSQL: every figure checked against a seeded data set
 whose right answers are computed here in plain Python from the seed list (not with the reports'
 SQL), local days in a time zone across a DST change; JSON, CSV and SVG through the API; roles;
 the reports page of the inbox."""
@@ -17,13 +17,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from hub.scm import demand
-from hub.reports import queries as reports
 from hub.auth.accounts import create_agent, create_token
-from hub.store.db import make_engine, write_tx
-from hub.contract.errors import NotFound, RejectedInput
-from hub.store.models import Agent, Conversation, Csat, Customer, Message
 from hub.config.settings import ScmSettings
+from hub.contract.errors import NotFound, RejectedInput
+from hub.reports import queries as reports
+from hub.scm import demand
+from hub.store.db import make_engine, write_tx
+from hub.store.models import Agent, Conversation, Csat, Customer, Message
 from hub.web.app import create_app
 
 TZ = ZoneInfo("Europe/Berlin")
@@ -59,7 +59,7 @@ STOCK = [
 ]
 
 
-def seed(engine, sla: bool) -> None:
+def seed(engine) -> None:
     conv_t, msg_t, cust_t = Conversation.__table__, Message.__table__, Customer.__table__
     with write_tx(engine) as conn:
         for aid, name in AGENTS.items():
@@ -72,9 +72,8 @@ def seed(engine, sla: bool) -> None:
                           "first_response_at": created + timedelta(seconds=fr) if fr is not None else None,
                           "resolved_at": created + timedelta(seconds=res) if res is not None else None,
                           "last_message_at": created, "created_at": created, "updated_at": created}
-            if sla:
-                values.update(first_response_due_at=created + timedelta(seconds=fr_due) if fr_due else None,
-                              resolution_due_at=created + timedelta(seconds=res_due) if res_due else None)
+            values.update(first_response_due_at=created + timedelta(seconds=fr_due) if fr_due else None,
+                          resolution_due_at=created + timedelta(seconds=res_due) if res_due else None)
             conn.execute(conv_t.insert().values(**values))
             for k in range(n_in):
                 at = created + timedelta(seconds=k)
@@ -110,9 +109,8 @@ def quantile(values, q):
 
 @pytest.fixture
 def seeded(engine):
-    sla = reports.sla_columns_present()
-    seed(engine, sla)
-    return engine, sla
+    seed(engine)
+    return engine
 
 
 def test_range_parsing():
@@ -129,7 +127,7 @@ def test_range_parsing():
 
 
 def test_volume_by_local_day_and_channel(seeded):
-    engine, _ = seeded
+    engine = seeded
     want = defaultdict(lambda: [0, 0])
     for ch, created, n_in, *_ in SEED:
         if in_range(created):
@@ -143,7 +141,7 @@ def test_volume_by_local_day_and_channel(seeded):
 
 
 def test_response_times_p50_p90(seeded):
-    engine, _ = seeded
+    engine = seeded
     groups = defaultdict(lambda: ([], []))
     for ch, created, _, fr, res, *_ in SEED:
         if in_range(created):
@@ -164,9 +162,7 @@ def test_response_times_p50_p90(seeded):
 
 
 def test_sla_attainment(seeded):
-    engine, sla = seeded
-    if not sla:
-        pytest.skip("the shared SLA columns (conversation.first_response_due_at, resolution_due_at) are not in the model yet")
+    engine = seeded
     now = datetime(2026, 4, 15, tzinfo=TZ)  # every target has passed
     want = defaultdict(lambda: [0, 0, 0, 0])
     for ch, created, _, fr, res, *_rest in SEED:
@@ -190,7 +186,7 @@ def test_sla_attainment(seeded):
 
 
 def test_csat_by_channel_agent_and_segment(seeded):
-    engine, _ = seeded
+    engine = seeded
     answers = [(s[0], s[6], s[7], s[8]) for s in SEED if s[8] is not None and in_range(s[9])]
     got = {(r["dimension"], r["key"]): r for r in reports.csat(engine, rng())["rows"]}
     want = {}
@@ -207,7 +203,7 @@ def test_csat_by_channel_agent_and_segment(seeded):
 
 
 def test_top_intents_and_out_of_stock(seeded):
-    engine, _ = seeded
+    engine = seeded
     counts = Counter(s[5] for s in SEED if in_range(s[1]) and s[5])
     got = reports.intents(engine, rng())
     assert [(r["intent"], r["conversations"]) for r in got["rows"]] == sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -246,7 +242,7 @@ async def api(settings):
     resp = await client.post("/api/v1/auth/login", json={"email": "agent@example.com", "password": "agent password"})
     tokens["agent"] = (await resp.json())["token"]
     client.session.cookie_jar.clear()
-    seed(engine, reports.sla_columns_present())
+    seed(engine)
     yield client, engine, {k: {"Authorization": f"Bearer {v}"} for k, v in tokens.items()}
     await client.close()
     engine.dispose()
@@ -325,5 +321,4 @@ def test_demo_history_is_idempotent_and_fills_every_report(engine):
     assert len([row for row in first["csat"]["rows"] if row["dimension"] == "agent"]) == 3
     assert first["intents"]["rows"][0]["intent"] == "order_status"
     assert {row["sku"] for row in first["out_of_stock"]["rows"][:2]} == {"KET-BLUE", "X200-BLK"}
-    if reports.sla_columns_present():
-        assert 0 < first["sla"]["rows"][0]["first_response_pct"] < 100
+    assert 0 < first["sla"]["rows"][0]["first_response_pct"] < 100

@@ -138,7 +138,7 @@ def _lease_holders(engine) -> dict[str, tuple[str, bool]]:
 async def _held_by(session, proc: HubProcess) -> list[str]:
     try:
         _, body = await _json(session, "GET", f"{proc.url}/readyz")
-    except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError):
+    except (TimeoutError, aiohttp.ClientError, ConnectionError):
         return []
     return body.get("leases", [])
 
@@ -296,7 +296,7 @@ async def test_two_web_processes_and_workers_that_fail_over(tmp_path, pg_databas
                 for target in (web2, web1, web1, web1):
                     try:
                         status, answer = await _json(session, "POST", f"{target.url}/api/v1/messages", json=body, headers=api)
-                    except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError):
+                    except (TimeoutError, aiohttp.ClientError, ConnectionError):
                         continue
                     if status in (200, 201):
                         acked[i] = answer["message_id"]

@@ -15,12 +15,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from adapters.config import SqlSettings
 from adapters.demo_scm import seed_demo_scm
 from adapters.sql import SqlBackend
+from hub.auth.accounts import create_agent, create_token
+from hub.config.settings import ScmSettings
 from hub.contract import clock
 from hub.scm import demand
-from hub.auth.accounts import create_agent, create_token
 from hub.store.db import make_engine, read_tx, write_tx
 from hub.store.models import DemandCount, utcnow
-from hub.config.settings import ScmSettings
 from hub.web.app import create_app
 
 demand_t = DemandCount.__table__

@@ -16,14 +16,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, update
 
-from hub.contract import clock
 from hub.auth.accounts import create_agent, create_token
-from hub.store.db import make_engine, read_tx, write_tx
-from hub.scm.escalation import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify_signature
-from hub.ingest.pipeline import ingest
-from hub.contract.messages import InboundMessage, Sender
-from hub.store.models import Customer, Escalation
 from hub.config.settings import ScmSettings
+from hub.contract import clock
+from hub.contract.messages import InboundMessage, Sender
+from hub.ingest.pipeline import ingest
+from hub.scm.escalation import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify_signature
+from hub.store.db import make_engine, read_tx, write_tx
+from hub.store.models import Customer, Escalation
 from hub.web.app import create_app
 
 SECRET = "a back-office secret shared with the hub"

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from adapters.config import SqlSettings
 from adapters.demo_scm import seed_demo_scm
 from adapters.sql import SqlBackend
+from hub.outbox.compose import PAYLOAD_KEYS
 from hub.scm import wording as answers
 from hub.store.db import make_engine, read_tx, write_tx
 from hub.ingest.pipeline import ingest
@@ -42,19 +43,6 @@ def policy(**overrides) -> ScmSettings:
     values = {"auto_answer_min_confidence": 0.5, "routing_retry_base_seconds": 0.01, "routing_retry_max_seconds": 0.02}
     values.update(overrides)
     return ScmSettings(**values)
-
-
-@pytest.fixture
-def scm_url(tmp_path) -> str:
-    return seed_demo_scm(tmp_path / "scm")
-
-
-@pytest.fixture
-async def services(scm_url):
-    svc = ScmServices(SqlBackend(SqlSettings(), url=scm_url))
-    await svc.refresh_catalogue(force=True)
-    yield svc
-    await svc.close()
 
 
 def email(address, text, *, external_id, verified=False, subject=None, flags=(), name=None, in_reply_to=()):
@@ -102,6 +90,7 @@ async def test_order_question_gets_an_automatic_answer_on_its_own_channel(engine
 
     [answer] = automatic_answers(engine)
     assert answer.channel == "email" and answer.payload["recipient"] == CHLOE
+    assert set(answer.payload) == set(PAYLOAD_KEYS)  # queued through the outbox's compose, like every message
     assert "Order SO-4711 shipped on" in answer.text and "with DHL, tracking 00340434161094042557" in answer.text
     assert "expected" in answer.text and answer.text.startswith("Hello Chloé,")
     assert answer.metadata["automatic"] is True and answer.metadata["intent"] == "order_status"
@@ -131,28 +120,40 @@ async def test_nothing_is_routed_twice(engine, services):
     assert claim(engine, limit=10, lease_seconds=60) == []
 
 
-async def test_an_unverified_sender_gets_a_draft_not_the_order_details(engine, services):
-    # Ana's address is the order's, but nothing proved she owns it: the privacy rule holds back.
-    r = ingest(engine, email(ANA, "Hello, my order A1001 was due on Monday and has not arrived. Where is it?",
-                             external_id="<a1@x>", name="Ana Silva"))
+async def test_an_unverified_sender_at_the_orders_address_is_answered_there_only(engine, services):
+    # Ana writes from the order's own address, unverified (anyone can type a From): the answer goes
+    # by email to that address and nowhere else, so only the address's owner reads it.
+    r = ingest(engine, InboundMessage(
+        "email", "<a1@x>", Sender(ANA, "Ana Silva"), "Hello, my order A1001 was due on Monday and has not arrived. Where is it?",
+        metadata={"reply_to": ["thief@evil.example"]}))
     await drain(RoutingWorker(engine, services, policy()))
-    assert automatic_answers(engine) == []
+    [answer] = automatic_answers(engine)
+    assert answer.channel == "email" and answer.payload["recipient"] == ANA and answer.metadata["to_order_address"] is True
+    assert "UPS" in answer.text and "1Z999AA10123456784" in answer.text and "colleague" not in answer.text
     [fact] = rows(engine, fact_t)
-    assert fact.subject == "A1001" and fact.payload["carrier"] == "UPS" and fact.payload["late"] is True
-    assert fact.disclosed is False
-    [draft] = rows(engine, draft_t)
-    assert draft.conversation_id == r.conversation_id and draft.reason == "privacy"
-    assert "A1001" in draft.text and "UPS" not in draft.text and "1Z999AA10123456784" not in draft.text
+    assert fact.subject == "A1001" and fact.payload["late"] is True and fact.disclosed is True
+    assert rows(engine, draft_t) == []
+    [conv] = rows(engine, conversation_t, conversation_t.c.id == r.conversation_id)
+    assert conv.status == "pending"
 
 
-async def test_someone_elses_order_is_never_disclosed(engine, services):
-    ingest(engine, email("ben.okafor@example.com", "Where is my order SO-4711?", external_id="<b1@x>", verified=True))
+async def test_someone_elses_order_goes_to_the_orders_address_and_the_asker_hears_only_that(engine, services):
+    asked = ingest(engine, email("ben.okafor@example.com", "Where is my order SO-4711?", external_id="<b1@x>", verified=True))
     await drain(RoutingWorker(engine, services, policy()))
-    assert automatic_answers(engine) == []
-    [draft] = rows(engine, draft_t)
-    assert draft.reason == "privacy" and "DHL" not in draft.text
+    to_ben, to_owner = automatic_answers(engine)
+    # Ben, on his channel: that it went to the order's address, not which, and no details
+    assert to_ben.payload["recipient"] == "ben.okafor@example.com"
+    assert "sent the status of order SO-4711 to the email address the order was placed with" in to_ben.text
+    assert "DHL" not in to_ben.text and CHLOE not in to_ben.text
+    # Chloé, the owner, by email at the order's address, in a conversation of her own
+    assert to_owner.channel == "email" and to_owner.payload["recipient"] == CHLOE and "DHL" in to_owner.text
+    assert to_owner.payload["conversation_id"] != asked.conversation_id
     [fact] = rows(engine, fact_t)
-    assert fact.payload["carrier"] == "DHL" and not fact.disclosed  # the agent still sees it
+    assert fact.payload["carrier"] == "DHL" and not fact.disclosed  # the asker was not told; the agent sees it
+    # asking again the same day sends the owner nothing more
+    ingest(engine, email("ben.okafor@example.com", "Where is SO-4711 now?", external_id="<b2@x>", verified=True))
+    await drain(RoutingWorker(engine, services, policy()))
+    assert [a.payload["recipient"] for a in automatic_answers(engine)] == ["ben.okafor@example.com", CHLOE, "ben.okafor@example.com"]
 
 
 async def test_below_the_confidence_threshold_nothing_is_automatic(engine, services):

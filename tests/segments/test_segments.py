@@ -17,15 +17,15 @@ from adapters.demo_scm import seed_demo_database
 from adapters.guard import GuardedBackend
 from adapters.http import HttpBackend
 from adapters.sql import SqlBackend
-from hub.segments import value as segments
 from hub.auth.accounts import create_agent
-from hub.conversations.listing import ConversationFilter, list_conversations
-from hub.store.db import read_tx, write_tx
-from hub.scm.escalation import mark_key_customer
-from hub.ingest.pipeline import ingest
-from hub.contract.messages import InboundMessage, Sender
-from hub.store.models import AuditLog, Customer, CustomerValue
 from hub.config.settings import SegmentSettings
+from hub.contract.messages import InboundMessage, Sender
+from hub.conversations.listing import ConversationFilter, list_conversations
+from hub.ingest.pipeline import ingest
+from hub.scm.escalation import mark_key_customer
+from hub.segments import value as segments
+from hub.store.db import read_tx, write_tx
+from hub.store.models import AuditLog, Customer, CustomerValue
 from hub.web.app import create_app
 from hub.web.keys import ENGINE
 from tests.support.fake_scm_http import TOKEN, FakeScmHttp

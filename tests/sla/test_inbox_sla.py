@@ -14,13 +14,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, update
 
 from hub.assignment import rules as assignment
-from hub.sla import timers as sla
 from hub.auth.accounts import create_agent
-from hub.store.db import make_engine
-from hub.ingest.pipeline import ingest
-from hub.contract.messages import InboundMessage, Sender
-from hub.store.models import Conversation, Csat, Customer, utcnow
 from hub.config.settings import SlaSettings
+from hub.contract.messages import InboundMessage, Sender
+from hub.ingest.pipeline import ingest
+from hub.sla import timers as sla
+from hub.store.db import make_engine
+from hub.store.models import Conversation, Csat, Customer, utcnow
 from hub.web.app import create_app
 
 conv_t, customer_t, csat_t = Conversation.__table__, Customer.__table__, Csat.__table__

@@ -10,15 +10,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
-from hub.contract import clock
-from hub.sla import timers as sla
 from hub.auth.accounts import Principal, create_agent
-from hub.conversations.actions import update_conversation
-from hub.conversations.core import reply
-from hub.ingest.pipeline import ingest
-from hub.contract.messages import InboundMessage, Sender
-from hub.store.models import Conversation, Customer, Escalation, Message, SlaEvent, utcnow
 from hub.config.settings import SlaSettings
+from hub.contract import clock
+from hub.contract.messages import InboundMessage, Sender
+from hub.conversations.actions import update_conversation
+from hub.conversations.replies import reply
+from hub.ingest.pipeline import ingest
+from hub.sla import timers as sla
+from hub.store.models import Conversation, Customer, Escalation, Message, SlaEvent, utcnow
 
 BERLIN = ZoneInfo("Europe/Berlin")
 conv_t, customer_t, message_t = Conversation.__table__, Customer.__table__, Message.__table__

@@ -195,7 +195,7 @@ class FakeTelegram:
             bot.arrived.clear()
             try:
                 await asyncio.wait_for(bot.arrived.wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         return _ok(sorted(bot.updates, key=lambda u: u["update_id"])[:limit])
 

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
 
 from hub.auth.accounts import create_agent, create_token
 from hub.store.db import make_engine
 from hub.web.app import create_app
-from hub.web.keys import REGISTRY, SETTINGS
+from hub.store.models import Outbox
+from hub.web.keys import ENGINE, REGISTRY, SETTINGS
 
 
 @dataclass
@@ -345,14 +347,15 @@ async def test_replies_to_form_and_call_conversations_go_by_email(hub):
         await asyncio.sleep(0.05)
     [sent] = hub.app[REGISTRY].get("email").sent
     assert (sent.recipient, sent.conversation_id) == ("dana@example.com", form["conversation_id"])
-    assert hub.app[REGISTRY].get("webform").sent == []
+    with hub.app[ENGINE].connect() as conn:  # nothing queued on the form's channel: it has no way back
+        assert conn.execute(select(func.count()).select_from(Outbox.__table__).where(Outbox.__table__.c.channel == "webform")).scalar() == 0
     # A caller known only by phone cannot be answered in writing: a clear 422, nothing queued.
     call = await (await hub.post_message(channel="api", external_id="c1", sender={"address": "+4930901820"})).json()
     from hub.store.db import write_tx
-    from hub.web.keys import ENGINE
     from sqlalchemy import text
     with write_tx(hub.app[ENGINE]) as conn:
         conn.execute(text("UPDATE conversation SET channel = 'voice' WHERE id = :i"), {"i": call["conversation_id"]})
+        conn.execute(text("UPDATE message SET channel = 'voice' WHERE conversation_id = :i"), {"i": call["conversation_id"]})
     err = await error_of(await hub.client.post(f"/api/v1/conversations/{call['conversation_id']}/replies",
                                                json={"text": "hello"}, headers=hub.agent), 422)
     assert "no email address" in err["message"]
@@ -381,3 +384,32 @@ async def test_a_reply_carries_attachments_to_the_channel(hub):
     err = await error_of(await hub.client.post(url, headers=hub.agent, json={
         "text": "x", "attachments": [{"filename": "a.txt", "data_base64": "not base64!"}]}), 422)
     assert "base64" in err["message"]
+
+
+# --- one customer, several conversations ----------------------------------------------------------
+
+
+async def test_merge_move_and_undo_through_the_api(hub):
+    a = await (await hub.post_message(external_id="c1", channel="email", subject="Parcel", text="Where is my parcel?")).json()
+    b = await (await hub.post_message(external_id="c2", channel="email", subject="Invoice", text="Send the invoice")).json()
+    other = await (await hub.post_message(external_id="c3", sender={"address": "ben@example.com"}, text="hi")).json()
+    assert a["conversation_id"] != b["conversation_id"]
+    cid_a, cid_b = a["conversation_id"], b["conversation_id"]
+
+    resp = await hub.client.post(f"/api/v1/conversations/{cid_a}/merge", json={"source_id": cid_b}, headers=hub.agent)
+    assert resp.status == 200, await resp.text()
+    merged = await resp.json()
+    assert merged["message_ids"] == [b["message_id"]] and (merged["source_id"], merged["target_id"]) == (cid_b, cid_a)
+    resp = await hub.client.post(f"/api/v1/events/{merged['event_id']}/undo", headers=hub.agent)
+    assert resp.status == 200 and (await resp.json())["message_ids"] == [b["message_id"]]
+    await error_of(await hub.client.post(f"/api/v1/events/{merged['event_id']}/undo", headers=hub.agent), 409)
+
+    resp = await hub.client.post(f"/api/v1/messages/{b['message_id']}/move", json={"conversation_id": cid_a}, headers=hub.agent)
+    assert resp.status == 200 and (await resp.json())["target_id"] == cid_a
+    # never into another customer's conversation; a guessed id is not found; no token, no access
+    await error_of(await hub.client.post(f"/api/v1/messages/{b['message_id']}/move",
+                                         json={"conversation_id": other["conversation_id"]}, headers=hub.agent), 422)
+    await error_of(await hub.client.post("/api/v1/events/999999/undo", headers=hub.agent), 404)
+    await error_of(await hub.client.post(f"/api/v1/conversations/{cid_a}/merge", json={"source_id": cid_b}), 401)
+    await error_of(await hub.client.post(f"/api/v1/conversations/{cid_a}/merge", json={"source_id": cid_b},
+                                         headers=hub.integration), 403)

@@ -12,9 +12,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from hub.auth.accounts import create_agent, create_token
+from hub.contract.errors import UnreadableInput
 from hub.store.db import make_engine
 from hub.store.search_text import search_text
-from hub.contract.errors import UnreadableInput
 from hub.web.app import create_app
 from tests.support.transcribe import hour_long_call
 

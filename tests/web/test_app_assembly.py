@@ -11,7 +11,6 @@ from hub.web.app import CAPABILITIES, create_app, openapi_document
 from hub.web.capability import Capability, check_order
 from hub.web.keys import OPENAPI
 
-
 # The bare address only sends people to the inbox (a redirect, not part of the API).
 UNDOCUMENTED = {("/", "get")}
 

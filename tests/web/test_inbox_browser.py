@@ -23,8 +23,8 @@ from sqlalchemy import text
 
 from hub.contract import clock
 from hub.sla import timers as sla
-from hub.auth.accounts import Principal, create_agent, create_token
-from hub.customers.profiles import merge_customers
+from hub.auth.accounts import create_agent, create_token
+from hub.customers.linking import issue_code
 from hub.store.db import make_engine
 from hub.demo.articles import seed_knowledge_base
 from hub.ingest.pipeline import ingest
@@ -56,17 +56,21 @@ async def hub(request, tmp_path, sqlite_template):
     settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{db}", public_url=f"http://127.0.0.1:{port}",
                         outbox_poll_seconds=0.05, login_rate_per_minute=1000, **getattr(request, "param", {}))
     engine = make_engine(settings.effective_database_url)
-    admin_id = create_agent(engine, "ada@example.com", "ada password", role="admin", name="Ada Lovelace")
+    create_agent(engine, "ada@example.com", "ada password", role="admin", name="Ada Lovelace")
     create_agent(engine, "bo@example.com", "bo password", role="agent", name="Bo Diddley")
     seed_knowledge_base(engine)
-    # One customer, two channels: an email, then the same person on Telegram (linked by an admin).
+    # One customer, two channels: an email, then the same person on Telegram (linked by a code the
+    # agent gave her), which continues the same conversation.
     mail = ingest(engine, InboundMessage(
         channel="email", external_id="<q1@example.com>", sender=Sender("ana@example.com", "Ana Silva"),
         subject="Delivery to Lagos", text="How long does delivery to Lagos, Nigeria take? Do I pay customs duties?"))
+    code, _ = issue_code(engine, mail.customer_id)
+    ingest(engine, InboundMessage(channel="telegram", external_id="tg-99", sender=Sender("4242", "Ana S", "telegram"),
+                                  text=f"/start {code}", thread=ThreadHints(thread_key="4242"), link_code=code))
     tg = ingest(engine, InboundMessage(
         channel="telegram", external_id="tg-100", sender=Sender("4242", "Ana S", "telegram"),
         text="Hi, I also wrote by email about my parcel to Lagos.", thread=ThreadHints(thread_key="4242")))
-    merge_customers(engine, mail.customer_id, tg.customer_id, Principal("agent", admin_id, "admin", "ada@example.com"))
+    assert tg.conversation_id == mail.conversation_id
     server = TestServer(create_app(settings), host="127.0.0.1", port=port)
     await server.start_server()
     server.settings = settings
@@ -141,13 +145,13 @@ async def test_an_agent_answers_from_one_timeline_with_a_suggestion(hub, browser
     await page.screenshot(path=str(SCREENSHOTS / "inbox-login.png"))
     await sign_in(page, hub.base, "ada@example.com", "ada password")
 
-    # the inbox: both conversations of Ana, unread, with channel and first words
+    # the inbox: Ana's one conversation (email, then Telegram), unread, with channel and subject
     rows = page.locator("#rows tr")
     await page.get_by_role("link", name="Delivery to Lagos").wait_for()
-    assert await rows.count() == 2
-    assert await page.locator("#rows tr.unread").count() == 2
+    assert await rows.count() == 1
+    assert await page.locator("#rows tr.unread").count() == 1
     listing = await page.locator("#rows").inner_text()
-    assert "telegram" in listing and "email" in listing and "I also wrote by email" in listing
+    assert "email" in listing and "Delivery to Lagos" in listing
     await page.screenshot(path=str(SCREENSHOTS / "inbox-list.png"))
 
     # one thread: the email and the Telegram message, each with its channel

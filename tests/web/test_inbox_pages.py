@@ -15,7 +15,7 @@ from hub.conversations import macros
 from hub.auth.accounts import Principal, create_agent
 from hub.store.blobs import BlobStore
 from hub.conversations.actions import add_note, update_conversation
-from hub.conversations.core import reply
+from hub.conversations.replies import reply
 from hub.store.db import make_engine
 from hub.ingest.pipeline import ingest
 from hub.contract.messages import InboundMessage, Sender
@@ -260,8 +260,17 @@ async def test_one_timeline_across_channels_with_calls_and_automatic_answers(hub
                  metadata={"call": {"direction": "inbound", "duration_seconds": 60}})
     merge_customers(hub.engine, mail.customer_id, call.customer_id, admin)
     await sign_in(hub)
+    # three conversations of one customer: each shows its own messages, the others as related
     html = await (await hub.get(f"/inbox/c/{mail.conversation_id}")).text()
-    assert "Where is order 7?" in html and "Any news?" in html
+    assert "Where is order 7?" in html and "Any news?" not in html
+    assert f'<a href="/inbox/c/{tg.conversation_id}">' in html and "Merge into this" in html
+    # the agent sees they are one matter and merges them here
+    for other in (tg.conversation_id, call.conversation_id):
+        resp = await hub.post(f"/inbox/c/{mail.conversation_id}/merge", data={"_csrf": csrf_of(html), "source": str(other)},
+                              allow_redirects=False)
+        assert resp.status == 303
+    html = await (await hub.get(f"/inbox/c/{mail.conversation_id}")).text()
+    assert "Where is order 7?" in html and "Any news?" in html and "Undo" in html
     assert 'class="chan chan-telegram">telegram' in html and 'class="chan chan-email">email' in html
     assert '<dt class="role-agent"><span class="at">00:01</span> Agent</dt>' in html
     assert '<dd class="role-customer">My order 7 is late.</dd>' in html

@@ -8,7 +8,8 @@ service (Speaker 0, Speaker A, SPEAKER_00) and so have no role.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from channels.voice.transcript import Turn, clean_text, sentiment_of
 

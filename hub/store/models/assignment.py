@@ -4,7 +4,6 @@ order)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Optional
 
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -15,7 +14,7 @@ from hub.store.models.base import utcnow
 class Team(SQLModel, table=True):
     """A named group of agents: key customers can be routed to one (SlaSettings.key_customer_team)."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=100, unique=True)
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -24,7 +23,7 @@ class TeamMember(SQLModel, table=True):
     __tablename__ = "team_member"
     __table_args__ = (UniqueConstraint("team_id", "agent_id", name="uq_team_member"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     team_id: int = Field(foreign_key="team.id")
     agent_id: int = Field(foreign_key="agent.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
@@ -36,8 +35,8 @@ class AgentAvailability(SQLModel, table=True):
 
     __tablename__ = "agent_availability"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     agent_id: int = Field(foreign_key="agent.id", unique=True)
     available: bool = True
-    last_assigned_at: Optional[datetime] = None
+    last_assigned_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)

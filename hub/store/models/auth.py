@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
@@ -24,9 +24,9 @@ class TokenRole(StrEnum):
 
 
 class Agent(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=320, unique=True)
-    name: Optional[str] = Field(default=None, max_length=200)
+    name: str | None = Field(default=None, max_length=200)
     password_hash: str = Field(max_length=200)
     role: str = Field(default=AgentRole.agent, max_length=16)
     active: bool = True
@@ -36,25 +36,25 @@ class Agent(SQLModel, table=True):
 class AgentSession(SQLModel, table=True):
     __tablename__ = "agent_session"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     agent_id: int = Field(foreign_key="agent.id", index=True)
     token_hash: str = Field(max_length=64, unique=True)
     csrf_token: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
-    last_seen_at: Optional[datetime] = None  # null: not used since it was created
+    last_seen_at: datetime | None = None  # null: not used since it was created
 
 
 class ApiToken(SQLModel, table=True):
     __tablename__ = "api_token"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
     token_hash: str = Field(max_length=64, unique=True)
     role: str = Field(max_length=16)
     created_at: datetime = Field(default_factory=utcnow)
-    last_used_at: Optional[datetime] = None
-    revoked_at: Optional[datetime] = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
 
 
 class LoginLock(SQLModel, table=True):
@@ -63,18 +63,18 @@ class LoginLock(SQLModel, table=True):
 
     __tablename__ = "login_lock"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=320, unique=True)
     failures: int = 0
     first_failure_at: datetime = Field(default_factory=utcnow)
-    locked_until: Optional[datetime] = None
+    locked_until: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
 
 
 class AuditLog(SQLModel, table=True):
     __tablename__ = "audit_log"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     actor: str = Field(max_length=200)  # "agent:3", "token:7", "cli"
     action: str = Field(max_length=64)
     target: str = Field(max_length=200)

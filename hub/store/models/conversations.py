@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
@@ -45,30 +45,30 @@ class Conversation(SQLModel, table=True):
         Index("ix_conversation_thread", "channel", "thread_key", "id"),
     )
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id")
     channel: str = Field(max_length=32)
     # A channel-level thread (a Telegram chat id): where the next message of that thread goes.
-    thread_key: Optional[str] = Field(default=None, max_length=200)
-    subject: Optional[str] = Field(default=None, max_length=500)
+    thread_key: str | None = Field(default=None, max_length=200)
+    subject: str | None = Field(default=None, max_length=500)
     status: str = Field(default=ConversationStatus.open, max_length=16)
     priority: str = Field(default=Priority.normal, max_length=16)
-    assignee_id: Optional[int] = Field(default=None, foreign_key="agent.id")
-    intent: Optional[str] = Field(default=None, max_length=100)
-    sla_due_at: Optional[datetime] = None
+    assignee_id: int | None = Field(default=None, foreign_key="agent.id")
+    intent: str | None = Field(default=None, max_length=100)
+    sla_due_at: datetime | None = None
     # Service levels (hub/sla/timers.py): the running policy and its targets' due times.
-    first_response_due_at: Optional[datetime] = None
-    resolution_due_at: Optional[datetime] = None
-    sla_policy: Optional[str] = Field(default=None, max_length=100)
-    first_response_at: Optional[datetime] = None
-    resolved_at: Optional[datetime] = None
+    first_response_due_at: datetime | None = None
+    resolution_due_at: datetime | None = None
+    sla_policy: str | None = Field(default=None, max_length=100)
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
     last_message_at: datetime = Field(default_factory=utcnow)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     # Counts the changes of what agents see and decide on (status, priority, assignee, customer,
     # subject, intent): every such write sets version = version + 1 in its own UPDATE, and an
     # agent's change names the version it was made on, so a change made on a stale page is refused
-    # instead of overwriting a newer one (hub/conversations/core.py). Derived columns (SLA due times,
+    # instead of overwriting a newer one (hub/conversations/actions.py). Derived columns (SLA due times,
     # last_message_at) do not count: they follow from the others.
     version: int = Field(default=1, sa_column_kwargs={"server_default": text("1")})
 
@@ -86,34 +86,34 @@ class Message(SQLModel, table=True):
         ),
     )
 
-    id: Optional[int] = Field(default=None, sa_column_kwargs={"autoincrement": True}, primary_key=True)
+    id: int | None = Field(default=None, sa_column_kwargs={"autoincrement": True}, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id")
     direction: str = Field(max_length=16)
     channel: str = Field(max_length=32)
     # Unique per channel for what came in (dedupe) and what went out (threading on replies).
-    external_id: Optional[str] = Field(default=None, max_length=500)
-    identity_id: Optional[int] = Field(default=None, foreign_key="identity.id")
-    author_agent_id: Optional[int] = Field(default=None, foreign_key="agent.id")
-    subject: Optional[str] = Field(default=None, max_length=500)
+    external_id: str | None = Field(default=None, max_length=500)
+    identity_id: int | None = Field(default=None, foreign_key="identity.id")
+    author_agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    subject: str | None = Field(default=None, max_length=500)
     text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    html: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))  # sanitised
+    html: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # sanitised
     sent_at: datetime = Field(default_factory=utcnow)
     created_at: datetime = Field(default_factory=utcnow)
     meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column("metadata", JSON, nullable=False, default=dict))
     # When routing (intent, SCM facts, automatic answer) was done with an inbound message; NULL:
     # still to do. Ingest leaves it NULL and never waits for routing (hub/scm/autoanswer.py).
-    routed_at: Optional[datetime] = None
+    routed_at: datetime | None = None
 
 
 class Attachment(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     message_id: int = Field(foreign_key="message.id", index=True)
     filename: str = Field(max_length=300)
     content_type: str = Field(max_length=200)
     size: int = Field(sa_column=Column(BigInteger, nullable=False))
     # The blob lives under data_dir/blobs/<sha[:2]>/<sha>: identical files are stored once.
     sha256: str = Field(max_length=64, index=True)
-    content_id: Optional[str] = Field(default=None, max_length=300)
+    content_id: str | None = Field(default=None, max_length=300)
 
 
 class ReadMark(SQLModel, table=True):
@@ -122,7 +122,7 @@ class ReadMark(SQLModel, table=True):
     __tablename__ = "read_mark"
     __table_args__ = (UniqueConstraint("agent_id", "conversation_id", name="uq_read_mark_agent_conversation"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     agent_id: int = Field(foreign_key="agent.id")
     conversation_id: int = Field(foreign_key="conversation.id", index=True)
     read_at: datetime = Field(default_factory=utcnow)
@@ -132,7 +132,7 @@ class Macro(SQLModel, table=True):
     """A canned response admins manage; placeholders like {{customer.name}} are filled in when an
     agent inserts it (hub/conversations/macros.py)."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=100, unique=True)
     body: str = Field(sa_column=Column(Text, nullable=False))
     created_by: str = Field(max_length=200)
@@ -148,7 +148,7 @@ class Mention(SQLModel, table=True):
         Index("ix_mention_agent", "agent_id", "id"),
     )
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     message_id: int = Field(foreign_key="message.id")
     agent_id: int = Field(foreign_key="agent.id")
     created_at: datetime = Field(default_factory=utcnow)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Optional
 
 from sqlalchemy import Column, Text
 from sqlmodel import Field, SQLModel
@@ -18,13 +17,13 @@ class CsatSurvey(SQLModel, table=True):
 
     __tablename__ = "csat_survey"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id", unique=True)
     token_hash: str = Field(max_length=64, unique=True)
     channel: str = Field(max_length=32)  # where it went: "email" or "telegram"
     language: str = Field(max_length=8)
-    message_id: Optional[int] = Field(default=None, foreign_key="message.id")
-    agent_id: Optional[int] = Field(default=None, foreign_key="agent.id")
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+    agent_id: int | None = Field(default=None, foreign_key="agent.id")
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
 
@@ -33,13 +32,13 @@ class Csat(SQLModel, table=True):
     """A customer's answer to the satisfaction survey: one per conversation (a later answer within
     the survey's validity replaces the score). score 1..5, 5 = very satisfied."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id", index=True, unique=True)
     score: int
-    comment: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
     # The channel the answer came by ("web" for the survey page, "telegram" for its buttons), the
     # conversation's assignee when it was resolved (reports by agent), and the latest answer's time.
-    channel: Optional[str] = Field(default=None, max_length=32)
-    agent_id: Optional[int] = Field(default=None, foreign_key="agent.id")
-    answered_at: Optional[datetime] = Field(default=None)
+    channel: str | None = Field(default=None, max_length=32)
+    agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    answered_at: datetime | None = Field(default=None)

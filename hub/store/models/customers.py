@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Optional
 
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -28,12 +27,12 @@ class IdentityKind(StrEnum):
 
 
 class Customer(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
-    name: Optional[str] = Field(default=None, max_length=200)
+    id: int | None = Field(default=None, primary_key=True)
+    name: str | None = Field(default=None, max_length=200)
     segment: str = Field(default=Segment.general, max_length=16)
     # Set by hand (an admin, the demo's key customer): recomputation leaves the segment alone.
     segment_locked: bool = False
-    merged_into: Optional[int] = Field(default=None, foreign_key="customer.id", index=True)
+    merged_into: int | None = Field(default=None, foreign_key="customer.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -41,11 +40,11 @@ class Customer(SQLModel, table=True):
 class Identity(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("kind", "address", name="uq_identity_kind_address"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     kind: str = Field(max_length=16)
     address: str = Field(max_length=320)
-    display_name: Optional[str] = Field(default=None, max_length=200)
+    display_name: str | None = Field(default=None, max_length=200)
     verified: bool = False
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -56,14 +55,14 @@ class LinkCode(SQLModel, table=True):
 
     __tablename__ = "link_code"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     code_hash: str = Field(max_length=64, unique=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
-    used_at: Optional[datetime] = None
-    used_by_identity_id: Optional[int] = Field(default=None, foreign_key="identity.id")
-    created_by: Optional[str] = Field(default=None, max_length=64)  # the actor who issued it
+    used_at: datetime | None = None
+    used_by_identity_id: int | None = Field(default=None, foreign_key="identity.id")
+    created_by: str | None = Field(default=None, max_length=64)  # the actor who issued it
 
 
 # What the SLA worker rereads each pass: customers changed since its watermark.

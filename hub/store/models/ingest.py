@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -33,21 +33,21 @@ class InboundSpool(SQLModel, table=True):
         Index("ix_inbound_spool_lane", "channel", "status", "next_attempt_at", "id"),
     )
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=32)
     key: str = Field(max_length=500)  # the channel's id for the input (update id, UID, queue id)
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    blob_sha256: Optional[str] = Field(default=None, max_length=64)  # raw bytes (an email) if any
+    blob_sha256: str | None = Field(default=None, max_length=64)  # raw bytes (an email) if any
     status: str = Field(default=SpoolStatus.pending, max_length=16)
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow)
-    locked_until: Optional[datetime] = None
-    last_error: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
-    message_id: Optional[int] = Field(default=None, foreign_key="message.id")
+    locked_until: datetime | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    message_id: int | None = Field(default=None, foreign_key="message.id")
     created_at: datetime = Field(default_factory=utcnow)
-    processed_at: Optional[datetime] = None
+    processed_at: datetime | None = None
     # A time budget an admin gave this item when retrying it; None: the hub's default.
-    budget_seconds: Optional[float] = None
+    budget_seconds: float | None = None
 
 
 class ChannelState(SQLModel, table=True):
@@ -58,7 +58,7 @@ class ChannelState(SQLModel, table=True):
     __tablename__ = "channel_state"
     __table_args__ = (UniqueConstraint("channel", "name", name="uq_channel_state_channel_name"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=32)
     name: str = Field(max_length=200)
     value: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Optional
 
 from sqlalchemy import JSON, Column, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -20,7 +19,7 @@ class KbArticle(SQLModel, table=True):
     __tablename__ = "kb_article"
     __table_args__ = (UniqueConstraint("source_key", name="uq_kb_article_source_key"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     title: str = Field(max_length=300)
     body: str = Field(sa_column=Column(Text, nullable=False))
     # How the body is written: markdown | html (sanitised) | text.
@@ -30,10 +29,10 @@ class KbArticle(SQLModel, table=True):
     published: bool = True
     # Where it came from, so that importing the same file again updates instead of duplicating:
     # "<file path>" or "<file path>#<question>", "demo:<slug>", "capture:<message id>".
-    source_key: Optional[str] = Field(default=None, max_length=500)
+    source_key: str | None = Field(default=None, max_length=500)
     # Knowledge capture: the agent's reply the article was drafted from.
-    captured_from_message_id: Optional[int] = Field(default=None, foreign_key="message.id")
-    created_by: Optional[str] = Field(default=None, max_length=200)  # "agent:3", "cli", "demo"
+    captured_from_message_id: int | None = Field(default=None, foreign_key="message.id")
+    created_by: str | None = Field(default=None, max_length=200)  # "agent:3", "cli", "demo"
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -44,7 +43,7 @@ class KbChunk(SQLModel, table=True):
 
     __tablename__ = "kb_chunk"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     article_id: int = Field(foreign_key="kb_article.id", index=True)
     passage_id: str = Field(max_length=64, unique=True)
     position: int
@@ -52,8 +51,8 @@ class KbChunk(SQLModel, table=True):
     text: str = Field(sa_column=Column(Text, nullable=False))
     # The passage's embeddings (knowledge/index.py: its views, float16 bytes) and the model that
     # made them: a rebuilt index, or another hub process, reuses them instead of running the model.
-    vector: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
-    vector_model: Optional[str] = Field(default=None, max_length=200)
+    vector: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    vector_model: str | None = Field(default=None, max_length=200)
 
 
 class KbFeedbackVerdict(StrEnum):
@@ -71,16 +70,16 @@ class KbFeedback(SQLModel, table=True):
         UniqueConstraint("conversation_id", "article_id", "verdict", name="uq_kb_feedback_conversation_article_verdict"),
     )
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id")
     article_id: int = Field(foreign_key="kb_article.id", index=True)
-    passage_id: Optional[str] = Field(default=None, max_length=64)
+    passage_id: str | None = Field(default=None, max_length=64)
     verdict: str = Field(max_length=16)
-    agent_id: Optional[int] = Field(default=None, foreign_key="agent.id")
+    agent_id: int | None = Field(default=None, foreign_key="agent.id")
     created_at: datetime = Field(default_factory=utcnow)
     # For "used" / "not_helpful": the customer's question the verdict was about, and its embedding
     # (float16 bytes) with the model that made it. The suggestions learn from them
     # (knowledge/feedback.py); a privacy erase clears them.
-    question: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
-    question_vector: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
-    vector_model: Optional[str] = Field(default=None, max_length=200)
+    question: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    question_vector: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    vector_model: str | None = Field(default=None, max_length=200)

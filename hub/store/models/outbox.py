@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import JSON, Column, Index, Text
 from sqlmodel import Field, SQLModel
@@ -23,16 +23,16 @@ class OutboxStatus(StrEnum):
 class Outbox(SQLModel, table=True):
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at", "id"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=32)  # "message" (a reply on a channel), later: escalation, csat...
-    channel: Optional[str] = Field(default=None, max_length=32)
-    message_id: Optional[int] = Field(default=None, foreign_key="message.id", index=True)
+    channel: str | None = Field(default=None, max_length=32)
+    message_id: int | None = Field(default=None, foreign_key="message.id", index=True)
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     status: str = Field(default=OutboxStatus.pending, max_length=16)
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow)
-    locked_until: Optional[datetime] = None
-    last_error: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    locked_until: datetime | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     idempotency_key: str = Field(max_length=200, unique=True)
     created_at: datetime = Field(default_factory=utcnow)
-    sent_at: Optional[datetime] = None
+    sent_at: datetime | None = None

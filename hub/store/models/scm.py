@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -23,14 +23,14 @@ class ScmFact(SQLModel, table=True):
     __tablename__ = "scm_fact"
     __table_args__ = (Index("ix_scm_fact_conversation", "conversation_id", "id"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id")
     message_id: int = Field(foreign_key="message.id", index=True)
     kind: str = Field(max_length=16)  # "order" | "stock"
     subject: str = Field(max_length=300)  # the order reference or the product as asked
-    payload: Optional[Any] = Field(default=None, sa_column=Column(JSON, nullable=True))
-    error: Optional[str] = Field(default=None, max_length=64)
-    error_message: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    payload: Any | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    error: str | None = Field(default=None, max_length=64)
+    error_message: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     disclosed: bool = False
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -42,7 +42,7 @@ class ReplyDraft(SQLModel, table=True):
     __tablename__ = "reply_draft"
     __table_args__ = (Index("ix_reply_draft_conversation", "conversation_id", "id"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id")
     message_id: int = Field(foreign_key="message.id", index=True)
     text: str = Field(sa_column=Column(Text, nullable=False))
@@ -57,12 +57,12 @@ class RoutingAttempt(SQLModel, table=True):
 
     __tablename__ = "routing_attempt"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     message_id: int = Field(foreign_key="message.id", unique=True)
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow)
-    locked_until: Optional[datetime] = None
-    last_error: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    locked_until: datetime | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -81,21 +81,21 @@ class Escalation(SQLModel, table=True):
 
     __table_args__ = (Index("ix_escalation_conversation", "conversation_id", "id"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id")
     reason: str = Field(sa_column=Column(Text, nullable=False))
     status: str = Field(default=EscalationStatus.queued, max_length=16)
     target: str = Field(max_length=16)  # "webhook" | "email" | "backend"
-    external_reference: Optional[str] = Field(default=None, max_length=200)
-    external_url: Optional[str] = Field(default=None, max_length=1000)
+    external_reference: str | None = Field(default=None, max_length=200)
+    external_url: str | None = Field(default=None, max_length=1000)
     created_by: str = Field(max_length=200)  # "agent:3", "rule:late_order_key_customer"
     # A rule escalates a situation once (e.g. "late_order:42:SO-4711"); agents' escalations: NULL.
-    dedupe_key: Optional[str] = Field(default=None, max_length=200, unique=True)
-    last_error: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    dedupe_key: str | None = Field(default=None, max_length=200, unique=True)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
-    sent_at: Optional[datetime] = None
-    resolved_at: Optional[datetime] = None
+    sent_at: datetime | None = None
+    resolved_at: datetime | None = None
 
 
 class EscalationEvent(SQLModel, table=True):
@@ -106,13 +106,13 @@ class EscalationEvent(SQLModel, table=True):
     __tablename__ = "escalation_event"
     __table_args__ = (UniqueConstraint("escalation_id", "event_key", name="uq_escalation_event_key"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     escalation_id: int = Field(foreign_key="escalation.id", index=True)
-    status: Optional[str] = Field(default=None, max_length=16)
-    comment: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
-    external_reference: Optional[str] = Field(default=None, max_length=200)
-    event_key: Optional[str] = Field(default=None, max_length=200)
-    message_id: Optional[int] = Field(default=None, foreign_key="message.id")
+    status: str | None = Field(default=None, max_length=16)
+    comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    external_reference: str | None = Field(default=None, max_length=200)
+    event_key: str | None = Field(default=None, max_length=200)
+    message_id: int | None = Field(default=None, foreign_key="message.id")
     actor: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -124,13 +124,13 @@ class DemandCount(SQLModel, table=True):
     __tablename__ = "demand_count"
     __table_args__ = (UniqueConstraint("day", "sku", name="uq_demand_count_day_sku"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     day: date
     sku: str = Field(max_length=100)
-    product_name: Optional[str] = Field(default=None, max_length=300)
+    product_name: str | None = Field(default=None, max_length=300)
     asked: int = 0
     unavailable: int = 0
     pushed_asked: int = 0
     pushed_unavailable: int = 0
-    pushed_at: Optional[datetime] = None
+    pushed_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)

@@ -4,7 +4,6 @@ the segment is computed."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Optional
 
 from sqlmodel import Field, SQLModel
 
@@ -20,7 +19,7 @@ class CustomerValue(SQLModel, table=True):
 
     __tablename__ = "customer_value"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", unique=True)
     order_value: float = 0.0
     order_count: int = 0
@@ -29,7 +28,7 @@ class CustomerValue(SQLModel, table=True):
     messages: int = 0          # inbound messages in the window
     window_days: int
     source: str = Field(max_length=16)
-    error: Optional[str] = Field(default=None, max_length=500)
-    orders_as_of: Optional[datetime] = None   # when the back end last answered for this customer
+    error: str | None = Field(default=None, max_length=500)
+    orders_as_of: datetime | None = None   # when the back end last answered for this customer
     computed_at: datetime = Field(default_factory=utcnow)
     due_at: datetime = Field(default_factory=utcnow, index=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Optional
 
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -17,17 +16,17 @@ class SlaClock(SQLModel, table=True):
 
     __tablename__ = "sla_clock"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id", unique=True)
     started_at: datetime
     status_seen: str = Field(max_length=16)
-    first_response_warn_at: Optional[datetime] = None
-    resolution_warn_at: Optional[datetime] = None
-    next_check_at: Optional[datetime] = Field(default=None, index=True)
+    first_response_warn_at: datetime | None = None
+    resolution_warn_at: datetime | None = None
+    next_check_at: datetime | None = Field(default=None, index=True)
     assign_done: bool = False
     # What the timers were computed from (policy set, priority, segment, status...): unchanged, the
     # worker skips the conversation.
-    fingerprint: Optional[str] = Field(default=None, max_length=64)
+    fingerprint: str | None = Field(default=None, max_length=64)
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -39,7 +38,7 @@ class SlaEvent(SQLModel, table=True):
         UniqueConstraint("conversation_id", "timer", "stage", "due_at", name="uq_sla_event"),
     )
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id")
     timer: str = Field(max_length=16)  # "first_response" | "resolution"
     stage: str = Field(max_length=16)  # "warning" | "breach"

@@ -10,14 +10,13 @@ from aiohttp import web
 
 from hub.assignment import rules as assignment
 from hub.auth import accounts as auth
-from hub.auth import lockout
-from hub.conversations import macros
-from hub.auth import staff
-from hub.gateway.status import channel_status
+from hub.auth import lockout, staff
 from hub.contract.errors import RejectedInput
+from hub.conversations import macros
+from hub.gateway.status import channel_status
 from hub.store.search_text import search_text
-from hub.web.keys import ENGINE, REGISTRY, SETTINGS
 from hub.web.inbox.common import CSRF_FIELD, agent, form_of, int_param, page, render
+from hub.web.keys import ENGINE, REGISTRY, SETTINGS
 
 
 async def db(fn, *args, **kwargs):

@@ -8,8 +8,8 @@ import asyncio
 from aiohttp import web
 
 from hub.customers import linking
-from hub.web.keys import ENGINE
 from hub.web.inbox.common import CSRF_FIELD, agent, form_of, int_param, page, render
+from hub.web.keys import ENGINE
 
 
 @page

@@ -26,13 +26,13 @@ from aiohttp_sse import sse_response
 from sqlalchemy import func, select
 
 from hub.auth import staff
-from hub.store.db import read_tx
-from hub.store.models import Conversation, Message, Outbox, OutboxStatus
 from hub.conversations.presence import Presence
 from hub.runtime.workers import Worker
+from hub.store.db import read_tx
+from hub.store.models import Conversation, Message, Outbox, OutboxStatus
 from hub.web.changes import ConversationChange
-from hub.web.keys import BROADCASTER, CONVERSATION_LISTENERS, ENGINE, INGEST_LISTENERS, LIVE_EVENTS
 from hub.web.inbox.common import agent, form_of, int_param
+from hub.web.keys import BROADCASTER, CONVERSATION_LISTENERS, ENGINE, INGEST_LISTENERS, LIVE_EVENTS
 
 log = logging.getLogger(__name__)
 message_t = Message.__table__

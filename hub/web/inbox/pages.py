@@ -19,6 +19,7 @@ from sqlalchemy import select
 from hub.assignment import rules as assignment
 from hub.auth import accounts as auth
 from hub import conversations
+from hub.conversations import replies
 from hub.scm import customer_orders
 from hub.customers import profiles as customers
 from hub.conversations import inbox as inbox_list
@@ -29,7 +30,7 @@ from hub.outbox import queue as outbox
 from hub.conversations import read_marks
 from hub.sla import timers as sla
 from hub.auth import staff
-from hub.conversations import timeline
+from hub.conversations import continuity, timeline
 from hub.store.db import read_tx
 from hub.contract.errors import HubError, RejectedInput, StaleVersion, Unauthenticated
 from hub.store.models import Csat, Segment
@@ -207,14 +208,14 @@ def _facts(engine, conversation_id: int) -> dict | None:
 
 
 def _reply_channel(conv: dict) -> str:
-    return "email" if conv["channel"] in conversations.ANSWERED_BY_EMAIL else conv["channel"]
+    return "email" if conv["channel"] in replies.ANSWERED_BY_EMAIL else conv["channel"]
 
 
 # Channels a reply can go out on, by the kind of identity that addresses it.
 _CHANNEL_OF_IDENTITY = {"email": "email", "telegram": "telegram"}
-# Replying on another channel than the conversation's needs hub.conversations.reply(channel=...);
+# Replying on another channel than the conversation's needs hub.conversations.replies.reply(channel=...);
 # the composer offers the choice once that parameter exists.
-CAN_CHOOSE_CHANNEL = "channel" in inspect.signature(conversations.reply).parameters
+CAN_CHOOSE_CHANNEL = "channel" in inspect.signature(replies.reply).parameters
 
 
 def _reply_channels(conv: dict, customer: dict) -> list[str]:
@@ -248,8 +249,8 @@ def _conversation_context(app, who, conversation_id: int, macro_id: int | None) 
         # unchanged, instead of "nobody" shown in their place.
         "former_assignee": next((a for a in everyone if a["id"] == conv["assignee_id"] and not a["active"]), None),
         "reply_channel": _reply_channel(conv), "reply_channels": _reply_channels(conv, customer),
-        "recipient": conversations.reply_recipient(engine, conversation_id),
-        "recipients": {c: conversations.reply_recipient(engine, conversation_id, c) for c in _reply_channels(conv, customer)},
+        "recipient": replies.reply_recipient(engine, conversation_id),
+        "recipients": {c: replies.reply_recipient(engine, conversation_id, c) for c in _reply_channels(conv, customer)},
         "suggest": _suggestions(app, engine, conversation_id, who),
         "facts": _facts(engine, conversation_id), "statuses": ["open", "pending", "resolved", "closed"],
         "priorities": ["low", "normal", "high", "urgent"],
@@ -325,7 +326,7 @@ async def timeline_fragment(request: web.Request) -> web.Response:
     def load():
         conv = conversations.get_conversation(engine, cid)  # NotFound before anything is written
         read_marks.mark_read(engine, who.id, cid)
-        return timeline.customer_timeline(engine, cid), conv, conversations.reply_recipient(engine, cid)
+        return timeline.customer_timeline(engine, cid), conv, replies.reply_recipient(engine, cid)
 
     tl, conv, recipient = await db(load)
     return render(request, "_timeline.html", {**_base(who), "timeline": tl, "conv": conv, "recipient": recipient})
@@ -347,7 +348,7 @@ async def post_reply(request: web.Request) -> web.Response:
     channel = str(form.get("channel") or "")
     if CAN_CHOOSE_CHANNEL and channel:
         extra["channel"] = channel
-    message = await db(conversations.reply, request.app[ENGINE], cid, who, text, blobs=request.app[BLOBS], **extra)
+    message = await db(replies.reply, request.app[ENGINE], cid, who, text, blobs=request.app[BLOBS], **extra)
     request.app[WORKER].wake()
     conversation_changed(request.app, cid)
     raise _back(cid, f"#m{message['id']}")
@@ -508,6 +509,44 @@ async def post_retry(request: web.Request) -> web.Response:
 
 
 @page
+async def post_move(request: web.Request) -> web.Response:
+    """A message in the wrong conversation of the customer goes to the right one."""
+    who = agent(request)
+    message_id = int_param(request.match_info["id"], "message id")
+    form = await form_of(request, who)
+    cid, to = int_param(form.get("conversation_id"), "conversation_id"), int_param(form.get("to"), "to")
+    await db(continuity.move_message, request.app[ENGINE], message_id, to, who)
+    conversation_changed(request.app, cid)
+    conversation_changed(request.app, to)
+    raise _back(to, f"#m{message_id}")
+
+
+@page
+async def post_merge(request: web.Request) -> web.Response:
+    """Another conversation of the customer is the same matter: its messages come here."""
+    who = agent(request)
+    cid = int_param(request.match_info["id"], "conversation id")
+    form = await form_of(request, who)
+    source = int_param(form.get("source"), "source")
+    await db(continuity.merge, request.app[ENGINE], source, cid, who)
+    conversation_changed(request.app, cid)
+    conversation_changed(request.app, source)
+    raise _back(cid)
+
+
+@page
+async def post_undo(request: web.Request) -> web.Response:
+    who = agent(request)
+    event_id = int_param(request.match_info["id"], "event id")
+    form = await form_of(request, who)
+    cid = int_param(form.get("conversation_id"), "conversation_id")
+    done = await db(continuity.undo, request.app[ENGINE], event_id, who)
+    conversation_changed(request.app, done["target_id"])
+    conversation_changed(request.app, done["source_id"])
+    raise _back(cid)
+
+
+@page
 async def post_escalation(request: web.Request) -> web.Response:
     from hub.scm import escalation
 
@@ -595,6 +634,9 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/inbox/c/{id}/state", side_panel_state)
     r.add_post("/inbox/c/{id}/escalate", post_escalation)
     r.add_post("/inbox/messages/{id}/retry", post_retry)
+    r.add_post("/inbox/messages/{id}/move", post_move)
+    r.add_post("/inbox/c/{id}/merge", post_merge)
+    r.add_post("/inbox/events/{id}/undo", post_undo)
     r.add_get("/inbox/attachments/{id}", download)
     r.add_get("/inbox/customers/{id}", customer)
     r.add_get("/inbox/customers/{id}/merge", merge_confirm)

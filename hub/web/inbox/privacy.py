@@ -9,12 +9,12 @@ import asyncio
 from aiohttp import web
 from sqlalchemy import func, select
 
+from hub.contract.errors import NotFound, RejectedInput
 from hub.privacy import requests as privacy
 from hub.store.db import read_tx
-from hub.contract.errors import NotFound, RejectedInput
 from hub.store.models import Conversation, Customer, Identity
-from hub.web.keys import BLOBS, ENGINE, SETTINGS
 from hub.web.inbox.common import CSRF_FIELD, agent, form_of, int_param, page, render
+from hub.web.keys import BLOBS, ENGINE, SETTINGS
 
 
 def _summary(engine, customer_id: int) -> dict:

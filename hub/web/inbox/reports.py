@@ -10,8 +10,8 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from hub.reports import queries as reports
-from hub.web.keys import ENGINE
 from hub.web.inbox.common import CSRF_FIELD, agent, page, render
+from hub.web.keys import ENGINE
 
 
 @page

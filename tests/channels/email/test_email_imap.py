@@ -13,13 +13,13 @@ from sqlalchemy import text
 
 from channels.email.imap import ImapPoller, in_pieces, parse_fetch
 from channels.email.parse import parse
-from hub.contract.errors import RejectedInput
 from hub.config.settings import ImapAccountSettings
+from hub.contract.errors import RejectedInput
 from hub.ingest.spool import counts, load_state, rejected
+from tests.channels.email.test_email_receiver import FakeHub, mail, running_hub, wait_until, with_email
+from tests.channels.email.test_email_send import trusted_cert  # noqa: F401 - a fixture
 from tests.conftest import FIXTURES, need
 from tests.support.dovecot import Dovecot, DovecotMissing, find_dovecot
-from tests.channels.email.test_email_send import trusted_cert  # noqa: F401 - a fixture
-from tests.channels.email.test_email_receiver import FakeHub, mail, running_hub, wait_until, with_email
 
 pytestmark = pytest.mark.timeout(90)
 

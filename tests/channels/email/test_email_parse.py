@@ -12,14 +12,15 @@ from email.policy import SMTP
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from channels.email.charsets import decode
 from channels.email.parse import MAX_HEADER_CHARS, MAX_LISTED_ADDRESSES, MAX_TEXT, _unflow, _unflow_lines, parse
 from hub.contract.errors import RejectedInput
-from hub.ingest.pipeline import ingest, ingest_many, validate
 from hub.contract.messages import AUTOMATED_FLAGS, InboundMessage
+from hub.ingest.pipeline import ingest, ingest_many, validate
 from hub.store.models import Conversation, Message
 from tests.conftest import FIXTURES
 
@@ -211,7 +212,7 @@ def test_other_renderings_in_an_alternative_are_not_attachments():
 
 
 def test_unknown_charset_in_encoded_word_and_raw_8bit_headers():
-    word = base64.b64encode("Señor Pérez".encode("utf-8")).decode()
+    word = base64.b64encode("Señor Pérez".encode()).decode()
     raw = raw_mail(f"From: =?x-unknown?B?{word}?= <p@example.com>\nSubject: =?bogus?Q?caf=C3=A9?=\nMessage-ID: <h@x>", b"hi")
     msg = parse(raw)
     assert (msg.sender.name, msg.subject) == ("Señor Pérez", "café")
@@ -584,11 +585,11 @@ def _bounce_of(message_id: str) -> bytes:
 def test_bounce_joins_the_conversation_of_the_bounced_message(engine, tmp_path):
     from sqlalchemy import update
 
-    from hub.store.blobs import BlobStore
-    from hub.conversations.core import queue_outbound
-    from hub.conversations.queries import require_conversation
-    from hub.ingest.pipeline import IngestPolicy
     from hub.contract.signing import sign_message_id
+    from hub.conversations.queries import require_conversation
+    from hub.conversations.replies import queue_outbound
+    from hub.ingest.pipeline import IngestPolicy
+    from hub.store.blobs import BlobStore
 
     key, blobs = b"k" * 32, BlobStore(tmp_path / "blobs")
     first = ingest(engine, parse(build(message_id="<question-42@example.com>", from_="ana@example.com")), blobs=blobs)

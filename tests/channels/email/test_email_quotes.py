@@ -7,7 +7,8 @@ import json
 import re
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from channels.email.html_text import html_to_text
 from channels.email.quotes import extract_reply, strip_quotes

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.policy
 import hashlib
 import re
 import smtplib
 import time
 from dataclasses import dataclass
-import email.policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -24,11 +24,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from channels.email import EmailChannel
 from channels.email.receiver import spool_key
 from hub.auth.accounts import create_agent
+from hub.config.settings import EmailSettings, SmtpReceiverSettings
+from hub.contract.errors import Conflict, RejectedInput
 from hub.conversations.listing import ConversationFilter, list_conversations
 from hub.conversations.queries import get_conversation
 from hub.store.db import make_engine
-from hub.contract.errors import Conflict, RejectedInput
-from hub.config.settings import EmailSettings, SmtpReceiverSettings
 from hub.web.app import create_app
 from hub.web.keys import REGISTRY
 from tests.conftest import FIXTURES

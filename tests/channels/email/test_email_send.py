@@ -17,12 +17,12 @@ from aiosmtpd.smtp import SMTP, AuthResult
 
 from channels.base import PermanentFailure, TemporaryFailure
 from channels.email.sender import SmtpSender, build_message, message_id_for
-from hub.contract.messages import Attachment, OutboundMessage
 from hub.config.settings import SmtpSenderSettings
+from hub.contract.messages import Attachment, OutboundMessage
 from hub.contract.signing import IdKind, classify
+from tests.channels.email.test_email_receiver import SUPPORT, mail, running_hub, wait_until, with_email
 from tests.conftest import need
 from tests.support.dovecot import make_certificate
-from tests.channels.email.test_email_receiver import SUPPORT, mail, running_hub, wait_until, with_email
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -403,11 +403,12 @@ async def test_start_with_a_link_code_links_the_chat_to_the_known_customer(start
     resp = await hub.client.get(f"/api/v1/customers/{customer_id}", headers=hub.agent)
     customer = await resp.json()
     assert ("telegram", str(USER), True) in {(i["kind"], i["address"], i["verified"]) for i in customer["identities"]}
-    assert {c["channel"] for c in customer["conversations"]} == {"email", "telegram"}
-    (tg,) = await hub.conversations()
-    assert tg["customer"]["id"] == customer_id
-    texts = [m["text"] for m in (await hub.conversation(tg["id"]))["messages"]]
-    assert texts == ["/start", LINKED_TEXT]
+    # the chat continues her open email conversation: one conversation, on both channels
+    (conv,) = customer["conversations"]
+    assert conv["channel"] == "email" and await hub.conversations() == []
+    messages = (await hub.conversation(conv["id"]))["messages"]
+    assert [(m["channel"], m["text"]) for m in messages] == [("email", "Where is it?"), ("telegram", "/start"),
+                                                             ("telegram", LINKED_TEXT)]
 
 
 async def test_group_chat_only_messages_addressed_to_the_bot(start_hub, fake):

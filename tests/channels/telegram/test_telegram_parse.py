@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -87,7 +87,7 @@ def test_text_message():
     assert msg.external_id == f"shop:{USER_ID}:11223"
     assert msg.thread.thread_key == f"shop:{USER_ID}"
     assert msg.thread.in_reply_to == ()
-    assert msg.sent_at == datetime.fromtimestamp(1508709711, tz=timezone.utc)
+    assert msg.sent_at == datetime.fromtimestamp(1508709711, tz=UTC)
     assert msg.metadata == {
         "bot": "shop", "chat_id": USER_ID, "chat_type": "private", "update_id": 100003, "message_id": 11223,
         "username": "username", "language_code": "ru",
@@ -182,7 +182,7 @@ def test_edit_keeps_the_external_id_and_uses_the_edit_date():
     assert msg.kind == "edit"
     assert msg.external_id == f"default:{USER_ID}:12345"
     assert msg.text == "hi there (edited)"
-    assert msg.sent_at == datetime.fromtimestamp(1508825379, tz=timezone.utc)
+    assert msg.sent_at == datetime.fromtimestamp(1508825379, tz=UTC)
 
 
 def test_someone_elses_contact_is_only_text():

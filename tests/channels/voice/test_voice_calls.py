@@ -17,13 +17,13 @@ from sqlalchemy import select
 
 from channels.base import PermanentFailure
 from channels.voice import VoiceChannel, dropfolder, from_settings
-from hub.contract import clock
 from hub.auth.accounts import create_agent, create_token
+from hub.config.settings import Settings
+from hub.contract import clock
+from hub.contract.messages import OutboundMessage
 from hub.gateway.registry import ADAPTERS, build_registry
 from hub.store.db import make_engine
-from hub.contract.messages import OutboundMessage
 from hub.store.models import Message
-from hub.config.settings import Settings
 from hub.web.app import create_app
 from tests.conftest import FIXTURES
 

@@ -4,7 +4,7 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-23
 
-Search indexes for the inbox (issue 2): trigram full-text over subjects and customers.
+Search indexes for the inbox: trigram full-text over subjects and customers.
 
 The inbox's `q=` finds a text anywhere in a conversation's subject, its customer's name or one of
 the customer's addresses (LIKE '%text%'). Without an index that is a scan of every conversation.
@@ -20,16 +20,16 @@ transaction, in one statement. Written directly by the triggers, FTS5 would flus
 terms into a new segment at every later statement of the transaction (it does on each statement
 savepoint): ~25 µs more per indexed row on a batched ingest. A transaction that does not go
 through write_tx leaves its rows queued for the next one; until then the inbox searches with the
-plain query (hub/conversations.py looks at the queue first). The triggers fire only when a
+plain query (hub/conversations/search/ looks at the queue first). The triggers fire only when a
 searched column is written (never on the ingest's `last_message_at` / status updates) and skip
 NULLs (chats and calls have no subject).
 
 PostgreSQL: GIN indexes with pg_trgm's gin_trgm_ops on the same three columns (ILIKE uses them;
-hub/conversations.py tells the planner to, for that one query).
+hub/conversations/search/ tells the planner to, for that one query).
 
 Where neither is possible (an SQLite without FTS5 or older than 3.34; a PostgreSQL where pg_trgm
 cannot be created), the migration logs it and creates nothing; the inbox then keeps searching
-with the plain query (hub/conversations.py checks what exists).
+with the plain query (hub/conversations/search/ checks what exists).
 
 Every object is named search_*: the model comparison in the tests, and autogenerate, leave such
 reflected objects alone (they are not SQLModel tables).

@@ -4,7 +4,7 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-23
 
-Knowledge base (issue 6): articles, passages, suggestion feedback.
+Knowledge base: articles, passages, suggestion feedback.
 
 kb_chunk is dropped and created again in its new shape: passages are derived data (nothing wrote
 the table before this revision, and `servicehub kb reindex` rebuilds them from the articles).

@@ -4,7 +4,7 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-23
 
-SCM routing (issue 7): routed messages, facts, escalations, demand.
+SCM routing: routed messages, facts, escalations, demand.
 
 Messages stored before this revision are marked routed (routed_at = created_at): routing starts
 with what arrives from now on, and never answers old questions automatically.

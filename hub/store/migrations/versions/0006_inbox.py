@@ -4,7 +4,7 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-23
 
-The unified inbox (issue 8): account lock-out, per-agent read marks, canned responses (macros),
+The unified inbox: account lock-out, per-agent read marks, canned responses (macros),
 @mentions in notes; indexes for sorting by priority and listing by SLA due time.
 """
 from alembic import op

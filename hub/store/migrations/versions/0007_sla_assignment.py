@@ -4,7 +4,7 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-11-23
 
-Service levels (issue 9): business-hours calendars, SLA policies and timers, teams, agent availability, assignment.
+Service levels: business-hours calendars, SLA policies and timers, teams, agent availability, assignment.
 """
 from alembic import op
 import sqlalchemy as sa

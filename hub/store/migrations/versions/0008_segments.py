@@ -4,7 +4,7 @@ Revision ID: 0008
 Revises: 0007
 Create Date: 2026-11-23
 
-Customer value (issue 9): order value and frequency from the SCM back end and contact history; segments.
+Customer value: order value and frequency from the SCM back end and contact history; segments.
 """
 from alembic import op
 import sqlalchemy as sa

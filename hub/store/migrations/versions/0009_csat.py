@@ -4,7 +4,7 @@ Revision ID: 0009
 Revises: 0008
 Create Date: 2026-11-23
 
-Satisfaction (issue 9): one survey per resolved conversation, its answer and comment.
+Satisfaction: one survey per resolved conversation, its answer and comment.
 """
 from alembic import op
 import sqlalchemy as sa

@@ -4,7 +4,7 @@ Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-23
 
-Privacy and reports (issue 9). Privacy needs no table of its own (export and erasure are recorded
+Privacy and reports. Privacy needs no table of its own (export and erasure are recorded
 in the audit log); the reports find a range of days by creation time through two indexes.
 """
 from alembic import op

@@ -4,7 +4,7 @@ Revision ID: 0011
 Revises: 0010
 Create Date: 2026-11-23
 
-Full-text search over message text for the inbox's q= (issue 8); hub/message_search.py says how
+Full-text search over message text for the inbox's q=; hub/conversations/search/message_words.py says how
 it is searched and kept up to date.
 
 SQLite (with FTS5): `search_message`, an FTS5 table of words (unicode61, accents folded; rowid =
@@ -17,7 +17,7 @@ takes them out of the index at once, and the indexer adds their new text. A dele
 was the newest lowers the watermark, since SQLite may give its id to the next message.
 
 PostgreSQL: a GIN index on to_tsvector(search_words, text with spaces around CJK characters),
-search_words being 'simple' with accents folded by unaccent where it exists; the expression must stay equal to hub.message_search.PG_DOCUMENT (a test checks it).
+search_words being 'simple' with accents folded by unaccent where it exists; the expression must stay equal to hub.conversations.search.message_words.PG_DOCUMENT (a test checks it).
 
 Where neither is possible the migration logs it and creates nothing; q= then compares message
 text with LIKE. Every object is named search_* (see migration 0003).

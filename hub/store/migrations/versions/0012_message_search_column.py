@@ -8,7 +8,7 @@ PostgreSQL: the words of each message, the expression migration 0011 indexed, be
 generated column, `search_tsv`, and the GIN index moves onto it. The newest matches of a common
 word are found by walking the newest messages and checking each one's words: read from the row,
 that check costs well under a microsecond, where computing the words again cost ~20; the planner
-can then take that walk for a common word and the index for a rare one (hub/message_search.py).
+can then take that walk for a common word and the index for a rare one (hub/conversations/search/message_words.py).
 The column is written with the row, so an edit or an erasure changes it in the same statement.
 Upgrading rewrites the message table once.
 
@@ -22,7 +22,7 @@ down_revision = '0011'
 branch_labels = None
 depends_on = None
 
-# Equal to hub.message_search.PG_DOCUMENT and to migration 0011's (a test checks both).
+# Equal to hub.conversations.search.message_words.PG_DOCUMENT and to migration 0011's (a test checks both).
 PG_CJK_PATTERN = "([\\u3040-\\u30ff\\u3400-\\u4dbf\\u4e00-\\u9fff\\uac00-\\ud7af\\uf900-\\ufaff])"
 PG_CONFIG = "search_words"
 PG_DOCUMENT = f"to_tsvector('{PG_CONFIG}'::regconfig, regexp_replace(coalesce(text, ''), '{PG_CJK_PATTERN}', ' \\1 ', 'g'))"

@@ -10,7 +10,7 @@ ms at 100,000 conversations for a text that matches nothing). But every occurren
 characters "ab" starts a trigram "ab?", except at the very end of a document. So every document
 of `search_text` is now indexed with one character after its text, char(1) (hub.db.SEARCH_END;
 a search text holding it is searched without the index): then "ab" is found as the trigrams
-that start with it, read from the index's vocabulary by range (hub/conversations.py).
+that start with it, read from the index's vocabulary by range (hub/conversations/search/).
 
 SQLite, where `search_text` exists: the index is built again from the three columns with the
 mark (the queue is emptied: the tables hold everything it held), and `search_text_terms`, an

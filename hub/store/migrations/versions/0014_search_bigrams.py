@@ -12,7 +12,7 @@ of the two-character substrings themselves.
 
 PostgreSQL: `search_bigrams(text)`, the distinct two-character substrings of lower(text) (an
 empty array for a text under two characters, NULL for NULL), and GIN indexes on it for the three
-searched columns. hub/conversations.py asks `search_bigrams(column) @> search_bigrams(q)` AND
+searched columns. hub/conversations/search/substrings.py asks `search_bigrams(column) @> search_bigrams(q)` AND
 `column ILIKE pattern`: the array condition is only a prefilter read from the index, the ILIKE
 decides, so what is found is exactly what the plain query finds. PostgreSQL's ILIKE (UTF-8)
 compares lower(text) with lower(pattern), the function's lower: with the libc provider (the
@@ -36,7 +36,7 @@ two characters matching nothing: ~200 ms -> ~20 ms at that size.
 
 SQLite: nothing (0013). A PostgreSQL where the function cannot be created (no right to create in
 the schema): the migration logs it and creates nothing; the inbox then searches two characters
-as before (hub/conversations.py checks what exists).
+as before (hub/conversations/search/ checks what exists).
 
 Every object is named search_*: the model comparison in the tests, and autogenerate, leave the
 indexes alone (they are not SQLModel tables).

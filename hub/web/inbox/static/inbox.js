@@ -273,7 +273,7 @@
           insert(button.dataset.text);
           button.disabled = true;
           button.textContent = "Inserted";
-          // Tell the knowledge base its suggestion was used (issue 6's feedback).
+          // Tell the knowledge base its suggestion was used (the feedback it learns from).
           fetch("/api/v1/conversations/" + conversationId + "/suggestions/feedback", {
             method: "POST", credentials: "same-origin",
             headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },

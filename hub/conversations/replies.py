@@ -1,8 +1,6 @@
-"""Answering a conversation: where a reply goes (recipient resolution), storing it with its
-outbox row (queue_outbound, also used for the hub's own messages), and an agent's reply.
-
-Reading conversations is queries.py's, listing them listing.py's, searching them search/'s, and
-what agents change on them (status, assignee, priority, notes) actions.py's."""
+"""Answering a customer: where a reply goes (the customer's own address on the conversation's
+channel, or another channel they can be reached on) and queuing it through the outbox's compose,
+for agents' replies and the hub's own messages in a conversation (automatic answers, link codes)."""
 
 from __future__ import annotations
 
@@ -14,18 +12,15 @@ from hub.auth.accounts import Principal
 from hub.contract.errors import RejectedInput
 from hub.conversations.queries import get_conversation, require_conversation
 from hub.conversations.versions import bumped
-from hub.ingest.sanitize import sanitize_html
-from hub.outbox.queue import enqueue
+from hub.outbox.compose import compose
 from hub.store.blobs import BlobStore
 from hub.store.db import read_tx, write_tx
-from hub.store.models import Attachment, Conversation, ConversationStatus, Customer, Direction, Identity, Message, utcnow
+from hub.store.models import Conversation, ConversationStatus, Customer, Direction, Identity, Message, utcnow
 
 conversation_t = Conversation.__table__
 customer_t = Customer.__table__
-message_t = Message.__table__
 identity_t = Identity.__table__
-attachment_t = Attachment.__table__
-
+message_t = Message.__table__
 
 # Channels a customer cannot be answered on (a form has no way back, a call was a call): replies
 # go by email to the customer's address.
@@ -46,25 +41,45 @@ def _customer_address(conn, conv, kind: str) -> str | None:
     ).scalar()
 
 
-def _recipient(conn, conv, channel: str | None = None) -> tuple[str, str, list[str]]:
-    """(channel, recipient, reply_to) of a reply: by default the conversation's customer at the
-    address they last wrote from on the conversation's channel, and the external ids of its inbound
-    messages, that message first, for threading in the customer's client. `channel` names another
-    channel to answer on: the customer's address of that kind.
+def _latest_channel(conn, conv) -> str:
+    """The channel of the customer's latest message in the conversation (a conversation may go on
+    across channels): where a reply goes by default."""
+    latest = (
+        select(message_t.c.channel)
+        .join(identity_t, identity_t.c.id == message_t.c.identity_id)
+        .where(message_t.c.conversation_id == conv.id, message_t.c.direction == Direction.inbound,
+               identity_t.c.customer_id == conv.customer_id)
+        .order_by(message_t.c.id.desc())
+        .limit(1)
+    )
+    return conn.execute(latest).scalar() or conv.channel
+
+
+def recipient(conn, conv, channel: str | None = None) -> tuple[str, str, list[str]]:
+    """(channel, recipient, reply_to) of a reply: by default on the channel of the customer's
+    latest message in the conversation, to the address they last wrote from on it, with the
+    external ids of the inbound messages on it, that message first, for threading in the customer's
+    client. `channel` names another channel to answer on: the customer's address of that kind.
 
     Never somebody else who wrote into the conversation (a colleague on Cc): a reply, and above all
     an automatic answer with order facts, goes to the customer whose conversation it is, whoever
     wrote last."""
-    default = "email" if conv.channel in ANSWERED_BY_EMAIL else conv.channel
+    home = _latest_channel(conn, conv)
+    default = "email" if home in ANSWERED_BY_EMAIL else home
     channel = channel or default
-    if channel != conv.channel:
+    if channel != home and conn.execute(
+        select(message_t.c.id).where(message_t.c.conversation_id == conv.id, message_t.c.direction == Direction.inbound,
+                                     message_t.c.channel == channel).limit(1)
+    ).first():
+        home = channel  # the customer wrote on it too: answer in that thread
+    if channel != home:
         if channel not in REPLY_CHANNELS:
             raise RejectedInput(f"a reply cannot be sent on {channel!r}; choose one of: {', '.join(sorted(REPLY_CHANNELS))}")
         address = _customer_address(conn, conv, REPLY_CHANNELS[channel])
         if address is None:
-            how = " call them back, or" if conv.channel == "voice" else ""
+            how = " call them back, or" if home == "voice" else ""
             raise RejectedInput(
-                f"conversation {conv.id} came by {conv.channel} and its customer has no {channel} address to answer;"
+                f"conversation {conv.id} came by {home} and its customer has no {channel} address to answer;"
                 f"{how} add one to the customer"
             )
         return channel, address, []
@@ -74,29 +89,29 @@ def _recipient(conn, conv, channel: str | None = None) -> tuple[str, str, list[s
         .where(
             message_t.c.conversation_id == conv.id,
             message_t.c.direction == Direction.inbound,
-            message_t.c.channel == conv.channel,
+            message_t.c.channel == home,
         )
         .order_by(message_t.c.id.desc())
     )
     recent = conn.execute(inbound.limit(10)).all()
     if not recent:
-        raise RejectedInput(f"conversation {conv.id} has no inbound message on {conv.channel} to reply to")
+        raise RejectedInput(f"conversation {conv.id} has no inbound message on {home} to reply to")
     own = conn.execute(inbound.where(identity_t.c.customer_id == conv.customer_id).limit(1)).first()
     if own is not None:
         address, answered = own.address, own.external_id
     else:
         # The customer's own messages came from an address that is no longer theirs (an identity
         # moved to another customer): their address of the channel's kind, if any.
-        address = _customer_address(conn, conv, REPLY_CHANNELS.get(conv.channel, conv.channel))
+        address = _customer_address(conn, conv, REPLY_CHANNELS.get(home, home))
         if address is None:
             raise RejectedInput(
-                f"conversation {conv.id} has no message from its customer's own {conv.channel} address to answer; "
+                f"conversation {conv.id} has no message from its customer's own {home} address to answer; "
                 "add one to the customer or answer on another channel"
             )
         answered = None
     ids = [answered] if answered else []
     ids += [r.external_id for r in recent if r.external_id and r.external_id != answered]
-    return conv.channel, address, ids
+    return home, address, ids
 
 
 def reply_recipient(engine: Engine, conversation_id: int, channel: str | None = None) -> dict[str, Any]:
@@ -106,7 +121,7 @@ def reply_recipient(engine: Engine, conversation_id: int, channel: str | None = 
         conv = require_conversation(conn, conversation_id)
         name = conn.execute(select(customer_t.c.name).where(customer_t.c.id == conv.customer_id)).scalar()
         try:
-            channel, address, _ = _recipient(conn, conv, channel)
+            channel, address, _ = recipient(conn, conv, channel)
         except RejectedInput as exc:
             return {"channel": channel or conv.channel, "address": None, "name": name, "error": exc.message}
     return {"channel": channel, "address": address, "name": name, "error": None}
@@ -114,54 +129,24 @@ def reply_recipient(engine: Engine, conversation_id: int, channel: str | None = 
 
 def queue_outbound(
     conn, conv, text: str, *, html: str | None = None, author_agent_id: int | None = None, attachments: list[dict] = (),
-    metadata: dict | None = None, channel: str | None = None,
+    metadata: dict | None = None, channel: str | None = None, to: str | None = None,
 ) -> int:
     """Store an outbound message and its outbox row, in the caller's transaction, on `channel` or
-    else the conversation's way back (see _recipient). Returns the message id. Used for agents'
+    else the conversation's way back (see recipient()). Returns the message id. Used for agents'
     replies and the hub's own messages.
-    attachments: stored blobs ({filename, content_type, size, sha256}); the worker loads them."""
-    now = utcnow()
-    channel, recipient, reply_to = _recipient(conn, conv, channel)
-    subject = f"Re: {conv.subject or 'Your request'} [#{conv.id}]"
-    clean_html = sanitize_html(html)
-    message_id = conn.execute(
-        message_t.insert()
-        .values(
-            conversation_id=conv.id,
-            direction=Direction.outbound,
-            channel=channel,
-            author_agent_id=author_agent_id,
-            subject=subject,
-            text=text,
-            html=clean_html,
-            sent_at=now,
-            created_at=now,
-            # Whom it went to: who may later thread into the conversation by naming it (hub/ingest/threading_rules.py).
-            metadata={**(metadata or {}), "to": [recipient]},
-        )
-        .returning(message_t.c.id)
-    ).scalar_one()
-    if attachments:
-        conn.execute(attachment_t.insert(), [dict(a, message_id=message_id) for a in attachments])
-    enqueue(
-        conn,
-        kind="message",
-        channel=channel,
-        message_id=message_id,
-        idempotency_key=f"message:{message_id}",
-        payload={
-            "conversation_id": conv.id,
-            "channel": channel,
-            "recipient": recipient,
-            "text": text,
-            "html": clean_html,
-            "subject": subject,
-            "reply_to": reply_to,
-            "thread_key": conv.thread_key,
-            "attachments": list(attachments),
-        },
-    )
-    return message_id
+    attachments: stored blobs ({filename, content_type, size, sha256}); the worker loads them.
+    to: this exact address on `channel` and no other (an order's status to the order's own address)."""
+    if to is not None:
+        if channel is None:
+            raise RejectedInput("a message to a given address needs its channel")
+        address, reply_to = to, []
+    else:
+        channel, address, reply_to = recipient(conn, conv, channel)
+    return compose(
+        conn, conversation_id=conv.id, channel=channel, recipient=address, text=text, html=html,
+        subject=f"Re: {conv.subject or 'Your request'} [#{conv.id}]", reply_to=reply_to, thread_key=conv.thread_key,
+        attachments=attachments, author_agent_id=author_agent_id, metadata=metadata,
+    ).message_id
 
 
 def reply(
@@ -206,8 +191,7 @@ def reply(
 
 def _message(engine: Engine, message_id: int) -> dict[str, Any]:
     with read_tx(engine) as conn:
-        conversation_id = conn.execute(
-            select(message_t.c.conversation_id).where(message_t.c.id == message_id)
-        ).scalar_one()
-    conv = get_conversation(engine, conversation_id)
-    return next(m for m in conv["messages"] if m["id"] == message_id)
+        conversation_id = conn.execute(select(message_t.c.conversation_id).where(message_t.c.id == message_id)).scalar_one()
+    return next(m for m in get_conversation(engine, conversation_id)["messages"] if m["id"] == message_id)
+
+
