@@ -14,15 +14,15 @@ from sqlalchemy import select, update
 from adapters.config import SqlSettings
 from adapters.demo_scm import seed_demo_scm
 from adapters.sql import SqlBackend
+from hub.config.settings import ScmSettings
+from hub.contract.messages import InboundMessage, Sender, ThreadHints
+from hub.ingest.pipeline import ingest
 from hub.outbox.compose import PAYLOAD_KEYS
 from hub.scm import wording as answers
-from hub.store.db import make_engine, read_tx, write_tx
-from hub.ingest.pipeline import ingest
-from hub.contract.messages import InboundMessage, Sender, ThreadHints
-from hub.store.models import Conversation, Customer, DemandCount, Message, Outbox, ReplyDraft, RoutingAttempt, ScmFact, utcnow
 from hub.scm.autoanswer import RoutingWorker, claim, conversation_facts, load_questions, record_all, route
 from hub.scm.backend import ScmServices
-from hub.config.settings import ScmSettings
+from hub.store.db import make_engine, read_tx, write_tx
+from hub.store.models import Conversation, Customer, DemandCount, Message, Outbox, ReplyDraft, RoutingAttempt, ScmFact, utcnow
 from hub.store.workqueue import RetryPolicy
 
 message_t = Message.__table__

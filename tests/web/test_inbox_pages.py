@@ -11,14 +11,14 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from hub.auth import lockout
-from hub.conversations import macros
 from hub.auth.accounts import Principal, create_agent
-from hub.store.blobs import BlobStore
+from hub.contract.messages import InboundMessage, Sender
+from hub.conversations import macros
 from hub.conversations.actions import add_note, update_conversation
 from hub.conversations.replies import reply
-from hub.store.db import make_engine
 from hub.ingest.pipeline import ingest
-from hub.contract.messages import InboundMessage, Sender
+from hub.store.blobs import BlobStore
+from hub.store.db import make_engine
 from hub.web.app import create_app
 
 XSS = '<script>window.pwned=1</script><img src=x onerror="alert(1)">'

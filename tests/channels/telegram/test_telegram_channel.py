@@ -20,15 +20,15 @@ from sqlalchemy import select
 
 from channels.telegram import SECRET_HEADER, TelegramConfigError, from_settings
 from channels.telegram.send import MAX_TEXT_UNITS, split_text, utf16_len
-from hub.contract import clock
 from hub.auth.accounts import create_agent, create_token
-from hub.store.db import make_engine
-from hub.ingest.pipeline import LINKED_TEXT
-from hub.contract.messages import Attachment, OutboundMessage
-from hub.store.models import Message
 from hub.config.settings import TelegramBotSettings
+from hub.contract import clock
+from hub.contract.messages import Attachment, OutboundMessage
+from hub.ingest.pipeline import LINKED_TEXT
 from hub.ingest.spool import counts, load_state
 from hub.ingest.spool import rejected as rejected_items
+from hub.store.db import make_engine
+from hub.store.models import Message
 from hub.web.app import create_app
 from hub.web.keys import REGISTRY
 from tests.conftest import FIXTURES

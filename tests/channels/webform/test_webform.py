@@ -32,11 +32,11 @@ from channels.webform.validation import (
     valid_email,
     validate,
 )
-from hub.contract import clock
 from hub.auth.accounts import create_agent
-from hub.store.db import make_engine
-from hub.contract.messages import InboundMessage, Sender
 from hub.config.settings import FormField, FormSettings, Settings, _default_forms
+from hub.contract import clock
+from hub.contract.messages import InboundMessage, Sender
+from hub.store.db import make_engine
 from hub.web.app import create_app
 from hub.web.keys import REGISTRY, WRITER
 
