@@ -17,7 +17,8 @@ from hub.store.models import AuditLog
 from hub.config.settings import SmtpReceiverSettings
 from hub.ingest.spool import rejected, spool
 from hub.web.keys import BLOBS, ENGINE, SPOOL
-from tests.channels.email.test_email_receiver import RunningHub, mail, running_hub, smtp_send, wait_until, with_email
+from tests.support.email import RunningHub, mail, running_hub, smtp_send, with_email
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -27,10 +27,11 @@ from hub.config.settings import EmailSettings, ScmSettings, SmtpReceiverSettings
 from hub.web.app import create_app
 from hub.web.keys import BLOBS, REGISTRY
 from tests.support.fake_telegram import FakeTelegram
-from tests.channels.email.test_email_receiver import smtp_send, wait_until
-from tests.privacy.test_privacy import every_text_value
-from tests.channels.telegram.test_telegram_channel import UPDATES
-from tests.channels.webform.test_webform import token_of
+from tests.support.email import smtp_send
+from tests.support.store import every_text_value
+from tests.support.telegram import UPDATES
+from tests.support.waiting import wait_until
+from tests.support.webform import token_of
 from tests.support.transcribe import transcribe_json
 
 pytestmark = pytest.mark.timeout(120)

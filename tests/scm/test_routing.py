@@ -24,6 +24,8 @@ from hub.scm.autoanswer import RoutingWorker, claim, conversation_facts, load_qu
 from hub.scm.backend import ScmServices
 from hub.config.settings import ScmSettings
 from hub.store.workqueue import RetryPolicy
+from tests.support.scm import automatic_answers, policy
+from tests.support.store import rows
 
 message_t = Message.__table__
 outbox_t = Outbox.__table__
@@ -39,25 +41,6 @@ ANA = "ana.silva@example.com"  # owns A1001 (shipped, late)
 BEN_TELEGRAM = "48151623"
 
 
-def policy(**overrides) -> ScmSettings:
-    values = {"auto_answer_min_confidence": 0.5, "routing_retry_base_seconds": 0.01, "routing_retry_max_seconds": 0.02}
-    values.update(overrides)
-    return ScmSettings(**values)
-
-
-@pytest.fixture
-def scm_url(tmp_path) -> str:
-    return seed_demo_scm(tmp_path / "scm")
-
-
-@pytest.fixture
-async def services(scm_url):
-    svc = ScmServices(SqlBackend(SqlSettings(), url=scm_url))
-    await svc.refresh_catalogue(force=True)
-    yield svc
-    await svc.close()
-
-
 def email(address, text, *, external_id, verified=False, subject=None, flags=(), name=None, in_reply_to=()):
     return InboundMessage(
         "email", external_id, Sender(address, name), text, subject=subject, flags=flags,
@@ -70,26 +53,9 @@ def telegram(user, text, *, external_id):
     return InboundMessage("telegram", external_id, Sender(user, "Ben Okafor"), text, thread=ThreadHints(thread_key=user))
 
 
-def rows(engine, table, *where):
-    with read_tx(engine) as conn:
-        return conn.execute(select(table).where(*where).order_by(table.c.id)).all()
-
-
 async def drain(worker) -> None:
     while await worker.run_once():
         pass
-
-
-def automatic_answers(engine):
-    """Outbound messages marked automatic, with their outbox rows."""
-    with read_tx(engine) as conn:
-        found = conn.execute(
-            select(message_t.c.id, message_t.c.metadata, message_t.c.text, outbox_t.c.channel, outbox_t.c.payload)
-            .join(outbox_t, outbox_t.c.message_id == message_t.c.id)
-            .where(message_t.c.direction == "outbound")
-            .order_by(message_t.c.id)
-        ).all()
-    return [r for r in found if (r.metadata or {}).get("automatic")]
 
 
 # --- the automatic answer -----------------------------------------------------------------------

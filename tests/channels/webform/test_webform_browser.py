@@ -28,7 +28,7 @@ from hub.config.settings import Settings
 from hub.web.app import create_app
 from tests.conftest import need
 from tests.support.serverproc import free_port
-from tests.channels.webform.test_webform import PNG
+from tests.support.webform import PNG
 
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
