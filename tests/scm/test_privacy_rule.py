@@ -12,7 +12,7 @@ from hub.conversations.replies import reply
 from hub.ingest.pipeline import ingest
 from hub.scm.autoanswer import RoutingWorker
 from hub.store.models import Identity
-from tests.scm.test_routing import (
+from tests.support.scm import (
     ANA,
     CHLOE,
     automatic_answers,
@@ -22,9 +22,9 @@ from tests.scm.test_routing import (
     fact_t,
     message_t,
     policy,
-    rows,
     telegram,
 )
+from tests.support.store import rows
 
 MX = "mx.shop.example"
 
