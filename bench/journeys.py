@@ -113,7 +113,7 @@ class World:
         self.n = 0
 
     @classmethod
-    def fresh(cls, template: Path, workdir: Path, services: ScmServices, n: int) -> "World":
+    def fresh(cls, template: Path, workdir: Path, services: ScmServices, n: int) -> World:
         path = workdir / f"j{n}.db"
         shutil.copyfile(template, path)
         return cls(make_engine(f"sqlite:///{path}"), services, path)

@@ -9,8 +9,8 @@ import binascii
 
 from aiohttp import web
 
-from hub.contract.errors import StaleVersion
 from hub import conversations
+from hub.contract.errors import StaleVersion
 from hub.conversations import continuity
 from hub.conversations.search.message_index import MessageIndexer
 from hub.runtime.pacing import Pacer

@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from hub.conversations import continuity, mentions
+from hub.contract.errors import NotFound
 from hub.contract.timefmt import iso
+from hub.conversations import continuity, mentions
 from hub.conversations.queries import attachments_of, messages_with_sender_and_delivery
 from hub.outbox.state import DELIVERY_STATE
 from hub.store.db import read_tx
-from hub.contract.errors import NotFound
 from hub.store.models import Agent, Attachment, Conversation, Direction, Message, OutboxStatus
 
 message_t = Message.__table__

@@ -12,15 +12,15 @@ from sqlalchemy import Engine, select
 
 from adapters.demo_scm import seed_demo_scm
 from hub.auth.accounts import Principal, create_agent, create_token
+from hub.contract.messages import InboundMessage, Sender, ThreadHints
 from hub.conversations.actions import update_conversation
 from hub.conversations.replies import reply
 from hub.customers.linking import issue_code
-from hub.store.db import read_tx
-from hub.demo.history import seed_history
 from hub.demo.articles import seed_knowledge_base
-from hub.scm.escalation import mark_key_customer
+from hub.demo.history import seed_history
 from hub.ingest.pipeline import ingest
-from hub.contract.messages import InboundMessage, Sender, ThreadHints
+from hub.scm.escalation import mark_key_customer
+from hub.store.db import read_tx
 from hub.store.models import Agent, utcnow
 
 ADMIN_EMAIL = "admin@example.com"

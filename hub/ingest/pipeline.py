@@ -13,27 +13,38 @@ through SQLAlchemy as usual. Both run the one _store() below.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Sequence
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from hub.store.blobs import BlobStore
-from hub.store.db import write_tx
 from hub.contract.errors import HubError, RejectedInput
-from hub.customers.identities import identity_kind, normalise
 from hub.contract.messages import InboundMessage
-from hub.conversations.versions import bumped_if
 from hub.conversations.queries import require_conversation
 from hub.conversations.replies import queue_outbound
-from hub.customers.profiles import merge_in_tx
+from hub.conversations.versions import bumped_if
+from hub.customers.identities import identity_kind, normalise
 from hub.customers.linking import current_customer, record_redeemer, redeem
-from hub.store.models import Attachment, Conversation, ConversationStatus, Customer, Direction, Identity, IdentityKind, Message, Segment, utcnow
+from hub.customers.profiles import merge_in_tx
 from hub.ingest.sanitize import sanitize_html
-from hub.store.sql import CoreStatements, DriverStatements, insert_ignoring_conflict, statements_for
 from hub.ingest.threading_rules import clean_subject, find_conversation
+from hub.store.blobs import BlobStore
+from hub.store.db import write_tx
+from hub.store.models import (
+    Attachment,
+    Conversation,
+    ConversationStatus,
+    Customer,
+    Direction,
+    Identity,
+    IdentityKind,
+    Message,
+    Segment,
+    utcnow,
+)
+from hub.store.sql import CoreStatements, DriverStatements, insert_ignoring_conflict, statements_for
 
 customer_t = Customer.__table__
 identity_t = Identity.__table__
@@ -126,7 +137,7 @@ def find_existing(conn: Connection, channel: str, external_id: str) -> IngestRes
 def _aware(when: datetime | None) -> datetime | None:
     """Channels that hand over naive times mean UTC."""
     if when is not None and when.tzinfo is None:
-        return when.replace(tzinfo=timezone.utc)
+        return when.replace(tzinfo=UTC)
     return when
 
 

@@ -32,17 +32,18 @@ to the customer's others as related (hub/conversations/continuity.py).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterator, Protocol
+from typing import Protocol
 
 from sqlalchemy import bindparam, func, select
 
 from hub.contract.errors import RejectedInput
-from hub.customers.identities import normalise_email
 from hub.contract.messages import InboundMessage
-from hub.store.models import Conversation, ConversationStatus, Direction, Message, Outbox
 from hub.contract.signing import IdKind, classify
+from hub.customers.identities import normalise_email
+from hub.store.models import Conversation, ConversationStatus, Direction, Message, Outbox
 
 conversation_t = Conversation.__table__
 message_t = Message.__table__

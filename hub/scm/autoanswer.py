@@ -22,9 +22,10 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, exists, or_, select, text, update
 
@@ -38,23 +39,23 @@ from adapters.base import (
     UnknownProduct,
     belongs_to,
 )
-from hub.scm import wording as answers
-from hub.scm import coverage, demand
-from hub.scm.owner_copy import send_to_order_address
-from hub.customers.identities import normalise_email
-from hub.conversations.versions import bumped, bumped_if
+from hub.contract.errors import HubError
+from hub.contract.messages import AUTOMATED_FLAGS
 from hub.contract.timefmt import iso
 from hub.conversations.queries import require_conversation
 from hub.conversations.replies import queue_outbound
-from hub.store.db import read_tx, write_tx
-from hub.contract.errors import HubError
-from hub.scm.escalation import create_escalation
-from hub.contract.messages import AUTOMATED_FLAGS
-from hub.store.models import Conversation, ConversationStatus, Customer, Identity, Message, ReplyDraft, RoutingAttempt, ScmFact, utcnow
-from hub.runtime.pacing import IngestMeter, Pacer
-from hub.scm.backend import ScmServices, customer_ref
-from hub.store.sql import insert_ignoring_conflict
+from hub.conversations.versions import bumped, bumped_if
+from hub.customers.identities import normalise_email
 from hub.ingest.threading_rules import clean_subject
+from hub.runtime.pacing import IngestMeter, Pacer
+from hub.scm import coverage, demand
+from hub.scm import wording as answers
+from hub.scm.backend import ScmServices, customer_ref
+from hub.scm.escalation import create_escalation
+from hub.scm.owner_copy import send_to_order_address
+from hub.store.db import read_tx, write_tx
+from hub.store.models import Conversation, ConversationStatus, Customer, Identity, Message, ReplyDraft, RoutingAttempt, ScmFact, utcnow
+from hub.store.sql import insert_ignoring_conflict
 from hub.store.workqueue import PollingWorker, RetryPolicy
 from knowledge.intents import Intent
 
@@ -254,7 +255,7 @@ def load_questions(engine: Engine, claimed: list[tuple[int, int]]) -> list[Quest
                 text=r.text or "",
                 subject=r.subject,
                 flags=tuple(meta.get("flags") or ()),
-                created_at=r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=timezone.utc),
+                created_at=r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC),
                 customer=verified(asker),
                 claimed=CustomerRef(
                     customer_id=asker,
@@ -572,7 +573,7 @@ def _effects(conn: Connection, out: Outcome, *, escalation_target: str | None, n
             "language": answers.language_of(out.intent.language if out.intent else None),
             "reason": (draft_reason or "review")[:64], "created_at": now,
         })
-    day = q.created_at.astimezone(timezone.utc).date()
+    day = q.created_at.astimezone(UTC).date()
     for sku, name, unavailable in out.demand:
         demand.count(conn, day, sku, unavailable=unavailable, product_name=name)
     if escalation_target is not None:

@@ -13,7 +13,7 @@ Plain functions, no I/O; linear in the text (bounded by MAX_SCAN and MAX_QUESTIO
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 # How much of a message is read for questions, and how many are looked at: a message asking more
 # is for a person anyway.

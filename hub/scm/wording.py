@@ -9,9 +9,10 @@ year's.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import fields, is_dataclass
-from datetime import date, datetime, timezone
-from typing import Any, Iterable, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
 
 from adapters.base import OrderStatus, StockLevel
 from hub.contract import clock
@@ -47,7 +48,7 @@ def as_date(when: date | datetime | None) -> date | None:
         return None
     if isinstance(when, datetime):
         if when.tzinfo is not None:
-            when = when.astimezone(timezone.utc)
+            when = when.astimezone(UTC)
         return when.date()
     return when
 

@@ -33,12 +33,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, select, union, update
 
 from hub.assignment import rules as assignment
+from hub.contract.errors import ConfigError
+from hub.ingest.spool import load_state, save_state
+from hub.runtime.pacing import Pacer
 from hub.sla.business_hours import Calendar, add_business_time, business_time_between, make_calendar
 from hub.store.db import read_tx, write_tx
-from hub.contract.errors import ConfigError
-from hub.runtime.pacing import Pacer
 from hub.store.models import Conversation, ConversationStatus, Customer, Direction, Message, SlaClock, SlaEvent, utcnow
-from hub.ingest.spool import load_state, save_state
 from hub.store.sql import insert_ignoring_conflict
 from hub.store.workqueue import PollingWorker
 

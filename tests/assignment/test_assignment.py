@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import select, update
 
 from hub.assignment import rules as assignment
-from hub.sla import timers as sla
 from hub.auth.accounts import Principal, create_agent
-from hub.contract.errors import Conflict, NotFound, PermissionDenied
-from hub.ingest.pipeline import ingest
-from hub.contract.messages import InboundMessage, Sender
-from hub.store.models import Conversation, Customer
 from hub.config.settings import SlaSettings
+from hub.contract.errors import Conflict, NotFound, PermissionDenied
+from hub.contract.messages import InboundMessage, Sender
+from hub.ingest.pipeline import ingest
+from hub.sla import timers as sla
+from hub.store.models import Conversation, Customer
 
 conv_t, customer_t = Conversation.__table__, Customer.__table__
 T0 = datetime(2026, 6, 9, 10, 0, tzinfo=ZoneInfo("Europe/Berlin"))

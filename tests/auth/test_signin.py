@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,6 +23,7 @@ from hub.store.db import make_engine
 from hub.web.app import create_app
 from hub.web.keys import AUTH
 from hub.web.ratelimit import client_address, client_key, parse_networks
+from tests.support.inbox import sign_in
 
 VARIANTS = ["<admin@example.com>", "admin@example.com.", "admin@ｅxample.com", "ＡＤＭＩＮ＠ＥＸＡＭＰＬＥ．ＣＯＭ",
             "ad\u00admin@example.com", " <Admin@Example.COM.> "]
@@ -99,21 +99,13 @@ async def test_the_plain_address_signs_in_and_clears_the_count_of_all_spellings(
 
 async def test_the_sign_in_page_counts_spellings_as_one_account(hub):
     client, _ = hub
-
-    async def sign_in(email, password=PASSWORD):
-        page = await (await client.get("/inbox/login")).text()
-        token = re.search(r'name="_csrf" value="([^"]+)"', page).group(1)
-        return await client.post("/inbox/login", data={"email": email, "password": password, "_csrf": token},
-                                 allow_redirects=False)
-
     for variant in VARIANTS[:lockout.LockoutPolicy().max_failures - 1]:
-        resp = await sign_in(variant)
-        assert resp.status == 401, variant
+        resp = await sign_in(client, variant, PASSWORD, expect=401)
         assert "Type the address plainly" in await resp.text()
-    resp = await sign_in(VARIANTS[-1])
-    assert resp.status == 401 and "now locked" in await resp.text()
-    resp = await sign_in("admin@example.com")
-    assert resp.status == 429 and "locked after too many failed sign-ins" in await resp.text()
+    resp = await sign_in(client, VARIANTS[-1], PASSWORD, expect=401)
+    assert "now locked" in await resp.text()
+    resp = await sign_in(client, "admin@example.com", PASSWORD, expect=429)
+    assert "locked after too many failed sign-ins" in await resp.text()
 
 
 def test_login_itself_refuses_the_variants(engine):

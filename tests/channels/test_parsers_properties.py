@@ -28,8 +28,8 @@ from channels.voice import Turn
 from channels.voice import parse as parse_transcript
 from hub.contract.errors import RejectedInput
 from hub.contract.messages import InboundMessage
-from tests.channels.email.test_email_parse import NOT_AN_EMAIL, fixture_emails
 from tests.conftest import FIXTURES
+from tests.support.email_corpus import NOT_AN_EMAIL, fixture_emails
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 

@@ -20,27 +20,23 @@ import pytest
 from sqlalchemy import select, update
 
 from hub.auth.accounts import Principal
+from hub.config.settings import SmtpReceiverSettings, SmtpSenderSettings
+from hub.contract.messages import InboundMessage, Sender, ThreadHints
+from hub.contract.signing import IdKind, classify, derive_key, load_or_create_secret, message_id_key, sign_message_id
 from hub.conversations.queries import require_conversation
 from hub.conversations.replies import queue_outbound, reply, reply_recipient
-from hub.store.db import read_tx
 from hub.ingest.pipeline import IngestPolicy, ingest
-from hub.contract.messages import InboundMessage, Sender, ThreadHints
-from hub.store.models import Message, Outbox
 from hub.scm.autoanswer import RoutingWorker
-from hub.config.settings import SmtpReceiverSettings, SmtpSenderSettings
-from hub.contract.signing import IdKind, classify, derive_key, load_or_create_secret, message_id_key, sign_message_id
-from tests.channels.email.test_email_flow import reply_and_receive
-from tests.channels.email.test_email_receiver import running_hub, smtp_send, wait_until, with_email
-from tests.channels.email.test_email_send import customer_mx
-from tests.web.test_inbox_pages import sign_in
-from tests.scm import conftest as scm_fixtures
-from tests.scm.test_routing import automatic_answers, policy, rows
+from hub.store.db import read_tx
+from hub.store.models import Message, Outbox
+from tests.support.email import customer_mx, reply_and_receive, running_hub, smtp_send, with_email
+from tests.support.inbox import sign_in
+from tests.support.scm import automatic_answers, policy
+from tests.support.store import rows
+from tests.support.waiting import wait_until
 
 message_t = Message.__table__
 outbox_t = Outbox.__table__
-
-# The demo SCM back end of the routing tests, as fixtures here too.
-scm_url, services = scm_fixtures.scm_url, scm_fixtures.services
 
 KEY = b"installation key".ljust(32, b".")
 POLICY = IngestPolicy(message_id_key=KEY)

@@ -30,6 +30,7 @@ from hub.store.blobs import BlobStore
 from hub.store.db import make_engine
 from hub.store.models import AuditLog, Conversation
 from hub.web.app import create_app
+from tests.support.inbox import sign_in_for_forms
 
 conv_t = Conversation.__table__
 audit_t = AuditLog.__table__
@@ -338,18 +339,6 @@ async def test_api_refuses_preconditions_it_cannot_read(api):
 # --- the inbox's side panel without a browser ------------------------------------------------------
 
 
-async def sign_in(client, name: str) -> str:
-    """A session cookie for the agent; the page's CSRF token."""
-    client.session.cookie_jar.clear()
-    page = await client.get("/inbox/login")
-    token = re.search(r'name="_csrf" value="([^"]+)"', await page.text()).group(1)
-    resp = await client.post("/inbox/login", data={"email": f"{name}@example.com", "password": f"{name} password",
-                                                   "_csrf": token, "next": "/inbox"}, allow_redirects=False)
-    assert resp.status == 303
-    html = await (await client.get("/inbox")).text()
-    return re.search(r'<meta name="csrf-token" content="([^"]+)"', html).group(1)
-
-
 def side_form(html: str) -> dict:
     """The side panel's form fields as the page renders them (what a browser without script posts)."""
     form = re.search(r'<form [^>]*id="side-fields".*?</form>', html, re.S).group(0)
@@ -361,7 +350,7 @@ def side_form(html: str) -> dict:
 
 async def test_the_form_without_script_applies_only_the_fields_changed(api):
     cid = ingest(api.engine, message(1)).conversation_id
-    csrf = await sign_in(api, "bo")
+    csrf = await sign_in_for_forms(api, "bo@example.com", "bo password")
     form = side_form(await (await api.get(f"/inbox/c/{cid}")).text())
     assert form["version"] == "1" and form["was_assignee"] == form["assignee"] == "none"
     # Cy assigns herself meanwhile through the API (no version: last write wins per field).
@@ -387,7 +376,7 @@ async def test_the_form_without_script_applies_only_the_fields_changed(api):
 
 async def test_the_page_script_saves_one_field_and_gets_json(api):
     cid = ingest(api.engine, message(1)).conversation_id
-    csrf = await sign_in(api, "bo")
+    csrf = await sign_in_for_forms(api, "bo@example.com", "bo password")
     script = {"X-CSRF-Token": csrf, "Accept": "application/json"}
     resp = await api.post(f"/inbox/c/{cid}/update", data={"version": "1", "status": "pending", "was_status": "open"},
                           headers=script)

@@ -21,15 +21,9 @@ from hub.csat import surveys as csat
 from hub.ingest.pipeline import ingest
 from hub.store.db import read_tx, write_tx
 from hub.store.models import Csat, CsatSurvey, Outbox, utcnow
-from tests.channels.email.test_email_receiver import (
-    mail,
-    running_hub,
-    smtp_send,
-    wait_until,
-    with_email,
-)
-from tests.channels.email.test_email_send import customer_mx
-from tests.channels.telegram.test_telegram_channel import TOKEN, USER, eventually, fake, load, start_hub  # noqa: F401 - fixtures
+from tests.support.email import customer_mx, mail, running_hub, smtp_send, with_email
+from tests.support.telegram import USER, load
+from tests.support.waiting import eventually, wait_until
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")]
 
@@ -278,7 +272,7 @@ async def test_email_survey_end_to_end(settings):
 # --- end to end: Telegram ----------------------------------------------------------------------------
 
 
-async def test_telegram_survey_buttons_and_answer(start_hub, fake):  # noqa: F811 - the fixtures
+async def test_telegram_survey_buttons_and_answer(start_hub, fake):
     hub = await start_hub()
     await hub.post_update(load("message.json"))
     await hub.wait_messages(1)

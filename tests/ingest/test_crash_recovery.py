@@ -251,7 +251,7 @@ async def test_sigkill_while_the_spool_is_processing_stores_every_item_once(db_u
     every mail stored exactly once."""
     from hub.ingest.spool import counts, spool
     from hub.store.blobs import BlobStore
-    from tests.channels.email.test_email_imap import copies, real_mails
+    from tests.support.email_corpus import copies, real_mails
 
     data = tmp_path / "data"
     engine = make_engine(db_url, pool_size=2)

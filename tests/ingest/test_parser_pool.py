@@ -15,19 +15,12 @@ import pytest
 from hub.contract.errors import RejectedInput
 from hub.runtime.budget import Budget, paused
 from hub.runtime.parser_pool import ParserDied, ParserPool, share
+from tests.support.workload import spin
 
 pytestmark = pytest.mark.timeout(60)
 
 
 # Run in the worker processes: module-level, so they travel by reference.
-def spin(seconds: float) -> int:
-    """Busy for `seconds` (CPU, as a pathological parse), then the process id."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        pass
-    return os.getpid()
-
-
 def refuse(text: str) -> None:
     raise RejectedInput(f"not an email: {text}")
 
@@ -42,14 +35,14 @@ def unpicklable_answer():
 
 @pytest.fixture
 async def pool():
-    p = ParserPool(2, preload=[__name__])
+    p = ParserPool(2, preload=[__name__, "tests.support.workload"])
     yield p
     await asyncio.to_thread(p.close)
 
 
 async def test_answers_and_exceptions_come_back(pool):
     from channels.email.parse import parse
-    from tests.channels.email.test_email_receiver import mail
+    from tests.support.email import mail
 
     message = await pool.run(parse, mail(message_id="<pool@example.com>"), own_addresses=("support@shop.example",))
     assert message.external_id == "<pool@example.com>" and message.sender.address == "ana@example.com"
@@ -111,7 +104,7 @@ async def test_a_paused_budget_resumes_with_what_was_left():
 
 
 async def test_one_channel_grinding_never_takes_every_process():
-    pool = ParserPool(3, preload=[__name__])
+    pool = ParserPool(3, preload=[__name__, "tests.support.workload"])
     try:
         await pool.run(spin, 0)  # started
 

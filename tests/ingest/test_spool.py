@@ -18,7 +18,7 @@ from hub.runtime.parser_pool import ParserPool
 from hub.store.blobs import BlobStore
 from hub.store.models import AuditLog, InboundSpool
 from hub.store.workqueue import RetryPolicy
-from tests.ingest.test_parser_pool import spin
+from tests.support.workload import spin
 
 spool_t = InboundSpool.__table__
 
@@ -209,7 +209,7 @@ class Grinding(ReceiveOnly):
 
 async def test_an_item_over_its_budget_is_stopped_rejected_and_can_be_retried_with_more(engine, tmp_path):
     blobs = BlobStore(tmp_path / "blobs")
-    pool = ParserPool(2, preload=["tests.ingest.test_parser_pool"])
+    pool = ParserPool(2, preload=["tests.support.workload"])
     channel = Grinding(pool)
     try:
         spool(engine, blobs, "email", "hostile", {"n": 0, "seconds": 3600})  # would grind for an hour

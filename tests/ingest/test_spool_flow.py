@@ -17,7 +17,8 @@ from hub.ingest import spool as spool_module
 from hub.ingest.spool import rejected, spool
 from hub.store.models import AuditLog
 from hub.web.keys import BLOBS, ENGINE, SPOOL
-from tests.channels.email.test_email_receiver import RunningHub, mail, running_hub, smtp_send, wait_until, with_email
+from tests.support.email import RunningHub, mail, running_hub, smtp_send, with_email
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 

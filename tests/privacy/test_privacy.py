@@ -22,6 +22,8 @@ from hub.store.db import is_sqlite, make_engine, read_tx, write_tx
 from hub.store.models import AuditLog, Csat, Escalation, InboundSpool, KbArticle, KbChunk, KbFeedback, ReplyDraft, ScmFact, utcnow
 from hub.web.app import create_app
 from hub.web.keys import BLOBS
+from tests.support.inbox import sign_in
+from tests.support.store import every_text_value
 
 NAME = "Wilhelmina Quackenbush"
 EMAIL = "wilhelmina.q@example.org"
@@ -106,22 +108,6 @@ async def seed(client, engine, auth) -> dict:
             message_id=mail.message_id, created_at=now, next_attempt_at=now))
     return {"customer": cid, "merged": call.customer_id, "conversation": conv, "call": call.conversation_id,
             "other": other, "raw_sha": sha}
-
-
-def every_text_value(engine):
-    """(table, column, value) of every non-binary value of every table in the store, the search
-    queue and shadow tables included."""
-    meta = sa.MetaData()
-    meta.reflect(engine)
-    with read_tx(engine) as conn:
-        for table in meta.sorted_tables:
-            if table.name == "search_text":  # contentless FTS5: nothing to read back; searched below
-                continue
-            for row in conn.execute(sa.select(table)):
-                for col, value in row._mapping.items():
-                    if value is None or isinstance(value, (bytes, bytearray, memoryview)):
-                        continue
-                    yield table.name, col, json.dumps(value, default=str, ensure_ascii=False) if not isinstance(value, str) else value
 
 
 def traces(engine) -> list[tuple[str, str, str]]:
@@ -211,14 +197,6 @@ async def test_export_holds_everything_and_erase_leaves_no_trace(hub):
     # Exporting the erased customer now shows the anonymised shell.
     export = await (await client.get(f"/api/v1/customers/{cid}/export", headers=auth["admin"])).json()
     assert export["identities"] == [] and all(m["text"] == "" for c in export["conversations"] for m in c["messages"])
-
-
-async def sign_in(client, email, password):
-    page = await client.get("/inbox/login")
-    token = re.search(r'name="_csrf" value="([^"]+)"', await page.text()).group(1)
-    resp = await client.post("/inbox/login", data={"email": email, "password": password, "_csrf": token, "next": "/inbox"},
-                             allow_redirects=False)
-    assert resp.status == 303
 
 
 async def test_privacy_page_for_admins(hub):

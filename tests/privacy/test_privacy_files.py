@@ -26,12 +26,13 @@ from hub.store.db import make_engine, read_tx
 from hub.store.models import Message, Outbox, OutboxStatus
 from hub.web.app import create_app
 from hub.web.keys import BLOBS, REGISTRY
-from tests.channels.email.test_email_receiver import smtp_send, wait_until
-from tests.channels.telegram.test_telegram_channel import UPDATES
-from tests.channels.webform.test_webform import token_of
-from tests.privacy.test_privacy import every_text_value
+from tests.support.email import smtp_send
 from tests.support.fake_telegram import FakeTelegram
+from tests.support.store import every_text_value
+from tests.support.telegram import UPDATES
 from tests.support.transcribe import transcribe_json
+from tests.support.waiting import wait_until
+from tests.support.webform import token_of
 
 pytestmark = pytest.mark.timeout(120)
 

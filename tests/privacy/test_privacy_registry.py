@@ -24,7 +24,7 @@ from hub.store.db import is_sqlite, make_engine, read_tx, write_tx
 from hub.store.models import InboundSpool, Message, ScmFact, utcnow
 from hub.web.app import create_app
 from hub.web.keys import BLOBS
-from tests.privacy.test_privacy import every_text_value
+from tests.support.store import every_text_value
 
 # The tables everything about a customer hangs from.
 ANCHORS = {"customer", "conversation", "message"}

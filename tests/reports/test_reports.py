@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import statistics
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
@@ -25,6 +24,7 @@ from hub.scm import demand
 from hub.store.db import make_engine, write_tx
 from hub.store.models import Agent, Conversation, Csat, Customer, Message
 from hub.web.app import create_app
+from tests.support.inbox import sign_in
 
 TZ = ZoneInfo("Europe/Berlin")
 # 2026-03-29: clocks go from 02:00 to 03:00 in Berlin; the range covers the days around it.
@@ -286,11 +286,7 @@ async def test_reports_api_json_csv_svg_and_roles(api):
 async def test_reports_page_in_the_inbox(api):
     client, _engine, _auth = api
     assert (await client.get("/inbox/reports", allow_redirects=False)).status == 303
-    page = await client.get("/inbox/login")
-    token = re.search(r'name="_csrf" value="([^"]+)"', await page.text()).group(1)
-    resp = await client.post("/inbox/login", data={"email": "agent@example.com", "password": "agent password",
-                                                   "_csrf": token, "next": "/inbox"}, allow_redirects=False)
-    assert resp.status == 303
+    await sign_in(client)
     resp = await client.get("/inbox/reports", params={"from": FROM.isoformat(), "to": TO.isoformat(), "tz": "Europe/Berlin"})
     html = await resp.text()
     assert resp.status == 200

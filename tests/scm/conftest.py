@@ -1,23 +1,19 @@
-"""The SCM tests' back end: the real `sql` adapter over a freshly seeded demo SCM database."""
+"""Fixtures of the routing tests: the demo SCM database (`scm_url`) and the SCM services over it (`services`),
+from tests/support/scm.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from adapters.config import SqlSettings
-from adapters.demo_scm import seed_demo_scm
-from adapters.sql import SqlBackend
-from hub.scm.backend import ScmServices
+from tests.support.scm import demo_scm_url, scm_services
 
 
 @pytest.fixture
 def scm_url(tmp_path) -> str:
-    return seed_demo_scm(tmp_path / "scm")
+    return demo_scm_url(tmp_path)
 
 
 @pytest.fixture
 async def services(scm_url):
-    svc = ScmServices(SqlBackend(SqlSettings(), url=scm_url))
-    await svc.refresh_catalogue(force=True)
-    yield svc
-    await svc.close()
+    async with scm_services(scm_url) as svc:
+        yield svc

@@ -5,17 +5,26 @@ questions; conversations an agent is already answering."""
 
 from __future__ import annotations
 
+from channels.email.parse import parse
 from hub.auth.accounts import Principal, create_agent
 from hub.contract.messages import InboundMessage, Sender, ThreadHints
 from hub.conversations.replies import reply
 from hub.ingest.pipeline import ingest
 from hub.scm.autoanswer import RoutingWorker
 from hub.store.models import Identity
-
-from channels.email.parse import parse
-from tests.scm.test_routing import (
-    ANA, CHLOE, automatic_answers, conversation_t, draft_t, drain, fact_t, message_t, policy, rows, telegram,
+from tests.support.scm import (
+    ANA,
+    CHLOE,
+    automatic_answers,
+    conversation_t,
+    draft_t,
+    drain,
+    fact_t,
+    message_t,
+    policy,
+    telegram,
 )
+from tests.support.store import rows
 
 MX = "mx.shop.example"
 

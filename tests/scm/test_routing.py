@@ -14,35 +14,36 @@ from sqlalchemy import select, update
 from adapters.config import SqlSettings
 from adapters.demo_scm import seed_demo_scm
 from adapters.sql import SqlBackend
+from hub.config.settings import ScmSettings
+from hub.contract.messages import InboundMessage, Sender, ThreadHints
+from hub.ingest.pipeline import ingest
 from hub.outbox.compose import PAYLOAD_KEYS
 from hub.scm import wording as answers
-from hub.store.db import make_engine, read_tx, write_tx
-from hub.ingest.pipeline import ingest
-from hub.contract.messages import InboundMessage, Sender, ThreadHints
-from hub.store.models import Conversation, Customer, DemandCount, Message, Outbox, ReplyDraft, RoutingAttempt, ScmFact, utcnow
 from hub.scm.autoanswer import RoutingWorker, claim, conversation_facts, load_questions, record_all, route
 from hub.scm.backend import ScmServices
-from hub.config.settings import ScmSettings
+from hub.store.db import make_engine, read_tx, write_tx
+from hub.store.models import Customer, DemandCount, Outbox, RoutingAttempt, utcnow
 from hub.store.workqueue import RetryPolicy
+from tests.support.scm import (
+    ANA,
+    CHLOE,
+    automatic_answers,
+    conversation_t,
+    draft_t,
+    drain,
+    fact_t,
+    message_t,
+    policy,
+    telegram,
+)
+from tests.support.store import rows
 
-message_t = Message.__table__
 outbox_t = Outbox.__table__
-fact_t = ScmFact.__table__
-draft_t = ReplyDraft.__table__
 attempt_t = RoutingAttempt.__table__
 demand_t = DemandCount.__table__
-conversation_t = Conversation.__table__
 customer_t = Customer.__table__
 
-CHLOE = "chloe.martin@example.com"  # owns SO-4711 (shipped with DHL) in the demo SCM data
-ANA = "ana.silva@example.com"  # owns A1001 (shipped, late)
 BEN_TELEGRAM = "48151623"
-
-
-def policy(**overrides) -> ScmSettings:
-    values = {"auto_answer_min_confidence": 0.5, "routing_retry_base_seconds": 0.01, "routing_retry_max_seconds": 0.02}
-    values.update(overrides)
-    return ScmSettings(**values)
 
 
 def email(address, text, *, external_id, verified=False, subject=None, flags=(), name=None, in_reply_to=()):
@@ -51,32 +52,6 @@ def email(address, text, *, external_id, verified=False, subject=None, flags=(),
         thread=ThreadHints(in_reply_to=tuple(in_reply_to)),
         verified_identities=(Sender(address, kind="email"),) if verified else (),
     )
-
-
-def telegram(user, text, *, external_id):
-    return InboundMessage("telegram", external_id, Sender(user, "Ben Okafor"), text, thread=ThreadHints(thread_key=user))
-
-
-def rows(engine, table, *where):
-    with read_tx(engine) as conn:
-        return conn.execute(select(table).where(*where).order_by(table.c.id)).all()
-
-
-async def drain(worker) -> None:
-    while await worker.run_once():
-        pass
-
-
-def automatic_answers(engine):
-    """Outbound messages marked automatic, with their outbox rows."""
-    with read_tx(engine) as conn:
-        found = conn.execute(
-            select(message_t.c.id, message_t.c.metadata, message_t.c.text, outbox_t.c.channel, outbox_t.c.payload)
-            .join(outbox_t, outbox_t.c.message_id == message_t.c.id)
-            .where(message_t.c.direction == "outbound")
-            .order_by(message_t.c.id)
-        ).all()
-    return [r for r in found if (r.metadata or {}).get("automatic")]
 
 
 # --- the automatic answer -----------------------------------------------------------------------

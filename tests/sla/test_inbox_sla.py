@@ -22,6 +22,7 @@ from hub.sla import timers as sla
 from hub.store.db import make_engine
 from hub.store.models import Conversation, Csat, Customer, utcnow
 from hub.web.app import create_app
+from tests.support.inbox import csrf_of, sign_in
 
 conv_t, customer_t, csat_t = Conversation.__table__, Customer.__table__, Csat.__table__
 ALWAYS = {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
@@ -49,18 +50,6 @@ async def hub(settings):
     yield client
     await client.close()
     engine.dispose()
-
-
-async def sign_in(client, email="agent@example.com", password="agent password"):
-    page = await client.get("/inbox/login")
-    token = re.search(r'name="_csrf" value="([^"]+)"', await page.text()).group(1)
-    resp = await client.post("/inbox/login", data={"email": email, "password": password, "_csrf": token, "next": "/inbox"},
-                             allow_redirects=False)
-    assert resp.status == 303, await resp.text()
-
-
-def csrf_of(html: str) -> str:
-    return re.search(r'<meta name="csrf-token" content="([^"]+)"', html).group(1)
 
 
 def opened(engine, subject: str, address: str, age: timedelta) -> int:

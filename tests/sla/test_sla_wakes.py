@@ -5,7 +5,6 @@ can only come from the change waking it (the pass is seen by the watermark it sa
 from __future__ import annotations
 
 import asyncio
-import re
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -18,6 +17,7 @@ from hub.ingest.spool import load_state
 from hub.sla.timers import STATE
 from hub.store.db import make_engine
 from hub.web.app import create_app
+from tests.support.inbox import csrf_of, sign_in
 
 ALWAYS = {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
@@ -81,13 +81,8 @@ async def test_an_update_through_the_rest_api_wakes_the_sla_worker(hub):
 
 
 async def test_an_update_through_the_inbox_wakes_the_sla_worker(hub):
-    page = await hub.get("/inbox/login")
-    token = re.search(r'name="_csrf" value="([^"]+)"', await page.text()).group(1)
-    resp = await hub.post("/inbox/login", data={"email": "agent@example.com", "password": "agent password",
-                                                "_csrf": token, "next": "/inbox"}, allow_redirects=False)
-    assert resp.status == 303
-    html = await (await hub.get(f"/inbox/c/{hub.conversation_id}")).text()
-    csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', html).group(1)
+    await sign_in(hub)
+    csrf = csrf_of(await (await hub.get(f"/inbox/c/{hub.conversation_id}")).text())
 
     async def change(priority: str) -> None:
         resp = await hub.post(f"/inbox/c/{hub.conversation_id}/update", data={"_csrf": csrf, "priority": priority},

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from hub.auth.accounts import create_agent, create_token
 from hub.store.db import make_engine
-from hub.web.app import create_app
 from hub.store.models import Outbox
+from hub.web.app import create_app
 from hub.web.keys import ENGINE, REGISTRY, SETTINGS
 
 
@@ -351,8 +351,9 @@ async def test_replies_to_form_and_call_conversations_go_by_email(hub):
         assert conn.execute(select(func.count()).select_from(Outbox.__table__).where(Outbox.__table__.c.channel == "webform")).scalar() == 0
     # A caller known only by phone cannot be answered in writing: a clear 422, nothing queued.
     call = await (await hub.post_message(channel="api", external_id="c1", sender={"address": "+4930901820"})).json()
-    from hub.store.db import write_tx
     from sqlalchemy import text
+
+    from hub.store.db import write_tx
     with write_tx(hub.app[ENGINE]) as conn:
         conn.execute(text("UPDATE conversation SET channel = 'voice' WHERE id = :i"), {"i": call["conversation_id"]})
         conn.execute(text("UPDATE message SET channel = 'voice' WHERE conversation_id = :i"), {"i": call["conversation_id"]})

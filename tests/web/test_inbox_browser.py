@@ -21,15 +21,15 @@ import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy import text
 
-from hub.contract import clock
-from hub.sla import timers as sla
 from hub.auth.accounts import create_agent, create_token
+from hub.config.settings import Settings, SlaSettings
+from hub.contract import clock
+from hub.contract.messages import InboundMessage, Sender, ThreadHints
 from hub.customers.linking import issue_code
-from hub.store.db import make_engine
 from hub.demo.articles import seed_knowledge_base
 from hub.ingest.pipeline import ingest
-from hub.contract.messages import InboundMessage, Sender, ThreadHints
-from hub.config.settings import Settings, SlaSettings
+from hub.sla import timers as sla
+from hub.store.db import make_engine
 from hub.web.app import create_app
 from tests.conftest import need
 from tests.support.serverproc import free_port

@@ -11,15 +11,16 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from hub.auth import lockout
-from hub.conversations import macros
 from hub.auth.accounts import Principal, create_agent
-from hub.store.blobs import BlobStore
+from hub.contract.messages import InboundMessage, Sender
+from hub.conversations import macros
 from hub.conversations.actions import add_note, update_conversation
 from hub.conversations.replies import reply
-from hub.store.db import make_engine
 from hub.ingest.pipeline import ingest
-from hub.contract.messages import InboundMessage, Sender
+from hub.store.blobs import BlobStore
+from hub.store.db import make_engine
 from hub.web.app import create_app
+from tests.support.inbox import csrf_of, login_token, sign_in
 
 XSS = '<script>window.pwned=1</script><img src=x onerror="alert(1)">'
 
@@ -44,20 +45,6 @@ async def hub(settings):
     yield client
     await client.close()
     engine.dispose()
-
-
-async def sign_in(client, email="agent@example.com", password="agent password", *, expect=303):
-    page = await client.get("/inbox/login")
-    assert page.status == 200
-    token = re.search(r'name="_csrf" value="([^"]+)"', await page.text()).group(1)
-    resp = await client.post("/inbox/login", data={"email": email, "password": password, "_csrf": token, "next": "/inbox"},
-                             allow_redirects=False)
-    assert resp.status == expect, await resp.text()
-    return resp
-
-
-def csrf_of(html: str) -> str:
-    return re.search(r'<meta name="csrf-token" content="([^"]+)"', html).group(1)
 
 
 def store(engine, blobs=None, **kw):
@@ -86,8 +73,7 @@ async def test_sign_in_form_needs_its_token_and_an_open_redirect_is_refused(hub)
     resp = await hub.post("/inbox/login", data={"email": "agent@example.com", "password": "agent password"},
                           allow_redirects=False)
     assert resp.status == 403 and "out of date" in await resp.text()
-    page = await hub.get("/inbox/login")
-    token = re.search(r'name="_csrf" value="([^"]+)"', await page.text()).group(1)
+    token = login_token(await (await hub.get("/inbox/login")).text())
     resp = await hub.post("/inbox/login", data={"email": "agent@example.com", "password": "agent password",
                                                 "_csrf": token, "next": "//evil.example/x"}, allow_redirects=False)
     assert resp.status == 303 and resp.headers["Location"] == "/inbox"

@@ -16,28 +16,22 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 from sqlalchemy import select
 
+from hub import conversations
 from hub.assignment import rules as assignment
 from hub.auth import accounts as auth
-from hub import conversations
-from hub.conversations import replies
-from hub.scm import customer_orders
-from hub.customers import profiles as customers
-from hub.conversations import inbox as inbox_list
-from hub.auth import lockout
-from hub.conversations import macros
-from hub.conversations import mentions
-from hub.outbox import queue as outbox
-from hub.conversations import read_marks
-from hub.sla import timers as sla
-from hub.auth import staff
-from hub.conversations import continuity, timeline
-from hub.store.db import read_tx
+from hub.auth import lockout, staff
 from hub.contract.errors import HubError, RejectedInput, StaleVersion, Unauthenticated
+from hub.conversations import continuity, macros, mentions, read_marks, replies, timeline
+from hub.conversations import inbox as inbox_list
+from hub.customers import profiles as customers
+from hub.outbox import queue as outbox
+from hub.scm import customer_orders
+from hub.sla import timers as sla
+from hub.store.db import read_tx
 from hub.store.models import Csat, Segment
 from hub.web.changes import conversation_changed
-from hub.web.http import SESSION_COOKIE, client_key
-from hub.web.keys import AUTH, BLOBS, BROADCASTER, ENGINE, LOGIN_LIMITER, REGISTRY, SCM_SERVICES, SETTINGS, SLA_RULES, WORKER
 from hub.web.errors import from_hub_error
+from hub.web.http import SESSION_COOKIE, client_key
 from hub.web.inbox.common import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -51,6 +45,7 @@ from hub.web.inbox.common import (
     render,
     safe_next,
 )
+from hub.web.keys import AUTH, BLOBS, BROADCASTER, ENGINE, LOGIN_LIMITER, REGISTRY, SCM_SERVICES, SETTINGS, SLA_RULES, WORKER
 
 log = logging.getLogger(__name__)
 

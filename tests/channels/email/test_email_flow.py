@@ -10,11 +10,10 @@ import email.utils
 import pytest
 
 from hub.config.settings import SmtpReceiverSettings, SmtpSenderSettings
-from tests.channels.email.test_email_imap import account, dovecot, quick_reconnect  # noqa: F401 - fixtures
-from tests.channels.email.test_email_receiver import SUPPORT, mail, running_hub, smtp_send, wait_until, with_email
-from tests.channels.email.test_email_send import customer_mx
+from tests.support.email import SUPPORT, account, customer_mx, mail, reply_and_receive, running_hub, smtp_send, with_email
+from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("quick_reconnect")]
 
 ANA = "ana@example.com"
 
@@ -23,16 +22,6 @@ async def customer_of(hub, conversation: dict) -> dict:
     resp = await hub.client.get(f"/api/v1/customers/{conversation['customer']['id']}", headers=await hub.headers())
     assert resp.status == 200, await resp.text()
     return await resp.json()
-
-
-async def reply_and_receive(hub, mx, conversation: dict, text: str):
-    """The agent answers through the API; the mail as the customer's server received it."""
-    before = len(mx.received)
-    resp = await hub.client.post(f"/api/v1/conversations/{conversation['id']}/replies", json={"text": text},
-                                 headers=await hub.headers())
-    assert resp.status == 201, await resp.text()
-    await wait_until(lambda: len(mx.received) > before, what="the reply at the customer's mail server")
-    return mx.received[-1]
 
 
 def answer_to(sent, text: str, message_id: str) -> bytes:
@@ -84,7 +73,7 @@ async def test_smtp_in_reply_out_answer_back_in(settings):
             assert "<order-question@example.com>" in sent2.message["References"]
 
 
-async def test_imap_in_reply_out_answer_back_in(settings, dovecot):  # noqa: F811 - the fixture
+async def test_imap_in_reply_out_answer_back_in(settings, dovecot):
     async with customer_mx() as mx:
         settings = with_email(
             settings,

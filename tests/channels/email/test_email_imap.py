@@ -5,50 +5,20 @@ oversized or broken mail rejected without stopping the rest."""
 from __future__ import annotations
 
 import asyncio
-import re
 
 import aioimaplib
 import pytest
 from sqlalchemy import text
 
 from channels.email.imap import ImapPoller, in_pieces, parse_fetch
-from channels.email.parse import parse
-from hub.config.settings import ImapAccountSettings
-from hub.contract.errors import RejectedInput
 from hub.ingest.spool import counts, load_state, rejected
-from tests.channels.email.test_email_receiver import FakeHub, mail, running_hub, wait_until, with_email
-from tests.channels.email.test_email_send import trusted_cert  # noqa: F401 - a fixture
-from tests.conftest import FIXTURES, need
-from tests.support.dovecot import Dovecot, DovecotMissing, find_dovecot
+from tests.conftest import need
+from tests.support.dovecot import Dovecot, find_dovecot
+from tests.support.email import FakeHub, account, mail, running_hub, with_email
+from tests.support.email_corpus import copies, real_mails
+from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture
-def dovecot():
-    need(find_dovecot() is not None, "dovecot is not installed (apt-get install dovecot-imapd)")
-    try:
-        server = Dovecot()
-    except DovecotMissing as exc:  # pragma: no cover - find_dovecot said yes
-        need(False, str(exc))
-    server.start()
-    yield server
-    server.close()
-
-
-@pytest.fixture(autouse=True)
-def quick_reconnect(monkeypatch):
-    # Production backs off from 1 s to 2 min; the tests restart servers and want it back at once.
-    monkeypatch.setattr(ImapPoller, "backoff_first", 0.1)
-    monkeypatch.setattr(ImapPoller, "backoff_max", 0.4)
-    monkeypatch.setattr(ImapPoller, "command_timeout", 10.0)
-
-
-def account(server: Dovecot, **overrides) -> ImapAccountSettings:
-    values = dict(name="support", host=server.host, port=server.port, security="none", username=server.username,
-                  password=server.password, poll_seconds=30.0, idle=True)
-    values.update(overrides)
-    return ImapAccountSettings(**values)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("quick_reconnect")]
 
 
 def imap_settings(settings, server: Dovecot, *, max_message_bytes: int = 25 * 1_048_576, **overrides):
@@ -182,7 +152,7 @@ async def test_oversized_and_broken_mail_is_rejected_and_the_rest_arrives(settin
 
 
 @pytest.mark.parametrize("security", ["ssl", "starttls"])
-async def test_tls(security, trusted_cert):  # noqa: F811 - the fixture imported above
+async def test_tls(security, trusted_cert):
     need(find_dovecot() is not None, "dovecot is not installed (apt-get install dovecot-imapd)")
     _, cert, key = trusted_cert
     server = Dovecot(tls=(cert, key))
@@ -273,37 +243,6 @@ def test_in_pieces_cuts_after_line_ends_and_keeps_every_byte():
     assert [p.count(b"\n") for p in pieces] == [100, 100, 50]
     assert all(p.endswith(b"\n") for p in pieces[:-1])
     assert list(in_pieces(b"one\r\ntwo\r\n", lines=100)) == [b"one\r\ntwo\r\n"]
-
-
-_MESSAGE_ID = re.compile(rb"^message-id[ \t]*:.*(?:\r?\n[ \t].*)*\r?\n", re.I | re.M)
-
-
-def real_mails() -> list[bytes]:
-    """The fixture emails the hub stores (a sender address, some content): real mail of every
-    shape (multipart, encoded, attachments, bounces), without the ones rejected on purpose."""
-    out = []
-    for path in sorted((FIXTURES / "email").rglob("*")):
-        if not path.is_file() or {"crisp", "zapier", "html_replies"} & set(path.parts) or path.name.endswith("_reply_text"):
-            continue
-        raw = path.read_bytes()
-        try:
-            msg = parse(raw, own_addresses=("support@shop.example",))
-        except RejectedInput:
-            continue
-        if "@" in (msg.sender.address or "") and (msg.text.strip() or msg.html or msg.attachments):
-            out.append(raw)
-    return out
-
-
-def copies(corpus: list[bytes], start: int, count: int) -> list[bytes]:
-    """corpus repeated, each copy with its own Message-ID (as the first header line)."""
-    out = []
-    for i in range(start, start + count):
-        raw = _MESSAGE_ID.sub(b"", corpus[i % len(corpus)], count=1)
-        if raw.startswith(b"From "):  # an mbox envelope line is not a header
-            raw = raw.split(b"\n", 1)[1]
-        out.append(b"Message-ID: <copy-%d@scale.example>\r\n" % i + raw)
-    return out
 
 
 def stored_emails(engine) -> tuple[int, int]:

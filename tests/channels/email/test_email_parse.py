@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,33 +21,10 @@ from hub.contract.messages import AUTOMATED_FLAGS, InboundMessage
 from hub.ingest.pipeline import ingest, ingest_many, validate
 from hub.store.models import Conversation, Message
 from tests.conftest import FIXTURES
+from tests.support.email_corpus import NOT_AN_EMAIL, fixture_emails
 
 EMAIL = FIXTURES / "email"
 OWN = ("support@shop.example",)
-
-try:
-    import test.test_email as _cpython_email_tests
-
-    CPYTHON_DATA = Path(os.path.dirname(_cpython_email_tests.__file__)) / "data"
-except ImportError:  # an interpreter without its test package
-    CPYTHON_DATA = None
-
-# Bodies without headers (reply-parser fixtures) are not emails; the talon html replies are bodies.
-_NOT_EMAIL_DIRS = {"crisp", "zapier", "html_replies"}
-# Files among the email fixtures that are not RFC 822 messages: parse must refuse them cleanly.
-NOT_AN_EMAIL = {"mail_outlook_1", "msg_19.txt"}
-
-
-def fixture_emails() -> list[Path]:
-    files = [
-        p
-        for p in sorted(EMAIL.rglob("*"))
-        if p.is_file() and not _NOT_EMAIL_DIRS.intersection(p.parts) and not p.name.endswith("_reply_text")
-    ]
-    if CPYTHON_DATA is not None and CPYTHON_DATA.is_dir():
-        files += sorted(CPYTHON_DATA.glob("msg_*.txt"))
-    return files
-
 
 def fx(relative: str) -> bytes:
     return (EMAIL / relative).read_bytes()

@@ -1,192 +1,28 @@
 """The SMTP/LMTP receiver against real SMTP clients on loopback: who it accepts mail for, the
 size limit, 250 only once the mail is spooled, and mail becoming a conversation through the hub.
 
-The helpers at the top (a running hub, mail building, waiting) are shared by the other email tests.
+The shared helpers (a running hub, mail building, waiting) are in tests/support/email.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.policy
 import hashlib
 import re
 import smtplib
-import time
-from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import make_msgid
 
 import aiosmtplib
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from channels.email import EmailChannel
 from channels.email.receiver import spool_key
-from hub.auth.accounts import create_agent
 from hub.config.settings import EmailSettings, SmtpReceiverSettings
-from hub.contract.errors import Conflict, RejectedInput
-from hub.conversations.listing import ConversationFilter, list_conversations
-from hub.conversations.queries import get_conversation
-from hub.store.db import make_engine
-from hub.web.app import create_app
-from hub.web.keys import REGISTRY
+from hub.contract.errors import RejectedInput
 from tests.conftest import FIXTURES
-
-SUPPORT = "support@shop.example"
-
-# --- shared helpers --------------------------------------------------------------------------
-
-
-def mail(
-    *,
-    sender: str = "Ana Lima <ana@example.com>",
-    to: str = SUPPORT,
-    subject: str = "Where is my order 1234?",
-    text: str = "Hello, my order 1234 has not arrived yet.\n\nAna\n",
-    message_id: str | None = None,
-    in_reply_to: str | None = None,
-    references: str | None = None,
-    size: int | None = None,
-) -> bytes:
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg["Date"] = formatdate(usegmt=True)
-    msg["Message-ID"] = message_id or make_msgid(domain="example.com")
-    if in_reply_to:
-        msg["In-Reply-To"] = in_reply_to
-    if references:
-        msg["References"] = references
-    if size:
-        text = text + ("padding line of an oversized message\n" * (size // 37 + 1))
-    msg.set_content(text)
-    return msg.as_bytes(policy=email.policy.SMTP)
-
-
-async def wait_until(predicate, *, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
-    """Poll a (sync or async) predicate until it returns something truthy; that value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(interval)
-
-
-def with_email(settings, **email) -> object:
-    email.setdefault("addresses", [SUPPORT])
-    email.setdefault("from_name", "Shop Support")
-    return settings.model_copy(update={"email": EmailSettings(**email)})
-
-
-@dataclass
-class RunningHub:
-    app: object
-    client: TestClient
-    engine: object
-    _headers: dict
-
-    @property
-    def channel(self) -> EmailChannel:
-        return self.app[REGISTRY].get("email")
-
-    @property
-    def smtp_port(self) -> int:
-        return self.channel.receiver.port
-
-    async def headers(self, role: str = "agent") -> dict:
-        """Bearer headers of an agent or admin, created and logged in on first use (password
-        hashing is slow enough to leave out of tests that never call the API)."""
-        if role not in self._headers:
-            email, password = f"{role}@shop.example", f"{role} password"
-            with contextlib.suppress(Conflict):  # a hub started again on the same store
-                await asyncio.to_thread(create_agent, self.engine, email, password, role=role)
-            resp = await self.client.post("/api/v1/auth/login", json={"email": email, "password": password})
-            assert resp.status == 200, await resp.text()
-            self._headers[role] = {"Authorization": f"Bearer {(await resp.json())['token']}"}
-            self.client.session.cookie_jar.clear()
-        return self._headers[role]
-
-    def conversations(self) -> list[dict]:
-        return list_conversations(self.engine, ConversationFilter(limit=200))["items"]
-
-    def conversation(self, conversation_id: int) -> dict:
-        return get_conversation(self.engine, conversation_id)
-
-    def conversations_of(self, address: str) -> list[dict]:
-        out = []
-        for item in self.conversations():
-            conv = self.conversation(item["id"])
-            if any((m["sender"] or {}).get("address") == address for m in conv["messages"]):
-                out.append(conv)
-        return out
-
-    def inbound_ids(self) -> list[str]:
-        ids = []
-        for item in self.conversations():
-            ids += [m["external_id"] for m in self.conversation(item["id"])["messages"] if m["direction"] == "inbound"]
-        return ids
-
-
-@contextlib.asynccontextmanager
-async def running_hub(settings, *, registry=None):
-    """create_app(settings) served on loopback with its workers and channels running (registry:
-    the channels, when not those the settings configure)."""
-    app = create_app(settings, registry=registry)
-    engine = make_engine(settings.effective_database_url)
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    try:
-        yield RunningHub(app, client, engine, {})
-    finally:
-        await asyncio.wait_for(client.close(), 30)
-        engine.dispose()
-
-
-async def smtp_send(port: int, raw: bytes, *, sender: str = "ana@example.com", recipients=(SUPPORT,)):
-    return await aiosmtplib.send(raw, sender=sender, recipients=list(recipients), hostname="127.0.0.1", port=port,
-                                 timeout=10, start_tls=False)
-
-
-class FakeHub:
-    """A HubLink that records what the channel hands it."""
-
-    def __init__(self, *, spool_error: Exception | None = None):
-        self.spooled: list[tuple[str, str, dict, bytes | None]] = []
-        self.ingested: list = []
-        self.rejected: list = []
-        self.state: dict = {}
-        self.spool_error = spool_error
-
-    async def ingest(self, message):
-        self.ingested.append(message)
-        return message
-
-    async def spool(self, channel, key, payload, raw=None):
-        if self.spool_error is not None:
-            raise self.spool_error
-        new = all(k != key for _, k, _, _ in self.spooled)
-        if new:
-            self.spooled.append((channel, key, payload, raw))
-        return new
-
-    async def reject(self, channel, key, reason, payload, raw=None):
-        self.rejected.append((channel, key, reason, payload, raw))
-
-    async def run_parser(self, fn, /, *args, **kwargs):
-        return fn(*args, **kwargs)
-
-    async def load_state(self, channel, name):
-        return self.state.get((channel, name))
-
-    async def save_state(self, channel, name, value):
-        self.state[(channel, name)] = value
+from tests.support.email import SUPPORT, FakeHub, mail, running_hub, smtp_send, with_email
+from tests.support.waiting import wait_until
 
 
 @contextlib.asynccontextmanager

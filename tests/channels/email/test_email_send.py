@@ -5,84 +5,20 @@ login, and how the server's answers become the outbox's retry or failure."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email
 import email.policy
-import shutil
-import ssl
-from dataclasses import dataclass, field
 
 import pytest
-from aiosmtpd.smtp import SMTP, AuthResult
 
 from channels.base import PermanentFailure, TemporaryFailure
 from channels.email.sender import SmtpSender, build_message, message_id_for
 from hub.config.settings import SmtpSenderSettings
 from hub.contract.messages import Attachment, OutboundMessage
 from hub.contract.signing import IdKind, classify
-from tests.channels.email.test_email_receiver import SUPPORT, mail, running_hub, wait_until, with_email
-from tests.conftest import need
-from tests.support.dovecot import make_certificate
+from tests.support.email import SUPPORT, customer_mx, mail, running_hub, with_email
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@dataclass
-class Envelope:
-    mail_from: str
-    rcpt_tos: list[str]
-    raw: bytes
-
-    @property
-    def message(self) -> email.message.EmailMessage:
-        return email.message_from_bytes(self.raw, policy=email.policy.default)
-
-
-@dataclass
-class CustomerMx:
-    """The customer's mail server: collects what it accepts; answers can be scripted."""
-
-    received: list[Envelope] = field(default_factory=list)
-    rcpt_answers: list[str] = field(default_factory=list)
-    data_answers: list[str] = field(default_factory=list)
-    port: int = 0
-    attempts: int = 0
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if self.rcpt_answers:
-            return self.rcpt_answers.pop(0)
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.attempts += 1
-        if self.data_answers:
-            return self.data_answers.pop(0)
-        self.received.append(Envelope(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
-        return "250 OK: queued as 1234"
-
-
-@contextlib.asynccontextmanager
-async def customer_mx(*, tls: ssl.SSLContext | None = None, implicit_tls: bool = False, logins: dict | None = None):
-    mx = CustomerMx()
-    loop = asyncio.get_running_loop()
-    kwargs = {}
-    if logins is not None:
-        def authenticator(server, session, envelope, mechanism, auth_data):
-            ok = logins.get(auth_data.login.decode()) == auth_data.password.decode()
-            return AuthResult(success=ok, handled=False)
-
-        kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=bool(tls and not implicit_tls))
-    server = await loop.create_server(
-        lambda: SMTP(mx, hostname="mx.customer.example", loop=loop,
-                     tls_context=None if implicit_tls else tls, require_starttls=bool(tls and not implicit_tls), **kwargs),
-        "127.0.0.1", 0, ssl=tls if implicit_tls else None,
-    )
-    mx.port = server.sockets[0].getsockname()[1]
-    try:
-        yield mx
-    finally:
-        server.close()
 
 
 def outbound(**overrides) -> OutboundMessage:
@@ -211,18 +147,6 @@ async def test_unreachable_or_silent_servers_are_temporary():
             await sender(server.sockets[0].getsockname()[1], timeout_seconds=0.5).send(outbound())
     finally:
         server.close()
-
-
-@pytest.fixture
-def trusted_cert(tmp_path, monkeypatch) -> tuple:
-    """A self-signed certificate for 127.0.0.1 that clients in this test trust (SSL_CERT_FILE):
-    (server context, cert path, key path)."""
-    need(shutil.which("openssl") is not None, "openssl is not installed")
-    cert, key = make_certificate(tmp_path)
-    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    return context, cert, key
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # aiosmtpd cannot tell implicit TLS

@@ -9,44 +9,27 @@ import asyncio
 import copy
 import hashlib
 import io
-import json
 from collections import Counter
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from channels.telegram import SECRET_HEADER, TelegramConfigError, from_settings
+from channels.telegram import TelegramConfigError, from_settings
 from channels.telegram.send import MAX_TEXT_UNITS, split_text, utf16_len
-from hub.contract import clock
-from hub.auth.accounts import create_agent, create_token
-from hub.store.db import make_engine
-from hub.ingest.pipeline import LINKED_TEXT
-from hub.contract.messages import Attachment, OutboundMessage
-from hub.store.models import Message
 from hub.config.settings import TelegramBotSettings
+from hub.contract import clock
+from hub.contract.messages import Attachment, OutboundMessage
+from hub.ingest.pipeline import LINKED_TEXT
 from hub.ingest.spool import counts, load_state
 from hub.ingest.spool import rejected as rejected_items
+from hub.store.models import Message
 from hub.web.app import create_app
-from hub.web.keys import REGISTRY
-from tests.conftest import FIXTURES
-from tests.support.fake_telegram import FakeTelegram
+from tests.support.telegram import BOT_ID, BOT_USERNAME, SECRET, TOKEN, USER, load
+from tests.support.waiting import eventually
 
 # PTB 22's RetryAfter reads its own deprecated int-valued retry_after while being built.
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")
-
-UPDATES = FIXTURES / "telegram" / "updates"
-TOKEN = "110201543:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
-SECRET = "webhook-secret_1"
-BOT_ID = 110201543
-BOT_USERNAME = "ShopHelpBot"
-USER = 12345678
-
-
-def load(name: str) -> dict:
-    return json.loads((UPDATES / name).read_text(encoding="utf-8"))
 
 
 def with_ids(update: dict, update_id: int, message_id: int | None = None) -> dict:
@@ -57,135 +40,6 @@ def with_ids(update: dict, update_id: int, message_id: int | None = None) -> dic
         body = update.get("message") or update.get("edited_message")
         body["message_id"] = message_id
     return update
-
-
-async def eventually(check, *, timeout: float = 15.0, interval: float = 0.05, what: str = "condition"):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(interval)
-
-
-@dataclass
-class TgHub:
-    client: TestClient
-    app: object
-    agent: dict
-    integration: dict
-    fake: FakeTelegram
-    settings: object
-
-    @property
-    def channel(self):
-        return self.app[REGISTRY].get("telegram")
-
-    async def post_update(self, update, *, path: str = "/channels/telegram/webhook", secret: str | None = SECRET):
-        headers = {"Content-Type": "application/json"}
-        if secret is not None:
-            headers[SECRET_HEADER] = secret
-        body = update if isinstance(update, (bytes, str, io.BytesIO)) else json.dumps(update)
-        return await self.client.post(path, data=body, headers=headers)
-
-    async def conversations(self) -> list[dict]:
-        resp = await self.client.get("/api/v1/conversations?channel=telegram&limit=200", headers=self.agent)
-        assert resp.status == 200, await resp.text()
-        return (await resp.json())["items"]
-
-    async def conversation(self, cid: int) -> dict:
-        resp = await self.client.get(f"/api/v1/conversations/{cid}", headers=self.agent)
-        assert resp.status == 200, await resp.text()
-        return await resp.json()
-
-    async def messages(self) -> list[dict]:
-        out = []
-        for conv in await self.conversations():
-            out += (await self.conversation(conv["id"]))["messages"]
-        return out
-
-    async def wait_messages(self, n: int, *, direction: str = "inbound") -> list[dict]:
-        async def enough():
-            found = [m for m in await self.messages() if m["direction"] == direction]
-            return found if len(found) >= n else None
-
-        return await eventually(enough, what=f"{n} {direction} messages")
-
-    async def reply(self, cid: int, text: str) -> dict:
-        resp = await self.client.post(f"/api/v1/conversations/{cid}/replies", json={"text": text}, headers=self.agent)
-        assert resp.status == 201, await resp.text()
-        return await resp.json()
-
-    async def delivery(self, cid: int, message_id: int, *, until: tuple[str, ...]) -> dict:
-        async def state():
-            msg = next(m for m in (await self.conversation(cid))["messages"] if m["id"] == message_id)
-            return msg if msg["delivery"] and msg["delivery"]["state"] in until else None
-
-        return await eventually(state, what=f"delivery {until}")
-
-    async def spool_settled(self, done: int) -> dict:
-        engine = make_engine(self.settings.effective_database_url)
-        try:
-            async def settled():
-                c = await asyncio.to_thread(counts, engine)
-                return c if c.get("done", 0) + c.get("rejected", 0) >= done and not c.get("pending") else None
-
-            return await eventually(settled, what=f"{done} spooled updates processed")
-        finally:
-            engine.dispose()
-
-    def db(self):
-        return make_engine(self.settings.effective_database_url)
-
-
-@pytest.fixture
-async def fake():
-    server = FakeTelegram()
-    server.add_bot(TOKEN, id=BOT_ID, username=BOT_USERNAME)
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-async def start_hub(settings, fake):
-    started: list[TestClient] = []
-    accounts: dict = {}
-
-    async def start(**overrides) -> TgHub:
-        values = dict(
-            telegram_token=TOKEN,
-            telegram_webhook_secret=SECRET,
-            telegram_api_url=fake.url,
-            public_url="https://hub.example",
-        )
-        values.update(overrides)
-        hub_settings = settings.model_copy(update=values)
-        app = create_app(hub_settings)
-        if not accounts:
-            engine = make_engine(hub_settings.effective_database_url)
-            create_agent(engine, "agent@example.com", "agent password", role="agent")
-            accounts["integration"] = {"Authorization": f"Bearer {create_token(engine, 'shop', role='integration')}"}
-            engine.dispose()
-        channel = app[REGISTRY].get("telegram")
-        # Keep the test bounded: short long polls, quick retries.
-        channel.poll_timeout = 1.0
-        channel.retry_base_seconds = 0.05
-        channel.retry_max_seconds = 0.2
-        client = TestClient(TestServer(app))
-        await client.start_server()
-        started.append(client)
-        resp = await client.post("/api/v1/auth/login", json={"email": "agent@example.com", "password": "agent password"})
-        assert resp.status == 200
-        agent = {"Authorization": f"Bearer {(await resp.json())['token']}"}
-        client.session.cookie_jar.clear()
-        return TgHub(client, app, agent, accounts["integration"], fake, hub_settings)
-
-    yield start
-    for client in started:
-        await client.close()
 
 
 # --- webhook mode ------------------------------------------------------------------------------

@@ -8,9 +8,6 @@ import json
 import os
 import re
 import stat
-import struct
-import zlib
-from html import unescape
 from types import SimpleNamespace
 
 import aiohttp
@@ -32,29 +29,15 @@ from channels.webform.validation import (
     valid_email,
     validate,
 )
-from hub.contract import clock
 from hub.auth.accounts import create_agent
-from hub.store.db import make_engine
-from hub.contract.messages import InboundMessage, Sender
 from hub.config.settings import FormField, FormSettings, Settings, _default_forms
+from hub.contract import clock
+from hub.contract.messages import InboundMessage, Sender
+from hub.store.db import make_engine
 from hub.web.app import create_app
 from hub.web.keys import REGISTRY, WRITER
+from tests.support.webform import PNG, token_of
 
-
-def png_bytes() -> bytes:
-    """A real 1x1 PNG."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
-        + chunk(b"IEND", b"")
-    )
-
-
-PNG = png_bytes()
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 32 + b"\xff\xd9"
 GIF = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
@@ -448,10 +431,6 @@ class FormClient:
         resp = await self.client.get(f"/api/v1/conversations/{cid}", headers=self.agent)
         assert resp.status == 200, await resp.text()
         return await resp.json()
-
-
-def token_of(html: str) -> str:
-    return unescape(re.search(r'name="_token" value="([^"]+)"', html).group(1))
 
 
 def reference_of(html: str) -> int:

@@ -26,9 +26,9 @@ from hub.config.settings import Settings
 from hub.conversations.queries import get_conversation
 from hub.store.db import make_engine
 from hub.web.app import create_app
-from tests.channels.webform.test_webform import PNG
 from tests.conftest import need
 from tests.support.serverproc import free_port
+from tests.support.webform import PNG
 
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
