@@ -14,7 +14,7 @@ from hub.auth.accounts import create_agent
 from hub.store.db import is_sqlite, make_engine
 from hub.web.app import create_app
 from hub.web.keys import KB_INDEX
-from tests.kb.test_kb_api import wait_ready
+from tests.support.waiting import wait_until
 
 
 async def _app(settings, name: str) -> TestClient:
@@ -22,7 +22,8 @@ async def _app(settings, name: str) -> TestClient:
     kb = settings.kb.model_copy(update={"warm_up": True, "sync_seconds": 600.0, "index_dir": settings.data_dir / f"kb-{name}"})
     client = TestClient(TestServer(create_app(settings.model_copy(update={"kb": kb}), role="web")))
     await client.start_server()
-    await wait_ready(client.app[KB_INDEX])
+    index = client.app[KB_INDEX]
+    await wait_until(lambda: index.ready, timeout=120, what="the knowledge base to load")
     return client
 
 

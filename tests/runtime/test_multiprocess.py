@@ -24,9 +24,9 @@ from sqlalchemy import text
 
 from hub.auth.accounts import create_agent, create_token
 from hub.store.db import make_engine
-from tests.channels.email.test_email_receiver import mail
 from tests.conftest import FIXTURES, need
 from tests.support.dovecot import Dovecot, find_dovecot
+from tests.support.email import mail
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.serverproc import HubProcess, free_port
 
