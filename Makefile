@@ -27,7 +27,11 @@ demo: migrate
 run: demo
 	$(BIN)/servicehub serve
 
+# The style and the layering are checked before the suite: ruff's rules and the import-linter
+# contracts are in pyproject.toml.
 test: setup
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Every figure of the README's Performance section (tens of minutes on two cores); one script

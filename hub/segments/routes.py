@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Literal, Optional
+from typing import Literal
 
 from aiohttp import web
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from hub.segments import value as segments
-from hub.store.db import read_tx
 from hub.contract.errors import RejectedInput
-from hub.store.models import Customer, CustomerValue, Segment
 from hub.runtime.pacing import Pacer
 from hub.runtime.workers import Worker
+from hub.segments import value as segments
+from hub.store.db import read_tx
+from hub.store.models import Customer, CustomerValue, Segment
 from hub.web import openapi as doc
 from hub.web.capability import ApiDoc, Capability
 from hub.web.http import AGENTS, MAX_ID, db, json_response, parse_body, path_id, principal
@@ -34,12 +34,12 @@ SegmentName = Literal["general", "potential", "key"]
 # --- shapes -------------------------------------------------------------------------------------
 
 class SegmentIn(Strict):
-    segment: Optional[SegmentName] = Field(
+    segment: SegmentName | None = Field(
         description="set by hand and locked (recomputation keeps it); null hands the segment back to the computation")
 
 
 class RecomputeIn(Strict):
-    customer_id: Optional[int] = Field(default=None, ge=1, le=2_147_483_647,
+    customer_id: int | None = Field(default=None, ge=1, le=2_147_483_647,
                                        description="one customer now; omitted: every customer, by the background worker")
 
 
@@ -53,8 +53,8 @@ class CustomerValueOut(BaseModel):
     source: Literal["scm", "contacts", "stale"] = Field(
         description="scm: orders from the back end; contacts: contact history only (no back end, or it cannot list "
                     "a customer's orders); stale: the back end was down, order figures kept from orders_as_of")
-    error: Optional[str]
-    orders_as_of: Optional[datetime]
+    error: str | None
+    orders_as_of: datetime | None
     computed_at: datetime
 
 
@@ -62,7 +62,7 @@ class CustomerSegmentOut(BaseModel):
     customer_id: int
     segment: SegmentName
     segment_locked: bool = Field(description="set by hand: recomputation keeps it")
-    value: Optional[CustomerValueOut] = Field(description="null until first computed")
+    value: CustomerValueOut | None = Field(description="null until first computed")
 
 
 class RecomputeOut(BaseModel):
@@ -71,19 +71,19 @@ class RecomputeOut(BaseModel):
 
 class CustomerSummary(BaseModel):
     id: int
-    name: Optional[str]
+    name: str | None
     segment: SegmentName
     segment_locked: bool
-    order_value: Optional[float]
-    order_count: Optional[int]
-    contacts: Optional[int]
-    currency: Optional[str]
-    computed_at: Optional[datetime]
+    order_value: float | None
+    order_count: int | None
+    contacts: int | None
+    currency: str | None
+    computed_at: datetime | None
 
 
 class CustomerPage(BaseModel):
     items: list[CustomerSummary]
-    next_cursor: Optional[str]
+    next_cursor: str | None
 
 
 # --- handlers -----------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -16,8 +16,8 @@ class Strict(BaseModel):
 
 class SenderIn(Strict):
     address: str = Field(min_length=1, max_length=320, description="email, Telegram user id, phone (+E.164) or web id")
-    name: Optional[str] = Field(default=None, max_length=200)
-    kind: Optional[Literal["email", "telegram", "phone", "web"]] = Field(
+    name: str | None = Field(default=None, max_length=200)
+    kind: Literal["email", "telegram", "phone", "web"] | None = Field(
         default=None, description="the address kind; by default fixed by the channel or recognised"
     )
 
@@ -26,12 +26,12 @@ class MessageIn(Strict):
     channel: str = Field(min_length=1, max_length=32)
     external_id: str = Field(min_length=1, max_length=500, description="unique per channel: replays are deduplicated")
     sender: SenderIn
-    subject: Optional[str] = Field(default=None, max_length=500)
-    text: Optional[str] = Field(default=None, max_length=1_000_000)
-    html: Optional[str] = Field(default=None, max_length=2_000_000)
-    sent_at: Optional[AwareDatetime] = None
+    subject: str | None = Field(default=None, max_length=500)
+    text: str | None = Field(default=None, max_length=1_000_000)
+    html: str | None = Field(default=None, max_length=2_000_000)
+    sent_at: AwareDatetime | None = None
     in_reply_to: list[str] = Field(default_factory=list, max_length=50)
-    conversation_id: Optional[int] = Field(default=None, ge=1, le=2_147_483_647)
+    conversation_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -53,10 +53,10 @@ class ConversationPatch(Strict):
     only to that version of the conversation: if it changed meanwhile, nothing is written and the
     answer is 409 with the current state. Without either, each field sent is written as it is."""
 
-    status: Optional[Literal["open", "pending", "resolved", "closed"]] = None
-    priority: Optional[Literal["low", "normal", "high", "urgent"]] = None
-    assignee_id: Optional[int] = Field(default=None, ge=1, le=2_147_483_647, description="null unassigns")
-    version: Optional[int] = Field(
+    status: Literal["open", "pending", "resolved", "closed"] | None = None
+    priority: Literal["low", "normal", "high", "urgent"] | None = None
+    assignee_id: int | None = Field(default=None, ge=1, le=2_147_483_647, description="null unassigns")
+    version: int | None = Field(
         default=None, ge=1, le=2_147_483_647,
         description="the conversation's version this change was made on (its `version`, or the number in its ETag)",
     )
@@ -80,9 +80,9 @@ class AttachmentIn(Strict):
 
 class ReplyIn(Strict):
     text: str = Field(min_length=1, max_length=100_000)
-    html: Optional[str] = Field(default=None, max_length=1_000_000)
+    html: str | None = Field(default=None, max_length=1_000_000)
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=10)
-    channel: Optional[Literal["email", "telegram"]] = Field(
+    channel: Literal["email", "telegram"] | None = Field(
         default=None, description="answer on this channel, to the customer's address there; default: the conversation's way back"
     )
 
@@ -118,7 +118,7 @@ class LoginIn(Strict):
 class ErrorBody(BaseModel):
     code: str
     message: str
-    detail: Optional[Any] = None
+    detail: Any | None = None
 
 
 class ErrorOut(BaseModel):
@@ -127,7 +127,7 @@ class ErrorOut(BaseModel):
 
 class CustomerRef(BaseModel):
     id: int
-    name: Optional[str]
+    name: str | None
     segment: str = Field(description="general, potential or key")
 
 
@@ -135,14 +135,14 @@ class ConversationOut(BaseModel):
     id: int
     customer: CustomerRef
     channel: str
-    subject: Optional[str]
+    subject: str | None
     status: str
     priority: str
-    assignee_id: Optional[int]
-    intent: Optional[str]
-    sla_due_at: Optional[datetime]
-    first_response_at: Optional[datetime]
-    resolved_at: Optional[datetime]
+    assignee_id: int | None
+    intent: str | None
+    sla_due_at: datetime | None
+    first_response_at: datetime | None
+    resolved_at: datetime | None
     last_message_at: datetime
     created_at: datetime
     version: int = Field(description="counts the changes of status, priority, assignee and the rest agents see; "
@@ -151,13 +151,13 @@ class ConversationOut(BaseModel):
 
 class ConversationPage(BaseModel):
     items: list[ConversationOut]
-    next_cursor: Optional[str]
+    next_cursor: str | None
 
 
 class SenderOut(BaseModel):
-    kind: Optional[str]
-    address: Optional[str]
-    name: Optional[str]
+    kind: str | None
+    address: str | None
+    name: str | None
 
 
 class AttachmentOut(BaseModel):
@@ -171,25 +171,25 @@ class AttachmentOut(BaseModel):
 class DeliveryOut(BaseModel):
     state: Literal["queued", "sending", "sent", "failed"]
     attempts: int
-    last_error: Optional[str]
-    next_attempt_at: Optional[datetime]
-    sent_at: Optional[datetime]
+    last_error: str | None
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
 
 
 class MessageOut(BaseModel):
     id: int
     direction: Literal["inbound", "outbound", "note", "system"]
     channel: str
-    external_id: Optional[str]
-    sender: Optional[SenderOut]
-    author_agent_id: Optional[int]
-    subject: Optional[str]
+    external_id: str | None
+    sender: SenderOut | None
+    author_agent_id: int | None
+    subject: str | None
     text: str
-    html: Optional[str]
+    html: str | None
     sent_at: datetime
     created_at: datetime
     attachments: list[AttachmentOut]
-    delivery: Optional[DeliveryOut] = Field(description="outbound only: where its delivery stands")
+    delivery: DeliveryOut | None = Field(description="outbound only: where its delivery stands")
     automatic: bool = Field(default=False, description="sent by the hub itself (an answer from the back end's facts)")
 
 
@@ -219,7 +219,7 @@ class IdentityOut(BaseModel):
     id: int
     kind: str
     address: str
-    display_name: Optional[str]
+    display_name: str | None
     verified: bool
     linked_by_code: bool = Field(default=False, description="a link code attached it: an agent can remove it")
 
@@ -236,30 +236,30 @@ class LinkCodeInfo(BaseModel):
 
     id: int
     created_at: datetime
-    created_by: Optional[str] = Field(description="who issued it: agent:<id> or token:<id>")
+    created_by: str | None = Field(description="who issued it: agent:<id> or token:<id>")
     expires_at: datetime
-    used_at: Optional[datetime]
-    used_by: Optional[LinkCodeUser]
+    used_at: datetime | None
+    used_by: LinkCodeUser | None
     status: Literal["open", "used", "expired"]
 
 
 class CustomerConversation(BaseModel):
     id: int
     channel: str
-    subject: Optional[str]
+    subject: str | None
     status: str
     last_message_at: datetime
 
 
 class CustomerOut(BaseModel):
     id: int
-    name: Optional[str]
+    name: str | None
     segment: str
     segment_locked: bool = Field(default=False, description="set by an admin: recomputation keeps it")
-    value: Optional[dict[str, Any]] = Field(
+    value: dict[str, Any] | None = Field(
         default=None, description="order value and count, contacts over the segment window (hub/segments/value.py); null before the first run"
     )
-    merged_into: Optional[int]
+    merged_into: int | None
     created_at: datetime
     identities: list[IdentityOut]
     conversations: list[CustomerConversation]
@@ -290,7 +290,7 @@ class Probe(BaseModel):
     status: Literal["ok", "draining", "unavailable"]
     role: Literal["all", "web", "worker"]
     leases: list[str] = Field(default=[], description="the elected loops this process runs")
-    database: Optional[str] = Field(default=None, description="'ok', or the kind of error the store answered with")
+    database: str | None = Field(default=None, description="'ok', or the kind of error the store answered with")
 
 
 class LinkCodeOut(BaseModel):
@@ -303,16 +303,16 @@ class RejectedItem(BaseModel):
     channel: str
     key: str
     status: str = Field(description="rejected; pending once retried")
-    reason: Optional[str] = Field(description="why it was rejected (kept after a retry until it succeeds)")
+    reason: str | None = Field(description="why it was rejected (kept after a retry until it succeeds)")
     attempts: int
-    budget_seconds: Optional[float] = Field(description="its own time budget, if an admin gave it one; null: the hub's default")
-    raw_sha256: Optional[str]
+    budget_seconds: float | None = Field(description="its own time budget, if an admin gave it one; null: the hub's default")
+    raw_sha256: str | None
     received_at: datetime
     detail: dict[str, Any] = Field(description="what the channel kept with it (headers, envelope...)")
 
 
 class RetryIn(Strict):
-    budget_seconds: Optional[float] = Field(
+    budget_seconds: float | None = Field(
         default=None, gt=0, le=3600,
         description="a larger time budget for this item (a legitimate mail the default budget was too short for)",
     )

@@ -1,6 +1,6 @@
 """elected singletons: the lease table
 
-Revision ID: 0020
+Revision ID: 0019
 Revises: 0018
 Create Date: 2026-12-04
 
@@ -12,7 +12,7 @@ from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 
-revision = '0020'
+revision = '0019'
 down_revision = '0018'
 branch_labels = None
 depends_on = None
