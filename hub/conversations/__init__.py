@@ -7,6 +7,7 @@
     inbox.py       the inbox list as an agent sees it (views, previews, unread, SLA labels)
     actions.py     status / priority / assignee changes with their side effects; internal notes
     replies.py     replies: recipient resolution, outbound messages and their outbox rows
+    continuity.py  the customer's related conversations; moving a message, merging two, undoing either
     timeline.py, read_marks.py, presence.py, mentions.py, macros.py, versions.py
 
 Other capabilities (the web routes, SCM, CSAT) may use the names below as `conversations.NAME`
