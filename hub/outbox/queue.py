@@ -51,6 +51,12 @@ def enqueue(
     )
 
 
+def release(engine: Engine, row_ids: list[int]) -> None:
+    """Give back rows claimed but not started (the worker is stopping): due at once for another
+    worker, the attempt not counted."""
+    QUEUE.release(engine, row_ids)
+
+
 def mark_sent(engine: Engine, row, external_id: str | None) -> None:
     with write_tx(engine) as conn:
         QUEUE.finish(conn, row.id, sent_at=utcnow())

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from hub.contract.delivery import PermanentFailure, TemporaryFailure
 from hub.contract.errors import HubError
 from hub.contract.messages import Attachment, OutboundMessage
-from hub.outbox.queue import claim, mark_failed, mark_sent
+from hub.outbox.queue import claim, mark_failed, mark_sent, release
 from hub.store.blobs import BlobStore
 from hub.store.models import OutboxStatus
 from hub.store.workqueue import PollingWorker, RetryPolicy
@@ -55,6 +55,9 @@ def outbound_from_payload(
     )
 
 
+# How long a stopping worker waits for the send in hand (within the process's drain time).
+FINISH_ON_STOP_SECONDS = 20.0
+
 class OutboxWorker(PollingWorker):
     """Claims due rows and delivers them: kind "message" through the channel registry, other kinds
     through deliverers registered by the features that create them (escalations, surveys)."""
@@ -82,9 +85,25 @@ class OutboxWorker(PollingWorker):
 
     async def run_once(self) -> int:
         rows = await asyncio.to_thread(claim, self.engine, limit=self.batch_size, policy=self.policy)
-        for row in rows:
-            await self._deliver(row)
+        for done, row in enumerate(rows):
+            delivery = asyncio.ensure_future(self._deliver(row))
+            try:
+                await asyncio.shield(delivery)
+            except asyncio.CancelledError:
+                await self._stop_cleanly(delivery, [r.id for r in rows[done + 1:]])
+                raise
         return len(rows)
+
+    async def _stop_cleanly(self, delivery: asyncio.Future, not_started: list[int]) -> None:
+        """The worker is stopping (SIGTERM) in the middle of a batch. The send in hand is finished
+        and recorded: cut off, it would be sent again once its lease ran out, and the customer could
+        get the message twice. The rows not started go back to the queue at once, for another worker."""
+        try:
+            await asyncio.wait_for(delivery, FINISH_ON_STOP_SECONDS)
+        except Exception:  # it failed or took too long: its lease brings it back, as after a crash
+            log.warning("stopping: an outbox delivery did not finish within %s s", FINISH_ON_STOP_SECONDS)
+        if not_started:
+            await asyncio.to_thread(release, self.engine, not_started)
 
     async def _deliver(self, row) -> None:
         try:

@@ -230,3 +230,41 @@ async def test_several_workers_deliver_each_row_once(engine):
     keys = Counter(channel.attempts)
     assert len(keys) == 120 and set(keys.values()) == {1}
     assert {r.status for r in outbox_rows(engine)} == {"sent"}
+
+
+class SlowChannel(ScriptedChannel):
+    """Delivers once `go` is set: a send in progress when the worker is told to stop."""
+
+    def __init__(self):
+        super().__init__()
+        self.started = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def send(self, message):
+        self.started.set()
+        await self.go.wait()
+        return await super().send(message)
+
+
+async def test_a_stopping_worker_finishes_the_send_in_hand_and_gives_back_the_rest(engine):
+    channel = SlowChannel()
+    cid = seed_conversation(engine)
+    for n in range(3):
+        reply(engine, cid, AGENT, f"answer {n}")
+    worker = OutboxWorker(engine, registry_with(channel), batch_size=10)
+    task = asyncio.create_task(worker.run())
+    await asyncio.wait_for(channel.started.wait(), 10)
+    task.cancel()  # SIGTERM arrives while the first reply is being sent
+    await asyncio.sleep(0.05)
+    channel.go.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    first, *rest = outbox_rows(engine)
+    # The send in hand was finished and recorded: it is never sent a second time.
+    assert [m.text for m in channel.delivered] == ["answer 0"]
+    assert (first.status, first.attempts) == ("sent", 1)
+    # The others were not started: back in the queue, due now, the attempt not counted.
+    assert [(r.status, r.attempts, r.locked_until) for r in rest] == [("pending", 0, None)] * 2
+    again = OutboxWorker(engine, registry_with(channel), batch_size=10)
+    assert await again.run_once() == 2
+    assert [m.text for m in channel.delivered] == ["answer 0", "answer 1", "answer 2"]
