@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml 2>/dev/null | cut -c1-12)
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup run test bench migrate demo clean
+.PHONY: setup run test bench migrate demo clean screenshots
 
 setup: $(STAMP)
 
@@ -33,6 +33,11 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The documentation's screenshots, taken by the browser tests of the inbox (a plain test run
+# captures them into the temporary directory and leaves docs/ alone).
+screenshots: setup
+	SERVICEHUB_SCREENSHOTS=1 $(BIN)/python -m pytest tests/web/test_inbox_browser.py
 
 # Every figure of the README's Performance section (tens of minutes on two cores); one script
 # alone: `.venv/bin/python bench/<name>.py` (--help for smaller runs).

@@ -5,7 +5,9 @@ What only a browser shows: the pages work under the hub's strict CSP (no inline 
 signs in and works by labels and buttons, one customer's email and Telegram messages read as one
 thread, a knowledge-base suggestion goes into the reply with one click and is recorded as used, a
 reply's delivery state turns to sent, and another agent's screen updates live (new messages, the
-collision notice). Screenshots of the main screens go to docs/screenshots/.
+collision notice). The main screens are captured on every run (into the temporary directory);
+`make screenshots` runs this module with SERVICEHUB_SCREENSHOTS=1 to refresh docs/screenshots/, so a
+test run leaves the working tree as it found it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import importlib.util
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import aiohttp
@@ -37,7 +40,9 @@ from tests.support.serverproc import free_port
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                "--no-first-run", "--disable-sync"]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = (Path(__file__).resolve().parents[2] / "docs" / "screenshots" if os.environ.get("SERVICEHUB_SCREENSHOTS")
+               else Path(tempfile.gettempdir()) / "servicehub-screenshots")
+SCREENSHOTS.mkdir(exist_ok=True)
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
