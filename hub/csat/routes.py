@@ -19,6 +19,7 @@ from pathlib import Path
 
 import jinja2
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel
 
 from hub.contract.errors import RejectedInput
@@ -166,7 +167,7 @@ async def answer_survey(request: web.Request) -> web.Response:
         form = await request.post()
     except web.HTTPException:
         raise
-    except (ValueError, AssertionError, UnicodeDecodeError):
+    except (ValueError, AssertionError, UnicodeDecodeError, HttpProcessingError):  # a malformed body (a control character in a part's header...)
         return _notice(request, 400, "Your answer could not be read / 无法读取您的答复",
                        "Please send it with the form on the survey page.")
     presented = form.get(CSRF_FIELD)

@@ -246,7 +246,9 @@ def test_postgresql_a_change_waiting_on_the_row_is_refused_once_the_other_commit
 
 @pytest.fixture
 async def api(settings):
-    app = create_app(settings)
+    # No background loops: routing (an intent) and assignment would change the conversations these
+    # tests count versions of, at moments of their own.
+    app = create_app(settings.model_copy(update={"outbox_inline_worker": False}))
     engine = make_engine(settings.effective_database_url)
     ids = {name: create_agent(engine, f"{name}@example.com", f"{name} password", role="agent", name=name.title())
            for name in ("bo", "cy")}

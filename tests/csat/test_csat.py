@@ -189,6 +189,14 @@ async def test_survey_page_csrf_expired_and_unknown(settings):
         assert wrong.status == 403
         assert csat.conversation_csat(hub.engine, result.conversation_id)["answer"] is None
 
+        # A part whose header holds a control character: the body cannot be read, said plainly.
+        garbled = (b'--b\r\nContent-Disposition: form-data; name="\x07x"\r\n\r\n1\r\n'
+                   b'--b\r\nContent-Disposition: form-data; name="score"\r\n\r\n1\r\n--b--\r\n')
+        unreadable = await hub.client.post(f"/csat/{token}", data=garbled,
+                                           headers={"Content-Type": "multipart/form-data; boundary=b"})
+        assert unreadable.status == 400 and "could not be read" in await unreadable.text()
+        assert csat.conversation_csat(hub.engine, result.conversation_id)["answer"] is None
+
         invalid = await hub.client.post(f"/csat/{token}", data={"_csrf": csrf, "score": "9", "comment": "kept"})
         assert invalid.status == 422 and "kept" in await invalid.text()
         ok = await hub.client.post(f"/csat/{token}", data={"_csrf": csrf, "score": "5", "comment": "Great <b>help</b>"})
