@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, select, update
 
-from hub.auth.accounts import Principal, audit
+from hub.auth import Principal, audit
 from hub.contract.errors import Conflict, NotFound, PermissionDenied, RejectedInput
-from hub.conversations.versions import bumped
+from hub.conversations import bumped
 from hub.store.db import read_tx, write_tx
 from hub.store.models import Agent, AgentAvailability, Conversation, ConversationStatus, Direction, Message, Team, TeamMember, utcnow
 from hub.store.sql import insert_ignoring_conflict

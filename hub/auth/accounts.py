@@ -82,7 +82,7 @@ def audit(conn, actor: str, action: str, target: str, **detail) -> None:
 
 
 def create_agent(engine: Engine, email: str, password: str, *, role: str = "agent", name: str | None = None, actor: str = "cli") -> int:
-    from hub.customers.identities import normalise_email
+    from hub.customers import normalise_email
 
     try:
         role = AgentRole(role)
@@ -104,7 +104,7 @@ def create_agent(engine: Engine, email: str, password: str, *, role: str = "agen
 
 def set_password(engine: Engine, email: str, password: str, *, actor: str = "cli") -> None:
     """Give an agent a new password (they forgot it); their open sessions end."""
-    from hub.customers.identities import normalise_email
+    from hub.customers import normalise_email
 
     email = normalise_email(email)
     password_hash = hash_password(password)
@@ -153,7 +153,7 @@ def sign_in_address(typed: str) -> str | None:
     the same account (hub.auth.lockout.account_key). An address that signs in has one spelling that
     people can read and compare in the audit log and the admin pages, and a look-alike does not
     pass as the real thing."""
-    from hub.customers.identities import normalise_email
+    from hub.customers import normalise_email
 
     value = (typed or "").strip()
     if unicodedata.normalize("NFKC", value) != value or any(unicodedata.category(c) in ("Cf", "Cc") for c in value):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from hub.privacy.registry import Export, chunks, keep, register, rows_of
+from hub.privacy import Export, chunks, keep, register, rows_of
 from hub.store.models import AuditLog
 
 audit_t = AuditLog.__table__

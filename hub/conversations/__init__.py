@@ -18,54 +18,59 @@ through this package).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-# name -> the module that holds it
+from hub.contract.faces import public_names
+
+# What other capabilities may use, by name -> the module that holds it. They import these as
+# `from hub.conversations import NAME`, never from the modules themselves (the layering contract in
+# pyproject.toml); each module is imported on first use, so no import cycle runs through here.
 _PUBLIC = {
-    "get_conversation": "hub.conversations.queries",
-    "get_message": "hub.conversations.queries",
-    "conversation_state": "hub.conversations.queries",
-    "require_conversation": "hub.conversations.queries",
+    "iso": "hub.contract.timefmt",
+    "add_note": "hub.conversations.actions",
+    "update_conversation": "hub.conversations.actions",
     "ConversationFilter": "hub.conversations.listing",
     "MAX_PAGE": "hub.conversations.listing",
     "list_conversations": "hub.conversations.listing",
-    "update_conversation": "hub.conversations.actions",
-    "add_note": "hub.conversations.actions",
+    "conversation_state": "hub.conversations.queries",
+    "get_conversation": "hub.conversations.queries",
+    "get_message": "hub.conversations.queries",
+    "require_conversation": "hub.conversations.queries",
     "ANSWERED_BY_EMAIL": "hub.conversations.replies",
+    "queue_outbound": "hub.conversations.replies",
+    "recipient": "hub.conversations.replies",
     "reply": "hub.conversations.replies",
     "reply_recipient": "hub.conversations.replies",
-    "queue_outbound": "hub.conversations.replies",
-    "iso": "hub.contract.timefmt",
+    "bumped": "hub.conversations.versions",
+    "bumped_if": "hub.conversations.versions",
 }
 
-__all__ = [  # the same names as _PUBLIC
+__all__ = [
     "ANSWERED_BY_EMAIL",
     "ConversationFilter",
     "MAX_PAGE",
     "add_note",
+    "bumped",
+    "bumped_if",
     "conversation_state",
     "get_conversation",
     "get_message",
     "iso",
     "list_conversations",
     "queue_outbound",
+    "recipient",
     "reply",
     "reply_recipient",
     "require_conversation",
     "update_conversation",
 ]
 
+__getattr__, __dir__ = public_names(__name__, _PUBLIC)
+
 if TYPE_CHECKING:
     from hub.contract.timefmt import iso
     from hub.conversations.actions import add_note, update_conversation
     from hub.conversations.listing import MAX_PAGE, ConversationFilter, list_conversations
     from hub.conversations.queries import conversation_state, get_conversation, get_message, require_conversation
-    from hub.conversations.replies import ANSWERED_BY_EMAIL, queue_outbound, reply, reply_recipient
-
-
-def __getattr__(name: str) -> Any:
-    module = _PUBLIC.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    from hub.conversations.replies import ANSWERED_BY_EMAIL, queue_outbound, recipient, reply, reply_recipient
+    from hub.conversations.versions import bumped, bumped_if

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import OperationalError
 
-from hub.auth.accounts import Principal, audit
+from hub.auth import Principal, audit
 from hub.contract.errors import Conflict, NotFound, RejectedInput
 from hub.conversations.versions import bumped
 from hub.store.db import write_tx

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from hub.auth.accounts import Principal, audit
+from hub.auth import Principal, audit
 from hub.contract.errors import Conflict, NotFound, RejectedInput
 from hub.store.db import read_tx, write_tx
 from hub.store.models import Macro, utcnow

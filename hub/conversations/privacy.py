@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from hub.conversations.search.message_index import index_all_messages
 from hub.conversations.search.message_words import SEARCH_MESSAGE
 from hub.conversations.versions import bumped
-from hub.privacy.registry import (
+from hub.privacy import (
     WHAT,
     Erasure,
     Export,

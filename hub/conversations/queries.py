@@ -9,7 +9,7 @@ from sqlalchemy import Engine, select
 
 from hub.contract.errors import NotFound
 from hub.contract.timefmt import iso
-from hub.outbox.state import delivery_state
+from hub.outbox import delivery_state
 from hub.store.db import read_tx
 from hub.store.models import Attachment, Conversation, Customer, Identity, Message, Outbox
 

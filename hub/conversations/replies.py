@@ -8,11 +8,11 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from hub.auth.accounts import Principal
+from hub.auth import Principal
 from hub.contract.errors import RejectedInput
 from hub.conversations.queries import get_conversation, require_conversation
 from hub.conversations.versions import bumped
-from hub.outbox.compose import compose
+from hub.outbox import compose_message
 from hub.store.blobs import BlobStore
 from hub.store.db import read_tx, write_tx
 from hub.store.models import Conversation, ConversationStatus, Customer, Direction, Identity, Message, utcnow
@@ -142,7 +142,7 @@ def queue_outbound(
         address, reply_to = to, []
     else:
         channel, address, reply_to = recipient(conn, conv, channel)
-    return compose(
+    return compose_message(
         conn, conversation_id=conv.id, channel=channel, recipient=address, text=text, html=html,
         subject=f"Re: {conv.subject or 'Your request'} [#{conv.id}]", reply_to=reply_to, thread_key=conv.thread_key,
         attachments=attachments, author_agent_id=author_agent_id, metadata=metadata,

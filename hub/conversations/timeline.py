@@ -17,7 +17,7 @@ from hub.contract.errors import NotFound
 from hub.contract.timefmt import iso
 from hub.conversations import continuity, mentions
 from hub.conversations.queries import attachments_of, messages_with_sender_and_delivery
-from hub.outbox.state import DELIVERY_STATE
+from hub.outbox import DELIVERY_STATE
 from hub.store.db import read_tx
 from hub.store.models import Agent, Attachment, Conversation, Direction, Message, OutboxStatus
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from hub.privacy.registry import Erasure, Export, among, keep, register, rows_of
+from hub.privacy import Erasure, Export, among, keep, register, rows_of
 from hub.store.models import Csat, CsatSurvey
 
 csat_t = Csat.__table__

@@ -30,7 +30,7 @@ from hub.config.settings import Settings, load_settings
 from hub.contract.errors import NotFound, RejectedInput
 from hub.contract.messages import AUTOMATED_FLAGS
 from hub.contract.timefmt import iso
-from hub.outbox.compose import compose
+from hub.outbox import compose_message
 from hub.store.db import read_tx, write_tx
 from hub.store.models import Conversation, Csat, CsatSurvey, Direction, Message, utcnow
 from hub.store.sql import insert_ignoring_conflict
@@ -199,7 +199,7 @@ class SurveyPlan:
 
 def plan_survey(conn, conv, settings: Settings) -> SurveyPlan:
     """Decide whether and where the conversation's survey goes; never raises for a "no"."""
-    from hub.conversations.replies import recipient
+    from hub.conversations import recipient
 
     csat = settings.csat
     if not csat.enabled:
@@ -259,9 +259,9 @@ def queue_survey(conn, conversation_id: int, *, settings: Settings | None = None
         text, html = w["telegram"].format(ref=conversation_id), None
         buttons = [[str(n), callback_data(token, n)] for n in SCORES]
     else:
-        # compose() sanitises the HTML, as it does every message's.
+        # compose_message() sanitises the HTML, as it does every message's.
         text, html = email_body(conversation_id, token, plan.language, settings.public_url, settings.csat.valid_days)
-    message_id = compose(
+    message_id = compose_message(
         conn,
         conversation_id=conversation_id,
         channel=plan.channel,
@@ -428,7 +428,7 @@ def answer_dict(row) -> dict[str, Any]:
 
 def conversation_csat(engine: Engine, conversation_id: int) -> dict[str, Any]:
     """The survey of a conversation and its answer, for agents."""
-    from hub.conversations.queries import require_conversation
+    from hub.conversations import require_conversation
 
     with read_tx(engine) as conn:
         require_conversation(conn, conversation_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import delete, or_, select, update
 
 from hub.contract.errors import Conflict, NotFound
-from hub.privacy.registry import WHO, Erasure, Export, Subject, among, register, register_scope, rows_of
+from hub.privacy import WHO, Erasure, Export, Subject, among, register, register_scope, rows_of
 from hub.store.models import Customer, Identity, LinkCode, utcnow
 from hub.store.sql import lock_row
 

@@ -6,12 +6,12 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from hub.auth.accounts import Principal, audit
+from hub.auth import Principal, audit
 from hub.contract.errors import Conflict, NotFound
 from hub.contract.timefmt import iso
-from hub.conversations.versions import bumped
+from hub.conversations import bumped
 from hub.customers.linking import link_codes, linked_by_code
-from hub.segments.value import value_in_tx
+from hub.segments import value_in_tx
 from hub.store.db import read_tx, write_tx
 from hub.store.models import Conversation, Customer, Identity, utcnow
 

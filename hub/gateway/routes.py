@@ -9,7 +9,7 @@ import contextlib
 from aiohttp import web
 
 from hub.gateway.registry import channel_api_parts
-from hub.ingest.hub_link import ChannelHub
+from hub.ingest import ChannelHub
 from hub.web.capability import ApiDoc, Capability
 from hub.web.keys import CHANNEL_LIMITERS, REGISTRY
 

@@ -11,9 +11,10 @@ import logging
 from aiohttp import web
 
 from hub.contract import errors
-from hub.ingest.spool import load_state, reject, save_state, store_in_turn
-from hub.outbox.compose import queue_message
+from hub.ingest.spool import reject, store_in_turn
+from hub.outbox import queue_message
 from hub.runtime.budget import paused
+from hub.store.state import load_state, save_state
 from hub.web.http import client_key, parse_body, principal
 from hub.web.keys import (
     BLOBS,

@@ -22,12 +22,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from hub.contract.errors import HubError, RejectedInput
 from hub.contract.messages import InboundMessage
-from hub.conversations.queries import require_conversation
-from hub.conversations.replies import queue_outbound
-from hub.conversations.versions import bumped_if
-from hub.customers.identities import identity_kind, normalise
-from hub.customers.linking import current_customer, record_redeemer, redeem
-from hub.customers.profiles import merge_in_tx
+from hub.conversations import bumped_if, queue_outbound, require_conversation
+from hub.customers import current_customer, identity_kind, merge_in_tx, normalise, record_redeemer, redeem
 from hub.ingest.sanitize import sanitize_html
 from hub.ingest.threading_rules import clean_subject, find_conversation
 from hub.store.blobs import BlobStore

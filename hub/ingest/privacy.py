@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import Text, cast, or_, select
 
-from hub.privacy.registry import Erasure, Export, among, register, register_file_use, rows_of
+from hub.privacy import Erasure, Export, among, register, register_file_use, rows_of
 from hub.store.models import InboundSpool
 
 spool_t = InboundSpool.__table__

@@ -168,7 +168,7 @@ def _item(r) -> dict[str, Any]:
 def retry(engine: Engine, item_id: int, *, actor: str, budget_seconds: float | None = None) -> dict[str, Any]:
     """A rejected item back in the queue, due now, with its attempts counted afresh (and its own
     time budget if given); audit-logged. NotFound / Conflict (it is not rejected)."""
-    from hub.auth.accounts import audit
+    from hub.auth import audit
 
     with write_tx(engine) as conn:
         row = conn.execute(select(spool_t).where(spool_t.c.id == item_id)).first()
@@ -562,23 +562,3 @@ class _Lane:
             await asyncio.to_thread(QUEUE.renew, self.worker.engine, ids, policy=self.worker.policy)
         except Exception:
             log.exception("spool lane %s: renewing leases failed", self.name)
-
-
-def load_state(engine: Engine, channel: str, name: str) -> dict | None:
-    from hub.store.models import ChannelState
-
-    t = ChannelState.__table__
-    with read_tx(engine) as conn:
-        return conn.execute(select(t.c.value).where(t.c.channel == channel, t.c.name == name)).scalar()
-
-
-def save_state(engine: Engine, channel: str, name: str, value: dict) -> None:
-    from sqlalchemy import update
-
-    from hub.store.models import ChannelState
-
-    t = ChannelState.__table__
-    now = utcnow()
-    with write_tx(engine) as conn:
-        if insert_ignoring_conflict(conn, t, {"channel": channel, "name": name, "value": value, "updated_at": now}) is None:
-            conn.execute(update(t).where(t.c.channel == channel, t.c.name == name).values(value=value, updated_at=now))

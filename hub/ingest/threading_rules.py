@@ -42,7 +42,7 @@ from sqlalchemy import bindparam, func, select
 from hub.contract.errors import RejectedInput
 from hub.contract.messages import InboundMessage
 from hub.contract.signing import IdKind, classify
-from hub.customers.identities import normalise_email
+from hub.customers import normalise_email
 from hub.store.models import Conversation, ConversationStatus, Direction, Message, Outbox
 
 conversation_t = Conversation.__table__

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, func, select, update
 
-from hub.auth.accounts import Principal, audit
+from hub.auth import Principal, audit
 from hub.contract.errors import NotFound, PermissionDenied, RejectedInput
 from hub.contract.timefmt import iso
 from hub.store.db import read_tx, write_tx

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select, update
 
-from hub.privacy.registry import Erasure, Export, among, nothing_to_export, register, rows_of
+from hub.privacy import Erasure, Export, among, nothing_to_export, register, rows_of
 from hub.store.models import KbArticle, KbChunk, KbFeedback
 
 article_t = KbArticle.__table__

@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import Engine, case, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from hub.auth.accounts import Principal, audit
+from hub.auth import Principal, audit
 from hub.contract.errors import Conflict, NotFound, RejectedInput
-from hub.conversations.queries import require_conversation
+from hub.conversations import require_conversation
 from hub.kb import articles as kb
 from hub.store.db import read_tx, write_tx
 from hub.store.models import Conversation, ConversationStatus, Direction, KbArticle, KbFeedback, KbFeedbackVerdict, Message, utcnow

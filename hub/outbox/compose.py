@@ -1,4 +1,4 @@
-"""The one way a message to a customer is queued: compose() stores the outbound message (what the
+"""The one way a message to a customer is queued: compose_message() stores the outbound message (what the
 agents see in the conversation) and its outbox row (what the worker hands the channel), in the
 caller's transaction, with one set of payload keys whoever sends: agents' replies, automatic
 answers, satisfaction surveys, web-form confirmations, link codes."""
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, select, update
 
 from hub.contract.messages import OutboundMessage
-from hub.ingest.sanitize import sanitize_html
+from hub.ingest import sanitize_html
 from hub.outbox.queue import enqueue
 from hub.store.db import write_tx
 from hub.store.models import Attachment, Direction, Message, Outbox, utcnow
@@ -27,7 +27,7 @@ PAYLOAD_KEYS = ("conversation_id", "channel", "recipient", "text", "html", "subj
 
 @dataclass(frozen=True)
 class Queued:
-    """What compose() did: the outbound message's id, whom it goes to, and whether it was queued
+    """What compose_message() did: the outbound message's id, whom it goes to, and whether it was queued
     now (False: the same idempotency key was queued before, and that earlier message stands)."""
 
     message_id: int | None
@@ -56,7 +56,7 @@ def payload(
     }
 
 
-def compose(
+def compose_message(
     conn: Connection,
     *,
     conversation_id: int,
@@ -125,11 +125,11 @@ def compose(
 
 
 def queue_message(engine: Engine, message: OutboundMessage, *, metadata: dict | None = None) -> str:
-    """compose() in a transaction of its own, for a message a channel asks the hub to send (a web
+    """compose_message() in a transaction of its own, for a message a channel asks the hub to send (a web
     form's confirmation): returns the address it goes to (the earlier one's when its idempotency
     key was queued before)."""
     with write_tx(engine) as conn:
-        return compose(
+        return compose_message(
             conn, conversation_id=message.conversation_id, channel=message.channel, recipient=message.recipient,
             text=message.text, html=message.html, subject=message.subject, reply_to=message.reply_to,
             thread_key=message.thread_key, buttons=message.buttons, metadata=metadata,

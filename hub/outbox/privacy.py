@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import Text, cast, or_, select, update
 
-from hub.privacy.registry import Erasure, Export, among, register, rows_of
+from hub.privacy import Erasure, Export, among, register, rows_of
 from hub.store.models import Outbox, OutboxStatus
 
 outbox_t = Outbox.__table__

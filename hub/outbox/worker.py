@@ -2,7 +2,7 @@
 registry, other kinds through the deliverers of the features that queue them (escalations).
 
 A row's payload is read leniently: rows queued by earlier versions of the hub lack keys that
-compose() writes today (attachments, buttons), and they still deliver."""
+compose_message() writes today (attachments, buttons), and they still deliver."""
 
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from hub.auth.accounts import audit
+from hub.auth import audit
 from hub.privacy import registry
 from hub.store.blobs import BlobStore
 from hub.store.db import is_sqlite, read_tx, write_tx

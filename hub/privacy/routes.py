@@ -14,7 +14,6 @@ from hub.privacy import requests as privacy
 from hub.web import openapi as doc
 from hub.web.capability import ApiDoc, Capability
 from hub.web.http import MAX_ID, db, json_response, parse_body, path_id, principal
-from hub.web.inbox import privacy as privacy_pages
 from hub.web.keys import BLOBS, ENGINE, SETTINGS
 
 
@@ -63,7 +62,6 @@ async def post_erase(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/customers/{id}/export", get_export)
     app.router.add_post("/api/v1/customers/{id}/erase", post_erase)
-    privacy_pages.add_routes(app)
 
 
 def openapi() -> ApiDoc:
@@ -80,7 +78,6 @@ def openapi() -> ApiDoc:
                            {"200": doc.json_response(EraseOut), **auth_errors, **doc.errors(400, 404, 409, 413, 422)},
                            body=EraseIn, params=[doc.path_id()], tags=["privacy"])
         },
-        **privacy_pages.openapi_paths(),
     }
     return ApiDoc(paths, [EraseIn, EraseOut, CustomerExport])
 

@@ -11,7 +11,6 @@ from hub.reports import queries as reports
 from hub.web import openapi as doc
 from hub.web.capability import ApiDoc, Capability
 from hub.web.http import AGENTS, db, json_response, principal
-from hub.web.inbox import reports as report_pages
 from hub.web.keys import ENGINE
 
 FORMATS = ("json", "csv", "svg")
@@ -102,11 +101,10 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/reports", list_reports)
     app.router.add_get(r"/api/v1/reports/{name:[a-z_]+}.svg", get_report_svg)
     app.router.add_get(r"/api/v1/reports/{name:[a-z_]+}", get_report)
-    report_pages.add_routes(app)
 
 
 def openapi() -> ApiDoc:
-    """The reports' API and the inbox's reports page."""
+    """The reports' API (the inbox shell mounts the reports page)."""
     auth_errors = doc.errors(401, 403)
     day = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
     name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "enum": list(reports.REPORTS)}}
@@ -140,7 +138,6 @@ def openapi() -> ApiDoc:
                        params=[name, *range_params], tags=["reports"])
         },
     }
-    paths.update(report_pages.openapi_paths())
     return ApiDoc(paths, OPENAPI_MODELS)
 
 

@@ -42,11 +42,9 @@ from adapters.base import (
 from hub.contract.errors import HubError
 from hub.contract.messages import AUTOMATED_FLAGS
 from hub.contract.timefmt import iso
-from hub.conversations.queries import require_conversation
-from hub.conversations.replies import queue_outbound
-from hub.conversations.versions import bumped, bumped_if
-from hub.customers.identities import normalise_email
-from hub.ingest.threading_rules import clean_subject
+from hub.conversations import bumped, bumped_if, queue_outbound, require_conversation
+from hub.customers import normalise_email
+from hub.ingest import clean_subject
 from hub.runtime.pacing import IngestMeter, Pacer
 from hub.scm import coverage, demand
 from hub.scm import wording as answers

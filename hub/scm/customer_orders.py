@@ -51,12 +51,12 @@ async def backend_orders(engine: Engine, backend, customer_id: int, *, limit: in
                          wait: float = BACKEND_WAIT_SECONDS) -> dict[str, Any]:
     """{"orders": [...newest first], "error": None or why there are none}. Never raises: the panel
     shows what it can."""
-    from hub.segments import value as segments
+    from hub.segments import customer_ref
 
     if backend is None:
         return {"orders": [], "error": None}
     try:
-        ref = await asyncio.to_thread(segments.customer_ref, engine, customer_id)
+        ref = await asyncio.to_thread(customer_ref, engine, customer_id)
         if not (ref.emails or ref.phones):
             return {"orders": [], "error": None}
         async with asyncio.timeout(wait):

@@ -27,15 +27,14 @@ import aiohttp
 from sqlalchemy import Connection, Engine, func, select, update
 
 from adapters.base import BackendError, BackendUnavailable, CustomerRef, EscalationCase
-from hub.auth.accounts import Principal, audit
+from hub.auth import Principal, audit
 from hub.contract import clock
 from hub.contract.delivery import PermanentFailure, TemporaryFailure
 from hub.contract.errors import NotFound, RejectedInput
 from hub.contract.messages import OutboundMessage
 from hub.contract.timefmt import iso
-from hub.conversations.queries import require_conversation
-from hub.outbox.queue import enqueue
-from hub.outbox.state import delivery_state
+from hub.conversations import require_conversation
+from hub.outbox import delivery_state, enqueue
 from hub.store.db import read_tx, write_tx
 from hub.store.models import (
     Conversation,
@@ -549,8 +548,8 @@ def mark_key_customer(engine: Engine, kind: str, address: str, actor: str = "sys
     """Make the customer with this identity a key customer (the late-order rule reads the
     segment), set by hand: locked, so the segment recomputation (hub/segments/value.py) keeps it;
     audit-logged. Returns the customer id, None if nobody has that address."""
-    from hub.customers.identities import normalise
-    from hub.segments.value import lock_in_tx
+    from hub.customers import normalise
+    from hub.segments import lock_in_tx
     from hub.store.models import IdentityKind
 
     with write_tx(engine) as conn:

@@ -17,8 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, select
 
-from hub.conversations.queries import require_conversation
-from hub.conversations.replies import queue_outbound
+from hub.conversations import queue_outbound, require_conversation
 from hub.store.models import Conversation, ConversationStatus, Customer, Identity, IdentityKind, Message, Segment
 from hub.store.sql import insert_ignoring_conflict
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, or_, select, update
 
-from hub.privacy.registry import DERIVED, Erasure, Export, Subject, among, nothing_to_export, register, register_scope, rows_of
+from hub.privacy import DERIVED, Erasure, Export, Subject, among, nothing_to_export, register, register_scope, rows_of
 from hub.store.models import Escalation, EscalationEvent, ReplyDraft, RoutingAttempt, ScmFact
 
 fact_t = ScmFact.__table__

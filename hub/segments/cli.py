@@ -34,7 +34,7 @@ async def _recompute(args, settings) -> int:
     engine = make_engine(settings.effective_database_url, pool_size=2)
     services = None
     if settings.scm.enabled:
-        from hub.scm.backend import build_services
+        from hub.scm import build_services
 
         services = build_services(settings)
     backend = services.backend if services else None

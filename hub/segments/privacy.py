@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from hub.privacy.registry import Erasure, Export, among, register, rows_of
+from hub.privacy import Erasure, Export, among, register, rows_of
 from hub.store.models import CustomerValue
 
 value_t = CustomerValue.__table__

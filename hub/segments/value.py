@@ -27,7 +27,7 @@ from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from adapters.base import BackendError, CustomerRef, OrderSummary, UnsupportedCall
-from hub.auth.accounts import Principal, audit
+from hub.auth import Principal, audit
 from hub.config.settings import SegmentSettings
 from hub.contract.errors import Conflict, NotFound, RejectedInput
 from hub.runtime import leases

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from hub.privacy.registry import Export, among, keep, register, rows_of
+from hub.privacy import Export, among, keep, register, rows_of
 from hub.store.models import SlaClock, SlaEvent
 
 

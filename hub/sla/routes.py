@@ -8,7 +8,7 @@ import logging
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.assignment import rules as assignment
+from hub import assignment
 from hub.runtime.pacing import Pacer
 from hub.runtime.workers import Worker
 from hub.sla import timers as sla
@@ -152,7 +152,7 @@ def setup(app: web.Application) -> None:
     target = None
     if settings.sla.escalate_on_breach:
         from hub.contract.errors import HubError
-        from hub.scm.escalation import escalation_target
+        from hub.scm import escalation_target
 
         try:
             target = escalation_target(settings)

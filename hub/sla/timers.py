@@ -32,14 +32,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, select, union, update
 
-from hub.assignment import rules as assignment
+from hub.assignment import assign, pick_agent, sticky_agent
 from hub.contract.errors import ConfigError
-from hub.ingest.spool import load_state, save_state
 from hub.runtime.pacing import Pacer
 from hub.sla.business_hours import Calendar, add_business_time, business_time_between, make_calendar
 from hub.store.db import read_tx, write_tx
 from hub.store.models import Conversation, ConversationStatus, Customer, Direction, Message, SlaClock, SlaEvent, utcnow
 from hub.store.sql import insert_ignoring_conflict
+from hub.store.state import load_state, save_state
 from hub.store.workqueue import PollingWorker
 
 log = logging.getLogger(__name__)
@@ -324,16 +324,16 @@ def _fire(conn: Connection, conv, segment: str | None, timer: str, stage: str, d
     ))
     if stage == "breach":
         if rules.escalate_on_breach and rules.escalation_target:
-            from hub.scm.escalation import create_escalation
+            from hub.scm import create_escalation
 
             create_escalation(conn, conv.id, f"SLA breached: {LABEL[timer]} was due at {due.isoformat(timespec='minutes')}",
                               target=rules.escalation_target, created_by="rule:sla_breach",
                               dedupe_key=f"sla:{conv.id}:{timer}:{int(due.timestamp())}")
         if rules.reassign_on_breach and rules.assignment != "off":
             team = rules.key_customer_team if segment == "key" else None
-            agent_id = assignment.pick_agent(conn, "load", team, exclude=conv.assignee_id)
+            agent_id = pick_agent(conn, "load", team, exclude=conv.assignee_id)
             if agent_id is not None:
-                assignment.assign(conn, conv, agent_id, now=now, reason="SLA breach",
+                assign(conn, conv, agent_id, now=now, reason="SLA breach",
                                   only_if_assignee=conv.assignee_id)
     return True
 
@@ -402,16 +402,16 @@ def assign_new(engine: Engine, rules: Rules, *, now: datetime, batch: int = 50) 
         ).all()
         for conv in rows:
             team = rules.key_customer_team if conv.segment == "key" else None
-            sticky = assignment.sticky_agent(conn, conv.customer_id, conv.id, team)
+            sticky = sticky_agent(conn, conv.customer_id, conv.id, team)
             if sticky is not None:
                 agent_id, holding = sticky
                 reason = f"has the customer's conversation #{holding}"
             else:
-                agent_id = assignment.pick_agent(conn, rules.assignment, team)
+                agent_id = pick_agent(conn, rules.assignment, team)
                 if agent_id is None:
                     continue  # nobody available (for this team): try again on a later pass
                 reason = f"key customer, team {team}" if team else ("round robin" if rules.assignment == "round_robin" else "by load")
-            if assignment.assign(conn, conv, agent_id, now=now, reason=reason):
+            if assign(conn, conv, agent_id, now=now, reason=reason):
                 assigned += 1
             conn.execute(update(clock_t).where(clock_t.c.id == conv.clock_id).values(assign_done=True))
     return assigned
@@ -454,7 +454,7 @@ def timer_view(conv, rules: Rules | None, now: datetime, *, first_response_warn_
 
 
 def conversation_timers(engine: Engine, conversation_id: int, rules: Rules | None, *, now: datetime | None = None) -> dict[str, Any]:
-    from hub.conversations.queries import require_conversation
+    from hub.conversations import require_conversation
 
     with read_tx(engine) as conn:
         conv = require_conversation(conn, conversation_id)

@@ -8,7 +8,7 @@ import logging
 from aiohttp import web
 
 from hub.contract import errors
-from hub.gateway.registry import ChannelNotConfigured
+from hub.gateway import ChannelNotConfigured
 
 log = logging.getLogger(__name__)
 

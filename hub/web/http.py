@@ -10,7 +10,7 @@ from typing import TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from hub.auth import accounts as auth
+from hub.auth import Principal, csrf_ok
 from hub.contract.errors import PermissionDenied, RejectedInput, Unauthenticated
 from hub.web.errors import BadRequest, TooLarge, ValidationFailed
 from hub.web.keys import AUTH, SETTINGS, TRUSTED_PROXIES
@@ -110,7 +110,7 @@ def int_query(request: web.Request, name: str, *, low: int, high: int) -> int | 
     return int(raw)
 
 
-def principal(request: web.Request, *roles: str) -> auth.Principal:
+def principal(request: web.Request, *roles: str) -> Principal:
     """Authenticate (bearer token or session cookie) and authorise for one of `roles`."""
     header = request.headers.get("Authorization", "")
     from_cookie = False
@@ -125,7 +125,7 @@ def principal(request: web.Request, *roles: str) -> auth.Principal:
         if not token:
             raise Unauthenticated("log in or send 'Authorization: Bearer <token>'")
     who = request.app[AUTH].resolve(token)
-    if from_cookie and request.method in UNSAFE and not auth.csrf_ok(who, request.headers.get("X-CSRF-Token")):
+    if from_cookie and request.method in UNSAFE and not csrf_ok(who, request.headers.get("X-CSRF-Token")):
         # A cookie is sent by the browser on its own; the CSRF token proves the page sent it.
         raise PermissionDenied("missing or wrong X-CSRF-Token header for a cookie-authenticated request")
     if roles and who.role not in roles:

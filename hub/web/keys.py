@@ -16,22 +16,20 @@ if TYPE_CHECKING:
     import jinja2
     from sqlalchemy import Engine
 
-    from hub.auth.accounts import Authenticator
+    from hub.auth import Authenticator
     from hub.config.settings import Settings
     from hub.contract.messages import InboundMessage
-    from hub.gateway.registry import ChannelRegistry
-    from hub.ingest.spool import Spooler, SpoolWorker
-    from hub.ingest.writer import IngestWriter
-    from hub.kb.index import KnowledgeIndex
-    from hub.outbox.worker import OutboxWorker
+    from hub.gateway import ChannelRegistry
+    from hub.ingest import IngestWriter, Spooler, SpoolWorker
+    from hub.kb import KnowledgeIndex
+    from hub.outbox import OutboxWorker
     from hub.runtime.leases import Elections
     from hub.runtime.live_events import LiveEvents
     from hub.runtime.pacing import IngestMeter
     from hub.runtime.parser_pool import ParserPool
-    from hub.scm.autoanswer import RoutingWorker
-    from hub.scm.backend import ScmServices
-    from hub.segments.value import SegmentWorker
-    from hub.sla.timers import Rules, SlaWorker
+    from hub.scm import RoutingWorker, ScmServices
+    from hub.segments import SegmentWorker
+    from hub.sla import Rules, SlaWorker
     from hub.store.blobs import BlobStore
     from hub.web.changes import ConversationChange
     from hub.web.inbox.live import Broadcaster

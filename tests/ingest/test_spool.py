@@ -109,7 +109,7 @@ def test_input_refused_on_arrival_is_recorded_with_what_was_received(engine, tmp
 
 
 def test_channel_state_round_trips_and_overwrites(engine):
-    from hub.ingest.spool import load_state, save_state
+    from hub.store.state import load_state, save_state
 
     assert load_state(engine, "email", "imap:support") is None
     save_state(engine, "email", "imap:support", {"uidvalidity": 7, "last_uid": 10})

@@ -18,7 +18,7 @@ from hub.conversations.replies import queue_outbound, reply
 from hub.csat import surveys
 from hub.gateway.registry import ChannelRegistry
 from hub.ingest.pipeline import ingest
-from hub.outbox.compose import PAYLOAD_KEYS, compose, queue_message
+from hub.outbox.compose import PAYLOAD_KEYS, compose_message, queue_message
 from hub.outbox.queue import enqueue
 from hub.outbox.worker import OutboxWorker
 from hub.store.db import write_tx
@@ -85,7 +85,7 @@ def test_a_repeated_idempotency_key_queues_nothing_and_names_the_first_recipient
 def test_shown_text_keeps_what_is_sent_out_of_the_conversation(engine):
     cid = _conversation(engine)
     with write_tx(engine) as conn:
-        queued = compose(conn, conversation_id=cid, channel="email", recipient="ana@example.com", text="secret link",
+        queued = compose_message(conn, conversation_id=cid, channel="email", recipient="ana@example.com", text="secret link",
                          html="<a href='https://x/secret'>x</a>", subject="S", shown_text="[link]")
     [stored] = [m for m in get_conversation(engine, cid)["messages"] if m["id"] == queued.message_id]
     assert stored["text"] == "[link]" and stored["html"] is None
@@ -93,7 +93,7 @@ def test_shown_text_keeps_what_is_sent_out_of_the_conversation(engine):
 
 
 async def test_an_outbox_row_in_the_old_format_still_delivers(engine):
-    """Rows queued by the hub before compose(): a web-form confirmation without attachments and
+    """Rows queued by the hub before compose_message(): a web-form confirmation without attachments and
     buttons, a reply without buttons. The worker reads them as they are."""
     cid = _conversation(engine)
     old_confirmation = {"conversation_id": cid, "channel": "email", "recipient": "ana@example.com", "text": "Received",

@@ -13,9 +13,9 @@ from hub.auth.accounts import create_agent
 from hub.config.settings import SlaSettings
 from hub.contract.messages import InboundMessage, Sender
 from hub.ingest.pipeline import ingest
-from hub.ingest.spool import load_state
 from hub.sla.timers import STATE
 from hub.store.db import make_engine
+from hub.store.state import load_state
 from hub.web.app import create_app
 from tests.support.inbox import csrf_of, sign_in
 

@@ -45,12 +45,14 @@ def setup(app: web.Application) -> None:
 
 def add_routes(app: web.Application) -> None:
     """The inbox pages, their static files and the live-update stream."""
-    from hub.web.inbox import admin, links, live, pages
+    from hub.web.inbox import admin, links, live, pages, privacy, reports
 
     live.add_routes(app)
     pages.add_routes(app)
     admin.add_routes(app)
     links.add_routes(app)
+    privacy.add_routes(app)
+    reports.add_routes(app)
     app.router.add_get("/inbox/static/{name}", static_file)
 
 
@@ -184,9 +186,13 @@ def openapi_paths() -> dict:
         if section in ("agents", "tokens", "macros"):
             paths[f"/inbox/admin/{section}"].update(action(f"Admin: change {summary.lower()}"))
     paths["/inbox/admin"] = page("Admin: start page")
+    from hub.web.inbox import privacy, reports
+
+    paths.update(privacy.openapi_paths())
+    paths.update(reports.openapi_paths())
     return paths
 
 
-# The pages show SLA timers and the back end's orders, so those capabilities come first.
+# The pages show SLA timers, the back end's orders, privacy requests and reports, so those capabilities come first.
 capability = Capability("inbox", setup=setup, routes=add_routes, openapi=openapi, workers=workers,
-                        requires=("conversations", "sla", "scm"))
+                        requires=("conversations", "sla", "scm", "privacy", "reports"))

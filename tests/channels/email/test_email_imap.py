@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import text
 
 from channels.email.imap import ImapPoller, in_pieces, parse_fetch
-from hub.ingest.spool import counts, load_state, rejected
+from hub.ingest.spool import counts, rejected
+from hub.store.state import load_state
 from tests.conftest import need
 from tests.support.dovecot import Dovecot, find_dovecot
 from tests.support.email import FakeHub, account, mail, running_hub, with_email

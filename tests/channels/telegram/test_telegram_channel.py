@@ -21,9 +21,10 @@ from hub.config.settings import TelegramBotSettings
 from hub.contract import clock
 from hub.contract.messages import Attachment, OutboundMessage
 from hub.ingest.pipeline import LINKED_TEXT
-from hub.ingest.spool import counts, load_state
+from hub.ingest.spool import counts
 from hub.ingest.spool import rejected as rejected_items
 from hub.store.models import Message
+from hub.store.state import load_state
 from hub.web.app import create_app
 from tests.support.telegram import BOT_ID, BOT_USERNAME, SECRET, TOKEN, USER, load
 from tests.support.waiting import eventually
