@@ -52,6 +52,7 @@ from adapters.base import (
 )
 from adapters.config import ErpnextSettings
 from adapters.http import HttpError, JsonApi
+from adapters.like import like_literal
 
 # Sales Order.status (erpnext/selling/doctype/sales_order/sales_order.py set_status) -> ours.
 SALES_ORDER_STATES = {
@@ -186,7 +187,7 @@ class ErpnextBackend:
         # and the customer must give the full number.
         tail = candidates[-1]
         if sum(ch.isdigit() for ch in tail) >= 3:
-            pattern = f"%{tail.lstrip('0')}" if tail.isdigit() else f"%{tail}"
+            pattern = "%" + like_literal(tail.lstrip("0") if tail.isdigit() else tail)
             rows = await self.api.get_list("Sales Order", fields=["name"], filters=[["name", "like", pattern]], limit=10)
 
             def fits(name: str) -> bool:
@@ -333,16 +334,17 @@ class ErpnextBackend:
         # The list API ANDs filters and ORs or_filters, so it can narrow by one word; every word
         # must then appear in the item or its variant attributes (checked here).
         longest = max(terms, key=len)
+        contains = f"%{like_literal(longest)}%"
         rows = await self.api.get_list(
             "Item", fields=self._ITEM_FIELDS, filters=[["disabled", "=", 0], ["has_variants", "=", 0]],
-            or_filters=[["item_name", "like", f"%{longest}%"], ["item_code", "like", f"%{longest}%"],
-                        ["description", "like", f"%{longest}%"], ["variant_of", "like", f"%{longest}%"]],
+            or_filters=[["item_name", "like", contains], ["item_code", "like", contains],
+                        ["description", "like", contains], ["variant_of", "like", contains]],
             limit=100)
         attrs = await self._variant_values([r["item_code"] for r in rows if r.get("variant_of")])
         if not rows:
             # The word may be an attribute value ("blue"): look for variants carrying it.
             hits = await self.api.get_list("Item Variant Attribute", parent="Item", fields=["parent"],
-                                           filters=[["attribute_value", "like", f"%{longest}%"]], limit=100)
+                                           filters=[["attribute_value", "like", contains]], limit=100)
             if hits:
                 rows = await self.api.get_list("Item", fields=self._ITEM_FIELDS,
                                                filters=[["item_code", "in", sorted({h["parent"] for h in hits})],
@@ -390,7 +392,7 @@ class ErpnextBackend:
             raise EscalationNotSupported("ERPNext escalation is set to go by the hub's webhook")
         marker = f"[hub case {case.case_id}]"
         existing = await self.api.get_list("Issue", fields=["name", "subject"],
-                                           filters=[["subject", "like", f"%{marker}%"]], limit=5)
+                                           filters=[["subject", "like", f"%{like_literal(marker)}%"]], limit=5)
         for row in existing:
             if marker in str(row.get("subject")):
                 return self._receipt(row["name"])

@@ -52,6 +52,7 @@ from adapters.base import (
 )
 from adapters.config import OdooSettings
 from adapters.http import HttpError, JsonApi
+from adapters.like import like_literal
 
 # sale.order.state -> ours (Odoo 17 dropped "done" for a `locked` flag; both read the same).
 SALE_STATES = {"draft": "pending", "sent": "pending", "sale": "confirmed", "done": "confirmed", "cancel": "cancelled"}
@@ -59,13 +60,6 @@ PRIORITIES = {"low": "0", "normal": "1", "high": "2", "urgent": "3"}
 PAGE = 500
 MAX_PAGES = 100
 _CODE = re.compile(r"^\[([^\]]+)\]\s*")
-
-
-def like_literal(value: str) -> str:
-    """`value` for Odoo's (=)ilike operators, matching itself only: Odoo hands the operand to
-    PostgreSQL's ILIKE, where % and _ are wildcards and backslash escapes them. Unescaped,
-    john_doe@example.com would match john.doe@example.com's partner (and give away their orders)."""
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class OdooServerError(Exception):

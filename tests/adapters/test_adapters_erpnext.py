@@ -279,3 +279,22 @@ async def test_customer_orders_server_down(backend, fake):
     fake.fail(502)
     with pytest.raises(BackendUnavailable):
         await backend.customer_orders(CustomerRef(emails=("ana.silva@example.com",)))
+
+
+async def test_wildcards_in_a_customers_words_match_themselves_only(backend, fake):
+    """A _ in a product word is a LIKE wildcard to MariaDB: unescaped, "x_200" also matched a
+    hundred "x1200" cables, which filled the page of 100 and hid the one item called x_200."""
+    def item(code: str, name: str) -> dict:
+        return {"name": code, "item_code": code, "item_name": name, "item_group": "Cables", "description": name,
+                "has_variants": 0, "variant_of": None, "disabled": 0, "is_stock_item": 1, "is_sales_item": 1,
+                "stock_uom": "Nos", "doctype": "Item", "attributes": []}
+
+    fake.docs["Item"] += [item(f"CAB-{i:03}", f"Cable x{i % 10}200 ({i})") for i in range(120)]
+    fake.docs["Item"].append(item("ADP-X_200", "Adapter x_200"))
+    fake.docs["Bin"].append({"name": "BIN-X_200", "item_code": "ADP-X_200", "warehouse": "Leeds DC - SH", "actual_qty": 3.0,
+                             "reserved_qty": 0.0, "ordered_qty": 0.0, "indented_qty": 0.0, "planned_qty": 0.0,
+                             "projected_qty": 3.0, "stock_uom": "Nos", "doctype": "Bin"})
+    levels = await backend.stock(ProductRef(text="x_200"))
+    assert {lv.sku for lv in levels} == {"ADP-X_200"}
+    sent = [json.loads(r.query["or_filters"]) for r in fake.requests if r.path == "/api/resource/Item" and "or_filters" in r.query]
+    assert sent and all(f[2] == "%x\\_200%" for f in sent[0])

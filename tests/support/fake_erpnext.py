@@ -53,8 +53,10 @@ class Seen:
 
 
 def _like(pattern: str) -> re.Pattern:
-    """SQL LIKE on MariaDB's default collation: % and _ wildcards, case-insensitive."""
-    out = "".join(".*" if ch == "%" else "." if ch == "_" else re.escape(ch) for ch in pattern)
+    """SQL LIKE on MariaDB's default collation: % and _ wildcards, a backslash escapes the next
+    character, case-insensitive."""
+    out = "".join(re.escape(tok[1]) if tok.startswith("\\") and len(tok) == 2 else ".*" if tok == "%" else "." if tok == "_"
+                  else re.escape(tok) for tok in re.findall(r"\\.|.", pattern, re.DOTALL))
     return re.compile(f"^{out}$", re.IGNORECASE | re.DOTALL)
 
 
