@@ -9,6 +9,7 @@ worker keeps its own, fed by its wake-ups, with the routing_busy_* settings.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -50,6 +51,7 @@ class Pacer:
         self.busy_above_per_second = busy_above_per_second
         self.clock = clock
         self._batches: deque[tuple[float, float]] = deque()  # (ended at, seconds)
+        self._stopping = threading.Event()
 
     def pause_after(self, started: float, ended: float) -> float:
         self._batches.append((ended, ended - started))
@@ -61,7 +63,20 @@ class Pacer:
         return excess / self.share if excess > 0 else 0.0
 
     def after_batch(self, started: float) -> None:
-        """For work in a thread: sleep off this batch's excess (blocking)."""
+        """For work in a thread: sleep off this batch's excess (blocking). Raises Stopped once
+        stop() was called, at once if it is called during the pause: a worker shutting down in a
+        burst must not sleep off seconds of pauses first (the process waits for its threads)."""
         pause = self.pause_after(started, self.clock())
         if pause > 0:
-            time.sleep(pause)
+            self._stopping.wait(pause)
+        if self._stopping.is_set():
+            raise Stopped
+
+    def stop(self) -> None:
+        """The worker is stopping: the work in its thread ends at its next batch."""
+        self._stopping.set()
+
+
+class Stopped(Exception):
+    """The paced work was stopped between two batches; what it committed stays, the rest is for
+    the next run."""

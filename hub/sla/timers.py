@@ -475,7 +475,8 @@ def conversation_timers(engine: Engine, conversation_id: int, rules: Rules | Non
 
 
 def run_pass(engine: Engine, rules: Rules, *, now: datetime, batch: int = 200, pacer: Pacer | None = None) -> dict[str, int]:
-    """One pass of the worker (also what tests drive with a controlled clock)."""
+    """One pass of the worker (also what tests drive with a controlled clock). A pacer stopped
+    meanwhile ends it with pacing.Stopped before the watermark moves: the next pass finds the rest."""
     state = load_state(engine, *STATE) or {}
     since = datetime.fromisoformat(state["at"]) if state.get("at") else datetime(1970, 1, 1, tzinfo=UTC)
     recomputed = recompute_changed(engine, rules, since=since, now=now, batch=batch, pacer=pacer)
@@ -499,8 +500,13 @@ class SlaWorker(PollingWorker):
         self.on_change = on_change  # wakes the outbox worker when an escalation was queued
 
     async def run_once(self) -> int:
-        counts = await asyncio.to_thread(run_pass, self.engine, self.rules, now=self.clock(), batch=self.batch,
-                                         pacer=self.pacer)
+        try:
+            counts = await asyncio.to_thread(run_pass, self.engine, self.rules, now=self.clock(), batch=self.batch,
+                                             pacer=self.pacer)
+        except asyncio.CancelledError:
+            if self.pacer is not None:
+                self.pacer.stop()  # the pass in its thread ends at its next batch (run_pass keeps the old watermark)
+            raise
         if (counts["fired"] or counts["assigned"]) and self.on_change is not None:
             self.on_change()
         # Never "more work at once": the watermark pass always finds the last minute again.

@@ -4,6 +4,8 @@ warnings / breaches fired exactly once (also across a restart and with escalatio
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,6 +19,7 @@ from hub.contract.messages import InboundMessage, Sender
 from hub.conversations.actions import update_conversation
 from hub.conversations.replies import reply
 from hub.ingest.pipeline import ingest
+from hub.runtime.pacing import Pacer, Stopped
 from hub.sla import timers as sla
 from hub.store.models import Conversation, Customer, Escalation, Message, SlaEvent, utcnow
 
@@ -161,3 +164,40 @@ def test_reopened_conversation_starts_a_new_resolution_cycle(engine):
     with engine.connect() as conn:  # never answered: the first response is overdue; resolution is not
         fired = conn.execute(select(SlaEvent.__table__.c.timer, SlaEvent.__table__.c.stage)).all()
     assert [tuple(f) for f in fired] == [("first_response", "breach")]
+
+
+def test_a_stopping_worker_ends_its_pass_during_a_pause_and_keeps_the_watermark(engine):
+    """During an ingest burst the pass pauses between batches in its thread; at shutdown it must not
+    sleep those pauses off (the process waits for its threads), nor move the watermark past the
+    conversations it did not reach."""
+    class Burst:  # ingest far above the pacer's threshold: every pause is as long as it gets
+        def per_second(self) -> float:
+            return 1e9
+
+    r = rules()
+    cids = [open_conversation(engine, f"question {i}", address=f"c{i}@example.com") for i in range(3)]
+    pacer = Pacer(Burst(), share=1e-9)
+    raised: list[BaseException] = []
+
+    def work():
+        try:
+            sla.run_pass(engine, r, now=T0 + H, batch=1, pacer=pacer)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            raised.append(exc)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    try:
+        started = time.monotonic()
+        while conv(engine, cids[0]).sla_due_at is None and time.monotonic() - started < 600:
+            time.sleep(0.05)
+        assert conv(engine, cids[0]).sla_due_at is not None  # the first batch is done; the pause began
+    finally:
+        pacer.stop()
+        thread.join(timeout=120)  # the pause alone would last days
+    assert not thread.is_alive()
+    assert [type(e) for e in raised] == [Stopped]
+    assert sla.load_state(engine, *sla.STATE) is None
+    assert conv(engine, cids[2]).sla_due_at is None
+    sla.run_pass(engine, r, now=T0 + H)  # the next pass finds the rest
+    assert all(conv(engine, c).sla_due_at is not None for c in cids)
