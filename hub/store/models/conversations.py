@@ -77,6 +77,10 @@ class Message(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("channel", "external_id", name="uq_message_channel_external_id"),
         Index("ix_message_conversation", "conversation_id", "id"),
+        # A customer's messages by identity: erasing them, and the foreign key's check when an
+        # identity row is deleted (a merge, an erasure), which PostgreSQL otherwise does by reading
+        # the whole message table.
+        Index("ix_message_identity", "identity_id"),
         # What the routing worker has still to look at: small, however large the store grows.
         Index(
             "ix_message_unrouted",
