@@ -21,7 +21,7 @@ from hub.web import openapi as doc
 from hub.web import preconditions, schemas
 from hub.web.capability import ApiDoc, Capability
 from hub.web.changes import conversation_changed
-from hub.web.errors import ValidationFailed, from_hub_error
+from hub.web.errors import TooLarge, ValidationFailed, from_hub_error
 from hub.web.http import AGENTS, MAX_ID, db, int_query, json_response, parse_body, path_id, principal
 from hub.web.keys import BLOBS, ENGINE, INGEST_METER, SETTINGS, WORKER
 
@@ -79,10 +79,17 @@ async def patch_conversation(request: web.Request) -> web.Response:
     return _versioned(conv)
 
 
+def reply_body_limit(settings) -> int:
+    """A reply carries its files in base64 (4 bytes for every 3) beside its text: room for
+    max_attachment_bytes of files on top of an ordinary body."""
+    return settings.max_request_bytes + (settings.max_attachment_bytes + 2) // 3 * 4
+
+
 async def post_reply(request: web.Request) -> web.Response:
     who = principal(request, *AGENTS)
     cid = path_id(request)
-    body = await parse_body(request, schemas.ReplyIn)
+    settings = request.app[SETTINGS]
+    body = await parse_body(request, schemas.ReplyIn, limit=reply_body_limit(settings), setting="SERVICEHUB_MAX_ATTACHMENT_BYTES")
     files = []
     for i, att in enumerate(body.attachments):
         try:
@@ -90,6 +97,10 @@ async def post_reply(request: web.Request) -> web.Response:
         except (binascii.Error, ValueError):
             raise ValidationFailed(f"attachments.{i}.data_base64: not valid base64") from None
         files.append((att.filename, att.content_type, data))
+    total = sum(len(data) for _, _, data in files)
+    if total > settings.max_attachment_bytes:
+        raise TooLarge(f"the attachments come to {total:,} bytes; a reply carries at most "
+                       f"{settings.max_attachment_bytes:,} (SERVICEHUB_MAX_ATTACHMENT_BYTES)")
     message = await db(
         conversations.reply, request.app[ENGINE], cid, who, body.text, body.html, attachments=files,
         blobs=request.app[BLOBS], channel=body.channel,
@@ -193,7 +204,8 @@ def openapi() -> ApiDoc:
                             body=s.ConversationPatch, params=[doc.path_id(), doc.IF_MATCH], tags=["inbox"]),
         },
         "/api/v1/conversations/{id}/replies": {
-            "post": doc.op("Reply to the customer on the conversation's channel (queued in the outbox)",
+            "post": doc.op("Reply to the customer on the conversation's channel (queued in the outbox); files in base64, up to "
+                           "SERVICEHUB_MAX_ATTACHMENT_BYTES (25 MiB) in all",
                            {"201": doc.json_response(s.MessageOut), **auth_errors, **doc.errors(400, 404, 413, 422)},
                            body=s.ReplyIn, params=[doc.path_id()], tags=["inbox"])
         },

@@ -4,6 +4,7 @@ text (NUL and other control characters) refused as a bad request, never taken fo
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import re
@@ -75,6 +76,36 @@ async def test_a_transcript_over_the_attachment_limit_is_refused_clearly(hub, se
             yield body[i:i + (1 << 20)].encode()
 
     resp = await client.post("/api/v1/calls", data=chunks(), headers={**integration, "Content-Type": "application/json"})
+    assert resp.status == 413
+
+
+async def test_a_reply_carries_files_past_the_ordinary_body_limit_up_to_the_attachment_limit(hub, settings):
+    """Files travel in base64 inside the reply's JSON: a 3 MiB PDF must go (the ordinary 1 MiB limit
+    refused it), and more than SERVICEHUB_MAX_ATTACHMENT_BYTES of files in all is refused by name."""
+    client, integration, agent, _ = hub
+    msg = {"channel": "api", "external_id": "m-files", "sender": {"address": "ana@example.com", "kind": "email"},
+           "text": "Could you send the invoice?"}
+    resp = await client.post("/api/v1/messages", json=msg, headers=integration)
+    assert resp.status in (200, 201), await resp.text()
+    cid = (await resp.json())["conversation_id"]
+    pdf = b"%PDF-1.7\n" + bytes(range(256)) * (3 * 4096)
+    assert len(pdf) > settings.max_request_bytes
+    reply = {"text": "Here it is.", "channel": "email",
+             "attachments": [{"filename": "invoice.pdf", "content_type": "application/pdf",
+                              "data_base64": base64.b64encode(pdf).decode()}]}
+    resp = await client.post(f"/api/v1/conversations/{cid}/replies", json=reply, headers=agent)
+    assert resp.status == 201, await resp.text()
+    assert [a["size"] for a in (await resp.json())["attachments"]] == [len(pdf)]
+
+    part = base64.b64encode(b"x" * (settings.max_attachment_bytes // 2 + 1)).decode()
+    reply["attachments"] = [{"filename": f"part{i}.bin", "content_type": "application/octet-stream", "data_base64": part}
+                            for i in range(2)]
+    resp = await client.post(f"/api/v1/conversations/{cid}/replies", json=reply, headers=agent)
+    assert resp.status == 413
+    assert "SERVICEHUB_MAX_ATTACHMENT_BYTES" in (await resp.json())["error"]["message"]
+    # Past the route's own limit, refused before the body is read whole.
+    big = json.dumps({**reply, "text": "x" * (settings.max_request_bytes + settings.max_attachment_bytes * 2)})
+    resp = await client.post(f"/api/v1/conversations/{cid}/replies", data=big, headers={**agent, "Content-Type": "application/json"})
     assert resp.status == 413
 
 
