@@ -21,8 +21,8 @@ import json
 import random
 from dataclasses import dataclass, field
 
+from hub.contract.addresses import identity_kind, normalise
 from hub.contract.messages import InboundMessage, Sender, ThreadHints
-from hub.customers.identities import identity_kind, normalise
 from hub.ingest.threading_rules import clean_subject
 
 FIRST = (

@@ -16,9 +16,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, select, update
 
-from hub.auth import Principal, audit
 from hub.contract.errors import Conflict, NotFound, PermissionDenied, RejectedInput
+from hub.contract.principal import Principal
 from hub.conversations import bumped
+from hub.store.audit import audit
 from hub.store.db import read_tx, write_tx
 from hub.store.models import Agent, AgentAvailability, Conversation, ConversationStatus, Direction, Message, Team, TeamMember, utcnow
 from hub.store.sql import insert_ignoring_conflict

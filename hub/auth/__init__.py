@@ -11,19 +11,15 @@ from hub.contract.faces import public_names
 # pyproject.toml); each module is imported on first use, so no import cycle runs through here.
 _PUBLIC = {
     "Authenticator": "hub.auth.accounts",
-    "Principal": "hub.auth.accounts",
-    "audit": "hub.auth.accounts",
     "csrf_ok": "hub.auth.accounts",
 }
 
 __all__ = [
     "Authenticator",
-    "Principal",
-    "audit",
     "csrf_ok",
 ]
 
 __getattr__, __dir__ = public_names(__name__, _PUBLIC)
 
 if TYPE_CHECKING:
-    from hub.auth.accounts import Authenticator, Principal, audit, csrf_ok
+    from hub.auth.accounts import Authenticator, csrf_ok

@@ -23,6 +23,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, func, select, update
 
 from hub.contract.errors import Conflict, RejectedInput, Unauthenticated
+from hub.contract.principal import Principal
+from hub.store.audit import audit
 from hub.store.db import read_tx, write_tx
 from hub.store.models import Agent, AgentRole, AgentSession, ApiToken, AuditLog, TokenRole, utcnow
 
@@ -35,25 +37,6 @@ _hasher = PasswordHasher()
 # Verifying against this keeps a login for an unknown email as slow as one for a known email.
 _DUMMY_HASH = _hasher.hash("not a password")
 TOKEN_PREFIX = "shub_"
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: an agent (by session or bearer session token) or an API token."""
-
-    kind: str  # "agent" | "token"
-    id: int
-    role: str
-    name: str
-    csrf_token: str | None = None  # set for cookie sessions: unsafe requests must echo it
-
-    @property
-    def actor(self) -> str:
-        return f"{self.kind}:{self.id}"
-
-    @property
-    def is_agent(self) -> bool:
-        return self.kind == "agent"
 
 
 def digest(token: str) -> str:
@@ -77,12 +60,8 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
-def audit(conn, actor: str, action: str, target: str, **detail) -> None:
-    conn.execute(audit_t.insert().values(actor=actor, action=action, target=target, detail=detail, created_at=utcnow()))
-
-
 def create_agent(engine: Engine, email: str, password: str, *, role: str = "agent", name: str | None = None, actor: str = "cli") -> int:
-    from hub.customers import normalise_email
+    from hub.contract.addresses import normalise_email
 
     try:
         role = AgentRole(role)
@@ -104,7 +83,7 @@ def create_agent(engine: Engine, email: str, password: str, *, role: str = "agen
 
 def set_password(engine: Engine, email: str, password: str, *, actor: str = "cli") -> None:
     """Give an agent a new password (they forgot it); their open sessions end."""
-    from hub.customers import normalise_email
+    from hub.contract.addresses import normalise_email
 
     email = normalise_email(email)
     password_hash = hash_password(password)
@@ -153,7 +132,7 @@ def sign_in_address(typed: str) -> str | None:
     the same account (hub.auth.lockout.account_key). An address that signs in has one spelling that
     people can read and compare in the audit log and the admin pages, and a look-alike does not
     pass as the real thing."""
-    from hub.customers import normalise_email
+    from hub.contract.addresses import normalise_email
 
     value = (typed or "").strip()
     if unicodedata.normalize("NFKC", value) != value or any(unicodedata.category(c) in ("Cf", "Cc") for c in value):

@@ -8,8 +8,9 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from hub.auth.accounts import Principal, audit
 from hub.contract.errors import Conflict, NotFound, RejectedInput
+from hub.contract.principal import Principal
+from hub.store.audit import audit
 from hub.store.db import read_tx, write_tx
 from hub.store.models import Agent, AgentRole, AgentSession, ApiToken, utcnow
 

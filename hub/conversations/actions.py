@@ -7,12 +7,13 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from hub.auth import Principal, audit
 from hub.contract.errors import RejectedInput, StaleVersion
+from hub.contract.principal import Principal
 from hub.conversations import mentions
 from hub.conversations.queries import conversation_state, get_conversation, get_message, require_conversation
 from hub.conversations.versions import bumped
 from hub.csat import queue_survey
+from hub.store.audit import audit
 from hub.store.db import write_tx
 from hub.store.models import Agent, Conversation, ConversationStatus, Direction, Message, Priority, utcnow
 

@@ -20,9 +20,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import OperationalError
 
-from hub.auth import Principal, audit
 from hub.contract.errors import Conflict, NotFound, RejectedInput
+from hub.contract.principal import Principal
 from hub.conversations.versions import bumped
+from hub.store.audit import audit
 from hub.store.db import write_tx
 from hub.store.models import Conversation, ConversationStatus, Direction, Message, ScmFact, utcnow
 

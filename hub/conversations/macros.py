@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from hub.auth import Principal, audit
 from hub.contract.errors import Conflict, NotFound, RejectedInput
+from hub.contract.principal import Principal
+from hub.store.audit import audit
 from hub.store.db import read_tx, write_tx
 from hub.store.models import Macro, utcnow
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from hub.auth import Principal
 from hub.contract.errors import RejectedInput
+from hub.contract.principal import Principal
 from hub.conversations.queries import get_conversation, require_conversation
 from hub.conversations.versions import bumped
 from hub.outbox import compose_message

@@ -10,9 +10,6 @@ from hub.contract.faces import public_names
 # `from hub.customers import NAME`, never from the modules themselves (the layering contract in
 # pyproject.toml); each module is imported on first use, so no import cycle runs through here.
 _PUBLIC = {
-    "identity_kind": "hub.customers.identities",
-    "normalise": "hub.customers.identities",
-    "normalise_email": "hub.customers.identities",
     "current_customer": "hub.customers.linking",
     "record_redeemer": "hub.customers.linking",
     "redeem": "hub.customers.linking",
@@ -21,10 +18,7 @@ _PUBLIC = {
 
 __all__ = [
     "current_customer",
-    "identity_kind",
     "merge_in_tx",
-    "normalise",
-    "normalise_email",
     "record_redeemer",
     "redeem",
 ]
@@ -32,6 +26,5 @@ __all__ = [
 __getattr__, __dir__ = public_names(__name__, _PUBLIC)
 
 if TYPE_CHECKING:
-    from hub.customers.identities import identity_kind, normalise, normalise_email
     from hub.customers.linking import current_customer, record_redeemer, redeem
     from hub.customers.profiles import merge_in_tx

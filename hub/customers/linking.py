@@ -20,8 +20,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, exists, select, update
 
-from hub.auth import Principal, audit
 from hub.contract.errors import Conflict, NotFound
+from hub.contract.principal import Principal
+from hub.store.audit import audit
 from hub.store.db import write_tx
 from hub.store.models import Conversation, Customer, Direction, Identity, LinkCode, Message, Segment, utcnow
 

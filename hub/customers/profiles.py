@@ -6,12 +6,13 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from hub.auth import Principal, audit
 from hub.contract.errors import Conflict, NotFound
+from hub.contract.principal import Principal
 from hub.contract.timefmt import iso
 from hub.conversations import bumped
 from hub.customers.linking import link_codes, linked_by_code
 from hub.segments import value_in_tx
+from hub.store.audit import audit
 from hub.store.db import read_tx, write_tx
 from hub.store.models import Conversation, Customer, Identity, utcnow
 

@@ -11,15 +11,16 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 
 from adapters.demo_scm import seed_demo_scm
-from hub.auth.accounts import Principal, create_agent, create_token
+from hub.auth.accounts import create_agent, create_token
 from hub.contract.messages import InboundMessage, Sender, ThreadHints
+from hub.contract.principal import Principal
 from hub.conversations.actions import update_conversation
 from hub.conversations.replies import reply
 from hub.customers.linking import issue_code
 from hub.demo.articles import seed_knowledge_base
 from hub.demo.history import seed_history
 from hub.ingest.pipeline import ingest
-from hub.scm.escalation import mark_key_customer
+from hub.segments.value import mark_key_customer
 from hub.store.db import read_tx
 from hub.store.models import Agent, utcnow
 

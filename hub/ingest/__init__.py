@@ -11,7 +11,6 @@ from hub.contract.faces import public_names
 # pyproject.toml); each module is imported on first use, so no import cycle runs through here.
 _PUBLIC = {
     "ChannelHub": "hub.ingest.hub_link",
-    "sanitize_html": "hub.ingest.sanitize",
     "SpoolWorker": "hub.ingest.spool",
     "Spooler": "hub.ingest.spool",
     "clean_subject": "hub.ingest.threading_rules",
@@ -24,14 +23,12 @@ __all__ = [
     "SpoolWorker",
     "Spooler",
     "clean_subject",
-    "sanitize_html",
 ]
 
 __getattr__, __dir__ = public_names(__name__, _PUBLIC)
 
 if TYPE_CHECKING:
     from hub.ingest.hub_link import ChannelHub
-    from hub.ingest.sanitize import sanitize_html
     from hub.ingest.spool import Spooler, SpoolWorker
     from hub.ingest.threading_rules import clean_subject
     from hub.ingest.writer import IngestWriter

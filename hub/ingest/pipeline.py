@@ -20,11 +20,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, Engine, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from hub.contract.addresses import identity_kind, normalise
 from hub.contract.errors import HubError, RejectedInput
 from hub.contract.messages import InboundMessage
 from hub.conversations import bumped_if, queue_outbound, require_conversation
-from hub.customers import current_customer, identity_kind, merge_in_tx, normalise, record_redeemer, redeem
-from hub.ingest.sanitize import sanitize_html
+from hub.customers import current_customer, merge_in_tx, record_redeemer, redeem
 from hub.ingest.threading_rules import clean_subject, find_conversation
 from hub.store.blobs import BlobStore
 from hub.store.db import write_tx
@@ -40,6 +40,7 @@ from hub.store.models import (
     Segment,
     utcnow,
 )
+from hub.store.sanitize import sanitize_html
 from hub.store.sql import CoreStatements, DriverStatements, insert_ignoring_conflict, statements_for
 
 customer_t = Customer.__table__

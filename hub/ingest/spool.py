@@ -168,7 +168,7 @@ def _item(r) -> dict[str, Any]:
 def retry(engine: Engine, item_id: int, *, actor: str, budget_seconds: float | None = None) -> dict[str, Any]:
     """A rejected item back in the queue, due now, with its attempts counted afresh (and its own
     time budget if given); audit-logged. NotFound / Conflict (it is not rejected)."""
-    from hub.auth import audit
+    from hub.store.audit import audit
 
     with write_tx(engine) as conn:
         row = conn.execute(select(spool_t).where(spool_t.c.id == item_id)).first()

@@ -39,10 +39,10 @@ from typing import Protocol
 
 from sqlalchemy import bindparam, func, select
 
+from hub.contract.addresses import normalise_email
 from hub.contract.errors import RejectedInput
 from hub.contract.messages import InboundMessage
 from hub.contract.signing import IdKind, classify
-from hub.customers import normalise_email
 from hub.store.models import Conversation, ConversationStatus, Direction, Message, Outbox
 
 conversation_t = Conversation.__table__

@@ -19,9 +19,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, func, select, update
 
-from hub.auth import Principal, audit
 from hub.contract.errors import NotFound, PermissionDenied, RejectedInput
+from hub.contract.principal import Principal
 from hub.contract.timefmt import iso
+from hub.store.audit import audit
 from hub.store.db import read_tx, write_tx
 from hub.store.models import KbArticle, KbChunk, KbFeedback, utcnow
 from knowledge.passages import FORMATS, split_article

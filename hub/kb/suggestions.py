@@ -20,10 +20,11 @@ from typing import Any
 from sqlalchemy import Engine, case, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from hub.auth import Principal, audit
 from hub.contract.errors import Conflict, NotFound, RejectedInput
+from hub.contract.principal import Principal
 from hub.conversations import require_conversation
 from hub.kb import articles as kb
+from hub.store.audit import audit
 from hub.store.db import read_tx, write_tx
 from hub.store.models import Conversation, ConversationStatus, Direction, KbArticle, KbFeedback, KbFeedbackVerdict, Message, utcnow
 from hub.store.sql import insert_ignoring_conflict

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, select, update
 
 from hub.contract.messages import OutboundMessage
-from hub.ingest import sanitize_html
 from hub.outbox.queue import enqueue
 from hub.store.db import write_tx
 from hub.store.models import Attachment, Direction, Message, Outbox, utcnow
+from hub.store.sanitize import sanitize_html
 
 message_t = Message.__table__
 outbox_t = Outbox.__table__

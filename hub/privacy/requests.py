@@ -33,8 +33,8 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from hub.auth import audit
 from hub.privacy import registry
+from hub.store.audit import audit
 from hub.store.blobs import BlobStore
 from hub.store.db import is_sqlite, read_tx, write_tx
 from hub.store.models import utcnow

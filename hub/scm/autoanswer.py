@@ -39,11 +39,11 @@ from adapters.base import (
     UnknownProduct,
     belongs_to,
 )
+from hub.contract.addresses import normalise_email
 from hub.contract.errors import HubError
 from hub.contract.messages import AUTOMATED_FLAGS
 from hub.contract.timefmt import iso
 from hub.conversations import bumped, bumped_if, queue_outbound, require_conversation
-from hub.customers import normalise_email
 from hub.ingest import clean_subject
 from hub.runtime.pacing import IngestMeter, Pacer
 from hub.scm import coverage, demand

@@ -27,14 +27,15 @@ import aiohttp
 from sqlalchemy import Connection, Engine, func, select, update
 
 from adapters.base import BackendError, BackendUnavailable, CustomerRef, EscalationCase
-from hub.auth import Principal, audit
 from hub.contract import clock
 from hub.contract.delivery import PermanentFailure, TemporaryFailure
 from hub.contract.errors import NotFound, RejectedInput
 from hub.contract.messages import OutboundMessage
+from hub.contract.principal import Principal
 from hub.contract.timefmt import iso
 from hub.conversations import require_conversation
 from hub.outbox import delivery_state, enqueue
+from hub.store.audit import audit
 from hub.store.db import read_tx, write_tx
 from hub.store.models import (
     Conversation,
@@ -542,24 +543,6 @@ class EscalationDelivery:
         except BackendError as exc:
             raise PermanentFailure(f"the back end refused the case: {exc}") from None
         return receipt.reference, receipt.url
-
-
-def mark_key_customer(engine: Engine, kind: str, address: str, actor: str = "system") -> int | None:
-    """Make the customer with this identity a key customer (the late-order rule reads the
-    segment), set by hand: locked, so the segment recomputation (hub/segments/value.py) keeps it;
-    audit-logged. Returns the customer id, None if nobody has that address."""
-    from hub.customers import normalise
-    from hub.segments import lock_in_tx
-    from hub.store.models import IdentityKind
-
-    with write_tx(engine) as conn:
-        customer_id = conn.execute(
-            select(identity_t.c.customer_id)
-            .where(identity_t.c.kind == kind, identity_t.c.address == normalise(IdentityKind(kind), address))
-        ).scalar()
-        if customer_id is not None:
-            lock_in_tx(conn, customer_id, "key", actor)
-    return customer_id
 
 
 def escalation_target(settings, requested: str | None = None) -> str:

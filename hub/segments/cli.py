@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
+
+from hub.contract.errors import ConfigError
 
 
 def add_commands(sub) -> None:
@@ -32,12 +35,16 @@ async def _recompute(args, settings) -> int:
 
     upgrade(settings.effective_database_url)
     engine = make_engine(settings.effective_database_url, pool_size=2)
-    services = None
+    backend = None
     if settings.scm.enabled:
-        from hub.scm import build_services
+        # The back end itself (adapters.registry), as the SCM capability builds it: value needs
+        # only customers' orders, none of SCM's answering.
+        from adapters.registry import BackendMisconfigured, build_backend
 
-        services = build_services(settings)
-    backend = services.backend if services else None
+        try:
+            backend = build_backend(settings.scm.backend, data_dir=Path(settings.data_dir))
+        except BackendMisconfigured as exc:
+            raise ConfigError(str(exc)) from None
     try:
         if args.customer is not None:
             segments.request_recompute(engine, args.customer, "cli")
@@ -52,6 +59,6 @@ async def _recompute(args, settings) -> int:
             return 1
         return 0
     finally:
-        if services is not None:
-            await services.close()
+        if backend is not None:
+            await backend.close()
         engine.dispose()

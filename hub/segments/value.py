@@ -10,7 +10,7 @@ The figures are kept in `customer_value` so the inbox shows them without asking 
 so a back end that is down leaves the last figures in place (source "stale", retried at the next
 interval) instead of demoting anyone. A back end that cannot list a customer's orders (or none
 configured) values customers from contact history only (source "contacts"). A segment set by hand
-(an admin, `hub.scm.escalation.mark_key_customer`) is locked: recomputation updates the figures but
+(an admin, `mark_key_customer`) is locked: recomputation updates the figures but
 never the segment; every manual change is in the audit log.
 """
 
@@ -27,13 +27,14 @@ from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from adapters.base import BackendError, CustomerRef, OrderSummary, UnsupportedCall
-from hub.auth import Principal, audit
 from hub.config.settings import SegmentSettings
 from hub.contract.errors import Conflict, NotFound, RejectedInput
+from hub.contract.principal import Principal
 from hub.runtime import leases
 from hub.runtime.pacing import Pacer
+from hub.store.audit import audit
 from hub.store.db import read_tx, write_tx
-from hub.store.models import Conversation, Customer, CustomerValue, Identity, Message, Segment, utcnow
+from hub.store.models import Conversation, Customer, CustomerValue, Identity, IdentityKind, Message, Segment, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -303,7 +304,7 @@ def set_manual_segment(engine: Engine, customer_id: int, segment: str | None, ac
 
 
 def lock_in_tx(conn, customer_id: int, segment: str | None, actor: str) -> None:
-    """set_manual_segment in the caller's transaction (hub.scm.escalation.mark_key_customer)."""
+    """set_manual_segment in the caller's transaction (mark_key_customer)."""
     row = conn.execute(select(customer_t.c.segment, customer_t.c.segment_locked, customer_t.c.merged_into)
                        .where(customer_t.c.id == customer_id)).first()
     if row is None:
@@ -320,6 +321,22 @@ def lock_in_tx(conn, customer_id: int, segment: str | None, actor: str) -> None:
     if (row.segment, bool(row.segment_locked)) != ((segment or row.segment), segment is not None):
         audit(conn, actor, "customer.segment", f"customer:{customer_id}", segment=segment or "computed",
               previous=row.segment, previously_locked=bool(row.segment_locked))
+
+
+def mark_key_customer(engine: Engine, kind: str, address: str, actor: str = "system") -> int | None:
+    """Make the customer with this identity a key customer (the late-order rule reads the
+    segment), set by hand: locked, so the segment recomputation keeps it;
+    audit-logged. Returns the customer id, None if nobody has that address."""
+    from hub.contract.addresses import normalise
+
+    with write_tx(engine) as conn:
+        customer_id = conn.execute(
+            select(identity_t.c.customer_id)
+            .where(identity_t.c.kind == kind, identity_t.c.address == normalise(IdentityKind(kind), address))
+        ).scalar()
+        if customer_id is not None:
+            lock_in_tx(conn, customer_id, "key", actor)
+    return customer_id
 
 
 def customer_segment(engine: Engine, customer_id: int) -> dict[str, Any]:

@@ -10,8 +10,9 @@ from typing import TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from hub.auth import Principal, csrf_ok
+from hub.auth import csrf_ok
 from hub.contract.errors import PermissionDenied, RejectedInput, Unauthenticated
+from hub.contract.principal import Principal
 from hub.web.errors import BadRequest, TooLarge, ValidationFailed
 from hub.web.keys import AUTH, SETTINGS, TRUSTED_PROXIES
 from hub.web.ratelimit import client_address

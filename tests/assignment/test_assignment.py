@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import select, update
 
 from hub.assignment import rules as assignment
-from hub.auth.accounts import Principal, create_agent
+from hub.auth.accounts import create_agent
 from hub.config.settings import SlaSettings
 from hub.contract.errors import Conflict, NotFound, PermissionDenied
 from hub.contract.messages import InboundMessage, Sender
+from hub.contract.principal import Principal
 from hub.ingest.pipeline import ingest
 from hub.sla import timers as sla
 from hub.store.models import Conversation, Customer

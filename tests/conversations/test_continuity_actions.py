@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from hub.auth.accounts import Principal, create_agent
+from hub.auth.accounts import create_agent
 from hub.contract.errors import Conflict, NotFound, RejectedInput
 from hub.contract.messages import InboundMessage, Sender, ThreadHints
+from hub.contract.principal import Principal
 from hub.conversations import continuity, timeline
 from hub.ingest.pipeline import ingest
 from hub.store.models import Conversation, Message

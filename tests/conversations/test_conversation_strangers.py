@@ -19,9 +19,9 @@ from email.utils import formatdate
 import pytest
 from sqlalchemy import select, update
 
-from hub.auth.accounts import Principal
 from hub.config.settings import SmtpReceiverSettings, SmtpSenderSettings
 from hub.contract.messages import InboundMessage, Sender, ThreadHints
+from hub.contract.principal import Principal
 from hub.contract.signing import IdKind, classify, derive_key, load_or_create_secret, message_id_key, sign_message_id
 from hub.conversations.queries import require_conversation
 from hub.conversations.replies import queue_outbound, reply, reply_recipient

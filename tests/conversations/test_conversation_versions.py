@@ -15,11 +15,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, text, update
 
 from hub.assignment import rules as assignment
-from hub.auth.accounts import Principal, create_agent
+from hub.auth.accounts import create_agent
 from hub.config.settings import SlaSettings
 from hub.contract import clock
 from hub.contract.errors import RejectedInput, StaleVersion
 from hub.contract.messages import InboundMessage, Sender, ThreadHints
+from hub.contract.principal import Principal
 from hub.conversations.actions import add_note, update_conversation
 from hub.conversations.replies import reply
 from hub.customers.profiles import merge_customers

@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import update
 
 from hub.auth import lockout
-from hub.auth.accounts import Principal, create_agent
+from hub.auth.accounts import create_agent
 from hub.contract.errors import Conflict, NotFound, RejectedInput
 from hub.contract.messages import InboundMessage, Sender
+from hub.contract.principal import Principal
 from hub.conversations import inbox as inbox_list
 from hub.conversations import macros, mentions, read_marks, timeline
 from hub.conversations.actions import add_note, update_conversation

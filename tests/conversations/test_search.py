@@ -12,8 +12,8 @@ from alembic import command
 from sqlalchemy import delete, text, update
 
 import hub.store.db
-from hub.auth.accounts import Principal
 from hub.contract.messages import InboundMessage, Sender, ThreadHints
+from hub.contract.principal import Principal
 from hub.conversations.listing import ConversationFilter, list_conversations
 from hub.conversations.search import page, substrings
 from hub.customers.profiles import merge_customers

@@ -13,9 +13,9 @@ from urllib.parse import urlparse
 import pytest
 from sqlalchemy import select
 
-from hub.auth.accounts import Principal
 from hub.config.settings import CsatSettings, Settings, SmtpReceiverSettings, SmtpSenderSettings
 from hub.contract.messages import InboundMessage, Sender, ThreadHints
+from hub.contract.principal import Principal
 from hub.conversations.actions import update_conversation
 from hub.csat import surveys as csat
 from hub.ingest.pipeline import ingest

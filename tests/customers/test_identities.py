@@ -1,7 +1,7 @@
 import pytest
 
+from hub.contract.addresses import identity_kind, normalise_email, normalise_phone, normalise_telegram
 from hub.contract.errors import RejectedInput
-from hub.customers.identities import identity_kind, normalise_email, normalise_phone, normalise_telegram
 from hub.store.models import IdentityKind
 
 

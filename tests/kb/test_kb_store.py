@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from hub.auth.accounts import Principal
 from hub.contract.errors import NotFound, PermissionDenied, RejectedInput
+from hub.contract.principal import Principal
 from hub.kb import articles as kb
 from hub.kb.index import KnowledgeIndex, shared_embedder
 

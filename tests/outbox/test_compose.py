@@ -10,9 +10,10 @@ from sqlalchemy import select
 
 from channels.log import LogChannel
 from channels.webform.confirmation import confirmation
-from hub.auth.accounts import Principal, create_agent
+from hub.auth.accounts import create_agent
 from hub.config.settings import Settings
 from hub.contract.messages import InboundMessage, Sender, ThreadHints
+from hub.contract.principal import Principal
 from hub.conversations.queries import get_conversation, require_conversation
 from hub.conversations.replies import queue_outbound, reply
 from hub.csat import surveys

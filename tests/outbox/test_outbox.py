@@ -13,8 +13,9 @@ from sqlalchemy import select, update
 
 from channels.base import Delivery, PermanentFailure, TemporaryFailure
 from channels.log import LogChannel
-from hub.auth.accounts import Principal, create_agent
+from hub.auth.accounts import create_agent
 from hub.contract.messages import InboundMessage, Sender, ThreadHints
+from hub.contract.principal import Principal
 from hub.conversations.queries import get_conversation
 from hub.conversations.replies import reply
 from hub.gateway.registry import ChannelRegistry

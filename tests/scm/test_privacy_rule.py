@@ -6,8 +6,9 @@ questions; conversations an agent is already answering."""
 from __future__ import annotations
 
 from channels.email.parse import parse
-from hub.auth.accounts import Principal, create_agent
+from hub.auth.accounts import create_agent
 from hub.contract.messages import InboundMessage, Sender, ThreadHints
+from hub.contract.principal import Principal
 from hub.conversations.replies import reply
 from hub.ingest.pipeline import ingest
 from hub.scm.autoanswer import RoutingWorker

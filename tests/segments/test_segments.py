@@ -22,8 +22,8 @@ from hub.config.settings import SegmentSettings
 from hub.contract.messages import InboundMessage, Sender
 from hub.conversations.listing import ConversationFilter, list_conversations
 from hub.ingest.pipeline import ingest
-from hub.scm.escalation import mark_key_customer
 from hub.segments import value as segments
+from hub.segments.value import mark_key_customer
 from hub.store.db import read_tx, write_tx
 from hub.store.models import AuditLog, Customer, CustomerValue
 from hub.web.app import create_app

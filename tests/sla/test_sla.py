@@ -12,10 +12,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
-from hub.auth.accounts import Principal, create_agent
+from hub.auth.accounts import create_agent
 from hub.config.settings import SlaSettings
 from hub.contract import clock
 from hub.contract.messages import InboundMessage, Sender
+from hub.contract.principal import Principal
 from hub.conversations.actions import update_conversation
 from hub.conversations.replies import reply
 from hub.ingest.pipeline import ingest

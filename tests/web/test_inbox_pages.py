@@ -11,8 +11,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from hub.auth import lockout
-from hub.auth.accounts import Principal, create_agent
+from hub.auth.accounts import create_agent
 from hub.contract.messages import InboundMessage, Sender
+from hub.contract.principal import Principal
 from hub.conversations import macros
 from hub.conversations.actions import add_note, update_conversation
 from hub.conversations.replies import reply

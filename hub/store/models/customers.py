@@ -10,6 +10,7 @@ from enum import StrEnum
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from hub.contract.addresses import IdentityKind as IdentityKind  # the store's column values; re-exported
 from hub.store.models.base import utcnow
 
 
@@ -17,13 +18,6 @@ class Segment(StrEnum):
     general = "general"
     potential = "potential"
     key = "key"
-
-
-class IdentityKind(StrEnum):
-    email = "email"
-    telegram = "telegram"
-    phone = "phone"
-    web = "web"
 
 
 class Customer(SQLModel, table=True):

@@ -266,7 +266,7 @@ async def test_a_reply_on_a_call_goes_by_email_or_is_refused_with_the_reason(hub
         "channel": "email", "external_id": "<after-call@x>", "sender": {"address": "caller@example.com"}, "text": "hi"})
     other = await (await hub.client.post("/api/v1/messages", headers=hub.integration, json={
         "channel": "email", "external_id": "<after-call2@x>", "sender": {"address": "caller@example.com"}, "text": "x"})).json()
-    from hub.auth.accounts import Principal
+    from hub.contract.principal import Principal
     from hub.customers.profiles import merge_customers
 
     merge_customers(hub.engine, ids["customer_id"], other["customer_id"], Principal("agent", 1, "admin", "admin@example.com"))

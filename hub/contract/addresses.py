@@ -1,4 +1,5 @@
-"""Normalising the addresses customers reach us from, so one person is one identity per kind.
+"""The kinds of address customers reach us from, and normalising them, so one person is one
+identity per kind.
 
 Merges happen only on an exact normalised match (never on a display name): a wrong merge shows one
 customer's history to another.
@@ -6,13 +7,21 @@ customer's history to another.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from functools import lru_cache
 
 import idna
 import phonenumbers
 
 from hub.contract.errors import RejectedInput
-from hub.store.models import IdentityKind
+
+
+class IdentityKind(StrEnum):
+    email = "email"
+    telegram = "telegram"
+    phone = "phone"
+    web = "web"
+
 
 # The identity kind each channel's sender address is, where the channel fixes it.
 CHANNEL_IDENTITY_KIND: dict[str, IdentityKind] = {

@@ -1,4 +1,5 @@
-"""HTML from customers is stored only after sanitising: what agents' browsers render must be inert."""
+"""HTML is stored only after sanitising, whether a customer sent it or the hub sends it: what agents'
+browsers render must be inert."""
 
 from __future__ import annotations
 
