@@ -21,6 +21,7 @@ from hub.assignment import rules as assignment
 from hub.auth import accounts as auth
 from hub.auth import lockout, staff
 from hub.contract.errors import HubError, RejectedInput, StaleVersion, Unauthenticated
+from hub.contract.i18n import gettext as _
 from hub.conversations import continuity, macros, mentions, read_marks, replies, timeline
 from hub.conversations import inbox as inbox_list
 from hub.customers import profiles as customers
@@ -81,10 +82,10 @@ async def login(request: web.Request) -> web.Response:
     email = str(form.get("email") or "").strip()[:320]
     password = str(form.get("password") or "")
     if not login_csrf_ok(request, form.get(CSRF_FIELD) if isinstance(form.get(CSRF_FIELD), str) else None):
-        return _login_page(request, error="The sign-in form was out of date; please try again.", email=email, status=403)
+        return _login_page(request, error=_("The sign-in form was out of date; please try again."), email=email, status=403)
     wait = app[LOGIN_LIMITER].check(client_key(request))
     if wait:
-        response = _login_page(request, error=f"Too many sign-in attempts from here; wait {int(wait) + 1} seconds.",
+        response = _login_page(request, error=_("Too many sign-in attempts from here; wait %(seconds)s seconds.") % {"seconds": int(wait) + 1},
                                email=email, status=429)
         response.headers["Retry-After"] = str(int(wait) + 1)
         return response
@@ -98,12 +99,12 @@ async def login(request: web.Request) -> web.Response:
         return response
     except Unauthenticated as exc:
         if await db(lockout.record_failure, engine, email):
-            msg = ("Wrong email or password. This account is now locked for 15 minutes after too many failed "
-                   "sign-ins; an admin can unlock it by setting a new password.")
+            msg = _("Wrong email or password. This account is now locked for 15 minutes after too many failed "
+                    "sign-ins; an admin can unlock it by setting a new password.")
         elif isinstance(exc, auth.NotPlainAddress):
-            msg = "Wrong email or password. Type the address plainly: no <>, no final dot, no fullwidth or invisible characters."
+            msg = _("Wrong email or password. Type the address plainly: no <>, no final dot, no fullwidth or invisible characters.")
         else:
-            msg = "Wrong email or password."
+            msg = _("Wrong email or password.")
         return _login_page(request, error=msg, email=email, status=401)
     await db(lockout.clear, engine, email)
     response = web.HTTPSeeOther(safe_next(str(form.get("next") or "")))
