@@ -160,5 +160,7 @@ def install(env) -> None:
     `_("%(n)s open", n=3)` formats after translating and autoescapes the values (a literal % in a
     message is written %%)."""
     env.add_extension("jinja2.ext.i18n")
+    # {% trans %} blocks are looked up with their whitespace collapsed, as `make messages` extracts them.
+    env.policies["ext.i18n.trimmed"] = True
     env.install_gettext_callables(gettext, ngettext, newstyle=True, pgettext=pgettext)
     env.globals.update(language=current, html_lang=lambda: HTML_LANG.get(current(), current()), languages=LANGUAGES)
