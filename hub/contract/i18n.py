@@ -73,21 +73,6 @@ def negotiate(accept_language: str | None, *, default: str | None = DEFAULT) -> 
     return best or default
 
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
-_WORD = re.compile(r"[^\W\d_\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-
-
-def language_of_text(text: str | None) -> str | None:
-    """"zh" when a customer's text is written mainly in Chinese characters, else None (no guess
-    between Latin-script languages: they all get the default). Looks at the first 2,000 characters
-    only, so a huge message costs no more than a short one."""
-    sample = (text or "")[:2000]
-    han = len(_HAN.findall(sample))
-    # A Chinese character weighs about a word: Chinese text mixing in Latin words (order numbers,
-    # product names) stays Chinese, an English sentence quoting a name in characters does not.
-    return "zh" if han >= 2 and han >= len(_WORD.findall(sample)) else None
-
-
 @functools.cache
 def translations(language: str) -> _gettext.NullTranslations:
     """The catalog of a language, read from its .po once; a NullTranslations (English) when there

@@ -1,5 +1,4 @@
-"""Interface text in English and Chinese: choosing a language from a browser's header or a customer's
-text, the agent's own choice (first sign-in, the header's switch), the sign-in page following the
+"""Interface text in English and Chinese: choosing a language from a browser's header, the agent's own choice (first sign-in, the header's switch), the sign-in page following the
 browser, every string of the code translated in the Chinese catalog, and key pages with no English
 left in their header and navigation."""
 
@@ -46,19 +45,6 @@ def test_a_huge_accept_language_is_read_in_bounded_time():
     header = ",".join(["xx;q=0.1"] * 200_000) + ",zh"
     assert i18n.negotiate(header) == "en"  # only the first entries count: the tail is never parsed
     assert i18n.negotiate("zh-" + "a" * 1_000_000) == "zh"
-
-
-@pytest.mark.parametrize("text, expected", [
-    ("我的订单 A1001 什么时候到？", "zh"),
-    ("订单 SO-2026-0042 status?", "zh"),
-    ("Where is my order 1001?", None),
-    ("Où est ma commande ?", None),
-    ("", None),
-    ("12345 !!!", None),
-    ("Hello 你", None),  # one character is no language
-])
-def test_a_customers_text_tells_chinese_apart(text, expected):
-    assert i18n.language_of_text(text) == expected
 
 
 def test_the_current_language_is_scoped_and_falls_back_to_english():
@@ -215,3 +201,75 @@ async def test_key_pages_in_chinese_keep_no_english_in_their_chrome(hub, path):
     assert "收件箱" in chrome, path
     left = ENGLISH.findall(chrome)
     assert not left, f"{path}: {left}"
+
+
+# --- customers' pages and messages in their language ------------------------------------------------------
+
+
+@pytest.fixture
+async def forms(settings):
+    settings = settings.model_copy(update={"form_min_fill_seconds": 0.0, "form_rate_per_minute": 1000,
+                                           "scm": settings.scm.model_copy(update={"enabled": False})})
+    app = create_app(settings)
+    engine = make_engine(settings.effective_database_url)
+    create_agent(engine, "agent@example.com", "agent password", role="agent")
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    resp = await client.post("/api/v1/auth/login", json={"email": "agent@example.com", "password": "agent password"})
+    client.api = {"Authorization": f"Bearer {(await resp.json())['token']}"}
+    client.session.cookie_jar.clear()
+    yield client
+    await client.close()
+    engine.dispose()
+
+
+async def _post_form(client, fields: dict, headers: dict):
+    import aiohttp
+
+    html = await (await client.get("/forms/contact", headers=headers)).text()
+    data = aiohttp.FormData(default_to_multipart=True)
+    data.add_field("_token", re.search(r'name="_token" value="([^"]+)"', html).group(1))
+    for name, value in fields.items():
+        data.add_field(name, value)
+    resp = await client.post("/forms/contact", data=data, headers=headers)
+    return resp, await resp.text()
+
+
+async def test_the_web_form_speaks_the_visitors_language_and_so_does_its_confirmation(forms):
+    page = await (await forms.get("/forms/contact", headers=ZH)).text()
+    assert '<html lang="zh-Hans">' in page and ">提交</button>" in page and "（必填）" in page
+    assert "Send</button>" not in page and "(required)" not in page
+    english = await (await forms.get("/forms/contact")).text()
+    assert '<html lang="en">' in english and ">Send</button>" in english
+
+    resp, html = await _post_form(forms, {"email": "not an address", "message": ""}, ZH)
+    assert resp.status == 422 and "有问题需要处理" in html and "请输入邮箱地址" in html
+
+    resp, html = await _post_form(forms, {"name": "王芳", "email": "wang@example.com", "subject": "订单", "message": "我的订单还没到。"}, ZH)
+    assert resp.status == 200 and "谢谢，我们已收到您的留言" in html and "wang@example.com" in html
+    cid = int(re.search(r'<strong class="reference">#(\d+)</strong>', html).group(1))
+    conv = await (await forms.get(f"/api/v1/conversations/{cid}", headers=forms.api)).json()
+    inbound, confirmation = conv["messages"]
+    assert inbound["metadata"]["language"] == "zh"
+    assert confirmation["subject"] == f"我们已收到您的留言 [#{cid}]"
+    assert f"您的受理编号是 #{cid}" in confirmation["text"] and "Thank you" not in confirmation["text"]
+
+
+async def test_a_visitors_input_stays_escaped_inside_translated_sentences(forms):
+    hostile = '<script>alert(1)</script>@example.com'
+    resp, html = await _post_form(forms, {"email": hostile, "message": "x"}, ZH)
+    assert resp.status == 422 and "<script>alert(1)" not in html and "&lt;script&gt;" in html
+
+
+def test_the_survey_follows_the_customers_language():
+    from types import SimpleNamespace
+
+    from hub.csat import surveys
+
+    zh = surveys.words("zh")
+    assert zh["send"] == "提交" and zh["labels"][5] == "5 - 非常满意" and "{ref}" in zh["subject"]
+    assert surveys.words("fr")["send"] == "Send"
+    assert surveys.customer_language(SimpleNamespace(text="我的订单在哪里？", metadata={})) == "zh"
+    # Written in English on a page the visitor read in Chinese: still Chinese (the page's language).
+    assert surveys.customer_language(SimpleNamespace(text="order A1001?", metadata={"language": "zh"})) == "zh"
+    assert surveys.customer_language(SimpleNamespace(text="Where is my order?", metadata=None)) == "en"
