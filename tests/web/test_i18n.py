@@ -217,6 +217,7 @@ async def forms(settings):
     await client.start_server()
     resp = await client.post("/api/v1/auth/login", json={"email": "agent@example.com", "password": "agent password"})
     client.api = {"Authorization": f"Bearer {(await resp.json())['token']}"}
+    client.engine = engine
     client.session.cookie_jar.clear()
     yield client
     await client.close()
@@ -250,7 +251,13 @@ async def test_the_web_form_speaks_the_visitors_language_and_so_does_its_confirm
     cid = int(re.search(r'<strong class="reference">#(\d+)</strong>', html).group(1))
     conv = await (await forms.get(f"/api/v1/conversations/{cid}", headers=forms.api)).json()
     inbound, confirmation = conv["messages"]
-    assert inbound["metadata"]["language"] == "zh"
+    from sqlalchemy import select
+
+    from hub.store.models import Message
+
+    with forms.engine.connect() as conn:
+        metadata = conn.execute(select(Message.__table__.c.metadata).where(Message.__table__.c.id == inbound["id"])).scalar()
+    assert metadata["language"] == "zh"
     assert confirmation["subject"] == f"我们已收到您的留言 [#{cid}]"
     assert f"您的受理编号是 #{cid}" in confirmation["text"] and "Thank you" not in confirmation["text"]
 
