@@ -190,11 +190,20 @@ def _chrome(html: str) -> str:
     return text.replace("servicehub", "").replace("Ada Admin", "").replace("admin@example.com", "")
 
 
-@pytest.mark.parametrize("path", ["/inbox/reports", "/inbox/admin/agents", "/inbox/admin/tokens", "/inbox/admin/channels",
-                                  "/inbox/admin/macros", "/inbox/admin/kb", "/inbox/admin/forms"])
+@pytest.mark.parametrize("path", ["/inbox", "/inbox/c/{conversation}", "/inbox/customers/{customer}",
+                                  "/inbox/customers/{customer}/privacy", "/inbox/reports", "/inbox/admin/agents",
+                                  "/inbox/admin/tokens", "/inbox/admin/channels", "/inbox/admin/macros", "/inbox/admin/kb",
+                                  "/inbox/admin/forms"])
 async def test_key_pages_in_chinese_keep_no_english_in_their_chrome(hub, path):
+    from hub.contract.messages import InboundMessage, Sender
+    from hub.ingest.pipeline import ingest
+
+    stored = ingest(hub.engine, InboundMessage(channel="email", external_id="<zh-1@example.com>", subject="Parcel",
+                                               sender=Sender("ana@example.com", "Ana Silva"), text="Where is my parcel?"))
+    path = path.format(conversation=stored.conversation_id, customer=stored.customer_id)
     await _sign_in(hub, "admin@example.com", "admin password", headers=ZH)
     resp = await hub.get(path, headers=ZH)
+    assert resp.status == 200, path
     html = await resp.text()
     assert '<html lang="zh-Hans">' in html, path
     chrome = _chrome(html)
@@ -280,3 +289,24 @@ def test_the_survey_follows_the_customers_language():
     # Written in English on a page the visitor read in Chinese: still Chinese (the page's language).
     assert surveys.customer_language(SimpleNamespace(text="order A1001?", metadata={"language": "zh"})) == "zh"
     assert surveys.customer_language(SimpleNamespace(text="Where is my order?", metadata=None)) == "en"
+
+
+def test_a_form_written_in_chinese_is_shown_in_chinese_whatever_the_browser():
+    from types import SimpleNamespace
+
+    from channels.webform.channel import page_language
+    from channels.webform.form import form_from_config
+    from channels.webform.pages import render_form
+    from hub.config.settings import FormField, FormSettings
+
+    form = form_from_config(FormSettings(slug="kefu", title="联系我们", lang="zh-CN",
+                                         fields=[FormField(name="email", label="邮箱", type="email", required=True)]))
+    english_browser = SimpleNamespace(headers={"Accept-Language": "en-US,en;q=0.9"})
+    assert page_language(form, english_browser) == "zh"
+    with i18n.use(page_language(form, english_browser)):
+        html = render_form(form, token="t", upload_types=[], max_upload_bytes=1000)
+    assert '<html lang="zh-CN">' in html and ">提交</button>" in html and "（必填）" in html
+    english_form = form_from_config(FormSettings(slug="contact", title="Contact", fields=[
+        FormField(name="email", label="Email", type="email")]))
+    assert page_language(english_form, english_browser) == "en"
+    assert page_language(english_form, SimpleNamespace(headers={"Accept-Language": "zh-TW"})) == "zh"

@@ -21,6 +21,7 @@ from markupsafe import Markup, escape
 from hub.auth import accounts as auth
 from hub.contract import clock, i18n
 from hub.contract.errors import HubError, PermissionDenied, Unauthenticated
+from hub.contract.i18n import N_
 from hub.contract.i18n import gettext as _
 from hub.contract.timefmt import iso, parse_iso
 from hub.web.errors import STATUS
@@ -52,12 +53,16 @@ def _ago(value) -> str:
     return age(seconds)
 
 
+_AGE_UNITS = ((86400 * 365, N_("%(num)s y")), (86400 * 30, N_("%(num)s mo")), (86400, N_("%(num)s d")),
+              (3600, N_("%(num)s h")), (60, N_("%(num)s min")))
+
+
 def age(seconds: int) -> str:
     seconds = max(0, int(seconds))
-    for size, unit in ((86400 * 365, "y"), (86400 * 30, "mo"), (86400, "d"), (3600, "h"), (60, "min")):
+    for size, unit in _AGE_UNITS:
         if seconds >= size:
-            return f"{seconds // size} {unit}"
-    return "now"
+            return _(unit) % {"num": seconds // size}
+    return _("now")
 
 
 def _when(value) -> str:

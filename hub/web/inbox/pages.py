@@ -339,7 +339,7 @@ async def post_reply(request: web.Request) -> web.Response:
     form = await form_of(request, who)
     text = str(form.get("text") or "")
     if len(text) > 100_000:
-        raise RejectedInput("a reply can have at most 100,000 characters")
+        raise RejectedInput(_("a reply can have at most 100,000 characters"))
     extra = {}
     channel = str(form.get("channel") or "")
     if CAN_CHOOSE_CHANNEL and channel:
@@ -357,7 +357,7 @@ async def post_note(request: web.Request) -> web.Response:
     form = await form_of(request, who)
     text = str(form.get("text") or "")
     if len(text) > 100_000:
-        raise RejectedInput("a note can have at most 100,000 characters")
+        raise RejectedInput(_("a note can have at most 100,000 characters"))
     note = await db(conversations.add_note, request.app[ENGINE], cid, who, text)
     conversation_changed(request.app, cid, moves_timers=False)
     raise _back(cid, f"#m{note['id']}")
@@ -406,15 +406,19 @@ def _conflict_message(state: dict, changes: dict, names: dict[int, str]) -> str:
     """What the agent is told when their change was made on a stale page: what they tried, and
     what the conversation holds now."""
     def shown(key: str, value) -> str:
+        if key == "status":
+            return _("status to %(value)s") % {"value": _(value)}
+        if key == "priority":
+            return _("priority to %(value)s") % {"value": _(value)}
         if key != "assignee_id":
             return f"{key} to {value}"
-        return "assignee to " + ("nobody" if value is None else names.get(value, f"agent {value}"))
+        return _("assignee to %(name)s") % {"name": _("nobody") if value is None else names.get(value, f"agent {value}")}
 
     tried = ", ".join(shown(k, v) for k, v in changes.items())
-    now = (f"status {state['status']}, priority {state['priority']}, "
-           + (f"assigned to {state['assignee_name']}" if state["assignee_id"] else "unassigned"))
-    return (f"Not saved: this conversation was changed after your page showed it, so your change ({tried}) was not "
-            f"applied. It is now: {now}. Make your change again if it still holds.")
+    now = _("status %(status)s, priority %(priority)s") % {"status": _(state["status"]), "priority": _(state["priority"])}
+    now += ", " + (_("assigned to %(name)s") % {"name": state["assignee_name"]} if state["assignee_id"] else _("unassigned"))
+    return _("Not saved: this conversation was changed after your page showed it, so your change (%(tried)s) was not "
+             "applied. It is now: %(now)s. Make your change again if it still holds.") % {"tried": tried, "now": now}
 
 
 def _wants_json(request: web.Request) -> bool:
@@ -551,7 +555,7 @@ async def post_escalation(request: web.Request) -> web.Response:
     form = await form_of(request, who)
     reason = str(form.get("reason") or "").strip()
     if not reason:
-        raise RejectedInput("say why you escalate: the back office reads it")
+        raise RejectedInput(_("say why you escalate: the back office reads it"))
     target = escalation.escalation_target(request.app[SETTINGS], None)
     await db(escalation.escalate, request.app[ENGINE], cid, who, reason[:5000], target=target)
     request.app[WORKER].wake()
@@ -609,7 +613,7 @@ async def merge(request: web.Request) -> web.Response:
     target = int_param(request.match_info["id"], "customer id")
     form = await form_of(request, who)
     if form.get("confirm") != "yes":
-        raise RejectedInput("tick the confirmation to merge the two customers")
+        raise RejectedInput(_("tick the confirmation to merge the two customers"))
     source = int_param(form.get("source"), "the other customer's id")
     await db(customers.merge_customers, request.app[ENGINE], target, source, who)
     raise web.HTTPSeeOther(f"/inbox/customers/{target}")
