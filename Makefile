@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml 2>/dev/null | cut -c1-12)
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup run test bench migrate demo clean screenshots
+.PHONY: setup run test bench migrate demo clean screenshots messages
 
 setup: $(STAMP)
 
@@ -38,6 +38,18 @@ test: setup
 # captures them into the temporary directory and leaves docs/ alone).
 screenshots: setup
 	SERVICEHUB_SCREENSHOTS=1 $(BIN)/python -m pytest tests/web/test_inbox_browser.py
+
+# The interface's text catalogs: extract every gettext string of the code and templates (babel.cfg)
+# into hub/locale/messages.pot and merge it into each language's .po (translate the new entries,
+# then `make test`: tests/web/test_i18n.py fails on any string left untranslated). The hub reads
+# the .po files themselves: there is nothing to compile.
+messages: setup
+	$(BIN)/pybabel --quiet extract -F babel.cfg -k N_ -k pgettext:1c,2 --no-location --sort-output \
+		--project servicehub --version 0.1 -o hub/locale/messages.pot .
+	for po in hub/locale/*/LC_MESSAGES/messages.po; do \
+		$(BIN)/pybabel --quiet update --no-fuzzy-matching -i hub/locale/messages.pot -o $$po \
+			-l $$(basename $$(dirname $$(dirname $$po))); \
+	done
 
 # Every figure of the README's Performance section (tens of minutes on two cores); one script
 # alone: `.venv/bin/python bench/<name>.py` (--help for smaller runs).

@@ -35,7 +35,9 @@ from channels.webform.pages import (
 )
 from channels.webform.submission import BodyTooLarge, UnreadableBody, read_submission
 from channels.webform.validation import CHANNEL, UploadLimits, summary, to_message, validate
+from hub.contract import i18n
 from hub.contract.errors import RejectedInput
+from hub.contract.i18n import gettext as _
 from hub.contract.messages import OutboundMessage
 
 log = logging.getLogger(__name__)
@@ -135,6 +137,7 @@ class WebFormChannel:
         form = self._form_of(request)
         if form is None:
             return _not_found(request)
+        i18n.set_current(page_language(form, request))
         issued = form_token.issue(self.secret, form.slug)
         return self._form_page(request, form, issued.value)
 
@@ -157,6 +160,7 @@ class WebFormChannel:
         if form is None:
             return _not_found(request)
         hub, limits = self._link(), self.limits
+        i18n.set_current(page_language(form, request))
         embed = _is_embed(request)
         back = form_path(form, embed=embed)
 
@@ -165,10 +169,11 @@ class WebFormChannel:
             seconds = max(1, int(wait + 0.999))
             log.info("web form %s: rate limit for %s", form.slug, hub.client_key(request))
             html = render_notice(
-                "Too many messages",
-                f"You have sent several messages in a short time. Please wait {seconds} seconds, then go back and send your message again.",
-                "If you use the browser's back button, what you typed is usually still there.",
-                back=back, lang=form.lang, embed=embed,
+                _("Too many messages"),
+                _("You have sent several messages in a short time. Please wait %(seconds)s seconds, then go back and send "
+                  "your message again.") % {"seconds": seconds},
+                _("If you use the browser's back button, what you typed is usually still there."),
+                back=back, embed=embed,
             )
             return _page(request, html, 429, headers={"Retry-After": str(seconds)})
 
@@ -176,17 +181,17 @@ class WebFormChannel:
             posted = await read_submission(request, form, limits)
         except BodyTooLarge:
             html = render_notice(
-                "Your message is too large",
-                "The files you attached are too large to send. Please go back and attach smaller files.",
-                back=back, lang=form.lang, embed=embed,
+                _("Your message is too large"),
+                _("The files you attached are too large to send. Please go back and attach smaller files."),
+                back=back, embed=embed,
             )
             return _page(request, html, 413)
         except UnreadableBody as exc:
             log.info("web form %s: unreadable body: %s", form.slug, exc)
             html = render_notice(
-                "Your message could not be read",
-                "Please send it with the form on this page.",
-                back=back, lang=form.lang, embed=embed,
+                _("Your message could not be read"),
+                _("Please send it with the form on this page."),
+                back=back, embed=embed,
             )
             return _page(request, html, 400)
 
@@ -195,11 +200,11 @@ class WebFormChannel:
         except form_token.TokenInvalid as exc:
             log.info("web form %s: refused a submission without a valid token (%s)", form.slug, exc)
             html = render_notice(
-                "This form could not be sent",
-                "Your message was not sent because the form's security token is missing or invalid. "
-                "This happens when a form is sent from another website or the page was altered.",
-                "Please open the form again, fill it in and send it.",
-                back=back, back_text="Open the form again", lang=form.lang, embed=embed,
+                _("This form could not be sent"),
+                _("Your message was not sent because the form's security token is missing or invalid. "
+                  "This happens when a form is sent from another website or the page was altered."),
+                _("Please open the form again, fill it in and send it."),
+                back=back, back_text=_("Open the form again"), embed=embed,
             )
             return _page(request, html, 403)
 
@@ -215,9 +220,9 @@ class WebFormChannel:
         page_token, notice = token.value, None
         if token.expired():
             page_token = form_token.issue(self.secret, form.slug).value
-            notice = "This page was open for a long time, so it had to be renewed. Please check your message and send it again."
+            notice = _("This page was open for a long time, so it had to be renewed. Please check your message and send it again.")
         elif token.age() < limits.min_fill_seconds:
-            notice = "That was quicker than a person usually fills in this form. Please check your message and press Send again."
+            notice = _("That was quicker than a person usually fills in this form. Please check your message and press Send again.")
         if notice is not None or not outcome.ok:
             return self._form_page(
                 request, form, page_token, 422,
@@ -231,13 +236,14 @@ class WebFormChannel:
             log.info("web form %s: ingest refused the submission: %s", form.slug, exc.message)
             return self._form_page(
                 request, form, page_token, 422,
-                values=outcome.typed, errors={}, notice=f"Your message could not be accepted: {exc.message}",
+                values=outcome.typed, errors={}, notice=_("Your message could not be accepted: %(reason)s") % {"reason": exc.message},
                 resend_file=resend_file,
             )
         email = None
         if outcome.contact_kind == "email":
             email = await hub.send(
-                confirmation(result.conversation_id, outcome.contact, token.submission_id), metadata=dict(METADATA)
+                confirmation(result.conversation_id, outcome.contact, token.submission_id, language=i18n.current()),
+                metadata=dict(METADATA)
             )
         html = render_confirmation(
             form,
@@ -292,10 +298,20 @@ def _page(request: web.Request, html: str, status: int = 200, *, headers: dict |
     return response
 
 
+def page_language(form: Form, request: web.Request) -> str:
+    """The language of a form's pages: the form's own when it is written in one the hub has
+    besides English (its labels are in it), else the visitor's browser's (Accept-Language)."""
+    configured = i18n.normalise(form.lang)
+    if configured and configured != i18n.DEFAULT:
+        return configured
+    return i18n.negotiate(request.headers.get("Accept-Language"))
+
+
 def _not_found(request: web.Request) -> web.Response:
+    i18n.set_current(i18n.negotiate(request.headers.get("Accept-Language")))
     html = render_notice(
-        "Form not found",
-        "There is no form at this address. Please check the link you followed.",
+        _("Form not found"),
+        _("There is no form at this address. Please check the link you followed."),
         embed=_is_embed(request),
     )
     return _page(request, html, 404)

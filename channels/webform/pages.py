@@ -11,6 +11,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from channels.webform.form import HONEYPOT_FIELD, TOKEN_FIELD, Form
 from channels.webform.uploads import describe_types, human_size, normalise_declared
 from channels.webform.validation import MAX_LENGTH
+from hub.contract import i18n
+from hub.contract.i18n import gettext as _
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -32,6 +34,13 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+i18n.install(_env)  # the visitor's language (set per request by the channel: channel.page_language)
+
+
+def _html_lang(form: Form) -> str:
+    """<html lang>: the form's own language when the page is in it, else the page's."""
+    current = i18n.current()
+    return form.lang if i18n.normalise(form.lang) == current else i18n.HTML_LANG[current]
 
 
 def form_path(form: Form, *, embed: bool = False) -> str:
@@ -42,14 +51,14 @@ def _hints(form: Form, upload_types, max_upload_bytes: int, resend_file: bool) -
     hints = {}
     for f in form.fields:
         if f.type == "phone":
-            hints[f.name] = "Include the country code, for example +44 20 7946 0958."
+            hints[f.name] = _("Include the country code, for example +44 20 7946 0958.")
         elif f.type == "order_number":
-            hints[f.name] = "As shown on your order confirmation, for example A1001."
+            hints[f.name] = _("As shown on your order confirmation, for example A1001.")
         elif f.type == "file":
-            hint = f"{describe_types(upload_types)}; up to {human_size(max_upload_bytes)}."
+            hint = _("%(types)s; up to %(size)s.") % {"types": describe_types(upload_types), "size": human_size(max_upload_bytes)}
             if resend_file:
                 # Browsers never refill a file input: say so rather than let the file be lost.
-                hint += " If you had chosen a file, please choose it again."
+                hint += " " + _("If you had chosen a file, please choose it again.")
             hints[f.name] = hint
     return hints
 
@@ -78,7 +87,7 @@ def render_form(
 ) -> str:
     return _env.get_template("form.html").render(
         form=form,
-        lang=form.lang,
+        lang=_html_lang(form),
         embed=embed,
         assets=ASSETS_PATH,
         action=form_path(form, embed=embed),
@@ -106,7 +115,7 @@ def render_confirmation(
 ) -> str:
     return _env.get_template("confirmation.html").render(
         form=form,
-        lang=form.lang,
+        lang=_html_lang(form),
         embed=embed,
         assets=ASSETS_PATH,
         action=form_path(form, embed=embed),
@@ -121,16 +130,15 @@ def render_notice(
     heading: str,
     *paragraphs: str,
     back: str | None = None,
-    back_text: str = "Back to the form",
-    lang: str = "en",
+    back_text: str | None = None,
     embed: bool = False,
 ) -> str:
     return _env.get_template("notice.html").render(
         heading=heading,
         paragraphs=paragraphs,
         back=back,
-        back_text=back_text,
-        lang=lang,
+        back_text=back_text or _("Back to the form"),
+        lang=i18n.HTML_LANG[i18n.current()],
         embed=embed,
         assets=ASSETS_PATH,
     )

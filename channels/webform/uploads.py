@@ -12,6 +12,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from hub.contract.i18n import gettext as _
+
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
     (b"\xff\xd8\xff", "image/jpeg"),
@@ -69,17 +71,18 @@ def normalise_declared(content_type: str | None) -> str:
 def check(data: bytes, declared: str | None, allowed: list[str] | tuple[str, ...], max_bytes: int) -> tuple[str, UploadProblem | None]:
     """(the content type to store, None) for an acceptable file, else (…, the problem)."""
     if len(data) > max_bytes:
-        return "", UploadProblem(f"The file is larger than {human_size(max_bytes)}. Choose a smaller file.")
+        return "", UploadProblem(_("The file is larger than %(size)s. Choose a smaller file.") % {"size": human_size(max_bytes)})
     if not data:
-        return "", UploadProblem("The file is empty. Choose another file.")
+        return "", UploadProblem(_("The file is empty. Choose another file."))
     accepted = {normalise_declared(t) for t in allowed}
     actual = sniff(data)
     if actual is None or actual not in accepted:
-        return "", UploadProblem(f"This type of file is not accepted. Choose a file of type: {describe_types(allowed)}.")
+        return "", UploadProblem(_("This type of file is not accepted. Choose a file of type: %(types)s.") % {"types": describe_types(allowed)})
     claimed = normalise_declared(declared)
     if claimed not in _UNSPECIFIC and claimed != actual:
         return "", UploadProblem(
-            f"The file's content does not match its type ({claimed} declared, but it is {actual}). Choose another file."
+            _("The file's content does not match its type (%(claimed)s declared, but it is %(actual)s). Choose another file.")
+            % {"claimed": claimed, "actual": actual}
         )
     return actual, None
 
@@ -104,7 +107,7 @@ def human_size(n: int) -> str:
         return f"{n / 1_048_576:.1f} MB"
     if n >= 1024:
         return f"{n // 1024} KB"
-    return f"{n} bytes"
+    return _("%(num)s bytes") % {"num": n}
 
 
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")

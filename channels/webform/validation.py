@@ -18,6 +18,8 @@ import phonenumbers
 from channels.webform.form import NAME_FIELD, SUBJECT_FIELD, Field, Form
 from channels.webform.uploads import check as check_upload
 from channels.webform.uploads import human_size, safe_filename
+from hub.contract import i18n
+from hub.contract.i18n import gettext as _
 from hub.contract.messages import Attachment, InboundMessage, Sender
 
 CHANNEL = "webform"
@@ -133,8 +135,13 @@ def normalise_order_number(value: str) -> str | None:
 
 def _required_message(f: Field) -> str:
     if f.type == "file":
-        return f"Choose a file for “{f.plain_label}”."
-    return f"Fill in “{f.plain_label}”."
+        return _("Choose a file for “%(label)s”.") % {"label": f.plain_label}
+    return _("Fill in “%(label)s”.") % {"label": f.plain_label}
+
+
+def _too_long(f: Field, limit: int, length: int) -> str:
+    return _("“%(label)s” must be at most %(limit)s characters (it has %(length)s).") % {
+        "label": f.plain_label, "limit": limit, "length": length}
 
 
 def validate(form: Form, values: Mapping[str, str], files: Mapping[str, UploadedFile], limits: UploadLimits) -> Outcome:
@@ -150,7 +157,7 @@ def validate(form: Form, values: Mapping[str, str], files: Mapping[str, Uploaded
             # Far over the limit, whatever cleaning would remove: refused before the whole value is
             # cleaned, and only its start is shown again.
             out.typed[f.name] = clean_text(raw[:limit], multiline=f.type == "textarea")
-            out.errors[f.name] = f"“{f.plain_label}” must be at most {limit} characters (it has {len(raw)})."
+            out.errors[f.name] = _too_long(f, limit, len(raw))
             continue
         typed = clean_text(raw, multiline=f.type == "textarea")
         out.typed[f.name] = typed
@@ -159,23 +166,23 @@ def validate(form: Form, values: Mapping[str, str], files: Mapping[str, Uploaded
                 out.errors[f.name] = _required_message(f)
             continue
         if len(typed) > limit:
-            out.errors[f.name] = f"“{f.plain_label}” must be at most {limit} characters (it has {len(typed)})."
+            out.errors[f.name] = _too_long(f, limit, len(typed))
             continue
         if f.type == "email":
             if not valid_email(typed):
-                out.errors[f.name] = "Enter an email address like name@example.com."
+                out.errors[f.name] = _("Enter an email address like name@example.com.")
                 continue
             out.clean[f.name] = typed
         elif f.type == "phone":
             phone = normalise_phone(typed)
             if phone is None:
-                out.errors[f.name] = "Enter a phone number with its country code, like +44 20 7946 0958."
+                out.errors[f.name] = _("Enter a phone number with its country code, like +44 20 7946 0958.")
                 continue
             out.clean[f.name] = phone
         elif f.type == "order_number":
             order = normalise_order_number(typed)
             if order is None:
-                out.errors[f.name] = "Enter the order number as it appears on your order confirmation, like A1001."
+                out.errors[f.name] = _("Enter the order number as it appears on your order confirmation, like A1001.")
                 continue
             out.clean[f.name] = order
         else:
@@ -190,7 +197,7 @@ def _validate_file(f: Field, upload: UploadedFile | None, limits: UploadLimits, 
             out.errors[f.name] = _required_message(f)
         return
     if upload.too_large:
-        out.errors[f.name] = f"The file is larger than {human_size(limits.max_bytes)}. Choose a smaller file."
+        out.errors[f.name] = _("The file is larger than %(size)s. Choose a smaller file.") % {"size": human_size(limits.max_bytes)}
         return
     data = upload.data
     content_type, problem = check_upload(data, upload.content_type, limits.types, limits.max_bytes)
@@ -213,7 +220,7 @@ def _choose_contact(form: Form, out: Outcome) -> None:
         return  # the visitor already has a message about the address they typed
     first = form.first("email") or form.first("phone")
     if first is not None:
-        out.errors[first.name] = "Give an email address or a phone number, so that we can answer you."
+        out.errors[first.name] = _("Give an email address or a phone number, so that we can answer you.")
         # Keep the form's order: the summary lists problems as the fields come.
         out.errors = {f.name: out.errors[f.name] for f in form.fields if f.name in out.errors}
 
@@ -270,5 +277,8 @@ def to_message(form: Form, out: Outcome, submission_id: str, *, sent_at: datetim
         html=None,  # never: the visitor's input is text
         sent_at=sent_at,
         attachments=tuple(out.attachments[f.name] for f in form.fields if f.name in out.attachments),
-        metadata={"form": form.slug, "fields": fields},
+        # The language the visitor read the form in, when not the default: the hub answers them in it
+        # (hub.csat.surveys.customer_language).
+        metadata={"form": form.slug, "fields": fields,
+                  **({"language": i18n.current()} if i18n.current() != i18n.DEFAULT else {})},
     )

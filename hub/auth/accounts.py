@@ -238,7 +238,8 @@ class Authenticator:
             if row is not None:
                 return Principal("token", row.id, row.role, row.name)
             row = conn.execute(
-                select(agent_t.c.id, agent_t.c.role, agent_t.c.email, session_t.c.csrf_token, session_t.c.id.label("sid"),
+                select(agent_t.c.id, agent_t.c.role, agent_t.c.email, agent_t.c.language, session_t.c.csrf_token,
+                       session_t.c.id.label("sid"),
                        func.coalesce(session_t.c.last_seen_at, session_t.c.created_at).label("seen"))
                 .join(session_t, session_t.c.agent_id == agent_t.c.id)
                 .where(session_t.c.token_hash == key, session_t.c.expires_at > now, agent_t.c.active.is_(True),
@@ -250,7 +251,7 @@ class Authenticator:
         if now - seen >= self.touch_every:
             with write_tx(self.engine) as conn:
                 conn.execute(update(session_t).where(session_t.c.id == row.sid).values(last_seen_at=now))
-        return Principal("agent", row.id, row.role, row.email, row.csrf_token)
+        return Principal("agent", row.id, row.role, row.email, row.csrf_token, row.language)
 
 
 def csrf_ok(principal: Principal, presented: str | None) -> bool:

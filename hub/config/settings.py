@@ -104,6 +104,9 @@ class FormSettings(BaseModel):
     title: str
     intro: str = ""
     fields: list[FormField]
+    # The language the title and labels are written in (a tag such as "en" or "zh-CN"). A form in
+    # Chinese shows its pages and mails in Chinese; an English one follows the visitor's browser.
+    lang: str = Field(default="en", max_length=35)
 
 
 def _default_forms() -> list[FormSettings]:

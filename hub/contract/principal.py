@@ -16,6 +16,7 @@ class Principal:
     role: str
     name: str
     csrf_token: str | None = None  # set for cookie sessions: unsafe requests must echo it
+    language: str | None = None  # an agent's interface language (hub.contract.i18n); None: not chosen yet
 
     @property
     def actor(self) -> str:

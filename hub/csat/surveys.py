@@ -27,7 +27,10 @@ from typing import Any
 from sqlalchemy import Engine, or_, select, update
 
 from hub.config.settings import Settings, load_settings
+from hub.contract import i18n
 from hub.contract.errors import NotFound, RejectedInput
+from hub.contract.i18n import N_
+from hub.contract.i18n import gettext as _
 from hub.contract.messages import AUTOMATED_FLAGS
 from hub.contract.timefmt import iso
 from hub.outbox import compose_message
@@ -100,53 +103,37 @@ def callback_data(token: str, score: int) -> str:
 
 # --- wording -----------------------------------------------------------------------------------
 
+# The survey's words in English, marked for the catalog (hub/locale): words() gives them in the
+# customer's language. {ref}, {days}, {until}, {n}, {score} are filled in by the callers.
 WORDS = {
-    "en": {
-        "subject": "How did we do? [#{ref}]",
-        "question": "How satisfied are you with the help you received?",
-        "scale": "1 = very dissatisfied, 5 = very satisfied",
-        "intro": "Hello,\n\nyour request #{ref} has been resolved. One question: how satisfied are you with the help "
-                 "you received? Choose a score (1 = very dissatisfied, 5 = very satisfied):",
-        "outro": "The links work for {days} days. Thank you!",
-        "telegram": "Your request #{ref} has been resolved. How satisfied are you with our help?\n"
-                    "Tap a number: 1 = very dissatisfied, 5 = very satisfied.",
-        "labels": {1: "1 - very dissatisfied", 2: "2 - dissatisfied", 3: "3 - neutral", 4: "4 - satisfied",
-                   5: "5 - very satisfied"},
-        "comment": "Anything you would like to tell us? (optional)",
-        "send": "Send",
-        "thanks_title": "Thank you!",
-        "thanks": "Your answer has been recorded. You can change it with the same link until {until}.",
-        "title": "Your opinion",
-        "expired_title": "This survey has closed",
-        "expired": "The time to answer this survey is over. Thank you all the same.",
-        "choose": "Please choose a score from 1 to 5.",
-        "too_long": "Please keep your comment under {n} characters.",
-        "answered": "You answered {score}. You can change your answer until {until}.",
-    },
-    "zh": {
-        "subject": "您对我们的服务满意吗？[#{ref}]",
-        "question": "您对我们提供的帮助满意吗？",
-        "scale": "1 = 非常不满意，5 = 非常满意",
-        "intro": "您好！\n\n您的请求 #{ref} 已处理完毕。请问您对我们提供的帮助满意吗？请选择一个分数（1 = 非常不满意，5 = 非常满意）：",
-        "outro": "链接在 {days} 天内有效。谢谢！",
-        "telegram": "您的请求 #{ref} 已处理完毕。您对我们的帮助满意吗？\n请点击一个数字：1 = 非常不满意，5 = 非常满意。",
-        "labels": {1: "1 - 非常不满意", 2: "2 - 不满意", 3: "3 - 一般", 4: "4 - 满意", 5: "5 - 非常满意"},
-        "comment": "还有什么想告诉我们的吗？（选填）",
-        "send": "提交",
-        "thanks_title": "谢谢！",
-        "thanks": "您的评价已记录。在 {until} 之前，您可以用同一个链接修改评价。",
-        "title": "您的评价",
-        "expired_title": "此调查已结束",
-        "expired": "此调查的答复时间已过。仍然感谢您！",
-        "choose": "请选择 1 到 5 之间的分数。",
-        "too_long": "请将留言控制在 {n} 个字符以内。",
-        "answered": "您的评分是 {score}。在 {until} 之前可以修改。",
-    },
+    "subject": N_("How did we do? [#{ref}]"),
+    "question": N_("How satisfied are you with the help you received?"),
+    "scale": N_("1 = very dissatisfied, 5 = very satisfied"),
+    "intro": N_("Hello,\n\nyour request #{ref} has been resolved. One question: how satisfied are you with the help "
+                "you received? Choose a score (1 = very dissatisfied, 5 = very satisfied):"),
+    "outro": N_("The links work for {days} days. Thank you!"),
+    "telegram": N_("Your request #{ref} has been resolved. How satisfied are you with our help?\n"
+                   "Tap a number: 1 = very dissatisfied, 5 = very satisfied."),
+    "labels": {1: N_("1 - very dissatisfied"), 2: N_("2 - dissatisfied"), 3: N_("3 - neutral"), 4: N_("4 - satisfied"),
+               5: N_("5 - very satisfied")},
+    "comment": N_("Anything you would like to tell us? (optional)"),
+    "send": N_("Send"),
+    "thanks_title": N_("Thank you!"),
+    "thanks": N_("Your answer has been recorded. You can change it with the same link until {until}."),
+    "title": N_("Your opinion"),
+    "expired_title": N_("This survey has closed"),
+    "expired": N_("The time to answer this survey is over. Thank you all the same."),
+    "choose": N_("Please choose a score from 1 to 5."),
+    "too_long": N_("Please keep your comment under {n} characters."),
+    "answered": N_("You answered {score}. You can change your answer until {until}."),
 }
 
 
 def words(language: str | None) -> dict:
-    return WORDS.get(language or "en", WORDS["en"])
+    """The survey's words in `language` (English for one the catalog does not have)."""
+    with i18n.use(language):
+        return {key: ({n: _(label) for n, label in value.items()} if isinstance(value, dict) else _(value))
+                for key, value in WORDS.items()}
 
 
 def _language(text: str | None) -> str:
@@ -223,7 +210,17 @@ def plan_survey(conn, conv, settings: Settings) -> SurveyPlan:
         channel, address, reply_to = recipient(conn, conv, channel)
     except RejectedInput as exc:
         return SurveyPlan(reason=exc.message)
-    return SurveyPlan(channel=channel, recipient=address, reply_to=tuple(reply_to), language=_language(last.text))
+    return SurveyPlan(channel=channel, recipient=address, reply_to=tuple(reply_to), language=customer_language(last))
+
+
+def customer_language(message) -> str:
+    """The language to write to a customer in, from their last message: Chinese when they wrote
+    Chinese; else the language of the page they wrote it on (the web form's, in the message's
+    metadata); else English."""
+    by_text = _language(message.text)
+    if by_text != "en":
+        return by_text
+    return i18n.normalise((message.metadata or {}).get("language")) or "en"
 
 
 def queue_survey(conn, conversation_id: int, *, settings: Settings | None = None, now: datetime | None = None) -> int | None:
@@ -362,7 +359,7 @@ def parse_callback(data: str | None) -> tuple[str, int] | None:
     """(token, score) of a survey button's callback data, or None if it is not one."""
     if not data or not data.startswith(CALLBACK_PREFIX):
         return None
-    token, _, score = data[len(CALLBACK_PREFIX):].rpartition(":")
+    token, _sep, score = data[len(CALLBACK_PREFIX):].rpartition(":")
     if not token or not score.isdigit() or int(score) not in SCORES:
         return None
     return token, int(score)

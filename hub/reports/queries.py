@@ -38,6 +38,7 @@ from sqlalchemy import (
 )
 
 from hub.contract.errors import NotFound, RejectedInput
+from hub.contract.i18n import N_
 from hub.store.db import is_sqlite, read_tx
 from hub.store.models import Agent, Conversation, Csat, Customer, DemandCount, Message, utcnow
 from hub.web.day_range import parse_day_range
@@ -372,13 +373,14 @@ REPORTS: dict[str, Callable[[Engine, ReportRange], dict[str, Any]]] = {
     "intents": intents,
     "out_of_stock": out_of_stock,
 }
+# English here and in the API; the inbox's page shows them in the agent's language (N_ marks them for the catalog).
 TITLES = {
-    "volume": "Volume by channel and day",
-    "response_times": "First-response and resolution times",
-    "sla": "SLA attainment",
-    "csat": "Customer satisfaction (CSAT)",
-    "intents": "Top intents",
-    "out_of_stock": "Most-asked products that were out of stock",
+    "volume": N_("Volume by channel and day"),
+    "response_times": N_("First-response and resolution times"),
+    "sla": N_("SLA attainment"),
+    "csat": N_("Customer satisfaction (CSAT)"),
+    "intents": N_("Top intents"),
+    "out_of_stock": N_("Most-asked products that were out of stock"),
 }
 
 

@@ -31,6 +31,9 @@ class Agent(SQLModel, table=True):
     role: str = Field(default=AgentRole.agent, max_length=16)
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
+    # The interface language the agent reads (a code of hub.contract.i18n.LANGUAGES); null until the
+    # first sign-in sets it from the browser's Accept-Language.
+    language: str | None = Field(default=None, max_length=16)
 
 
 class AgentSession(SQLModel, table=True):

@@ -45,10 +45,11 @@ def setup(app: web.Application) -> None:
 
 def add_routes(app: web.Application) -> None:
     """The inbox pages, their static files and the live-update stream."""
-    from hub.web.inbox import admin, links, live, pages, privacy, reports
+    from hub.web.inbox import admin, links, live, pages, privacy, profile, reports
 
     live.add_routes(app)
     pages.add_routes(app)
+    profile.add_routes(app)
     admin.add_routes(app)
     links.add_routes(app)
     privacy.add_routes(app)
@@ -123,6 +124,7 @@ def openapi_paths() -> dict:
         },
         "/inbox/logout": action("Sign out (ends the session)"),
         "/inbox/availability": action("Set my availability for automatic assignment"),
+        "/inbox/language": action("Set my interface language (en, zh)"),
         "/inbox": page("The inbox list", query=list_query, codes=(400, 403, 404, 422)),
         "/inbox/rows": page("The inbox list's rows (for live refresh)", query=list_query, codes=(400, 403, 404, 422)),
         "/inbox/events": {"get": {"summary": "The page's live stream (server-sent events)", "tags": tags, "security": session,

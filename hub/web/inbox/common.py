@@ -19,8 +19,10 @@ from aiohttp.http_exceptions import HttpProcessingError
 from markupsafe import Markup, escape
 
 from hub.auth import accounts as auth
-from hub.contract import clock
+from hub.contract import clock, i18n
 from hub.contract.errors import HubError, PermissionDenied, Unauthenticated
+from hub.contract.i18n import N_
+from hub.contract.i18n import gettext as _
 from hub.contract.timefmt import iso, parse_iso
 from hub.web.errors import STATUS
 from hub.web.http import AGENTS, SESSION_COOKIE
@@ -51,12 +53,16 @@ def _ago(value) -> str:
     return age(seconds)
 
 
+_AGE_UNITS = ((86400 * 365, N_("%(num)s y")), (86400 * 30, N_("%(num)s mo")), (86400, N_("%(num)s d")),
+              (3600, N_("%(num)s h")), (60, N_("%(num)s min")))
+
+
 def age(seconds: int) -> str:
     seconds = max(0, int(seconds))
-    for size, unit in ((86400 * 365, "y"), (86400 * 30, "mo"), (86400, "d"), (3600, "h"), (60, "min")):
+    for size, unit in _AGE_UNITS:
         if seconds >= size:
-            return f"{seconds // size} {unit}"
-    return "now"
+            return _(unit) % {"num": seconds // size}
+    return _("now")
 
 
 def _when(value) -> str:
@@ -105,9 +111,20 @@ def setup_templates(app: web.Application) -> None:
         lstrip_blocks=True,
     )
     env.filters.update(ago=_ago, when=_when, iso=_iso, size=_size, mentions=highlight_mentions)
+    i18n.install(env)
+    app.middlewares.append(language_middleware)
+
+
+@web.middleware
+async def language_middleware(request: web.Request, handler):
+    """Text of this request in the browser's language (Accept-Language) until the signed-in agent's
+    own choice replaces it (agent()): the sign-in page and errors before sign-in follow the browser."""
+    i18n.set_current(i18n.negotiate(request.headers.get("Accept-Language")))
+    return await handler(request)
 
 
 def render(request: web.Request, name: str, context: dict, *, status: int = 200) -> web.Response:
+    context.setdefault("here", request.path_qs)  # where the header's language switch comes back to
     response = aiohttp_jinja2.render_template(name, request, context, app_key=JINJA, status=status)
     response.headers["Cache-Control"] = "no-store"  # agents' pages hold customer data
     return response
@@ -131,10 +148,23 @@ def agent(request: web.Request, *, admin: bool = False) -> auth.Principal:
     except Unauthenticated:
         raise web.HTTPSeeOther(login_url(request)) from None
     if not who.is_agent or who.role not in AGENTS:
-        raise PermissionDenied("the inbox is for agents")
+        raise PermissionDenied(_("the inbox is for agents"))
+    i18n.set_current(who.language or _first_language(request, who, token))
     if admin and who.role != "admin":
-        raise PermissionDenied("this page is for admins; ask an admin if you need it")
+        raise PermissionDenied(_("this page is for admins; ask an admin if you need it"))
     return who
+
+
+def _first_language(request: web.Request, who: auth.Principal, token: str) -> str:
+    """An agent who never chose a language gets their browser's, kept as their choice (from the
+    first page after sign-in on): the header and the profile change it later."""
+    from hub.auth import profile
+    from hub.web.keys import ENGINE
+
+    language = i18n.negotiate(request.headers.get("Accept-Language"))
+    profile.set_language(request.app[ENGINE], who.id, language)
+    request.app[AUTH].forget(token)
+    return language
 
 
 async def read_form(request: web.Request):
@@ -155,7 +185,7 @@ async def form_of(request: web.Request, who: auth.Principal):
     form = await read_form(request)
     presented = form.get(CSRF_FIELD) or request.headers.get("X-CSRF-Token")
     if not auth.csrf_ok(who, presented if isinstance(presented, str) else None):
-        raise PermissionDenied("this form's security token is missing or out of date; reload the page and try again")
+        raise PermissionDenied(_("this form's security token is missing or out of date; reload the page and try again"))
     return form
 
 

@@ -21,6 +21,7 @@ from hub.assignment import rules as assignment
 from hub.auth import accounts as auth
 from hub.auth import lockout, staff
 from hub.contract.errors import HubError, RejectedInput, StaleVersion, Unauthenticated
+from hub.contract.i18n import gettext as _
 from hub.conversations import continuity, macros, mentions, read_marks, replies, timeline
 from hub.conversations import inbox as inbox_list
 from hub.customers import profiles as customers
@@ -81,10 +82,10 @@ async def login(request: web.Request) -> web.Response:
     email = str(form.get("email") or "").strip()[:320]
     password = str(form.get("password") or "")
     if not login_csrf_ok(request, form.get(CSRF_FIELD) if isinstance(form.get(CSRF_FIELD), str) else None):
-        return _login_page(request, error="The sign-in form was out of date; please try again.", email=email, status=403)
+        return _login_page(request, error=_("The sign-in form was out of date; please try again."), email=email, status=403)
     wait = app[LOGIN_LIMITER].check(client_key(request))
     if wait:
-        response = _login_page(request, error=f"Too many sign-in attempts from here; wait {int(wait) + 1} seconds.",
+        response = _login_page(request, error=_("Too many sign-in attempts from here; wait %(seconds)s seconds.") % {"seconds": int(wait) + 1},
                                email=email, status=429)
         response.headers["Retry-After"] = str(int(wait) + 1)
         return response
@@ -98,12 +99,12 @@ async def login(request: web.Request) -> web.Response:
         return response
     except Unauthenticated as exc:
         if await db(lockout.record_failure, engine, email):
-            msg = ("Wrong email or password. This account is now locked for 15 minutes after too many failed "
-                   "sign-ins; an admin can unlock it by setting a new password.")
+            msg = _("Wrong email or password. This account is now locked for 15 minutes after too many failed "
+                    "sign-ins; an admin can unlock it by setting a new password.")
         elif isinstance(exc, auth.NotPlainAddress):
-            msg = "Wrong email or password. Type the address plainly: no <>, no final dot, no fullwidth or invisible characters."
+            msg = _("Wrong email or password. Type the address plainly: no <>, no final dot, no fullwidth or invisible characters.")
         else:
-            msg = "Wrong email or password."
+            msg = _("Wrong email or password.")
         return _login_page(request, error=msg, email=email, status=401)
     await db(lockout.clear, engine, email)
     response = web.HTTPSeeOther(safe_next(str(form.get("next") or "")))
@@ -338,7 +339,7 @@ async def post_reply(request: web.Request) -> web.Response:
     form = await form_of(request, who)
     text = str(form.get("text") or "")
     if len(text) > 100_000:
-        raise RejectedInput("a reply can have at most 100,000 characters")
+        raise RejectedInput(_("a reply can have at most 100,000 characters"))
     extra = {}
     channel = str(form.get("channel") or "")
     if CAN_CHOOSE_CHANNEL and channel:
@@ -356,7 +357,7 @@ async def post_note(request: web.Request) -> web.Response:
     form = await form_of(request, who)
     text = str(form.get("text") or "")
     if len(text) > 100_000:
-        raise RejectedInput("a note can have at most 100,000 characters")
+        raise RejectedInput(_("a note can have at most 100,000 characters"))
     note = await db(conversations.add_note, request.app[ENGINE], cid, who, text)
     conversation_changed(request.app, cid, moves_timers=False)
     raise _back(cid, f"#m{note['id']}")
@@ -405,15 +406,19 @@ def _conflict_message(state: dict, changes: dict, names: dict[int, str]) -> str:
     """What the agent is told when their change was made on a stale page: what they tried, and
     what the conversation holds now."""
     def shown(key: str, value) -> str:
+        if key == "status":
+            return _("status to %(value)s") % {"value": _(value)}
+        if key == "priority":
+            return _("priority to %(value)s") % {"value": _(value)}
         if key != "assignee_id":
             return f"{key} to {value}"
-        return "assignee to " + ("nobody" if value is None else names.get(value, f"agent {value}"))
+        return _("assignee to %(name)s") % {"name": _("nobody") if value is None else names.get(value, f"agent {value}")}
 
     tried = ", ".join(shown(k, v) for k, v in changes.items())
-    now = (f"status {state['status']}, priority {state['priority']}, "
-           + (f"assigned to {state['assignee_name']}" if state["assignee_id"] else "unassigned"))
-    return (f"Not saved: this conversation was changed after your page showed it, so your change ({tried}) was not "
-            f"applied. It is now: {now}. Make your change again if it still holds.")
+    now = _("status %(status)s, priority %(priority)s") % {"status": _(state["status"]), "priority": _(state["priority"])}
+    now += ", " + (_("assigned to %(name)s") % {"name": state["assignee_name"]} if state["assignee_id"] else _("unassigned"))
+    return _("Not saved: this conversation was changed after your page showed it, so your change (%(tried)s) was not "
+             "applied. It is now: %(now)s. Make your change again if it still holds.") % {"tried": tried, "now": now}
 
 
 def _wants_json(request: web.Request) -> bool:
@@ -550,7 +555,7 @@ async def post_escalation(request: web.Request) -> web.Response:
     form = await form_of(request, who)
     reason = str(form.get("reason") or "").strip()
     if not reason:
-        raise RejectedInput("say why you escalate: the back office reads it")
+        raise RejectedInput(_("say why you escalate: the back office reads it"))
     target = escalation.escalation_target(request.app[SETTINGS], None)
     await db(escalation.escalate, request.app[ENGINE], cid, who, reason[:5000], target=target)
     request.app[WORKER].wake()
@@ -608,7 +613,7 @@ async def merge(request: web.Request) -> web.Response:
     target = int_param(request.match_info["id"], "customer id")
     form = await form_of(request, who)
     if form.get("confirm") != "yes":
-        raise RejectedInput("tick the confirmation to merge the two customers")
+        raise RejectedInput(_("tick the confirmation to merge the two customers"))
     source = int_param(form.get("source"), "the other customer's id")
     await db(customers.merge_customers, request.app[ENGINE], target, source, who)
     raise web.HTTPSeeOther(f"/inbox/customers/{target}")

@@ -1,7 +1,7 @@
 """an index on message.identity_id
 
 Revision ID: 0024
-Revises: 0019
+Revises: 0023
 Create Date: 2026-12-04
 
 Erasing a customer finds their messages by identity, and deleting an identity row (a merge, an
@@ -11,7 +11,7 @@ without this index.
 from alembic import op
 
 revision = '0024'
-down_revision = '0019'
+down_revision = '0023'
 branch_labels = None
 depends_on = None
 
