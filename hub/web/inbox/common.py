@@ -228,7 +228,7 @@ def int_param(raw: str | None, name: str) -> int:
     from hub.contract.errors import RejectedInput
 
     if raw is None or not str(raw).isdigit() or not (1 <= int(raw) <= 2_147_483_647):
-        raise RejectedInput(f"{name} must be a positive integer")
+        raise RejectedInput(_("%(name)s must be a positive integer") % {"name": name})
     return int(raw)
 
 
