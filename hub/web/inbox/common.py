@@ -112,6 +112,8 @@ def setup_templates(app: web.Application) -> None:
     )
     env.filters.update(ago=_ago, when=_when, iso=_iso, size=_size, mentions=highlight_mentions)
     i18n.install(env)
+    for code in i18n.LANGUAGES:  # read the catalogs now, not on the first request in that language
+        i18n.translations(code)
     app.middlewares.append(language_middleware)
 
 
