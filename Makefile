@@ -44,10 +44,10 @@ screenshots: setup
 # then `make test`: tests/web/test_i18n.py fails on any string left untranslated). The hub reads
 # the .po files themselves: there is nothing to compile.
 messages: setup
-	$(BIN)/pybabel --quiet extract -F babel.cfg -k N_ -k pgettext:1c,2 --no-location --sort-output \
+	$(BIN)/pybabel --quiet extract -w 120 -F babel.cfg -k N_ -k pgettext:1c,2 --no-location --sort-output \
 		--project servicehub --version 0.1 -o hub/locale/messages.pot .
 	for po in hub/locale/*/LC_MESSAGES/messages.po; do \
-		$(BIN)/pybabel --quiet update --no-fuzzy-matching -i hub/locale/messages.pot -o $$po \
+		$(BIN)/pybabel --quiet update -w 120 --no-fuzzy-matching -i hub/locale/messages.pot -o $$po \
 			-l $$(basename $$(dirname $$(dirname $$po))); \
 	done
 

@@ -12,6 +12,7 @@ from hub.assignment import rules as assignment
 from hub.auth import accounts as auth
 from hub.auth import lockout, staff
 from hub.contract.errors import RejectedInput
+from hub.contract.i18n import gettext as _
 from hub.conversations import macros
 from hub.gateway.status import channel_status
 from hub.store.search_text import search_text
@@ -75,7 +76,7 @@ async def agents_post(request: web.Request) -> web.Response:
         await db(change, engine, int_param(form.get("team_id"), "team_id"), int_param(form.get("agent_id"), "agent_id"), who)
         done = "team"
     else:
-        raise RejectedInput("unknown action")
+        raise RejectedInput(_("unknown action"))
     raise web.HTTPSeeOther(f"/inbox/admin/agents?done={done}")
 
 
@@ -100,7 +101,7 @@ async def tokens_post(request: web.Request) -> web.Response:
     if form.get("action") == "revoke":
         await db(staff.revoke_token, engine, int_param(form.get("token_id"), "token_id"), who)
         raise web.HTTPSeeOther("/inbox/admin/tokens")
-    raise RejectedInput("unknown action")
+    raise RejectedInput(_("unknown action"))
 
 
 @page
@@ -131,7 +132,7 @@ async def macro_post(request: web.Request) -> web.Response:
     elif action == "delete":
         await db(macros.delete_macro, engine, int_param(form.get("macro_id"), "macro_id"), who)
     else:
-        raise RejectedInput("unknown action")
+        raise RejectedInput(_("unknown action"))
     raise web.HTTPSeeOther("/inbox/admin/macros")
 
 

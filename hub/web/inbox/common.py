@@ -112,6 +112,8 @@ def setup_templates(app: web.Application) -> None:
     )
     env.filters.update(ago=_ago, when=_when, iso=_iso, size=_size, mentions=highlight_mentions)
     i18n.install(env)
+    for code in i18n.LANGUAGES:  # read the catalogs now, not on the first request in that language
+        i18n.translations(code)
     app.middlewares.append(language_middleware)
 
 
@@ -228,7 +230,7 @@ def int_param(raw: str | None, name: str) -> int:
     from hub.contract.errors import RejectedInput
 
     if raw is None or not str(raw).isdigit() or not (1 <= int(raw) <= 2_147_483_647):
-        raise RejectedInput(f"{name} must be a positive integer")
+        raise RejectedInput(_("%(name)s must be a positive integer") % {"name": name})
     return int(raw)
 
 

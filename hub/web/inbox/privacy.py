@@ -10,6 +10,7 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from hub.contract.errors import NotFound, RejectedInput
+from hub.contract.i18n import gettext as _
 from hub.privacy import requests as privacy
 from hub.store.db import read_tx
 from hub.store.models import Conversation, Customer, Identity
@@ -22,7 +23,7 @@ def _summary(engine, customer_id: int) -> dict:
     with read_tx(engine) as conn:
         row = conn.execute(select(c).where(c.c.id == customer_id)).first()
         if row is None:
-            raise NotFound(f"customer {customer_id} does not exist")
+            raise NotFound(_("customer %(id)s does not exist") % {"id": customer_id})
         identities = conn.execute(select(i.c.kind, i.c.address).where(i.c.customer_id == customer_id).order_by(i.c.id)).all()
         conversations = conn.execute(select(func.count()).select_from(v).where(v.c.customer_id == customer_id)).scalar_one()
     return {"id": row.id, "name": row.name, "segment": row.segment, "merged_into": row.merged_into,
@@ -44,7 +45,7 @@ async def privacy_post(request: web.Request) -> web.Response:
     cid = int_param(request.match_info["id"], "id")
     form = await form_of(request, who)
     if str(form.get("confirm") or "").strip() != str(cid):
-        raise RejectedInput("type the customer's id in the confirmation field: erasing cannot be undone")
+        raise RejectedInput(_("type the customer's id in the confirmation field: erasing cannot be undone"))
     reason = str(form.get("reason") or "").strip()[:500] or None
     await asyncio.to_thread(privacy.erase_customer, request.app[ENGINE], request.app[BLOBS], cid, who.actor, reason=reason,
                             outbound_log=request.app[SETTINGS].outbound_log)
