@@ -14,11 +14,12 @@ from pathlib import Path
 from aiohttp import web
 
 from hub.web.capability import ApiDoc, Capability
-from hub.web.keys import INBOX_JINJA
+from hub.web.keys import ERROR_PAGE, INBOX_JINJA
 
 STATIC = Path(__file__).parent / "static"
 # The only files served from /inbox/static/: a fixed list, never a path from the request.
-ASSETS = {"inbox.css": "text/css", "inbox.js": "text/javascript"}
+ASSETS = {"inbox.css": "text/css", "inbox.js": "text/javascript", "pages.css": "text/css", "admin.js": "text/javascript"}
+FAVICON = STATIC / "favicon.svg"
 
 
 def _versions() -> dict[str, str]:
@@ -33,11 +34,17 @@ async def static_file(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / name, headers={"Content-Type": ASSETS[name], "Cache-Control": "public, max-age=86400"})
 
 
+async def favicon(request: web.Request) -> web.StreamResponse:
+    # Browsers ask /favicon.ico of every page whatever the page links: the same small SVG answers.
+    return web.FileResponse(FAVICON, headers={"Content-Type": "image/svg+xml", "Cache-Control": "public, max-age=86400"})
+
+
 def setup(app: web.Application) -> None:
-    """The pages' templates (with versioned asset URLs) and the live-update broadcaster."""
+    """The pages' templates (with versioned asset URLs), the error page and the live-update broadcaster."""
     from hub.web.inbox import common, live
 
     common.setup_templates(app)
+    app[ERROR_PAGE] = common.error_page
     versions = _versions()
     app[INBOX_JINJA].globals["asset"] = lambda name: f"/inbox/static/{name}?v={versions[name]}"
     live.setup(app)
@@ -52,6 +59,8 @@ def add_routes(app: web.Application) -> None:
     admin.add_routes(app)
     links.add_routes(app)
     app.router.add_get("/inbox/static/{name}", static_file)
+    app.router.add_get("/favicon.ico", favicon)
+    app.router.add_get("/favicon.svg", favicon)
 
 
 def workers(app: web.Application) -> list:
@@ -177,6 +186,10 @@ def openapi_paths() -> dict:
                                              "404": {"description": "no such file",
                                                      "content": {"text/plain": {"schema": text}}}}}},
     }
+    icon = {"get": {"summary": "The hub's icon (SVG)", "tags": tags, "security": [], "parameters": [],
+                    "responses": {"200": {"description": "the icon", "content": {"image/svg+xml": {"schema": text}}}}}}
+    paths["/favicon.ico"] = icon
+    paths["/favicon.svg"] = icon
     for section, summary in (("agents", "Agents"), ("tokens", "API tokens"), ("channels", "Channel status"),
                              ("macros", "Canned responses"), ("kb", "Knowledge base articles"), ("forms", "Web forms")):
         paths[f"/inbox/admin/{section}"] = (page(f"Admin: {summary}", query=[q("q", "search")], codes=(400, 403, 404, 422))
