@@ -183,8 +183,7 @@ def openapi_paths() -> dict:
                                                          "schema": {"type": "string"}}],
                                          "responses": {"200": {"description": "the file", "content": {
                                              "text/css": {"schema": text}, "text/javascript": {"schema": text}}},
-                                             "404": {"description": "no such file",
-                                                     "content": {"text/plain": {"schema": text}}}}}},
+                                             "404": html("no such file (the error page)")}}},
     }
     icon = {"get": {"summary": "The hub's icon (SVG)", "tags": tags, "security": [], "parameters": [],
                     "responses": {"200": {"description": "the icon", "content": {"image/svg+xml": {"schema": text}}}}}}
