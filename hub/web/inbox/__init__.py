@@ -52,12 +52,13 @@ def setup(app: web.Application) -> None:
 
 def add_routes(app: web.Application) -> None:
     """The inbox pages, their static files and the live-update stream."""
-    from hub.web.inbox import admin, links, live, pages
+    from hub.web.inbox import admin, links, live, pages, resolve
 
     live.add_routes(app)
     pages.add_routes(app)
     admin.add_routes(app)
     links.add_routes(app)
+    resolve.add_routes(app)
     app.router.add_get("/inbox/static/{name}", static_file)
     app.router.add_get("/favicon.ico", favicon)
     app.router.add_get("/favicon.svg", favicon)
@@ -158,6 +159,9 @@ def openapi_paths() -> dict:
                                         "responses": {"200": {"description": "status, priority, assignee and version",
                                                               "content": {"application/json": {"schema": {"type": "object"}}}},
                                                       "303": redirect, **errors(403, 404, 422)}}},
+        "/inbox/c/{id}/resolve": page("The resolve control: whether resolving sends a satisfaction survey, and to whom "
+                                      "(a page, or the form alone with fragment=1)", params=[ident],
+                                      query=[q("fragment", "1: the control alone, for the page's script")]),
         "/inbox/c/{id}/escalate": action("Escalate to the back office", params=[ident]),
         "/inbox/messages/{id}/retry": action("Retry a failed delivery", params=[ident]),
         "/inbox/messages/{id}/move": action("Move a message to another conversation of the same customer", params=[ident]),
