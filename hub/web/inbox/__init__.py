@@ -200,6 +200,13 @@ def openapi_paths() -> dict:
         if section in ("agents", "tokens", "macros"):
             paths[f"/inbox/admin/{section}"].update(action(f"Admin: change {summary.lower()}"))
     paths["/inbox/admin"] = page("Admin: start page")
+    article = {**ident, "description": "the article's id"}
+    paths["/inbox/admin/kb/new"] = {**page("Knowledge base: write a new article"),
+                                    **action("Knowledge base: save a new article (draft, or published by an admin)")}
+    paths["/inbox/admin/kb/{id}"] = {**page("Knowledge base: the article's editor with a preview and its use", params=[article]),
+                                     **action("Knowledge base: save, publish, unpublish, delete or preview the article",
+                                              params=[article])}
+    paths["/inbox/admin/kb/preview"] = action("Knowledge base: the Markdown as the sanitised HTML the article will show")
     return paths
 
 
