@@ -26,6 +26,7 @@ AGENT_FIELDS = ("status", "priority", "assignee_id")
 
 def update_conversation(
     engine: Engine, conversation_id: int, changes: dict[str, Any], actor: Principal, *, expected_version: int | None = None,
+    survey: bool | None = None,
 ) -> dict[str, Any]:
     """Apply status / assignee_id / priority: only the keys given (the others stay as they are);
     unknown keys are the caller's bug, not silently ignored. Resolving a conversation queues its
@@ -34,7 +35,11 @@ def update_conversation(
     expected_version: the conversation's version the change was made on (what the agent saw).
     When it has another version now, nothing is written and StaleVersion carries the current
     state; the check is the UPDATE's own WHERE, so of two changes made on one version exactly one
-    is written. Without it, each given field is written whatever changed meanwhile."""
+    is written. Without it, each given field is written whatever changed meanwhile.
+
+    survey: on a resolve, the agent's choice about the satisfaction survey: False skips it, True
+    sends it (also when no agent replied), None sends it only when an agent replied
+    (hub/csat/surveys.py survey_on_resolve says beforehand which it will be)."""
     unknown = set(changes) - set(AGENT_FIELDS)
     if unknown:
         raise RejectedInput(f"a conversation's {', '.join(sorted(unknown))} cannot be changed here; only {', '.join(AGENT_FIELDS)}")
@@ -53,7 +58,7 @@ def update_conversation(
                 raise _stale(conn, conversation_id, expected_version)
             audit(conn, actor.actor, "conversation.update", f"conversation:{conversation_id}", version=written.version,
                   **{k: v for k, v in changes.items() if k in AGENT_FIELDS})
-            _after_change(conn, conversation_id, values, now)
+            _after_change(conn, conversation_id, values, now, survey)
     return get_conversation(engine, conversation_id)
 
 
@@ -85,11 +90,11 @@ def _values(conn, changes: dict[str, Any], now) -> dict[str, Any]:
     return values
 
 
-def _after_change(conn, conversation_id: int, values: dict[str, Any], now) -> None:
+def _after_change(conn, conversation_id: int, values: dict[str, Any], now, survey: bool | None = None) -> None:
     """What a written change sets off, in its transaction: so that it happens whichever door the
     change came through, or not at all when the change is rolled back."""
     if values.get("status") == ConversationStatus.resolved:
-        queue_survey(conn, conversation_id, now=now)  # one satisfaction survey per conversation
+        queue_survey(conn, conversation_id, now=now, send=survey)  # one satisfaction survey per conversation
 
 
 def _stale(conn, conversation_id: int, expected_version: int) -> StaleVersion:

@@ -67,9 +67,10 @@ async def patch_conversation(request: web.Request) -> web.Response:
     cid = path_id(request)
     body = await parse_body(request, schemas.ConversationPatch)
     expected = preconditions.expected_version(request.headers.get("If-Match"), body.version)
-    changes = body.model_dump(include=body.model_fields_set - {"version"})
+    changes = body.model_dump(include=body.model_fields_set - {"version", "survey"})
     try:
-        conv = await db(conversations.update_conversation, request.app[ENGINE], cid, changes, who, expected_version=expected)
+        conv = await db(conversations.update_conversation, request.app[ENGINE], cid, changes, who, expected_version=expected,
+                        survey=body.survey)
     except StaleVersion as exc:
         response = from_hub_error(exc)
         response.headers["ETag"] = preconditions.etag(exc.detail["version"])

@@ -20,7 +20,7 @@ from pathlib import Path
 import jinja2
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from hub.contract.errors import RejectedInput
 from hub.csat import surveys as csat
@@ -68,7 +68,20 @@ class ConversationCsatOut(BaseModel):
     answer: CsatAnswerOut | None
 
 
-OPENAPI_MODELS: list = [CsatSurveyOut, CsatAnswerOut, ConversationCsatOut]
+class SurveyOnResolveOut(BaseModel):
+    """What resolving the conversation now would do about its satisfaction survey."""
+
+    conversation_id: int
+    possible: bool = Field(description="a survey can go out (surveys on, the channel surveyed, the customer reachable, none sent before)")
+    would_send: bool = Field(description="a resolve without `survey` sends it (an agent replied)")
+    needs_confirmation: bool = Field(description="possible, but no agent replied: only a resolve with survey=true sends it")
+    answered: bool = Field(description="an agent replied to the customer in this conversation")
+    channel: str | None
+    recipient: str | None = Field(description="where the survey would go (an address, a chat)")
+    reason: str | None = Field(description="why none goes by default")
+
+
+OPENAPI_MODELS: list = [CsatSurveyOut, CsatAnswerOut, ConversationCsatOut, SurveyOnResolveOut]
 
 
 # --- agents: the answer of a conversation --------------------------------------------------------
@@ -77,6 +90,11 @@ OPENAPI_MODELS: list = [CsatSurveyOut, CsatAnswerOut, ConversationCsatOut]
 async def get_conversation_csat(request: web.Request) -> web.Response:
     principal(request, *AGENTS)
     return json_response(await db(csat.conversation_csat, request.app[ENGINE], path_id(request)))
+
+
+async def get_survey_on_resolve(request: web.Request) -> web.Response:
+    principal(request, *AGENTS)
+    return json_response(await db(csat.survey_on_resolve_of, request.app[ENGINE], path_id(request)))
 
 
 # --- the public page -------------------------------------------------------------------------
@@ -261,6 +279,7 @@ def setup(app: web.Application) -> None:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/conversations/{id}/csat", get_conversation_csat)
+    app.router.add_get("/api/v1/conversations/{id}/survey", get_survey_on_resolve)
     app.router.add_get("/csat-assets/survey.css", stylesheet)
     app.router.add_get("/csat/{token}", show_survey)
     app.router.add_post("/csat/{token}", answer_survey)
@@ -292,6 +311,12 @@ def openapi() -> ApiDoc:
         "/api/v1/conversations/{id}/csat": {
             "get": doc.op("The conversation's satisfaction survey and the customer's answer",
                        {"200": doc.json_response(ConversationCsatOut), **doc.errors(401, 403), **doc.errors(400, 404)},
+                       params=[doc.path_id()], tags=["satisfaction"]),
+        },
+        "/api/v1/conversations/{id}/survey": {
+            "get": doc.op("What a resolve would do about the satisfaction survey, before it (PATCH the conversation with "
+                          "status resolved and survey true or false to decide)",
+                       {"200": doc.json_response(SurveyOnResolveOut), **doc.errors(401, 403), **doc.errors(400, 404)},
                        params=[doc.path_id()], tags=["satisfaction"]),
         },
         "/csat/{token}": {

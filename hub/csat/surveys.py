@@ -223,16 +223,69 @@ def customer_language(message) -> str:
     return i18n.normalise((message.metadata or {}).get("language")) or "en"
 
 
-def queue_survey(conn, conversation_id: int, *, settings: Settings | None = None, now: datetime | None = None) -> int | None:
+def answered_by_a_person(conn, conversation_id: int) -> bool:
+    """Whether an agent wrote to the customer in this conversation (automatic answers and the
+    hub's own messages do not count: a survey about help no person gave surprises the customer)."""
+    return conn.execute(
+        select(message_t.c.id)
+        .where(message_t.c.conversation_id == conversation_id, message_t.c.direction == Direction.outbound,
+               message_t.c.author_agent_id.is_not(None))
+        .limit(1)
+    ).first() is not None
+
+
+def survey_on_resolve(conn, conversation_id: int, *, settings: Settings | None = None) -> dict[str, Any]:
+    """What resolving the conversation now would do about its survey, for the agent to see before:
+    would_send (by default), channel and recipient, answered (an agent replied), needs_confirmation
+    (a survey could go but nobody answered, so it goes only when the resolve confirms it: survey=true),
+    and reason when none can go."""
+    settings = settings or settings_for(conn.engine)
+    conv = conn.execute(select(conversation_t).where(conversation_t.c.id == conversation_id)).first()
+    if conv is None:
+        raise NotFound(f"conversation {conversation_id} does not exist")
+    answered = answered_by_a_person(conn, conversation_id)
+    out: dict[str, Any] = {"conversation_id": conversation_id, "possible": False, "would_send": False, "channel": None,
+                           "recipient": None, "answered": answered, "needs_confirmation": False, "reason": None}
+    if conn.execute(select(survey_t.c.id).where(survey_t.c.conversation_id == conversation_id)).first():
+        out["reason"] = "a survey was sent for this conversation before"
+        return out
+    plan = plan_survey(conn, conv, settings)
+    if plan.channel is None:
+        out["reason"] = plan.reason
+        return out
+    out.update(possible=True, would_send=answered, channel=plan.channel, recipient=plan.recipient,
+               needs_confirmation=not answered)
+    if not answered:
+        out["reason"] = "no agent has replied in this conversation"
+    return out
+
+
+def survey_on_resolve_of(engine: Engine, conversation_id: int) -> dict[str, Any]:
+    """survey_on_resolve in a transaction of its own."""
+    with read_tx(engine) as conn:
+        return survey_on_resolve(conn, conversation_id)
+
+
+def queue_survey(conn, conversation_id: int, *, settings: Settings | None = None, now: datetime | None = None,
+                 send: bool | None = None) -> int | None:
     """Queue the survey of a conversation just resolved, in the caller's transaction. Returns the
-    survey id, or None when none goes out (already surveyed, off, automated, no way to reach)."""
+    survey id, or None when none goes out (already surveyed, off, automated, no way to reach).
+
+    send: the agent's choice on the resolve. False skips the survey; True sends it even though no
+    agent replied; None (not said) sends it only when an agent replied (survey_on_resolve)."""
     settings = settings or settings_for(conn.engine)
     now = now or utcnow()
+    if send is False:
+        log.info("conversation %s: no satisfaction survey: the agent skipped it", conversation_id)
+        return None
     conv = conn.execute(select(conversation_t).where(conversation_t.c.id == conversation_id)).first()
     if conv is None:
         return None
     if conn.execute(select(survey_t.c.id).where(survey_t.c.conversation_id == conversation_id)).first():
         return None  # one survey per conversation, ever
+    if send is None and not answered_by_a_person(conn, conversation_id):
+        log.info("conversation %s: no satisfaction survey: no agent replied and the resolve did not ask for one", conversation_id)
+        return None
     plan = plan_survey(conn, conv, settings)
     if plan.channel is None:
         log.info("conversation %s: no satisfaction survey: %s", conversation_id, plan.reason)

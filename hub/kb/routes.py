@@ -116,6 +116,9 @@ async def _follow(app: web.Application, article_id: int) -> None:
     _tell_others(app, article_id)
 
 
+follow = _follow  # for the inbox's editor: its writes are followed by the index the same way
+
+
 def _tell_others(app: web.Application, article_id: int | None) -> None:
     """The other processes' indexes follow the store now (after this one stored the vectors)."""
     events = app.get(LIVE_EVENTS)

@@ -56,6 +56,7 @@ from hub.web.keys import (
     BLOBS,
     CONVERSATION_LISTENERS,
     ENGINE,
+    ERROR_PAGE,
     INGEST_LISTENERS,
     INGEST_METER,
     LOGIN_LIMITER,
@@ -109,18 +110,55 @@ async def error_middleware(request: web.Request, handler):
     except errors.HubError as exc:
         return from_hub_error(exc)
     except web.HTTPException as exc:
-        if exc.status < 400 or not _wants_json(request):
+        if exc.status < 400:
             raise
-        return from_http_exception(exc)
+        if _wants_json(request):
+            return from_http_exception(exc)
+        page = _error_page(request, exc.status, exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else "")
+        if page is None:
+            raise
+        page.headers.update({k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")})
+        return page
     except DBAPIError as exc:
         # The database is down or refusing: say so, keep serving, let the client retry.
         log.error("database error on %s %s: %s", request.method, request.path, exc)
+        page = None if _wants_json(request) else _error_page(request, 503, "The hub cannot reach its database just now; try again shortly.")
+        if page is not None:
+            page.headers["Retry-After"] = "5"
+            return page
         return error_response(503, "database_unavailable", "the store is unavailable; retry shortly", headers={"Retry-After": "5"})
     except (asyncio.CancelledError, KeyboardInterrupt):
         raise
+    except ConnectionResetError as exc:
+        if not _client_gone(request):
+            raise  # a connection of the hub's own (to a back end) was reset: a real failure, logged below
+        # The browser left (a tab closed, a page changed): nothing failed, and at ten agents an
+        # ERROR with a traceback per page left would drown the real ones.
+        log.debug("client went away during %s %s: %s", request.method, request.path, exc)
+        return web.Response(status=499, text="client closed the connection")
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "the hub failed to handle this request; it has been logged")
+        page = None if _wants_json(request) else _error_page(request, 500, "")
+        return page or error_response(500, "internal_error", "the hub failed to handle this request; it has been logged")
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def _error_page(request: web.Request, status: int, message: str) -> web.StreamResponse | None:
+    """The page a browser sees for an error (the inbox's, when it is part of the app); None: none."""
+    render = request.app.get(ERROR_PAGE)
+    # The agents' pages and addresses no route knows; customer-facing pages (surveys, web forms)
+    # answer in their own words and language.
+    if render is None or not (request.path.startswith("/inbox") or request.match_info.http_exception is not None):
+        return None
+    try:
+        return render(request, status, message)
+    except Exception:  # the page itself failed: the plain answer is better than none
+        log.exception("the error page for %s failed", request.path)
+        return None
 
 
 def _wants_json(request: web.Request) -> bool:

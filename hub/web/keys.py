@@ -103,3 +103,6 @@ CSAT_JINJA: web.AppKey[jinja2.Environment] = web.AppKey("csat_jinja")
 CSAT_TASKS: web.AppKey[set] = web.AppKey("csat_tasks")
 INBOX_JINJA: web.AppKey[jinja2.Environment] = web.AppKey("inbox_jinja")
 BROADCASTER: web.AppKey[Broadcaster] = web.AppKey("inbox_broadcaster")
+# Renders the error page a browser sees (status, message) -> response; set by the inbox when it is
+# part of the app, so the error middleware answers pages with a page and stays free of templates.
+ERROR_PAGE: web.AppKey[Callable[[web.Request, int, str], web.StreamResponse]] = web.AppKey("error_page")

@@ -60,10 +60,16 @@ class ConversationPatch(Strict):
         default=None, ge=1, le=2_147_483_647,
         description="the conversation's version this change was made on (its `version`, or the number in its ETag)",
     )
+    survey: bool | None = Field(
+        default=None,
+        description="with status resolved: whether to send the customer a satisfaction survey. false: never; true: send it "
+                    "(also when no agent replied); absent or null: send it only when an agent replied in the conversation. "
+                    "GET /api/v1/conversations/{id}/survey says beforehand what a resolve would do. Ignored without a resolve.",
+    )
 
     @model_validator(mode="after")
     def _not_empty(self):
-        if not self.model_fields_set - {"version"}:
+        if not self.model_fields_set - {"version", "survey"}:
             raise ValueError("give at least one of status, priority, assignee_id")
         if "status" in self.model_fields_set and self.status is None:
             raise ValueError("status cannot be null")

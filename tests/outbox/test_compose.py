@@ -57,7 +57,7 @@ def test_every_sender_writes_the_same_payload_keys(engine):
         own = queue_outbound(conn, require_conversation(conn, hub_message), "Your order SO-1 shipped.", metadata={"automatic": True})
     surveyed = _conversation(engine, 3)
     with write_tx(engine) as conn:
-        assert surveys.queue_survey(conn, surveyed, settings=Settings(public_url="https://hub.example")) is not None
+        assert surveys.queue_survey(conn, surveyed, settings=Settings(public_url="https://hub.example"), send=True) is not None
     confirmed = _conversation(engine, 4)
     assert queue_message(engine, confirmation(confirmed, "ana@example.com", "sub-1")) == "ana@example.com"
 

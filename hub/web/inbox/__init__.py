@@ -14,11 +14,12 @@ from pathlib import Path
 from aiohttp import web
 
 from hub.web.capability import ApiDoc, Capability
-from hub.web.keys import INBOX_JINJA
+from hub.web.keys import ERROR_PAGE, INBOX_JINJA
 
 STATIC = Path(__file__).parent / "static"
 # The only files served from /inbox/static/: a fixed list, never a path from the request.
-ASSETS = {"inbox.css": "text/css", "inbox.js": "text/javascript"}
+ASSETS = {"inbox.css": "text/css", "inbox.js": "text/javascript", "pages.css": "text/css", "admin.js": "text/javascript"}
+FAVICON = STATIC / "favicon.svg"
 
 
 def _versions() -> dict[str, str]:
@@ -33,11 +34,17 @@ async def static_file(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / name, headers={"Content-Type": ASSETS[name], "Cache-Control": "public, max-age=86400"})
 
 
+async def favicon(request: web.Request) -> web.StreamResponse:
+    # Browsers ask /favicon.ico of every page whatever the page links: the same small SVG answers.
+    return web.FileResponse(FAVICON, headers={"Content-Type": "image/svg+xml", "Cache-Control": "public, max-age=86400"})
+
+
 def setup(app: web.Application) -> None:
-    """The pages' templates (with versioned asset URLs) and the live-update broadcaster."""
+    """The pages' templates (with versioned asset URLs), the error page and the live-update broadcaster."""
     from hub.web.inbox import common, live
 
     common.setup_templates(app)
+    app[ERROR_PAGE] = common.error_page
     versions = _versions()
     app[INBOX_JINJA].globals["asset"] = lambda name: f"/inbox/static/{name}?v={versions[name]}"
     live.setup(app)
@@ -45,7 +52,7 @@ def setup(app: web.Application) -> None:
 
 def add_routes(app: web.Application) -> None:
     """The inbox pages, their static files and the live-update stream."""
-    from hub.web.inbox import admin, links, live, pages, privacy, profile, reports
+    from hub.web.inbox import admin, links, live, pages, privacy, profile, reports, resolve
 
     live.add_routes(app)
     pages.add_routes(app)
@@ -54,7 +61,10 @@ def add_routes(app: web.Application) -> None:
     links.add_routes(app)
     privacy.add_routes(app)
     reports.add_routes(app)
+    resolve.add_routes(app)
     app.router.add_get("/inbox/static/{name}", static_file)
+    app.router.add_get("/favicon.ico", favicon)
+    app.router.add_get("/favicon.svg", favicon)
 
 
 def workers(app: web.Application) -> list:
@@ -153,6 +163,9 @@ def openapi_paths() -> dict:
                                         "responses": {"200": {"description": "status, priority, assignee and version",
                                                               "content": {"application/json": {"schema": {"type": "object"}}}},
                                                       "303": redirect, **errors(403, 404, 422)}}},
+        "/inbox/c/{id}/resolve": page("The resolve control: whether resolving sends a satisfaction survey, and to whom "
+                                      "(a page, or the form alone with fragment=1)", params=[ident],
+                                      query=[q("fragment", "1: the control alone, for the page's script")]),
         "/inbox/c/{id}/escalate": action("Escalate to the back office", params=[ident]),
         "/inbox/messages/{id}/retry": action("Retry a failed delivery", params=[ident]),
         "/inbox/messages/{id}/move": action("Move a message to another conversation of the same customer", params=[ident]),
@@ -178,9 +191,12 @@ def openapi_paths() -> dict:
                                                          "schema": {"type": "string"}}],
                                          "responses": {"200": {"description": "the file", "content": {
                                              "text/css": {"schema": text}, "text/javascript": {"schema": text}}},
-                                             "404": {"description": "no such file",
-                                                     "content": {"text/plain": {"schema": text}}}}}},
+                                             "404": html("no such file (the error page)")}}},
     }
+    icon = {"get": {"summary": "The hub's icon (SVG)", "tags": tags, "security": [], "parameters": [],
+                    "responses": {"200": {"description": "the icon", "content": {"image/svg+xml": {"schema": text}}}}}}
+    paths["/favicon.ico"] = icon
+    paths["/favicon.svg"] = icon
     for section, summary in (("agents", "Agents"), ("tokens", "API tokens"), ("channels", "Channel status"),
                              ("macros", "Canned responses"), ("kb", "Knowledge base articles"), ("forms", "Web forms")):
         paths[f"/inbox/admin/{section}"] = (page(f"Admin: {summary}", query=[q("q", "search")], codes=(400, 403, 404, 422))
@@ -188,6 +204,13 @@ def openapi_paths() -> dict:
         if section in ("agents", "tokens", "macros"):
             paths[f"/inbox/admin/{section}"].update(action(f"Admin: change {summary.lower()}"))
     paths["/inbox/admin"] = page("Admin: start page")
+    article = {**ident, "description": "the article's id"}
+    paths["/inbox/admin/kb/new"] = {**page("Knowledge base: write a new article"),
+                                    **action("Knowledge base: save a new article (draft, or published by an admin)")}
+    paths["/inbox/admin/kb/{id}"] = {**page("Knowledge base: the article's editor with a preview and its use", params=[article]),
+                                     **action("Knowledge base: save, publish, unpublish, delete or preview the article",
+                                              params=[article])}
+    paths["/inbox/admin/kb/preview"] = action("Knowledge base: the Markdown as the sanitised HTML the article will show")
     from hub.web.inbox import privacy, reports
 
     paths.update(privacy.openapi_paths())

@@ -11,7 +11,7 @@ from aiohttp import web
 from hub.assignment import rules as assignment
 from hub.auth import accounts as auth
 from hub.auth import lockout, staff
-from hub.contract.errors import RejectedInput
+from hub.contract.errors import PermissionDenied, RejectedInput
 from hub.contract.i18n import gettext as _
 from hub.conversations import macros
 from hub.gateway.status import channel_status
@@ -138,12 +138,109 @@ async def macro_post(request: web.Request) -> web.Response:
 
 @page
 async def knowledge(request: web.Request) -> web.Response:
-    who = agent(request, admin=True)
+    # Agents too: they may propose drafts (the store decides who may publish).
+    who = agent(request)
     from hub.kb import articles as kb
+    from hub.kb import editor
 
     q = search_text(request.query.get("q"))
     articles = await db(kb.list_articles, request.app[ENGINE], q=q, limit=100)
-    return render(request, "admin/kb.html", _ctx(who, "kb", articles=articles, q=q or ""))
+    usage = await db(editor.usage, request.app[ENGINE], [a["id"] for a in articles["items"]])
+    return render(request, "admin/kb.html", _ctx(who, "kb", articles=articles, q=q or "", usage=usage))
+
+
+def _editor(request, who, article: dict | None, *, form=None, notice: str | None = None, error: str | None = None,
+            status: int = 200, usage: dict | None = None) -> web.Response:
+    from hub.kb import editor
+
+    values = {"title": article["title"], "body": article["body"], "format": article["format"], "language": article["language"],
+              "tags": ", ".join(article["tags"])} if article else {"title": "", "body": "", "format": "markdown",
+                                                                     "language": "en", "tags": ""}
+    if form is not None:  # what the agent typed stays on the page, also when it could not be saved
+        values.update({k: str(form.get(k) or "") for k in ("title", "body", "format", "language", "tags")})
+    preview = editor.render_markdown(values["body"], values["format"] if values["format"] in ("markdown", "text") else "markdown")
+    return render(request, "admin/kb_edit.html", _ctx(
+        who, "kb", article=article, values=values, preview=preview, notice=notice, error=error, usage=usage,
+        is_admin=who.role == "admin"), status=status)
+
+
+@page
+async def article_new(request: web.Request) -> web.Response:
+    return _editor(request, agent(request), None)
+
+
+@page
+async def article_edit(request: web.Request) -> web.Response:
+    who = agent(request)
+    from hub.kb import articles as kb
+    from hub.kb import editor
+
+    article_id = int_param(request.match_info["id"], "article id")
+    article = await db(kb.get_article, request.app[ENGINE], article_id)
+    usage = (await db(editor.usage, request.app[ENGINE], [article_id]))[article_id]
+    notice = {"saved": "Saved as a draft.", "published": "Published: suggestions use it now.",
+              "unpublished": "Unpublished: it is a draft again and no longer suggested.",
+              "created": "Created."}.get(request.query.get("done", ""))
+    return _editor(request, who, article, notice=notice, usage=usage)
+
+
+_WANTS = {"draft": False, "publish": True, "unpublish": False, "save": None}
+
+
+@page
+async def article_post(request: web.Request) -> web.Response:
+    """Save (as it is), save as a draft, publish, unpublish, delete, or preview without saving."""
+    who = agent(request)
+    form = await form_of(request, who)
+    from hub.kb import articles as kb
+    from hub.kb import editor
+    from hub.kb.routes import follow
+
+    engine = request.app[ENGINE]
+    raw_id = request.match_info.get("id")
+    article_id = int_param(raw_id, "article id") if raw_id else None
+    article = await db(kb.get_article, engine, article_id) if article_id else None
+    action = str(form.get("action") or "save")
+    if action == "preview":
+        return _editor(request, who, article, form=form)
+    if action == "delete" and article_id:
+        await db(kb.delete_article, engine, article_id, who)
+        await follow(request.app, article_id)
+        raise web.HTTPSeeOther("/inbox/admin/kb?done=deleted")
+    if action not in _WANTS:
+        raise RejectedInput("unknown action")
+    published = _WANTS[action]
+    if article is None and published is None:
+        published = False  # a new article is a draft until someone publishes it
+    try:
+        fields = editor.fields_from_form(form, creating=article is None, published=published)
+        chars = request.app[SETTINGS].kb.passage_chars
+        if article is None:
+            saved = await db(kb.create_article, engine, fields, who, max_chars=chars)
+        else:
+            saved = await db(kb.update_article, engine, article_id, fields, who, max_chars=chars)
+    except (RejectedInput, PermissionDenied) as exc:
+        # The page again with what was typed and why it was not saved: nothing the agent wrote is lost.
+        status = 403 if isinstance(exc, PermissionDenied) else 422
+        return _editor(request, who, article, form=form, error=exc.message, status=status)
+    await follow(request.app, saved["id"])  # publishing indexes it at once
+    done = {"publish": "published", "unpublish": "unpublished"}.get(action, "saved")
+    raise web.HTTPSeeOther(f"/inbox/admin/kb/{saved['id']}?done={done}")
+
+
+@page
+async def article_preview(request: web.Request) -> web.Response:
+    """The editor's live preview: the posted Markdown as the sanitised HTML the article will show."""
+    who = agent(request)
+    form = await form_of(request, who)
+    from hub.kb import editor
+
+    body = str(form.get("body") or "")
+    if len(body) > 200_000:
+        raise RejectedInput("the article is longer than 200,000 characters")
+    fmt = "text" if form.get("format") == "text" else "markdown"
+    html = await db(editor.render_markdown, body, fmt)
+    return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
 
 
 @page
@@ -164,4 +261,9 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/inbox/admin/macros", macro_list)
     r.add_post("/inbox/admin/macros", macro_post)
     r.add_get("/inbox/admin/kb", knowledge)
+    r.add_get("/inbox/admin/kb/new", article_new)
+    r.add_post("/inbox/admin/kb/new", article_post)
+    r.add_post("/inbox/admin/kb/preview", article_preview)
+    r.add_get("/inbox/admin/kb/{id:[^/]+}", article_edit)
+    r.add_post("/inbox/admin/kb/{id:[^/]+}", article_post)
     r.add_get("/inbox/admin/forms", web_forms)

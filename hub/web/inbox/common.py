@@ -202,6 +202,39 @@ def login_csrf_ok(request: web.Request, presented: str | None) -> bool:
     return bool(expected and presented and hmac.compare_digest(expected, presented))
 
 
+ERROR_TITLES = {400: N_("That request could not be read"), 401: N_("Please sign in"), 403: N_("Not allowed"), 404: N_("Not found"),
+                405: N_("Not available this way"), 409: N_("Changed meanwhile"), 413: N_("Too large"), 422: N_("That did not work"),
+                429: N_("Too many attempts"), 500: N_("Something went wrong"), 503: N_("Unavailable for a moment")}
+ERROR_MESSAGES = {404: N_("There is nothing at this address. It may have been mistyped, or what was here was removed or merged."),
+                  405: N_("This address cannot be used this way."),
+                  413: N_("What was sent is larger than this hub accepts."),
+                  500: N_("The hub failed to handle this request. It has been logged; try again, and tell an admin if it keeps happening.")}
+
+
+def _signed_in(request: web.Request) -> auth.Principal | None:
+    """The agent of the session, if any (an error page shows the navigation to a signed-in agent)."""
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if not token:
+        return None
+    try:
+        who = request.app[AUTH].resolve(token)
+    except Exception:  # an error page must not fail for a stale session or a store that is down
+        return None
+    return who if who.is_agent and who.role in AGENTS else None
+
+
+def error_page(request: web.Request, status: int, message: str = "", *, back: str | None = None) -> web.Response:
+    """The styled error page: its status, what happened in words, a way back; never a traceback."""
+    if back is None:
+        referer = urlparse(request.headers.get("Referer", ""))
+        back = safe_next(referer.path + (f"?{referer.query}" if referer.query else "")) if referer.path != request.path else "/inbox"
+    who = None if status == 503 else _signed_in(request)
+    context = {"status": status, "title": _(ERROR_TITLES.get(status, N_("That did not work"))),
+               "message": message or _(ERROR_MESSAGES.get(status, N_("The request could not be handled."))), "back": back,
+               "who": who, "csrf": who.csrf_token if who else None, "csrf_field": CSRF_FIELD}
+    return render(request, "error.html", context, status=status)
+
+
 def page(handler):
     """A page handler whose HubErrors become an error page with the right status (the app's
     error middleware would answer JSON)."""
@@ -212,15 +245,10 @@ def page(handler):
             return await handler(request)
         except HubError as exc:
             status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
-            headers = {}
+            response = error_page(request, status, exc.message)
             retry = getattr(exc, "retry_after", None)
             if retry:
-                headers["Retry-After"] = str(max(1, int(retry + 0.999)))
-            referer = urlparse(request.headers.get("Referer", ""))
-            back = safe_next(referer.path + (f"?{referer.query}" if referer.query else ""))
-            response = render(request, "error.html", {"message": exc.message, "status": status, "back": back},
-                              status=status)
-            response.headers.update(headers)
+                response.headers["Retry-After"] = str(max(1, int(retry + 0.999)))
             return response
 
     return wrapped

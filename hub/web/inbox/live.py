@@ -215,6 +215,11 @@ async def events(request: web.Request) -> web.StreamResponse:
                 if _relevant(event, sub):
                     await stream.send(json.dumps(event), event=event["type"])
         return stream
+    except ConnectionResetError as exc:
+        # The page was closed or left between two looks at the connection: the usual end of a
+        # stream, not a failure (an ERROR per page left would flood the log of a busy team).
+        log.debug("live stream of agent %s ended: the page went away (%s)", who.id, exc)
+        return web.Response(status=499, text="client closed the connection")
     finally:
         broadcaster.unsubscribe(sub)
         if conversation_id is not None:

@@ -375,6 +375,11 @@ def _assignee_value(raw: str, who) -> int | None:
     return int_param(raw, "assignee")
 
 
+def survey_choice(form) -> bool | None:
+    """The resolve control's survey choice (hub/web/inbox/resolve.py): send, skip, or not said."""
+    return {"send": True, "skip": False}.get(str(form.get("survey") or ""))
+
+
 def _side_changes(form, who) -> dict:
     """The fields the agent changed: each sent value compared with the one the page was rendered
     with (was_<field>), so a form that posts every field changes only those the agent touched. A
@@ -449,7 +454,8 @@ async def _update(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
     try:
         if changes:
-            conv = await db(conversations.update_conversation, engine, cid, changes, who, expected_version=version)
+            conv = await db(conversations.update_conversation, engine, cid, changes, who, expected_version=version,
+                            survey=survey_choice(form))
         else:
             conv = await db(_state_now, engine, cid)
     except StaleVersion as exc:

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from hub.reports import labels
 from hub.reports import queries as reports
 from hub.web.inbox.common import CSRF_FIELD, agent, page, render
 from hub.web.keys import ENGINE
@@ -24,7 +25,7 @@ async def reports_page(request: web.Request) -> web.Response:
     query = urlencode({"from": rng.start.isoformat(), "to": rng.end.isoformat(), "tz": rng.tz.key})
     return render(request, "reports.html", {
         "who": who, "csrf": who.csrf_token, "csrf_field": CSRF_FIELD, "range": rng, "query": query,
-        "reports": found,
+        "reports": found, "tables": {r["report"]: labels.table(r) for r in found},
     })
 
 

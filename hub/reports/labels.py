@@ -1,0 +1,62 @@
+"""Reports as people read them: a label for every column ("First response, median" rather than
+first_response_p50_s) and values in human units ("48 min", "2 h 5 min", "1 d 3 h"). The JSON and
+CSV keep the column names and raw seconds, for programs; the page and the charts use these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+LABELS = {
+    "day": "Day", "channel": "Channel", "inbound_messages": "Messages received", "new_conversations": "New conversations",
+    "first_response_count": "Answered", "first_response_p50_s": "First response, median",
+    "first_response_p90_s": "First response, 90th percentile", "resolution_count": "Resolved",
+    "resolution_p50_s": "Resolution, median", "resolution_p90_s": "Resolution, 90th percentile",
+    "first_response_met": "First response on time", "first_response_due": "First response targets",
+    "first_response_pct": "First response on time, %", "resolution_met": "Resolved on time", "resolution_due": "Resolution targets",
+    "resolution_pct": "Resolved on time, %", "dimension": "By", "key": "Key", "label": "Name", "answered": "Answers",
+    "average": "Average score", "satisfied": "Satisfied (4–5)", "csat_pct": "Satisfied, %", "intent": "Topic",
+    "conversations": "Conversations", "share_pct": "Share, %", "sku": "SKU", "product_name": "Product",
+    "asked": "Asked about", "unavailable": "Asked while out of stock",
+}
+
+
+def label(column: str) -> str:
+    return LABELS.get(column, column.replace("_", " ").capitalize())
+
+
+def duration(seconds: float | None) -> str:
+    """Seconds in the two largest units that matter: "45 s", "48 min", "2 h 5 min", "1 d 3 h"."""
+    if seconds is None:
+        return "–"
+    s = max(0, round(float(seconds)))
+    if s < 60:
+        return f"{s} s"
+    minutes = s // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def cell(column: str, value: Any) -> str:
+    """One value of a report as the page shows it."""
+    if value is None:
+        return "–"
+    if column.endswith("_s"):
+        return duration(value)
+    if column.endswith("_pct"):
+        return f"{float(value):.1f} %"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def table(report: dict[str, Any]) -> dict[str, Any]:
+    """The report's columns as labels and its rows as text, plus which columns are numbers."""
+    columns = report["columns"]
+    numeric = {c for c in columns if any(isinstance(r.get(c), int | float) and not isinstance(r.get(c), bool) for r in report["rows"])}
+    return {"headers": [label(c) for c in columns], "numeric": [c in numeric for c in columns],
+            "rows": [[cell(c, r.get(c)) for c in columns] for r in report["rows"]]}

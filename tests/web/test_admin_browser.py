@@ -1,0 +1,140 @@
+"""The knowledge-base editor, the resolve control, the reports and the error page in a real
+browser (headless Chromium, Debian's /usr/bin/chromium), at desktop and phone sizes, under the
+hub's strict CSP: the preview follows the typing without a reload and shows script as text, an
+admin publishes, the resolve button says whom the survey goes to and can skip it, the reports read
+in human units, and an unknown address is a page with a way back."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from aiohttp.test_utils import TestServer
+from sqlalchemy import select
+
+from hub.auth.accounts import Principal, create_agent
+from hub.config.settings import KnowledgeSettings, Settings, SlaSettings
+from hub.contract.messages import InboundMessage, Sender
+from hub.conversations.replies import reply
+from hub.ingest.pipeline import ingest
+from hub.kb import articles as kb
+from hub.store.db import make_engine, read_tx
+from hub.store.models import CsatSurvey
+from hub.web.app import create_app
+from tests.support.chromium import DESKTOP, PHONE, chromium, csp_errors, new_page, sign_in
+from tests.support.serverproc import free_port
+
+pytestmark = pytest.mark.timeout(180)
+SIZES = [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone")]
+
+
+@pytest.fixture
+async def hub(tmp_path, sqlite_template):
+    db = tmp_path / "servicehub.db"
+    shutil.copy(sqlite_template, db)
+    port = free_port()
+    settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{db}", public_url=f"http://127.0.0.1:{port}",
+                        outbox_poll_seconds=0.05, login_rate_per_minute=1000, kb=KnowledgeSettings(warm_up=False),
+                        sla=SlaSettings(assignment="off"))
+    engine = make_engine(settings.effective_database_url)
+    admin_id = create_agent(engine, "ada@example.com", "ada password", role="admin", name="Ada Lovelace")
+    create_agent(engine, "bo@example.com", "bo password", role="agent", name="Bo Diddley")
+    answered = ingest(engine, InboundMessage(channel="email", external_id="<a1@example.com>", subject="Parcel",
+                                             sender=Sender("chloe@example.com", "Chloé Martin"), text="Where is my parcel?"))
+    reply(engine, answered.conversation_id, Principal("agent", admin_id, "admin", "ada@example.com"), "It left today.")
+    quiet = ingest(engine, InboundMessage(channel="email", external_id="<q1@example.com>", subject="Lid",
+                                          sender=Sender("dan@example.com", "Dan"), text="My kettle lid broke."))
+    server = TestServer(create_app(settings), host="127.0.0.1", port=port)
+    await server.start_server()
+    server.engine, server.base = engine, f"http://127.0.0.1:{port}"
+    server.answered, server.quiet = answered.conversation_id, quiet.conversation_id
+    yield server
+    await server.close()
+    engine.dispose()
+
+
+def _surveyed(engine) -> set[int]:
+    with read_tx(engine) as conn:
+        return set(conn.execute(select(CsatSurvey.__table__.c.conversation_id)).scalars())
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_admin_writes_an_article_with_a_live_preview_and_publishes_it(hub, size):
+    async with chromium() as browser:
+        page = await new_page(browser, size)
+        await sign_in(page, hub.base, "ada@example.com", "ada password")
+        await page.goto(f"{hub.base}/inbox/admin/kb")
+        await page.get_by_role("link", name="New article").click()
+        await page.get_by_label("Title").fill("Returning a kettle")
+        body = page.get_by_label("Text (Markdown)")
+        await body.fill("## Steps\n\n1. Pack it\n2. **Post it**\n\n<script>window.pwned=1</script>")
+        preview = page.locator("#kb-preview")
+        await preview.locator("h2", has_text="Steps").wait_for()
+        await preview.locator("strong", has_text="Post it").wait_for()
+        assert "<script>" in await preview.inner_text()  # shown as text
+        assert await page.evaluate("window.pwned") is None
+        await page.screenshot(path=f"/tmp/servicehub-kb-editor-{size['width']}.png")
+        await page.get_by_role("button", name="Save draft").click()
+        await page.get_by_role("status").filter(has_text="Saved as a draft").wait_for()
+        [article] = kb.list_articles(hub.engine)["items"]
+        assert not article["published"]
+        await page.get_by_role("button", name="Publish").click()
+        await page.get_by_role("status").filter(has_text="Published").wait_for()
+        assert kb.get_article(hub.engine, article["id"])["published"]
+        # The list's title opens the editor.
+        await page.goto(f"{hub.base}/inbox/admin/kb")
+        await page.get_by_role("link", name="Returning a kettle").click()
+        await page.get_by_label("Title").wait_for()
+        assert page.url.endswith(f"/inbox/admin/kb/{article['id']}")
+        assert not csp_errors(page)
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_an_agent_proposes_a_draft_and_cannot_publish(hub, size):
+    async with chromium() as browser:
+        page = await new_page(browser, size)
+        await sign_in(page, hub.base, "bo@example.com", "bo password")
+        await page.goto(f"{hub.base}/inbox/admin/kb/new")
+        assert await page.get_by_role("button", name="Publish").count() == 0
+        await page.get_by_label("Title").fill("Customs")
+        await page.get_by_label("Text (Markdown)").fill("Duties are paid on delivery.")
+        await page.get_by_role("button", name="Save draft").click()
+        await page.get_by_role("status").filter(has_text="Saved as a draft").wait_for()
+        [article] = kb.list_articles(hub.engine)["items"]
+        assert not article["published"]
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_the_resolve_control_says_who_gets_the_survey(hub, size):
+    async with chromium() as browser:
+        page = await new_page(browser, size)
+        await sign_in(page, hub.base, "bo@example.com", "bo password")
+        await page.goto(f"{hub.base}/inbox/c/{hub.answered}/resolve")
+        await page.get_by_role("button", name="Resolve (sends a satisfaction survey to chloe@example.com)").wait_for()
+        await page.goto(f"{hub.base}/inbox/c/{hub.quiet}/resolve")
+        await page.get_by_text("No agent has replied").wait_for()
+        await page.get_by_role("button", name="Resolve (no survey)").click()
+        await page.wait_for_url(f"**/inbox/c/{hub.quiet}")
+        await page.goto(f"{hub.base}/inbox/c/{hub.answered}/resolve")
+        await page.get_by_role("button", name="Resolve without a survey").click()
+        await page.wait_for_url(f"**/inbox/c/{hub.answered}")
+        assert _surveyed(hub.engine) == set()
+        assert not csp_errors(page)
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_reports_read_in_human_units_and_unknown_pages_have_a_way_back(hub, size):
+    async with chromium() as browser:
+        page = await new_page(browser, size)
+        await sign_in(page, hub.base, "ada@example.com", "ada password")
+        await page.goto(f"{hub.base}/inbox/reports")
+        section = page.locator("#report-response_times")
+        await section.locator("summary").click()
+        await section.get_by_role("columnheader", name="First response, median").wait_for()
+        assert "first_response_p50_s" not in await section.inner_text()
+        resp = await page.goto(f"{hub.base}/inbox/no/such/page")
+        assert resp.status == 404
+        await page.get_by_role("heading", name="Not found").wait_for()
+        await page.get_by_role("link", name="Go to the inbox").click()
+        await page.wait_for_url(f"{hub.base}/inbox")
+        assert not csp_errors(page)
