@@ -1,4 +1,4 @@
-"""Reports as people read them: a label for every column ("First response, median" rather than
+"""Reports as people read them: a label for every column (marked for translation; the page translates them) ("First response, median" rather than
 first_response_p50_s) and values in human units ("48 min", "2 h 5 min", "1 d 3 h"). The JSON and
 CSV keep the column names and raw seconds, for programs; the page and the charts use these."""
 
@@ -6,17 +6,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from hub.contract.i18n import N_
+
 LABELS = {
-    "day": "Day", "channel": "Channel", "inbound_messages": "Messages received", "new_conversations": "New conversations",
-    "first_response_count": "Answered", "first_response_p50_s": "First response, median",
-    "first_response_p90_s": "First response, 90th percentile", "resolution_count": "Resolved",
-    "resolution_p50_s": "Resolution, median", "resolution_p90_s": "Resolution, 90th percentile",
-    "first_response_met": "First response on time", "first_response_due": "First response targets",
-    "first_response_pct": "First response on time, %", "resolution_met": "Resolved on time", "resolution_due": "Resolution targets",
-    "resolution_pct": "Resolved on time, %", "dimension": "By", "key": "Key", "label": "Name", "answered": "Answers",
-    "average": "Average score", "satisfied": "Satisfied (4–5)", "csat_pct": "Satisfied, %", "intent": "Topic",
-    "conversations": "Conversations", "share_pct": "Share, %", "sku": "SKU", "product_name": "Product",
-    "asked": "Asked about", "unavailable": "Asked while out of stock",
+    "day": N_("Day"), "channel": N_("Channel"), "inbound_messages": N_("Messages received"), "new_conversations": N_("New conversations"),
+    "first_response_count": N_("Answered"), "first_response_p50_s": N_("First response, median"),
+    "first_response_p90_s": N_("First response, 90th percentile"), "resolution_count": N_("Resolved"),
+    "resolution_p50_s": N_("Resolution, median"), "resolution_p90_s": N_("Resolution, 90th percentile"),
+    "first_response_met": N_("First response on time"), "first_response_due": N_("First response targets"),
+    "first_response_pct": N_("First response on time, %"), "resolution_met": N_("Resolved on time"), "resolution_due": N_("Resolution targets"),
+    "resolution_pct": N_("Resolved on time, %"), "dimension": N_("By"), "key": N_("Key"), "label": N_("Name"), "answered": N_("Answers"),
+    "average": N_("Average score"), "satisfied": N_("Satisfied (4–5)"), "csat_pct": N_("Satisfied, %"), "intent": N_("Topic"),
+    "conversations": N_("Conversations"), "share_pct": N_("Share, %"), "sku": N_("SKU"), "product_name": N_("Product"),
+    "asked": N_("Asked about"), "unavailable": N_("Asked while out of stock"),
 }
 
 

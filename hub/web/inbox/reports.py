@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from hub.contract.i18n import gettext
 from hub.reports import labels
 from hub.reports import queries as reports
 from hub.web.inbox.common import CSRF_FIELD, agent, page, render
@@ -25,8 +26,14 @@ async def reports_page(request: web.Request) -> web.Response:
     query = urlencode({"from": rng.start.isoformat(), "to": rng.end.isoformat(), "tz": rng.tz.key})
     return render(request, "reports.html", {
         "who": who, "csrf": who.csrf_token, "csrf_field": CSRF_FIELD, "range": rng, "query": query,
-        "reports": found, "tables": {r["report"]: labels.table(r) for r in found},
+        "reports": found, "tables": {r["report"]: _translated(labels.table(r)) for r in found},
     })
+
+
+def _translated(table: dict) -> dict:
+    # Not in the template: a label may hold a "%" ("Satisfied, %"), which Jinja's gettext would
+    # take for a placeholder.
+    return {**table, "headers": [gettext(h) for h in table["headers"]]}
 
 
 def add_routes(app: web.Application) -> None:
