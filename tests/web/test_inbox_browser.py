@@ -13,13 +13,8 @@ test run leaves the working tree as it found it.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import os
 import shutil
-import tempfile
-from pathlib import Path
 
-import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy import text
@@ -34,17 +29,8 @@ from hub.ingest.pipeline import ingest
 from hub.sla import timers as sla
 from hub.store.db import make_engine
 from hub.web.app import create_app
-from tests.conftest import need
+from tests.support.browser import PHONE, SCREENSHOTS, csp_errors, kettle_lid, new_page, post_message, scalar, sign_in
 from tests.support.serverproc import free_port
-
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--no-first-run", "--disable-sync"]
-SCREENSHOTS = (Path(__file__).resolve().parents[2] / "docs" / "screenshots" if os.environ.get("SERVICEHUB_SCREENSHOTS")
-               else Path(tempfile.gettempdir()) / "servicehub-screenshots")
-SCREENSHOTS.mkdir(exist_ok=True)
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
 
 # The knowledge base's model loads in the background when the hub starts (tens of seconds on a
 # busy two-core machine): the suggestion test waits for it.
@@ -86,62 +72,6 @@ async def hub(request, tmp_path, sqlite_template):
     yield server
     await server.close()
     engine.dispose()
-
-
-@pytest.fixture
-async def browser():
-    need(os.path.exists(CHROMIUM), f"{CHROMIUM} is not installed (apt-get install chromium)")
-    need(importlib.util.find_spec("playwright") is not None, "the playwright package is not installed")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
-async def new_page(browser, viewport=DESKTOP, *, script=True):
-    context = await browser.new_context(viewport=viewport, java_script_enabled=script)
-    page = await context.new_page()
-    page.set_default_timeout(15_000)
-    errors: list[str] = []
-    # A CSP violation (an inline script or style the page needed) shows up as a console error.
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.console_errors = errors
-    return page
-
-
-async def sign_in(page, base, email, password):
-    await page.goto(f"{base}/inbox")
-    assert "/inbox/login" in page.url  # the inbox needs a session
-    await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill(password)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.get_by_role("navigation", name="Views").wait_for()
-
-
-async def post_message(hub, body: dict) -> None:
-    """A message arriving through the API, as an integration sends it."""
-    async with aiohttp.ClientSession() as session:
-        resp = await session.post(f"{hub.base}/api/v1/messages", headers={"Authorization": f"Bearer {hub.integration}"}, json=body)
-        assert resp.status == 201, await resp.text()
-
-
-def kettle_lid(external_id: str) -> dict:
-    """A new customer's first message."""
-    return {"channel": "api", "external_id": external_id, "sender": {"address": "zoe@example.com", "name": "Zoe Brand"},
-            "subject": "Broken kettle lid", "text": "The lid of my kettle broke."}
-
-
-def csp_errors(page) -> list[str]:
-    return [e for e in page.console_errors if "Content Security Policy" in e]
-
-
-def scalar(engine, sql: str, **params):
-    with engine.connect() as conn:
-        return conn.execute(text(sql), params).scalar()
 
 
 async def test_an_agent_answers_from_one_timeline_with_a_suggestion(hub, browser):
