@@ -189,7 +189,7 @@ async def test_a_walk_through_five_conversations_needs_no_page_load(hub, browser
         if n < len(subjects) - 1:
             await page.locator("#conv-title", has_text=subjects[n + 1]).wait_for()
         else:
-            await page.locator("#live-status", has_text="No more conversations").wait_for()
+            await page.locator("#workspace-status", has_text="No more conversations").wait_for()
         assert conv_row(hub, cid).status == "resolved"
     assert await not_reloaded(page)
     assert not csp_errors(page), page.console_errors
@@ -237,7 +237,7 @@ async def test_keyboard_shortcuts_move_reply_assign_and_resolve_but_never_while_
 
     # s: snooze (a hook other parts of the page fill in)
     await keys.press("s")
-    await page.locator("#live-status", has_text="Snooze").wait_for()
+    await page.locator("#workspace-status", has_text="Snooze").wait_for()
     await page.evaluate("window.workspace.snooze = function (id) { window.__snoozed = id; }")
     await keys.press("s")
     assert await page.evaluate("window.__snoozed") == str(hub.ids[3])
@@ -302,8 +302,8 @@ async def test_the_composer_posts_in_place_and_shows_a_refusal_beside_the_form(h
     assert scalar(hub.engine, "SELECT count(*) FROM message WHERE conversation_id = :c AND direction = 'outbound'", c=cid) == 1
 
     # the canned-response picker works in place too
-    await page.get_by_label("Canned response").select_option(label="Refund")
-    await page.get_by_role("button", name="Insert").click()
+    await page.get_by_label("Canned response", exact=True).select_option(label="Refund")
+    await page.get_by_role("button", name="Insert", exact=True).click()
     assert "refunded the second charge" in await reply.input_value()
     assert await not_reloaded(page)
     assert not csp_errors(page), page.console_errors
@@ -357,10 +357,12 @@ async def test_a_suggestion_goes_in_whole_as_clean_text_and_can_be_marked_not_he
         page = await signed_in(browser, hub, viewport)
         await page.goto(f"{hub.base}/inbox")
         await open_row(page, "Hi! Do you have the blue kettle")
-        insert = page.get_by_role("button", name="Insert into reply").first
+        insert = page.locator("#suggestions").get_by_role("button", name="Insert into reply").first
         await insert.wait_for(timeout=240_000)
         await insert.click()
+        whole = await page.locator("#suggestions .s-text").first.inner_text()
         text = await page.get_by_label("Your reply").input_value()
+        assert text == whole.strip(), (text, whole)
         assert text and "…" not in text and "**" not in text and "## " not in text, text
         assert not re.search(r"^\s*- ", text, re.M), text  # list items as bullets, not Markdown
         cid = hub.ids[1]

@@ -73,16 +73,17 @@ def passages(engine: Engine, passage_ids: list[str]) -> dict[str, str]:
     return {r.passage_id: plain_text(r.text) for r in rows}
 
 
-_HEADING = re.compile(r"^ {0,3}#{1,6}\s+(.*?)\s*#*\s*$")
+_HEADING = re.compile(r"^ {0,3}#{1,6}\s+(.*)$")
 _BULLET = re.compile(r"^(\s*)[-*+]\s+(.*)$")
 _NUMBERED = re.compile(r"^(\s*)(\d{1,9})[.)]\s+(.*)$")
 _QUOTE = re.compile(r"^\s*>\s?")
 _RULE = re.compile(r"^\s*([-*_])(\s*\1){2,}\s*$")
-_IMAGE = re.compile(r"!\[([^\]\n]*)\]\(([^)\s]*)[^)\n]*\)")
-_LINK = re.compile(r"\[([^\]\n]+)\]\(([^)\s]+)[^)\n]*\)")
-_STRONG = re.compile(r"(\*\*|__)(?=\S)([^\n]*?\S)\1")
-_EMPHASIS = re.compile(r"(?<![\w*])([*_])(?=\S)([^*_\n]*?\S)\1(?![\w*])")
-_CODE = re.compile(r"`([^`\n]+)`")
+# Every repeated part is bounded: a line of thousands of "[" or "**" is scanned in linear time.
+_IMAGE = re.compile(r"!\[([^\]\n]{0,300})\]\(([^)\s]{0,2000})[^)\n]{0,300}\)")
+_LINK = re.compile(r"\[([^\]\n]{1,300})\]\(([^)\s]{1,2000})[^)\n]{0,300}\)")
+_STRONG = re.compile(r"(\*\*|__)(?=\S)([^\n]{0,300}?\S)\1")
+_EMPHASIS = re.compile(r"(?<![\w*])([*_])(?=\S)([^*_\n]{0,300}?\S)\1(?![\w*])")
+_CODE = re.compile(r"`([^`\n]{1,300})`")
 
 
 def _inline(text: str) -> str:
@@ -123,7 +124,11 @@ def plain_text(markdown: str) -> str:
         line = _QUOTE.sub("", line)
         if m := _HEADING.match(line):
             flush()
-            blocks.append(_inline(m.group(1)))
+            title = m.group(1).rstrip()
+            closing = title.rstrip("#")  # "## Title ##": the closing run goes when a space precedes it
+            if closing != title and (not closing or closing[-1] in " \t"):
+                title = closing.rstrip()
+            blocks.append(_inline(title))
             continue
         if m := _BULLET.match(line):
             flush()

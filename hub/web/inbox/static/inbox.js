@@ -237,13 +237,20 @@
   var workspace = window.workspace = window.workspace || {};
   var rows = document.getElementById("rows");
   var paneEl = document.getElementById("conversation-pane");
-  var statusLine = document.getElementById("live-status");
+  var statusLine = document.getElementById("workspace-status");
+  var statusTimer = null;
   var current = null;        // what the open conversation's script needs: id, refreshers
   var lastIndex = -1;        // the open conversation's place in the list (it may leave the view)
   var es = null;
   var openHooks = [];
 
-  function say(text) { if (statusLine) statusLine.textContent = text; }
+  // A short notice over both panes (the list's own may be hidden on a phone); it fades on its own.
+  function say(text) {
+    if (!statusLine) return;
+    statusLine.textContent = text;
+    clearTimeout(statusTimer);
+    if (text) statusTimer = setTimeout(function () { statusLine.textContent = ""; }, 8000);
+  }
 
   function listQuery() { return body.dataset.listQuery || ""; }
   function listUrl() { return "/inbox" + (listQuery() ? "?" + listQuery() : ""); }
