@@ -38,6 +38,7 @@ test: setup
 # captures them into the temporary directory and leaves docs/ alone).
 screenshots: setup
 	SERVICEHUB_SCREENSHOTS=1 $(BIN)/python -m pytest tests/web/test_inbox_browser.py
+	SERVICEHUB_SCREENSHOTS=1 $(BIN)/python -m pytest tests/web/test_workspace_browser.py -k "opens_beside or dark_mode"
 
 # Every figure of the README's Performance section (tens of minutes on two cores); one script
 # alone: `.venv/bin/python bench/<name>.py` (--help for smaller runs).

@@ -355,7 +355,6 @@ async def test_the_reply_goes_to_a_channel_that_can_receive_and_says_to_whom(hub
 async def test_a_suggestion_goes_in_whole_as_clean_text_and_can_be_marked_not_helpful(hub, browser):
     for n, viewport in enumerate((DESKTOP, PHONE)):
         page = await signed_in(browser, hub, viewport)
-        await page.goto(f"{hub.base}/inbox")
         await open_row(page, "Hi! Do you have the blue kettle")
         insert = page.locator("#suggestions").get_by_role("button", name="Insert into reply").first
         await insert.wait_for(timeout=240_000)

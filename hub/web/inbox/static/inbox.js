@@ -362,6 +362,11 @@
   workspace.showList = function () { showList(true); };
   workspace.current = function () { return current ? current.id : null; };
   workspace.refreshList = refreshRows;
+  // The list's filters in place: a query string (view=mine&q=...) the rows are fetched with from now on.
+  workspace.setListQuery = function (query) {
+    body.dataset.listQuery = String(query || "").replace(/^\?/, "");
+    refreshRows();
+  };
   workspace.refreshConversation = function () { if (current) { current.refreshTimeline(); current.refreshSide(); } };
   // Other parts of the page (the customer panel) wire their own elements each time a conversation opens.
   workspace.onOpen = function (fn) { openHooks.push(fn); if (current) fn(current.root, current.id); };
