@@ -241,6 +241,7 @@
   var statusTimer = null;
   var current = null;        // what the open conversation's script needs: id, refreshers
   var lastIndex = -1;        // the open conversation's place in the list (it may leave the view)
+  var following = [];        // the ids listed after it when it was last seen there
   var es = null;
   var openHooks = [];
 
@@ -264,6 +265,10 @@
       tr.classList.toggle("current", !!on);
       if (on) { tr.setAttribute("aria-current", "true"); lastIndex = i; } else tr.removeAttribute("aria-current");
     });
+    var list = rowList();
+    if (current && list[lastIndex] && list[lastIndex].dataset.id === String(current.id)) {
+      following = list.slice(lastIndex + 1).map(function (tr) { return tr.dataset.id; });
+    }
   }
 
   var refreshRows = rows ? liveRegion(rows, function () { return "/inbox/rows" + (listQuery() ? "?" + listQuery() : ""); },
@@ -340,8 +345,14 @@
   function openNext() {
     var list = rowList(), i = -1;
     if (current) list.forEach(function (tr, n) { if (tr.dataset.id === String(current.id)) i = n; });
-    var next = i >= 0 ? list[i + 1] : list[Math.max(0, lastIndex)];
-    if (next && current && next.dataset.id === String(current.id)) next = list[i + 1];
+    var next = i >= 0 ? list[i + 1] : null;
+    if (i < 0) {
+      // It left the view (and others above it may have): the first still listed of those after it.
+      var byId = {};
+      list.forEach(function (tr) { byId[tr.dataset.id] = tr; });
+      for (var n = 0; n < following.length && !next; n++) next = byId[following[n]] || null;
+      if (!next && !following.length) next = list[Math.min(Math.max(0, lastIndex), list.length - 1)] || null;
+    }
     if (!next) { say("No more conversations in this view."); showList(true); return null; }
     open(next.dataset.id);
     return next.dataset.id;
@@ -415,6 +426,7 @@
       });
     }
 
+    following = []; lastIndex = -1;
     current = {
       id: conversationId, customerId: root.dataset.customer, root: root, showViewers: showViewers,
       refreshTimeline: liveRegion(timeline, function () { return "/inbox/c/" + conversationId + "/timeline"; },
