@@ -38,6 +38,7 @@ test: setup
 # captures them into the temporary directory and leaves docs/ alone).
 screenshots: setup
 	SERVICEHUB_SCREENSHOTS=1 $(BIN)/python -m pytest tests/web/test_inbox_browser.py
+	SERVICEHUB_SCREENSHOTS=1 $(BIN)/python -m pytest tests/web/test_workspace_browser.py -k "opens_beside or dark_mode"
 
 # The interface's text catalogs: extract every gettext string of the code and templates (babel.cfg)
 # into hub/locale/messages.pot and merge it into each language's .po (translate the new entries,

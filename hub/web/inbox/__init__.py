@@ -153,8 +153,10 @@ def openapi_paths() -> dict:
         "/inbox/c/{id}": page("A conversation with the customer's whole timeline", params=[ident],
                               query=[q("macro", "a canned response to put in the reply")]),
         "/inbox/c/{id}/timeline": page("A conversation's timeline (for live refresh)", params=[ident]),
-        "/inbox/c/{id}/reply": action("Reply to the customer", params=[ident]),
-        "/inbox/c/{id}/note": action("Add an internal note", params=[ident]),
+        "/inbox/c/{id}/pane": page("A conversation's panes alone (the workspace opens it beside the list)", params=[ident]),
+        "/inbox/c/{id}/suggestions": page("The knowledge base's suggestions for a conversation (while it loads)", params=[ident]),
+        "/inbox/c/{id}/reply": action("Reply to the customer (JSON for the page's script when it asks)", params=[ident]),
+        "/inbox/c/{id}/note": action("Add an internal note (JSON for the page's script when it asks)", params=[ident]),
         "/inbox/c/{id}/update": action("Change status, priority, assignee: only the fields changed, on the version the page "
                                        "showed (409 and the current state when it changed meanwhile; JSON for the page's script)",
                                        params=[ident]),

@@ -9,7 +9,6 @@ script only adds live updates, the suggestion button and the collision notice.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from urllib.parse import quote, urlencode
 
@@ -33,6 +32,7 @@ from hub.store.models import Csat, Segment
 from hub.web.changes import conversation_changed
 from hub.web.errors import from_hub_error
 from hub.web.http import SESSION_COOKIE, client_key
+from hub.web.inbox import composer
 from hub.web.inbox.common import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -142,17 +142,31 @@ def _page_link(iq: inbox_list.InboxQuery, cursor: str) -> str:
     return "/inbox?" + urlencode(params)
 
 
-@page
-async def inbox(request: web.Request) -> web.Response:
-    who = agent(request)
+async def _workspace_list(request: web.Request, who) -> dict:
+    """The list pane's context: the view the URL names (a conversation's URL keeps the list's query)."""
     ctx, iq = _list_context(request, who)
     result = await db(inbox_list.list_inbox, request.app[ENGINE], who.id, iq)
     mentioned = await db(mentions.mentioning, request.app[ENGINE], who.id, limit=5)
     ctx.update(_base(who), rows=result["items"], mentioned=mentioned, views=inbox_list.VIEWS, sorts=inbox_list.SORTS,
                statuses=["open", "pending", "resolved", "closed"], segments=list(Segment.__members__),
                availability=await db(assignment.is_available, request.app[ENGINE], who.id),
+               list_query=_list_query(iq),
                next_link=_page_link(iq, result["next_cursor"]) if result["next_cursor"] else None)
-    return render(request, "inbox.html", ctx)
+    return ctx
+
+
+def _list_query(iq: inbox_list.InboxQuery) -> str:
+    """The list's query string without its cursor: what a conversation's URL carries so the list
+    beside it stays the same view."""
+    params = {k: v for k, v in {"view": iq.view, "channel": iq.channel, "status": iq.status, "q": iq.q,
+                                "segment": iq.segment, "sort": iq.sort if iq.sort != "activity" else None}.items() if v}
+    return urlencode(params)
+
+
+@page
+async def inbox(request: web.Request) -> web.Response:
+    who = agent(request)
+    return render(request, "inbox.html", await _workspace_list(request, who))
 
 
 @page
@@ -183,12 +197,16 @@ def _suggestions(app, engine, conversation_id: int, who) -> dict:
         return {"status": "loading", "suggestions": []}
     conf = app[SETTINGS].kb
     try:
-        return suggestions.suggest(engine, index, conversation_id, k=conf.suggestions, turns=conf.question_turns, who=who)
+        out = suggestions.suggest(engine, index, conversation_id, k=conf.suggestions, turns=conf.question_turns, who=who)
     except IndexNotReady:
         return {"status": "loading", "suggestions": []}
     except Exception:  # suggestions help; they must never take the conversation page down
         log.exception("suggestions for conversation %s failed", conversation_id)
         return {"status": "unavailable", "suggestions": []}
+    whole = composer.passages(engine, [s["passage_id"] for s in out["suggestions"]])
+    for s in out["suggestions"]:
+        s["text"] = whole.get(s["passage_id"]) or composer.plain_text(s["snippet"])
+    return out
 
 
 def _facts(engine, conversation_id: int) -> dict | None:
@@ -203,25 +221,6 @@ def _facts(engine, conversation_id: int) -> dict | None:
         return None
 
 
-def _reply_channel(conv: dict) -> str:
-    return "email" if conv["channel"] in replies.ANSWERED_BY_EMAIL else conv["channel"]
-
-
-# Channels a reply can go out on, by the kind of identity that addresses it.
-_CHANNEL_OF_IDENTITY = {"email": "email", "telegram": "telegram"}
-# Replying on another channel than the conversation's needs hub.conversations.replies.reply(channel=...);
-# the composer offers the choice once that parameter exists.
-CAN_CHOOSE_CHANNEL = "channel" in inspect.signature(replies.reply).parameters
-
-
-def _reply_channels(conv: dict, customer: dict) -> list[str]:
-    default = _reply_channel(conv)
-    if not CAN_CHOOSE_CHANNEL:
-        return [default]
-    others = [_CHANNEL_OF_IDENTITY[i["kind"]] for i in customer["identities"] if i["kind"] in _CHANNEL_OF_IDENTITY]
-    return list(dict.fromkeys([default, *others]))
-
-
 def _conversation_context(app, who, conversation_id: int, macro_id: int | None) -> dict:
     engine = app[ENGINE]
     conv = conversations.get_conversation(engine, conversation_id)
@@ -232,6 +231,7 @@ def _conversation_context(app, who, conversation_id: int, macro_id: int | None) 
     everyone = staff.list_agents(engine)
     agents = [a for a in everyone if a["active"]]
     me = next((a for a in agents if a["id"] == who.id), None)
+    options = composer.reply_options(engine, conversation_id, customer["id"])
     draft = ""
     if macro_id is not None:
         m = macros.get_macro(engine, macro_id)
@@ -244,9 +244,8 @@ def _conversation_context(app, who, conversation_id: int, macro_id: int | None) 
         # An assignee no longer active keeps an option of their own: the form then sends them back
         # unchanged, instead of "nobody" shown in their place.
         "former_assignee": next((a for a in everyone if a["id"] == conv["assignee_id"] and not a["active"]), None),
-        "reply_channel": _reply_channel(conv), "reply_channels": _reply_channels(conv, customer),
-        "recipient": replies.reply_recipient(engine, conversation_id),
-        "recipients": {c: replies.reply_recipient(engine, conversation_id, c) for c in _reply_channels(conv, customer)},
+        "reply": options, "recipient": options["recipient"] or replies.reply_recipient(engine, conversation_id),
+        "macro_choices": composer.macro_choices(engine, conv, (me or {}).get("name") or who.name, who.name),
         "suggest": _suggestions(app, engine, conversation_id, who),
         "facts": _facts(engine, conversation_id), "statuses": ["open", "pending", "resolved", "closed"],
         "priorities": ["low", "normal", "high", "urgent"],
@@ -290,6 +289,7 @@ def _csat(engine, conversation_id: int) -> dict | None:
 
 @page
 async def conversation(request: web.Request) -> web.Response:
+    """A conversation in the workspace: the list of the view the URL names beside it."""
     who = agent(request)
     cid = int_param(request.match_info["id"], "conversation id")
     raw_macro = request.query.get("macro")
@@ -297,13 +297,38 @@ async def conversation(request: web.Request) -> web.Response:
     return await _conversation_page(request, who, cid, macro_id)
 
 
-async def _conversation_page(request: web.Request, who, cid: int, macro_id: int | None = None, *,
-                             notice: str | None = None, status: int = 200) -> web.Response:
+@page
+async def conversation_pane(request: web.Request) -> web.Response:
+    """The conversation's panes alone: what the workspace's script puts beside the list."""
+    who = agent(request)
+    cid = int_param(request.match_info["id"], "conversation id")
+    ctx = await _pane_context(request, who, cid)
+    response = render(request, "conversation.html", ctx)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def _pane_context(request: web.Request, who, cid: int, macro_id: int | None = None) -> dict:
     ctx = await db(_conversation_context, request.app, who, cid, macro_id)
     ctx["customer"]["backend_orders"] = await _backend_orders(request, ctx["customer"]["id"])
-    ctx.update(_base(who), viewers=[v for v in request.app[BROADCASTER].presence.of(cid) if v["agent_id"] != who.id],
-               fields_notice=notice)
-    return render(request, "conversation.html", ctx, status=status)
+    ctx.update(_base(who), viewers=[v for v in request.app[BROADCASTER].presence.of(cid) if v["agent_id"] != who.id])
+    return ctx
+
+
+async def _conversation_page(request: web.Request, who, cid: int, macro_id: int | None = None, *,
+                             notice: str | None = None, status: int = 200) -> web.Response:
+    ctx = await _pane_context(request, who, cid, macro_id)
+    ctx.update(await _workspace_list(request, who), fields_notice=notice)
+    return render(request, "inbox.html", ctx, status=status)
+
+
+@page
+async def suggestions_fragment(request: web.Request) -> web.Response:
+    """The suggestions panel alone: what the page asks again while the knowledge base loads."""
+    who = agent(request)
+    cid = int_param(request.match_info["id"], "conversation id")
+    suggest = await db(_suggestions, request.app, request.app[ENGINE], cid, who)
+    return render(request, "_suggestions.html", {**_base(who), "suggest": suggest})
 
 
 async def _backend_orders(request: web.Request, customer_id: int) -> dict:
@@ -332,7 +357,37 @@ def _back(cid: int, anchor: str = "") -> web.HTTPSeeOther:
     return web.HTTPSeeOther(f"/inbox/c/{cid}{anchor}")
 
 
-@page
+async def _done(request: web.Request, cid: int, message_id: int) -> web.Response:
+    """After a reply or a note: JSON for the page's script (it refreshes the timeline in place, and
+    the side panel takes the conversation's new version, so a resolve right after is not refused as
+    stale), a redirect to the message for a form posted without it."""
+    if _wants_json(request):
+        engine = request.app[ENGINE]
+        state = side_state(await db(_state_now, engine, cid), await db(_agent_names, engine))
+        return web.json_response({"conversation_id": cid, "message_id": message_id, "state": state}, status=201,
+                                 headers={"Cache-Control": "no-store"})
+    raise _back(cid, f"#m{message_id}")
+
+
+def json_errors(handler):
+    """A page action whose failures the page's script shows in place: JSON errors when it asks for
+    JSON, the error page for a form posted without it."""
+    wrapped = page(handler)
+
+    async def answer(request: web.Request) -> web.Response:
+        if not _wants_json(request):
+            return await wrapped(request)
+        try:
+            return await handler(request)
+        except HubError as exc:
+            return from_hub_error(exc)
+
+    answer.__name__ = handler.__name__
+    answer.__doc__ = handler.__doc__
+    return answer
+
+
+@json_errors
 async def post_reply(request: web.Request) -> web.Response:
     who = agent(request)
     cid = int_param(request.match_info["id"], "conversation id")
@@ -340,17 +395,14 @@ async def post_reply(request: web.Request) -> web.Response:
     text = str(form.get("text") or "")
     if len(text) > 100_000:
         raise RejectedInput(_("a reply can have at most 100,000 characters"))
-    extra = {}
-    channel = str(form.get("channel") or "")
-    if CAN_CHOOSE_CHANNEL and channel:
-        extra["channel"] = channel
-    message = await db(replies.reply, request.app[ENGINE], cid, who, text, blobs=request.app[BLOBS], **extra)
+    channel = str(form.get("channel") or "") or None
+    message = await db(replies.reply, request.app[ENGINE], cid, who, text, blobs=request.app[BLOBS], channel=channel)
     request.app[WORKER].wake()
     conversation_changed(request.app, cid)
-    raise _back(cid, f"#m{message['id']}")
+    return await _done(request, cid, message["id"])
 
 
-@page
+@json_errors
 async def post_note(request: web.Request) -> web.Response:
     who = agent(request)
     cid = int_param(request.match_info["id"], "conversation id")
@@ -360,7 +412,7 @@ async def post_note(request: web.Request) -> web.Response:
         raise RejectedInput(_("a note can have at most 100,000 characters"))
     note = await db(conversations.add_note, request.app[ENGINE], cid, who, text)
     conversation_changed(request.app, cid, moves_timers=False)
-    raise _back(cid, f"#m{note['id']}")
+    return await _done(request, cid, note["id"])
 
 
 # The side panel's form fields and the conversation's keys they change.
@@ -634,6 +686,8 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/inbox/rows", inbox_rows)
     r.add_get("/inbox/c/{id}", conversation)
     r.add_get("/inbox/c/{id}/timeline", timeline_fragment)
+    r.add_get("/inbox/c/{id}/pane", conversation_pane)
+    r.add_get("/inbox/c/{id}/suggestions", suggestions_fragment)
     r.add_post("/inbox/c/{id}/reply", post_reply)
     r.add_post("/inbox/c/{id}/note", post_note)
     r.add_post("/inbox/c/{id}/update", post_update)

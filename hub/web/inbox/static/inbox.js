@@ -1,6 +1,8 @@
-// The inbox's one script: live updates (server-sent events), the collision notice, inserting a
-// suggestion, the side panel saving each field on its own. Every page works without it: forms
-// post and redirect.
+// The inbox's one script: the workspace (the list beside the open conversation, which opens
+// without a page load), live updates (server-sent events), the collision notice, the composer
+// posting in place (canned responses with /, suggestions inserted whole), keyboard shortcuts,
+// local times, and the side panel saving each field on its own. Every page works without it:
+// forms post and redirect.
 (function () {
   "use strict";
   var body = document.body;
@@ -28,13 +30,14 @@
   // makes: the browser drops a click whose press and release landed on different elements, and
   // the agent's click on a conversation, a link or a button would do nothing. It waits for the
   // release and goes in after the click.
-  function liveRegion(element, url) {
+  function liveRegion(element, url, onShow) {
     var pressed = false, waiting = null, shown = null;
     function show(html) {
       if (html === shown) return;  // unchanged: keep the elements (and the keyboard focus in them)
       if (pressed) { waiting = html; return; }
       shown = html;
       element.innerHTML = html;
+      if (onShow) onShow(element);
     }
     function released() {
       if (!pressed) return;
@@ -47,11 +50,13 @@
     element.addEventListener("pointerdown", function () { pressed = true; });
     document.addEventListener("pointerup", released);  // the press may end outside the region
     document.addEventListener("pointercancel", released);
-    return debounce(function () {
+    var refresh = debounce(function () {
       fetch(url(), { credentials: "same-origin", headers: { "Accept": "text/html" } }).then(function (r) {
         if (r.ok) return r.text().then(show);
       });
     }, 250);
+    refresh.element = element;
+    return refresh;
   }
 
   function stream(url, handlers) {
@@ -72,8 +77,8 @@
   // stale page is refused by the hub (409): the panel then shows the current state and says so.
   // News of the conversation (the live stream) brings the panel up to date. Saves and updates go
   // one after the other, so each save names the version the previous one left.
-  function sidePanel(form, conversationId) {
-    if (!form) return function () {};
+  function sidePanel(form, conversationId, onSaved) {
+    if (!form) { var none = function () {}; none.take = none; return none; }
     var fields = { status: "status", priority: "priority", assignee: "assignee_id" };
     var notice = document.getElementById("side-notice");
     var queue = Promise.resolve();
@@ -144,6 +149,7 @@
         if (r.ok && r.data.state) {
           show(r.data.state);
           say("Saved: " + field + " " + label(field) + ".", "saved");
+          if (onSaved) onSaved(field, r.data.state);
         } else if (r.status === 409 && r.data.state) {
           views += 1;
           show(r.data.state);
@@ -179,32 +185,229 @@
         .catch(function () { /* the next news tries again */ });
     }
 
-    return debounce(function () { queue = queue.then(update); }, 250);
+    var refresh = debounce(function () { queue = queue.then(update); }, 250);
+    // The agent's own change elsewhere on the page (a reply sets the status): the panel takes it
+    // in turn, without a notice.
+    refresh.take = function (state) {
+      queue = queue.then(function () { if (state && state.version > version()) show(state); });
+    };
+    return refresh;
   }
 
-  // --- the inbox list -----------------------------------------------------------------------
-  if (body.dataset.page === "inbox") {
-    var refreshRows = liveRegion(document.getElementById("rows"), function () {
-      return "/inbox/rows" + window.location.search;
+  // --- times in the agent's time zone ---------------------------------------------------------
+  // The server writes <time datetime="ISO"> in UTC; the browser knows the agent's zone. A time the
+  // server wrote as a plain date ("2026-12-04 14:05 UTC") or an age ("5 min") is rewritten, relative
+  // where that reads better; any other (an SLA label) keeps its words and gains the exact time.
+  var ABSOLUTE = /^\d{4}-\d\d-\d\d \d\d:\d\d UTC$/, AGE = /^(\d+ (y|mo|d|h|min)|now)$/;
+  var fullFormat = window.Intl ? new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "long" }) : null;
+  var shortFormat = window.Intl ? new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" }) : null;
+  var relative = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(undefined, { numeric: "auto" }) : null;
+
+  function instant(text) {
+    var iso = String(text).trim().replace(" ", "T");
+    if (/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?$/.test(iso)) iso += "Z";  // a naive time is UTC
+    var d = new Date(iso);
+    return isNaN(d.getTime()) ? null : d;
+  }
+
+  function relativeText(d, now) {
+    var seconds = Math.round((d.getTime() - now) / 1000), abs = Math.abs(seconds);
+    if (abs < 45) return relative.format(0, "second");
+    if (abs < 3600) return relative.format(Math.round(seconds / 60), "minute");
+    if (abs < 86400) return relative.format(Math.round(seconds / 3600), "hour");
+    return null;
+  }
+
+  function localTimes(root) {
+    if (!fullFormat) return;
+    var now = Date.now();
+    (root || document).querySelectorAll("time[datetime]").forEach(function (el) {
+      var d = instant(el.getAttribute("datetime"));
+      if (!d) return;
+      var kind = el.dataset.shown || (ABSOLUTE.test(el.textContent.trim()) ? "when" : AGE.test(el.textContent.trim()) ? "ago" : "label");
+      el.dataset.shown = kind;
+      el.title = fullFormat.format(d);
+      if (kind === "label") return;
+      var rel = relative ? relativeText(d, now) : null;
+      el.textContent = rel || (kind === "ago" ? shortFormat.format(d) : shortFormat.format(d));
     });
-    // On (re)connecting, fetch once: what changed between rendering the page and the stream
-    // opening (or while it was down) is never missed.
-    stream("/inbox/events", { msg: refreshRows, conv: refreshRows, resync: refreshRows,
-      hello: function () {
-        refreshRows();
-        body.dataset.live = "on";
-      } });
   }
 
-  // --- a conversation -----------------------------------------------------------------------
-  if (body.dataset.page === "conversation") {
-    var conversationId = body.dataset.conversation;
-    var customerId = body.dataset.customer;
-    var timeline = document.getElementById("timeline");
-    var collision = document.getElementById("collision");
-    var reply = document.getElementById("reply-text");
+  // --- the workspace ------------------------------------------------------------------------
+  var workspace = window.workspace = window.workspace || {};
+  var rows = document.getElementById("rows");
+  var paneEl = document.getElementById("conversation-pane");
+  var statusLine = document.getElementById("workspace-status");
+  var statusTimer = null;
+  var current = null;        // what the open conversation's script needs: id, refreshers
+  var lastIndex = -1;        // the open conversation's place in the list (it may leave the view)
+  var following = [];        // the ids listed after it when it was last seen there
+  var es = null;
+  var openHooks = [];
 
-    var refreshTimeline = liveRegion(timeline, function () { return "/inbox/c/" + conversationId + "/timeline"; });
+  // A short notice over both panes (the list's own may be hidden on a phone); it fades on its own.
+  function say(text) {
+    if (!statusLine) return;
+    statusLine.textContent = text;
+    clearTimeout(statusTimer);
+    if (text) statusTimer = setTimeout(function () { statusLine.textContent = ""; }, 8000);
+  }
+
+  function listQuery() { return body.dataset.listQuery || ""; }
+  function listUrl() { return "/inbox" + (listQuery() ? "?" + listQuery() : ""); }
+  function conversationUrl(id) { return "/inbox/c/" + id + (listQuery() ? "?" + listQuery() : ""); }
+
+  function rowList() { return rows ? Array.prototype.slice.call(rows.querySelectorAll("tr[data-id]")) : []; }
+
+  function markCurrent() {
+    rowList().forEach(function (tr, i) {
+      var on = current && tr.dataset.id === String(current.id);
+      tr.classList.toggle("current", !!on);
+      if (on) { tr.setAttribute("aria-current", "true"); lastIndex = i; } else tr.removeAttribute("aria-current");
+    });
+    var list = rowList();
+    if (current && list[lastIndex] && list[lastIndex].dataset.id === String(current.id)) {
+      following = list.slice(lastIndex + 1).map(function (tr) { return tr.dataset.id; });
+    }
+  }
+
+  var refreshRows = rows ? liveRegion(rows, function () { return "/inbox/rows" + (listQuery() ? "?" + listQuery() : ""); },
+    function (el) { markCurrent(); localTimes(el); }) : function () {};
+
+  function listen() {
+    if (es) es.close();
+    var id = current ? current.id : null;
+    es = stream("/inbox/events" + (id ? "?conversation=" + encodeURIComponent(id) : ""), {
+      hello: function () {
+        // Catch up on what changed between rendering the page and the stream opening, and on
+        // anything missed while the stream was down.
+        refreshRows();
+        if (current) { current.refreshTimeline(); current.refreshSide(); }
+        body.dataset.live = "on";
+      },
+      msg: function (ev) {
+        refreshRows();
+        if (!current) return;
+        if (String(ev.customer_id) === current.customerId || String(ev.conversation_id) === current.id) current.refreshTimeline();
+        // The hub's own changes (an assignment, a reopening) come with a message in the conversation.
+        if (String(ev.conversation_id) === current.id) current.refreshSide();
+      },
+      conv: function (ev) {
+        refreshRows();
+        if (current && String(ev.conversation_id) === current.id) { current.refreshTimeline(); current.refreshSide(); }
+      },
+      delivery: function () { if (current) current.refreshTimeline(); },
+      resync: function () { refreshRows(); if (current) { current.refreshTimeline(); current.refreshSide(); } },
+      presence: function (ev) { if (current && String(ev.conversation_id) === current.id) current.showViewers(ev.viewers || []); }
+    });
+  }
+
+  function showPane(which) { body.dataset.pane = which; }
+
+  // Open a conversation beside the list: its panes are fetched and put in place, the address
+  // changes (it stays shareable), the list and the stream follow.
+  function open(id, options) {
+    options = options || {};
+    id = String(id);
+    body.dataset.loading = "on";
+    return fetch("/inbox/c/" + id + "/pane", { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (r) {
+        if (r.redirected && r.url.indexOf("/inbox/login") !== -1) { window.location.href = r.url; return; }
+        return r.text().then(function (html) {
+          if (!r.ok) { say(errorText(html, r.status)); return; }
+          paneEl.innerHTML = html;
+          var root = document.getElementById("conversation");
+          setup(root);
+          if (options.push !== false) history.pushState({ conversation: id }, "", conversationUrl(id));
+          document.title = root.dataset.title + " · servicehub";
+          showPane("conversation");
+          if (window.matchMedia && window.matchMedia("(max-width: 820px)").matches) window.scrollTo(0, 0);
+          say("");
+          if (options.focus !== false) {
+            var heading = document.getElementById("conv-title");
+            if (heading) { heading.tabIndex = -1; heading.focus({ preventScroll: true }); }
+          }
+        });
+      }, function () { say("The conversation could not be loaded: the hub could not be reached."); })
+      .then(function () { body.dataset.loading = "off"; });
+  }
+
+  function showList(push) {
+    showPane("list");
+    if (push) history.pushState({ list: true }, "", listUrl());
+    var row = rowList()[Math.max(0, lastIndex)];
+    var link = row && row.querySelector("a[href^='/inbox/c/']");
+    if (link) link.focus({ preventScroll: false });
+  }
+
+  // After a resolve or a snooze: the next conversation of the view (the one below, or the one
+  // that took the open conversation's place when it left the view).
+  function openNext() {
+    var list = rowList(), i = -1;
+    if (current) list.forEach(function (tr, n) { if (tr.dataset.id === String(current.id)) i = n; });
+    var next = i >= 0 ? list[i + 1] : null;
+    if (i < 0) {
+      // It left the view (and others above it may have): the first still listed of those after it.
+      var byId = {};
+      list.forEach(function (tr) { byId[tr.dataset.id] = tr; });
+      for (var n = 0; n < following.length && !next; n++) next = byId[following[n]] || null;
+      if (!next && !following.length) next = list[Math.min(Math.max(0, lastIndex), list.length - 1)] || null;
+    }
+    if (!next) { say("No more conversations in this view."); showList(true); return null; }
+    open(next.dataset.id);
+    return next.dataset.id;
+  }
+
+  function step(delta) {
+    var list = rowList();
+    if (!list.length) return;
+    var i = -1;
+    if (current) list.forEach(function (tr, n) { if (tr.dataset.id === String(current.id)) i = n; });
+    if (i < 0) i = delta > 0 ? (current ? lastIndex - 1 : -1) : (current ? lastIndex : list.length);
+    var target = list[Math.min(list.length - 1, Math.max(0, i + delta))];
+    if (target && (!current || target.dataset.id !== String(current.id))) open(target.dataset.id);
+  }
+
+  workspace.open = open;
+  workspace.openNext = openNext;
+  workspace.showList = function () { showList(true); };
+  workspace.current = function () { return current ? current.id : null; };
+  workspace.refreshList = refreshRows;
+  // The list's filters in place: a query string (view=mine&q=...) the rows are fetched with from now on.
+  workspace.setListQuery = function (query) {
+    body.dataset.listQuery = String(query || "").replace(/^\?/, "");
+    refreshRows();
+  };
+  workspace.refreshConversation = function () { if (current) { current.refreshTimeline(); current.refreshSide(); } };
+  // Other parts of the page (the customer panel) wire their own elements each time a conversation opens.
+  workspace.onOpen = function (fn) { openHooks.push(fn); if (current) fn(current.root, current.id); };
+  workspace.say = say;
+
+  function errorText(html, status) {
+    try {
+      var doc = new DOMParser().parseFromString(html, "text/html");
+      var main = doc.querySelector("main") || doc.body;
+      var text = (main.textContent || "").replace(/\s+/g, " ").trim();
+      if (text) return text;
+    } catch (e) { /* fall through */ }
+    return "The hub answered " + status + ".";
+  }
+
+  function jsonError(r) {
+    return r.json().then(function (data) {
+      return (data.error && data.error.message) || ("The hub answered " + r.status + ".");
+    }, function () { return "The hub answered " + r.status + "."; });
+  }
+
+  // --- the open conversation ------------------------------------------------------------------
+  function setup(root) {
+    if (!root) { current = null; markCurrent(); listen(); return; }
+    var conversationId = root.dataset.conversation;
+    var timeline = root.querySelector("#timeline");
+    var collision = root.querySelector("#collision");
+    var reply = root.querySelector("#reply-text");
+    var note = root.querySelector("#note-text");
+    var sideForm = root.querySelector("#side-fields");
 
     var typingTimers = {};
     function showViewers(viewers) {
@@ -223,28 +426,19 @@
       });
     }
 
-    var refreshSide = sidePanel(document.getElementById("side-fields"), conversationId);
-
-    stream("/inbox/events?conversation=" + encodeURIComponent(conversationId), {
-      hello: function () {
-        // Catch up on what changed between rendering the page and the stream opening (a reply's
-        // delivery finishing, say), and on anything missed while the stream was down.
-        refreshTimeline();
-        refreshSide();
-        body.dataset.live = "on";
-      },
-      msg: function (ev) {
-        if (String(ev.customer_id) === customerId || String(ev.conversation_id) === conversationId) refreshTimeline();
-        // The hub's own changes (an assignment, a reopening) come with a message in the conversation.
-        if (String(ev.conversation_id) === conversationId) refreshSide();
-      },
-      conv: function (ev) {
-        if (String(ev.conversation_id) === conversationId) { refreshTimeline(); refreshSide(); }
-      },
-      delivery: refreshTimeline,
-      resync: function () { refreshTimeline(); refreshSide(); },
-      presence: function (ev) { if (String(ev.conversation_id) === conversationId) showViewers(ev.viewers || []); }
-    });
+    following = []; lastIndex = -1;
+    current = {
+      id: conversationId, customerId: root.dataset.customer, root: root, showViewers: showViewers,
+      refreshTimeline: liveRegion(timeline, function () { return "/inbox/c/" + conversationId + "/timeline"; },
+                                  function (el) { localTimes(el); wireForms(el); }),
+      refreshSide: sidePanel(sideForm, conversationId, function (field, state) {
+        root.dataset.status = state.status;
+        if (field === "status" && (state.status === "resolved" || state.status === "closed")) openNext();
+      })
+    };
+    markCurrent();
+    listen();
+    localTimes(root);
 
     if (reply) {
       var lastBeat = 0;
@@ -256,81 +450,302 @@
       });
     }
 
-    function insert(text) {
-      if (!reply) return;
-      var start = reply.selectionStart, end = reply.selectionEnd, value = reply.value;
-      if (typeof start === "number" && document.activeElement === reply) {
-        reply.value = value.slice(0, start) + text + value.slice(end);
-      } else {
-        reply.value = value ? value.replace(/\s*$/, "") + "\n\n" + text : text;
-      }
-      reply.focus();
+    // Whom the reply goes to follows the channel chosen.
+    var channelSelect = root.querySelector("#reply-channel");
+    if (channelSelect) {
+      channelSelect.addEventListener("change", function () {
+        var option = channelSelect.options[channelSelect.selectedIndex];
+        root.querySelector("#reply-to .recipient").textContent = option.dataset.address;
+        root.querySelector("#reply-to .reply-channel").textContent = option.value;
+      });
     }
 
-    function wireSuggestions(root) {
-      root.querySelectorAll("button.insert-suggestion").forEach(function (button) {
+    function insertAt(area, text, from, to) {
+      var value = area.value;
+      if (typeof from !== "number") {
+        if (document.activeElement === area && typeof area.selectionStart === "number") {
+          from = area.selectionStart; to = area.selectionEnd;
+        } else {
+          // Not at a cursor: after what is written, a paragraph apart.
+          area.value = value ? value.replace(/\s*$/, "") + "\n\n" + text : text;
+          area.focus();
+          area.setSelectionRange(area.value.length, area.value.length);
+          return;
+        }
+      }
+      area.value = value.slice(0, from) + text + value.slice(to);
+      area.focus();
+      area.setSelectionRange(from + text.length, from + text.length);
+    }
+
+    // Reply and note post in place: the timeline refreshes, the text box empties, a refusal shows
+    // beside the form and the text stays.
+    root.querySelectorAll("form.compose-form").forEach(function (form) {
+      form.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        var area = form.querySelector("textarea"), error = form.querySelector(".form-error");
+        var button = form.querySelector("button[type=submit]");
+        error.textContent = "";
+        button.disabled = true;
+        fetch(form.action, {
+          method: "POST", body: new URLSearchParams(new FormData(form)), credentials: "same-origin",
+          headers: { "X-CSRF-Token": csrf, "Accept": "application/json" }
+        }).then(function (r) {
+          if (r.ok && !r.redirected) {
+            area.value = "";
+            r.json().then(function (data) { current.refreshSide.take(data.state); }, function () { current.refreshSide(); });
+            current.refreshTimeline();
+            say(form.id === "reply-form" ? "Reply sent." : "Note added.");
+            return;
+          }
+          if (r.redirected) { error.textContent = "Not sent: your session ended. Sign in again in another tab, then send."; return; }
+          return jsonError(r).then(function (text) { error.textContent = "Not sent: " + text; });
+        }, function () { error.textContent = "Not sent: the hub could not be reached. Try again."; })
+          .then(function () { button.disabled = false; });
+      });
+    });
+
+    // Canned responses: the picker without script loads the page with the text; with it, the
+    // text goes in at the cursor. In the reply box, "/" opens them inline.
+    var macroData = root.querySelector("#macro-data");
+    var macroList = [];
+    try { macroList = JSON.parse(macroData ? macroData.textContent : "[]"); } catch (e) { macroList = []; }
+    var pick = root.querySelector("form.macro-pick");
+    if (pick && reply) {
+      pick.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        var id = Number(pick.elements.macro.value);
+        var m = macroList.filter(function (x) { return x.id === id; })[0];
+        if (m) insertAt(reply, m.body);
+      });
+    }
+    if (reply && macroList.length) macroMenu(reply, macroList, insertAt);
+
+    wireSuggestions(root, reply, insertAt, conversationId);
+    wireForms(root);
+    openHooks.forEach(function (fn) { try { fn(root, conversationId); } catch (e) { /* a hook never breaks the page */ } });
+  }
+
+  // The "/" menu of canned responses at the cursor: filtered as the agent types after the "/",
+  // arrows to choose, Enter or a click inserts in place of "/words", Escape closes; the draft stays.
+  function macroMenu(area, list, insertAt) {
+    var menu = document.createElement("ul");
+    menu.className = "macro-menu";
+    menu.id = "macro-menu";
+    menu.setAttribute("role", "listbox");
+    menu.setAttribute("aria-label", "Canned responses");
+    menu.hidden = true;
+    area.parentNode.insertBefore(menu, area.nextSibling);
+    area.setAttribute("aria-controls", "macro-menu");
+    var start = -1, shown = [], active = 0;
+
+    function close() { menu.hidden = true; start = -1; area.removeAttribute("aria-activedescendant"); }
+
+    function render() {
+      menu.textContent = "";
+      shown.forEach(function (m, i) {
+        var li = document.createElement("li");
+        li.id = "macro-option-" + i;
+        li.setAttribute("role", "option");
+        li.setAttribute("aria-selected", i === active ? "true" : "false");
+        li.textContent = m.name;
+        li.addEventListener("mousedown", function (ev) { ev.preventDefault(); choose(i); });
+        menu.appendChild(li);
+      });
+      if (shown.length) area.setAttribute("aria-activedescendant", "macro-option-" + active);
+    }
+
+    function update() {
+      var pos = area.selectionStart, text = area.value.slice(0, pos);
+      var slash = text.lastIndexOf("/");
+      // A "/" at the start of a line or after a space, with no line break since.
+      if (slash < 0 || (slash > 0 && !/\s/.test(text.charAt(slash - 1))) || /\n/.test(text.slice(slash)) || pos - slash > 40) {
+        close(); return;
+      }
+      var query = text.slice(slash + 1).toLowerCase();
+      shown = list.filter(function (m) { return m.name.toLowerCase().indexOf(query) !== -1; });
+      if (!shown.length) { close(); return; }
+      start = slash;
+      active = Math.min(active, shown.length - 1);
+      menu.hidden = false;
+      render();
+    }
+
+    function choose(i) {
+      var m = shown[i];
+      if (!m) return;
+      var from = start, to = area.selectionStart;
+      close();
+      insertAt(area, m.body, from, to);
+    }
+
+    area.addEventListener("input", function () { active = 0; update(); });
+    area.addEventListener("keydown", function (ev) {
+      if (menu.hidden) return;
+      if (ev.key === "ArrowDown") { active = (active + 1) % shown.length; render(); ev.preventDefault(); }
+      else if (ev.key === "ArrowUp") { active = (active + shown.length - 1) % shown.length; render(); ev.preventDefault(); }
+      else if (ev.key === "Enter" || ev.key === "Tab") { choose(active); ev.preventDefault(); }
+      else if (ev.key === "Escape") { close(); ev.preventDefault(); ev.stopPropagation(); }
+    });
+    area.addEventListener("blur", function () { setTimeout(close, 150); });
+  }
+
+  // Knowledge-base suggestions: "Insert" puts the whole passage in as clean text and records
+  // "used"; "Not helpful" records that. While the knowledge base loads, the panel asks again.
+  function wireSuggestions(root, reply, insertAt, conversationId) {
+    var panel = root.querySelector("#suggestions");
+    var list = root.querySelector("#suggestion-list");
+    function feedback(button, verdict) {
+      return fetch("/api/v1/conversations/" + conversationId + "/suggestions/feedback", {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+        body: JSON.stringify({ article_id: Number(button.dataset.article), passage_id: button.dataset.passage || null, verdict: verdict })
+      });
+    }
+    function wire(scope) {
+      scope.querySelectorAll("button.insert-suggestion").forEach(function (button) {
         button.addEventListener("click", function () {
-          insert(button.dataset.text);
+          if (reply) insertAt(reply, button.dataset.text);
           button.disabled = true;
           button.textContent = "Inserted";
-          // Tell the knowledge base its suggestion was used (the feedback it learns from).
-          fetch("/api/v1/conversations/" + conversationId + "/suggestions/feedback", {
-            method: "POST", credentials: "same-origin",
-            headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-            body: JSON.stringify({ article_id: Number(button.dataset.article), passage_id: button.dataset.passage || null,
-                                   verdict: "used" })
-          });
+          feedback(button, "used");
         });
       });
-      root.querySelectorAll("button.insert-draft").forEach(function (button) {
-        button.addEventListener("click", function () { insert(button.dataset.text); });
+      scope.querySelectorAll("button.unhelpful-suggestion").forEach(function (button) {
+        button.addEventListener("click", function () {
+          button.disabled = true;
+          feedback(button, "not_helpful").then(function (r) {
+            button.textContent = r.ok ? "Marked not helpful" : "Not recorded (" + r.status + ")";
+            if (!r.ok) button.disabled = false;
+          }, function () { button.disabled = false; button.textContent = "Not recorded: try again"; });
+        });
+      });
+      scope.querySelectorAll("button.insert-draft").forEach(function (button) {
+        button.addEventListener("click", function () { if (reply) insertAt(reply, button.dataset.text); });
       });
     }
-    wireSuggestions(document);
-
-    // While the knowledge base loads, ask its JSON route again a little later.
-    var panel = document.getElementById("suggestions");
-    var list = document.getElementById("suggestion-list");
-    function loadSuggestions(attempt) {
-      fetch("/api/v1/conversations/" + conversationId + "/suggestions", { credentials: "same-origin" })
-        .then(function (r) {
-          if (r.status === 503 && attempt < 20) { setTimeout(function () { loadSuggestions(attempt + 1); }, 3000); return; }
-          if (!r.ok) return;
-          return r.json().then(function (data) {
-            panel.dataset.status = data.status;
-            list.textContent = "";
-            if (!data.suggestions || !data.suggestions.length) {
-              var p = document.createElement("p");
-              p.className = "muted";
-              p.textContent = "No confident answer in the knowledge base for this question.";
-              list.appendChild(p);
-              return;
-            }
-            var ul = document.createElement("ul");
-            ul.className = "suggestion-items";
-            data.suggestions.forEach(function (s) {
-              var li = document.createElement("li");
-              var title = document.createElement("p");
-              title.className = "s-title";
-              title.textContent = s.title;
-              var text = document.createElement("p");
-              text.className = "s-text";
-              text.textContent = s.snippet;
-              var button = document.createElement("button");
-              button.type = "button";
-              button.className = "insert-suggestion";
-              button.dataset.article = s.article_id;
-              button.dataset.passage = s.passage_id;
-              button.dataset.text = s.snippet;
-              button.textContent = "Insert into reply";
-              li.appendChild(title); li.appendChild(text); li.appendChild(button);
-              ul.appendChild(li);
-            });
-            list.appendChild(ul);
-            wireSuggestions(list);
-          });
+    wire(root);
+    function load(attempt) {
+      fetch("/inbox/c/" + conversationId + "/suggestions", { credentials: "same-origin", headers: { "Accept": "text/html" } })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) {
+          if (html === null || !list.isConnected) return;
+          list.innerHTML = html;
+          var loading = list.querySelector("[data-status='loading']");
+          panel.dataset.status = loading ? "loading" : "done";
+          wire(list);
+          if (loading && attempt < 40) setTimeout(function () { load(attempt + 1); }, 3000);
         });
     }
-    if (panel && panel.dataset.status === "loading") setTimeout(function () { loadSuggestions(0); }, 1500);
+    if (panel && panel.dataset.status === "loading") setTimeout(function () { load(0); }, 1500);
   }
+
+  // Every other form of the conversation (escalate, retry, move, merge, undo, link codes) posts in
+  // place too: the conversation it leads to opens, a refusal shows beside the form.
+  function wireForms(scope) {
+    scope.querySelectorAll("form[method=post]").forEach(function (form) {
+      if (form.classList.contains("compose-form") || form.id === "side-fields" || form.dataset.wired) return;
+      form.dataset.wired = "on";
+      form.addEventListener("submit", function (ev) {
+        if (ev.defaultPrevented) return;  // another script handles this form
+        ev.preventDefault();
+        var error = form.querySelector(".form-error");
+        if (!error) {
+          error = document.createElement("p");
+          error.className = "form-error";
+          error.setAttribute("role", "alert");
+          form.appendChild(error);
+        }
+        error.textContent = "";
+        fetch(form.action, {
+          method: "POST", body: new URLSearchParams(new FormData(form)), credentials: "same-origin",
+          headers: { "X-CSRF-Token": csrf, "Accept": "text/html" }
+        }).then(function (r) {
+          var path = new URL(r.url).pathname, match = /^\/inbox\/c\/(\d+)$/.exec(path);
+          if (r.ok && match) return open(match[1], { push: !current || match[1] !== current.id, focus: false });
+          if (r.ok) { window.location.href = r.url; return; }
+          return r.text().then(function (html) { error.textContent = errorText(html, r.status); });
+        }, function () { error.textContent = "Not done: the hub could not be reached. Try again."; });
+      });
+    });
+  }
+
+  // --- links, history, keys -------------------------------------------------------------------
+  if (paneEl) {
+    document.addEventListener("click", function (ev) {
+      if (ev.defaultPrevented || ev.button !== 0 || ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.altKey) return;
+      var a = ev.target.closest ? ev.target.closest("a[href]") : null;
+      if (!a || a.target || a.hasAttribute("download")) return;
+      var url = new URL(a.href, window.location.href);
+      if (url.origin !== window.location.origin) return;
+      if (a.classList.contains("back-to-list")) { ev.preventDefault(); showList(true); return; }
+      var match = /^\/inbox\/c\/(\d+)$/.exec(url.pathname);
+      if (!match || url.search) return;  // ?macro= and the like load the page as the link says
+      ev.preventDefault();
+      if (current && match[1] === current.id) { showPane("conversation"); return; }
+      open(match[1]).then(function () {
+        if (url.hash) { var target = document.getElementById(url.hash.slice(1)); if (target) target.scrollIntoView(); }
+      });
+    });
+
+    window.addEventListener("popstate", function () {
+      var match = /^\/inbox\/c\/(\d+)$/.exec(window.location.pathname);
+      if (match) open(match[1], { push: false });
+      else showPane("list");
+    });
+    history.replaceState(current ? { conversation: current.id } : { list: true }, "", window.location.href);
+
+    var dialog = document.getElementById("shortcuts");
+    function editing(el) {
+      if (!el) return false;
+      var tag = el.tagName;
+      return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || el.isContentEditable;
+    }
+    function setSide(field, value) {
+      var form = current && current.root.querySelector("#side-fields");
+      var select = form && form.elements[field];
+      if (!select) return false;
+      if (select.value === value) return true;
+      select.value = value;
+      select.dispatchEvent(new Event("change", { bubbles: true }));
+      return true;
+    }
+    document.addEventListener("keydown", function (ev) {
+      if (ev.defaultPrevented || ev.isComposing) return;
+      var key = ev.key;
+      if ((ev.ctrlKey || ev.metaKey) && !ev.altKey && !ev.shiftKey && key.toLowerCase() === "k") {
+        var q = document.getElementById("q");
+        if (q) { ev.preventDefault(); showPane("list"); q.focus(); q.select(); }
+        return;
+      }
+      if (ev.ctrlKey || ev.metaKey || ev.altKey || editing(ev.target)) return;
+      if (dialog && dialog.open) return;  // the dialog closes on Escape by itself
+      var done = true;
+      if (key === "j") step(1);
+      else if (key === "k") step(-1);
+      else if (key === "r" || key === "n") {
+        var box = current && current.root.querySelector(key === "r" ? "#reply-text" : "#note-text");
+        if (!box && key === "r" && current) box = current.root.querySelector("#note-text");
+        if (box) { showPane("conversation"); box.focus(); } else done = false;
+      } else if (key === "a") {
+        if (!current || !setSide("assignee", body.dataset.agent)) done = false;
+      } else if (key === "e") {
+        if (!current || !setSide("status", "resolved")) done = false;
+      } else if (key === "s") {
+        if (!current) done = false;
+        else if (typeof workspace.snooze === "function") workspace.snooze(current.id);
+        else say("Snooze is not available here yet.");
+      } else if (key === "/") {
+        var search = document.getElementById("q");
+        if (search) { showPane("list"); search.focus(); } else done = false;
+      } else if (key === "?") {
+        if (dialog && dialog.showModal) dialog.showModal(); else done = false;
+      } else done = false;
+      if (done) ev.preventDefault();
+    });
+
+    setup(document.getElementById("conversation"));
+    setInterval(function () { localTimes(document); }, 60000);
+  }
+  localTimes(document);
 })();
