@@ -16,6 +16,7 @@ from hub.contract.errors import RejectedInput
 from hub.conversations.cursors import decode_cursor, decode_priority_cursor, encode_cursor, encode_priority_cursor
 from hub.conversations.queries import conversation_row, conversation_t, customer_t, listed
 from hub.conversations.search.page import search_page
+from hub.conversations.tags import tagged
 from hub.store.db import read_tx
 from hub.store.models import ConversationStatus, Priority, Segment
 
@@ -34,6 +35,7 @@ class ConversationFilter:
     q: str | None = None
     limit: int = 50
     cursor: str | None = None
+    tag: str | None = None  # folded (hub/conversations/tags.py)
 
 
 def list_conversations(engine: Engine, f: ConversationFilter) -> dict[str, Any]:
@@ -51,6 +53,8 @@ def list_conversations(engine: Engine, f: ConversationFilter) -> dict[str, Any]:
         own.append(conversation_t.c.assignee_id.is_(None) if f.assignee == 0 else conversation_t.c.assignee_id == f.assignee)
     if f.customer is not None:
         own.append(conversation_t.c.customer_id == f.customer)
+    if f.tag:
+        own.append(tagged(f.tag))
     cursor = decode_cursor(f.cursor) if f.cursor else None
     if cursor:
         own.append(tuple_(conversation_t.c.last_message_at, conversation_t.c.id) < tuple_(*cursor))
@@ -69,7 +73,7 @@ def list_conversations(engine: Engine, f: ConversationFilter) -> dict[str, Any]:
 
 
 def _where(stmt, f: ConversationFilter):
-    """The filter's status, channel, assignee and segment (not its customer, text or cursor)."""
+    """The filter's status, channel, assignee, segment and tag (not its customer, text or cursor)."""
     if f.status:
         stmt = stmt.where(conversation_t.c.status == f.status)
     if f.channel:
@@ -80,6 +84,8 @@ def _where(stmt, f: ConversationFilter):
         )
     if f.segment:
         stmt = stmt.where(customer_t.c.segment == f.segment)
+    if f.tag:
+        stmt = stmt.where(tagged(f.tag))
     return stmt
 
 
