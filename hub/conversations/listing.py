@@ -6,6 +6,7 @@ depth and however many conversations there are; a text (q=) is searched by searc
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -66,10 +67,30 @@ def list_conversations(engine: Engine, f: ConversationFilter) -> dict[str, Any]:
     stmt = listed().where(*own, *on_customer)
     stmt = stmt.order_by(conversation_t.c.last_message_at.desc(), conversation_t.c.id.desc()).limit(limit + 1)
     with read_tx(engine) as conn:
-        rows = search_page(conn, stmt, f.q, own, on_customer, limit) if f.q else conn.execute(stmt).all()
+        rows = search_page(conn, stmt, as_phone(f.q), own, on_customer, limit) if f.q else conn.execute(stmt).all()
     page = rows[:limit]
     next_cursor = encode_cursor(page[-1].last_message_at, page[-1].id) if len(rows) > limit else None
     return {"items": [conversation_row(r) for r in page], "next_cursor": next_cursor}
+
+
+_PHONE_LIKE = re.compile(r"\+?[\d\s().-]+")
+
+
+def as_phone(q: str) -> str:
+    """A text typed as a phone number ("+44 20 7946 0958", "(020) 7946-0958") as phones are stored
+    (E.164: digits after a +, no separators; a national 0 or an international 00 dropped, as the
+    stored number has the country code instead); any other text as it is. Only
+    with a space, a + or brackets and six digits or more, so that a date or an order number
+    written with hyphens stays a text."""
+    digits = "".join(c for c in q if c.isdigit())
+    if len(digits) < 6 or not _PHONE_LIKE.fullmatch(q) or not any(c in q for c in " +()"):
+        return q
+    if q.lstrip().startswith("+"):
+        return "+" + digits
+    if digits.startswith("00"):  # the international prefix
+        return "+" + digits[2:]
+    # A national trunk prefix (020 7946 0958 is +44 20 7946 0958): the rest is in the stored number.
+    return digits[1:] if digits.startswith("0") else digits
 
 
 def _where(stmt, f: ConversationFilter):

@@ -16,6 +16,7 @@ from hub.contract.messages import InboundMessage, Sender, ThreadHints
 from hub.conversations import bulk, read_marks, snooze, tags
 from hub.conversations import inbox as inbox_list
 from hub.conversations.actions import add_note, update_conversation
+from hub.conversations.listing import as_phone
 from hub.conversations.replies import reply
 from hub.conversations.search.message_index import index_all_messages
 from hub.ingest.pipeline import ingest
@@ -210,3 +211,18 @@ def test_a_huge_search_text_is_cut_and_costs_what_a_short_one_does(engine, agent
         inbox_list.parse_query({"q": "hi", "within": "elsewhere"}, ["email"])
     with pytest.raises(RejectedInput):
         inbox_list.parse_query({"tag": "t" * 300}, ["email"])
+
+
+@pytest.mark.parametrize("typed,searched", [
+    ("7946 0958", "79460958"), ("+44 20 7946 0958", "+442079460958"), ("(020) 7946-0958", "2079460958"),
+    ("0044 20 7946 0958", "+442079460958"), ("2026-11-24", "2026-11-24"), ("SO-48213", "SO-48213"), ("12 Rue", "12 Rue"),
+])
+def test_a_phone_number_is_searched_as_phones_are_stored(typed, searched):
+    assert as_phone(typed) == searched
+
+
+def test_a_phone_number_typed_with_spaces_finds_the_call(engine, agent):
+    call = store(engine, 1, channel="voice", sender=Sender("+44 20 7946 0958", "Chloé Martin", kind="phone"), text="hello")
+    index_search_queue(engine)
+    for typed in ("7946 0958", "+44 20 7946 0958", "(020) 7946-0958"):
+        assert _ids(engine, agent, view="open", q=typed) == [call.conversation_id], typed

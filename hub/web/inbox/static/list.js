@@ -11,7 +11,7 @@
   function send(form, extra) {
     var data = new URLSearchParams(new FormData(form));
     (extra || []).forEach(function (pair) { data.append(pair[0], pair[1]); });
-    return fetch(form.action, {
+    return fetch(form.getAttribute("action"), {
       method: "POST", body: data, credentials: "same-origin",
       headers: { "X-CSRF-Token": csrf, "Accept": "application/json" }
     }).then(function (r) {
@@ -104,7 +104,7 @@
       form.delete("ids");
       var body = new URLSearchParams(form);
       data.forEach(function (pair) { body.append(pair[0], pair[1]); });
-      fetch(bulk.action, { method: "POST", body: body, credentials: "same-origin",
+      fetch(bulk.getAttribute("action"), { method: "POST", body: body, credentials: "same-origin",
                            headers: { "X-CSRF-Token": csrf, "Accept": "application/json" } })
         .then(function (r) { return r.json().then(function (b) { return { ok: r.ok, body: b }; }); })
         .then(function (result) {
