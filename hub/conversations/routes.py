@@ -10,8 +10,8 @@ import binascii
 from aiohttp import web
 
 from hub import conversations
-from hub.contract.errors import StaleVersion
 from hub.contract import clock
+from hub.contract.errors import StaleVersion
 from hub.conversations import bulk, continuity, tags
 from hub.conversations import snooze as snoozing
 from hub.conversations.search.message_index import MessageIndexer
