@@ -226,3 +226,19 @@ def test_a_phone_number_typed_with_spaces_finds_the_call(engine, agent):
     index_search_queue(engine)
     for typed in ("7946 0958", "+44 20 7946 0958", "(020) 7946-0958"):
         assert _ids(engine, agent, view="open", q=typed) == [call.conversation_id], typed
+
+
+def test_the_tags_report_counts_conversations_per_tag_in_the_range(engine, agent):
+    from hub.reports import queries as reports
+
+    a, b = store(engine, 1).conversation_id, store(engine, 2).conversation_id
+    tags.add_tag(engine, a, "refund", agent)
+    tags.add_tag(engine, b, "refund", agent)
+    tags.add_tag(engine, b, "vip", agent)
+    today = clock.today().isoformat()
+    got = reports.run(engine, "tags", reports.parse_range(today, today, "UTC"))
+    assert got["rows"] == [{"tag": "refund", "conversations": 2, "share_pct": 100.0}, {"tag": "vip", "conversations": 1, "share_pct": 50.0}]
+    assert got["tagged"] == 2
+    assert "<svg" in reports.to_svg(got)
+    earlier = (clock.today() - timedelta(days=3)).isoformat()
+    assert reports.run(engine, "tags", reports.parse_range(earlier, earlier, "UTC"))["rows"] == []
