@@ -216,3 +216,25 @@ async def test_bulk_from_the_api_refuses_other_roles_and_reports_guessed_ids(hub
         resp = await s.post(url, headers={"Authorization": f"Bearer {hub.token}"}, json={**body, "tag": "bad\u0007tag"})
         assert resp.status in (400, 422)
         await asyncio.sleep(0)
+
+
+async def test_a_conversation_back_from_snooze_is_announced_on_the_live_stream(hub):
+    """The event the notifications read: kind snooze_back with the conversation and its assignee."""
+    import json
+
+    async with aiohttp.ClientSession(cookies={"servicehub_session": hub.token}) as s:  # the stream is a page's: by cookie
+        auth = {"Authorization": f"Bearer {hub.token}"}
+        resp = await s.patch(f"{hub.base}/api/v1/conversations/{hub.lamp}", headers=auth, json={"assignee_id": 1})
+        assert resp.status == 200, await resp.text()
+        async with s.get(f"{hub.base}/inbox/events", allow_redirects=False) as stream:
+            assert stream.status == 200
+            await stream.content.readline()
+            resp = await s.post(f"{hub.base}/api/v1/conversations/{hub.lamp}/snooze", headers=auth,
+                                json={"until": (clock.now() + timedelta(seconds=1)).isoformat()})
+            assert resp.status == 200
+            while True:
+                line = (await asyncio.wait_for(stream.content.readline(), 10)).decode()
+                if line.startswith("data:") and json.loads(line[5:])["type"] == "snooze_back":
+                    event = json.loads(line[5:])
+                    break
+    assert event == {"type": "snooze_back", "conversation_id": hub.lamp, "assignee_id": 1}
