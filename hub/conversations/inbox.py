@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine, bindparam, func, or_, select
 
 from hub.contract.errors import RejectedInput
 from hub.contract.timefmt import parse_iso
@@ -116,20 +116,50 @@ def _filter(agent_id: int, iq: InboxQuery) -> ConversationFilter:
                               limit=iq.limit, cursor=iq.cursor, tag=iq.tag)
 
 
+_IDS = bindparam("ids", expanding=True)
+_TALK = [Direction.inbound, Direction.outbound]
+# Built once: composing them per request cost more than running them (~7 ms of SQLAlchemy work
+# per page against ~3 ms in SQLite), the expanding parameter keeps one compiled form.
+_LAST_MESSAGES = select(message_t.c.conversation_id, message_t.c.direction, message_t.c.text).where(
+    message_t.c.id.in_(
+        select(func.max(message_t.c.id))
+        .where(message_t.c.conversation_id.in_(_IDS), message_t.c.direction.in_(_TALK))
+        .group_by(message_t.c.conversation_id)
+    )
+)
+_ANSWERED = (
+    select(message_t.c.conversation_id, func.max(message_t.c.id).label("last_out"))
+    .where(message_t.c.conversation_id.in_(_IDS), message_t.c.direction == Direction.outbound)
+    .group_by(message_t.c.conversation_id)
+    .subquery()
+)
+_WAITING_SINCE = (
+    select(message_t.c.conversation_id, func.min(message_t.c.created_at).label("since"))
+    .outerjoin(_ANSWERED, _ANSWERED.c.conversation_id == message_t.c.conversation_id)
+    .where(message_t.c.conversation_id.in_(_IDS), message_t.c.direction == Direction.inbound,
+           or_(_ANSWERED.c.last_out.is_(None), message_t.c.id > _ANSWERED.c.last_out))
+    .group_by(message_t.c.conversation_id)
+)
+_MARK = (
+    select(mark_t.c.conversation_id, mark_t.c.read_at)
+    .where(mark_t.c.agent_id == bindparam("agent_id"), mark_t.c.conversation_id.in_(_IDS))
+    .subquery()
+)
+_UNREAD_COUNTS = (
+    select(message_t.c.conversation_id, func.count().label("n"))
+    .outerjoin(_MARK, _MARK.c.conversation_id == message_t.c.conversation_id)
+    .where(message_t.c.conversation_id.in_(_IDS), message_t.c.direction == Direction.inbound,
+           or_(_MARK.c.read_at.is_(None), message_t.c.created_at > _MARK.c.read_at))
+    .group_by(message_t.c.conversation_id)
+)
+
+
 def _last_messages(conn, ids: list[int]) -> dict[int, Any]:
     """Each conversation's last message to or from the customer (not notes, not system lines):
     what the row previews. One index range (conversation, id) per conversation."""
     if not ids:
         return {}
-    last = (
-        select(func.max(message_t.c.id))
-        .where(message_t.c.conversation_id.in_(ids), message_t.c.direction.in_([Direction.inbound, Direction.outbound]))
-        .group_by(message_t.c.conversation_id)
-    )
-    rows = conn.execute(
-        select(message_t.c.conversation_id, message_t.c.direction, message_t.c.text).where(message_t.c.id.in_(last))
-    ).all()
-    return {r.conversation_id: r for r in rows}
+    return {r.conversation_id: r for r in conn.execute(_LAST_MESSAGES, {"ids": ids})}
 
 
 def _waiting_since(conn, ids: list[int]) -> dict[int, datetime]:
@@ -137,39 +167,14 @@ def _waiting_since(conn, ids: list[int]) -> dict[int, datetime]:
     outbound message after it); conversations whose customer waits for nobody are left out."""
     if not ids:
         return {}
-    answered = (
-        select(message_t.c.conversation_id, func.max(message_t.c.id).label("last_out"))
-        .where(message_t.c.conversation_id.in_(ids), message_t.c.direction == Direction.outbound)
-        .group_by(message_t.c.conversation_id)
-        .subquery()
-    )
-    rows = conn.execute(
-        select(message_t.c.conversation_id, func.min(message_t.c.created_at).label("since"))
-        .outerjoin(answered, answered.c.conversation_id == message_t.c.conversation_id)
-        .where(message_t.c.conversation_id.in_(ids), message_t.c.direction == Direction.inbound,
-               or_(answered.c.last_out.is_(None), message_t.c.id > answered.c.last_out))
-        .group_by(message_t.c.conversation_id)
-    ).all()
-    return {r.conversation_id: _aware(r.since) for r in rows if r.since is not None}
+    return {r.conversation_id: _aware(r.since) for r in conn.execute(_WAITING_SINCE, {"ids": ids}) if r.since is not None}
 
 
 def _unread_counts(conn, agent_id: int, ids: list[int]) -> dict[int, int]:
     """conversation id -> how many of the customer's messages came in since the agent last opened it."""
     if not ids:
         return {}
-    mark = (
-        select(mark_t.c.conversation_id, mark_t.c.read_at)
-        .where(mark_t.c.agent_id == agent_id, mark_t.c.conversation_id.in_(ids))
-        .subquery()
-    )
-    rows = conn.execute(
-        select(message_t.c.conversation_id, func.count().label("n"))
-        .outerjoin(mark, mark.c.conversation_id == message_t.c.conversation_id)
-        .where(message_t.c.conversation_id.in_(ids), message_t.c.direction == Direction.inbound,
-               or_(mark.c.read_at.is_(None), message_t.c.created_at > mark.c.read_at))
-        .group_by(message_t.c.conversation_id)
-    ).all()
-    return {r.conversation_id: r.n for r in rows}
+    return {r.conversation_id: r.n for r in conn.execute(_UNREAD_COUNTS, {"ids": ids, "agent_id": agent_id})}
 
 
 def _aware(when: datetime) -> datetime:

@@ -10,7 +10,7 @@ import unicodedata
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, exists, func, select
 
 from hub.auth.accounts import Principal, audit
 from hub.contract.errors import RejectedInput
@@ -99,8 +99,12 @@ def known_tags(engine: Engine, *, limit: int = 200) -> list[dict[str, Any]]:
 
 
 def tagged(name: str):
-    """The condition "the conversation has this tag" (by the tag's index), for a listing."""
-    return conversation_t.c.id.in_(select(tag_t.c.conversation_id).where(tag_t.c.tag == name))
+    """The condition "the conversation has this tag", checked on each conversation a listing walks
+    in its own order (one probe of the unique index (conversation, tag)): a page of a tag on 5%
+    of 100,000 conversations in 1.5 ms, where collecting the tag's conversations first and sorting
+    them took 18-40 ms. A tag on very few conversations walks further (the whole activity index at
+    worst: tens of ms)."""
+    return exists().where(tag_t.c.conversation_id == conversation_t.c.id, tag_t.c.tag == name)
 
 
 def count_by_tag(engine: Engine, start: datetime, end: datetime) -> list[dict[str, Any]]:
