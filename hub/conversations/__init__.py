@@ -4,7 +4,10 @@
     listing.py     lists of conversations (filters, activity or priority order, SLA due soon)
     cursors.py     the keyset cursors of those lists
     search/        q=: substrings of subject/customer/address, words in messages, the page strategy
-    inbox.py       the inbox list as an agent sees it (views, previews, unread, SLA labels)
+    inbox.py       the inbox list as an agent sees it (views, previews, waiting, unread, SLA labels)
+    tags.py        tags on conversations (folded names, the list's tag= filter)
+    snooze.py      snooze until a time, and the worker that opens them again
+    bulk.py        one change to several conversations, each through its single-change function
     actions.py     status / priority / assignee changes with their side effects; internal notes
     replies.py     replies: recipient resolution, outbound messages and their outbox rows
     continuity.py  the customer's related conversations; moving a message, merging two, undoing either
