@@ -353,6 +353,8 @@ class Settings(BaseSettings):
     # never index a message twice), taking at most this share of the time during an ingest burst.
     message_indexer: bool = True
     message_indexer_busy_share: float = Field(default=0.2, gt=0, le=1.0)
+    # Snooze: how often the worker looks for snoozed conversations whose time has come.
+    snooze_poll_seconds: float = Field(default=15.0, gt=0)
 
     # Outbox delivery.
     outbox_inline_worker: bool = True

@@ -4,7 +4,10 @@
     listing.py     lists of conversations (filters, activity or priority order, SLA due soon)
     cursors.py     the keyset cursors of those lists
     search/        q=: substrings of subject/customer/address, words in messages, the page strategy
-    inbox.py       the inbox list as an agent sees it (views, previews, unread, SLA labels)
+    inbox.py       the inbox list as an agent sees it (views, previews, waiting, unread, SLA labels)
+    tags.py        tags on conversations (folded names, the list's tag= filter)
+    snooze.py      snooze until a time, and the worker that opens them again
+    bulk.py        one change to several conversations, each through its single-change function
     actions.py     status / priority / assignee changes with their side effects; internal notes
     replies.py     replies: recipient resolution, outbound messages and their outbox rows
     continuity.py  the customer's related conversations; moving a message, merging two, undoing either
@@ -41,6 +44,7 @@ _PUBLIC = {
     "recipient": "hub.conversations.replies",
     "reply": "hub.conversations.replies",
     "reply_recipient": "hub.conversations.replies",
+    "SnoozeWorker": "hub.conversations.snooze",
     "bumped": "hub.conversations.versions",
     "bumped_if": "hub.conversations.versions",
 }
@@ -49,6 +53,7 @@ __all__ = [
     "ANSWERED_BY_EMAIL",
     "ConversationFilter",
     "MAX_PAGE",
+    "SnoozeWorker",
     "add_note",
     "bumped",
     "bumped_if",
@@ -73,4 +78,5 @@ if TYPE_CHECKING:
     from hub.conversations.listing import MAX_PAGE, ConversationFilter, list_conversations
     from hub.conversations.queries import conversation_state, get_conversation, get_message, require_conversation
     from hub.conversations.replies import ANSWERED_BY_EMAIL, queue_outbound, recipient, reply, reply_recipient
+    from hub.conversations.snooze import SnoozeWorker
     from hub.conversations.versions import bumped, bumped_if

@@ -69,7 +69,10 @@ def _values(conn, changes: dict[str, Any], now) -> dict[str, Any]:
         status = changes["status"]
         if status not in ConversationStatus.__members__:
             raise RejectedInput(f"status must be one of: {', '.join(ConversationStatus.__members__)}")
+        if status == ConversationStatus.snoozed:
+            raise RejectedInput("snoozing needs a time: use snooze (until a time or a preset)")
         values["status"] = status
+        values["snoozed_until"] = None
         if status == ConversationStatus.resolved:
             values["resolved_at"] = now
         elif status in (ConversationStatus.open, ConversationStatus.pending):

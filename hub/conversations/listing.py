@@ -6,6 +6,7 @@ depth and however many conversations there are; a text (q=) is searched by searc
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from hub.contract.errors import RejectedInput
 from hub.conversations.cursors import decode_cursor, decode_priority_cursor, encode_cursor, encode_priority_cursor
 from hub.conversations.queries import conversation_row, conversation_t, customer_t, listed
 from hub.conversations.search.page import search_page
+from hub.conversations.tags import tagged
 from hub.store.db import read_tx
 from hub.store.models import ConversationStatus, Priority, Segment
 
@@ -34,6 +36,7 @@ class ConversationFilter:
     q: str | None = None
     limit: int = 50
     cursor: str | None = None
+    tag: str | None = None  # folded (hub/conversations/tags.py)
 
 
 def list_conversations(engine: Engine, f: ConversationFilter) -> dict[str, Any]:
@@ -51,6 +54,8 @@ def list_conversations(engine: Engine, f: ConversationFilter) -> dict[str, Any]:
         own.append(conversation_t.c.assignee_id.is_(None) if f.assignee == 0 else conversation_t.c.assignee_id == f.assignee)
     if f.customer is not None:
         own.append(conversation_t.c.customer_id == f.customer)
+    if f.tag:
+        own.append(tagged(f.tag))
     cursor = decode_cursor(f.cursor) if f.cursor else None
     if cursor:
         own.append(tuple_(conversation_t.c.last_message_at, conversation_t.c.id) < tuple_(*cursor))
@@ -62,14 +67,34 @@ def list_conversations(engine: Engine, f: ConversationFilter) -> dict[str, Any]:
     stmt = listed().where(*own, *on_customer)
     stmt = stmt.order_by(conversation_t.c.last_message_at.desc(), conversation_t.c.id.desc()).limit(limit + 1)
     with read_tx(engine) as conn:
-        rows = search_page(conn, stmt, f.q, own, on_customer, limit) if f.q else conn.execute(stmt).all()
+        rows = search_page(conn, stmt, as_phone(f.q), own, on_customer, limit) if f.q else conn.execute(stmt).all()
     page = rows[:limit]
     next_cursor = encode_cursor(page[-1].last_message_at, page[-1].id) if len(rows) > limit else None
     return {"items": [conversation_row(r) for r in page], "next_cursor": next_cursor}
 
 
+_PHONE_LIKE = re.compile(r"\+?[\d\s().-]+")
+
+
+def as_phone(q: str) -> str:
+    """A text typed as a phone number ("+44 20 7946 0958", "(020) 7946-0958") as phones are stored
+    (E.164: digits after a +, no separators; a national 0 or an international 00 dropped, as the
+    stored number has the country code instead); any other text as it is. Only
+    with a space, a + or brackets and six digits or more, so that a date or an order number
+    written with hyphens stays a text."""
+    digits = "".join(c for c in q if c.isdigit())
+    if len(digits) < 6 or not _PHONE_LIKE.fullmatch(q) or not any(c in q for c in " +()"):
+        return q
+    if q.lstrip().startswith("+"):
+        return "+" + digits
+    if digits.startswith("00"):  # the international prefix
+        return "+" + digits[2:]
+    # A national trunk prefix (020 7946 0958 is +44 20 7946 0958): the rest is in the stored number.
+    return digits[1:] if digits.startswith("0") else digits
+
+
 def _where(stmt, f: ConversationFilter):
-    """The filter's status, channel, assignee and segment (not its customer, text or cursor)."""
+    """The filter's status, channel, assignee, segment and tag (not its customer, text or cursor)."""
     if f.status:
         stmt = stmt.where(conversation_t.c.status == f.status)
     if f.channel:
@@ -80,6 +105,8 @@ def _where(stmt, f: ConversationFilter):
         )
     if f.segment:
         stmt = stmt.where(customer_t.c.segment == f.segment)
+    if f.tag:
+        stmt = stmt.where(tagged(f.tag))
     return stmt
 
 

@@ -37,6 +37,7 @@ LIST_COLUMNS = (
     conversation_t.c.last_message_at,
     conversation_t.c.created_at,
     conversation_t.c.version,
+    conversation_t.c.snoozed_until,
     customer_t.c.name.label("customer_name"),
     customer_t.c.segment.label("customer_segment"),
 )
@@ -64,6 +65,7 @@ def conversation_row(row) -> dict[str, Any]:
         "last_message_at": iso(row.last_message_at),
         "created_at": iso(row.created_at),
         "version": row.version,
+        "snoozed_until": iso(row.snoozed_until),
     }
 
 

@@ -10,8 +10,10 @@ import binascii
 from aiohttp import web
 
 from hub import conversations
+from hub.contract import clock
 from hub.contract.errors import StaleVersion
-from hub.conversations import continuity
+from hub.conversations import bulk, continuity, tags
+from hub.conversations import snooze as snoozing
 from hub.conversations.search.message_index import MessageIndexer
 from hub.runtime.pacing import Pacer
 from hub.runtime.workers import Worker
@@ -23,7 +25,8 @@ from hub.web.capability import ApiDoc, Capability
 from hub.web.changes import conversation_changed
 from hub.web.errors import TooLarge, ValidationFailed, from_hub_error
 from hub.web.http import AGENTS, MAX_ID, db, int_query, json_response, parse_body, path_id, principal
-from hub.web.keys import BLOBS, ENGINE, INGEST_METER, SETTINGS, WORKER
+from hub.web.keys import BLOBS, BROADCASTER, ENGINE, INGEST_METER, LIVE_EVENTS, SETTINGS, SNOOZE_WORKER, WORKER
+from hub.web.process import elected
 
 
 async def list_conversations(request: web.Request) -> web.Response:
@@ -43,6 +46,7 @@ async def list_conversations(request: web.Request) -> web.Response:
         customer=int_query(request, "customer", low=1, high=MAX_ID),
         segment=q.get("segment") or None,
         q=search_text(q.get("q")),
+        tag=tags.tag_name(q["tag"]) if q.get("tag") else None,
         limit=int_query(request, "limit", low=1, high=conversations.MAX_PAGE) or 50,
         cursor=q.get("cursor") or None,
     )
@@ -120,6 +124,70 @@ async def post_note(request: web.Request) -> web.Response:
     return json_response(note, status=201)
 
 
+# --- tags, snooze, bulk ------------------------------------------------------------------------
+
+
+async def get_tags(request: web.Request) -> web.Response:
+    principal(request, *AGENTS)
+    cid = path_id(request)
+    return json_response({"conversation_id": cid, "tags": await db(tags.conversation_tags, request.app[ENGINE], cid)})
+
+
+async def post_tag(request: web.Request) -> web.Response:
+    who = principal(request, *AGENTS)
+    cid = path_id(request)
+    body = await parse_body(request, schemas.TagIn)
+    now = await db(tags.add_tag, request.app[ENGINE], cid, body.tag, who)
+    conversation_changed(request.app, cid, moves_timers=False)
+    return json_response({"conversation_id": cid, "tags": now})
+
+
+async def delete_tag(request: web.Request) -> web.Response:
+    who = principal(request, *AGENTS)
+    cid = path_id(request)
+    now = await db(tags.remove_tag, request.app[ENGINE], cid, request.match_info["tag"], who)
+    conversation_changed(request.app, cid, moves_timers=False)
+    return json_response({"conversation_id": cid, "tags": now})
+
+
+async def list_known_tags(request: web.Request) -> web.Response:
+    principal(request, *AGENTS)
+    return json_response({"tags": await db(tags.known_tags, request.app[ENGINE])})
+
+
+async def post_snooze(request: web.Request) -> web.Response:
+    """Until a time or a preset; conditional on `version` as PATCH is."""
+    who = principal(request, *AGENTS)
+    cid = path_id(request)
+    body = await parse_body(request, schemas.SnoozeIn)
+    until = body.until or snoozing.preset_time(body.preset, clock.now())
+    try:
+        conv = await db(snoozing.snooze, request.app[ENGINE], cid, until, who, expected_version=body.version)
+    except StaleVersion as exc:
+        response = from_hub_error(exc)
+        response.headers["ETag"] = preconditions.etag(exc.detail["version"])
+        return response
+    conversation_changed(request.app, cid)
+    return _versioned(conv)
+
+
+async def post_bulk(request: web.Request) -> web.Response:
+    who = principal(request, *AGENTS)
+    body = await parse_body(request, schemas.BulkIn)
+    until = body.until or (snoozing.preset_time(body.preset, clock.now()) if body.preset else None)
+    change = bulk.BulkChange(body.action, assignee_id=body.assignee_id, tag=body.tag, until=until)
+    done = await db(bulk.apply, request.app[ENGINE], body.ids, change, who)
+    changed_all(request.app, done, change)
+    return json_response(done)
+
+
+def changed_all(app: web.Application, done: dict, change: bulk.BulkChange) -> None:
+    """Every listener hears of each conversation a bulk change changed, as after one change."""
+    for result in done["results"]:
+        if result["ok"]:
+            conversation_changed(app, result["id"], moves_timers=bulk.MOVES_TIMERS[change.action])
+
+
 # --- one customer, several conversations ------------------------------------------------------
 
 
@@ -153,6 +221,12 @@ def _changed_both(app: web.Application, done: dict) -> None:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/conversations", list_conversations)
+    app.router.add_post("/api/v1/conversations/bulk", post_bulk)
+    app.router.add_get("/api/v1/tags", list_known_tags)
+    app.router.add_get("/api/v1/conversations/{id}/tags", get_tags)
+    app.router.add_post("/api/v1/conversations/{id}/tags", post_tag)
+    app.router.add_delete("/api/v1/conversations/{id}/tags/{tag}", delete_tag)
+    app.router.add_post("/api/v1/conversations/{id}/snooze", post_snooze)
     app.router.add_get("/api/v1/conversations/{id}", get_conversation)
     app.router.add_patch("/api/v1/conversations/{id}", patch_conversation)
     app.router.add_post("/api/v1/conversations/{id}/replies", post_reply)
@@ -163,6 +237,31 @@ def add_routes(app: web.Application) -> None:
 
 
 def workers(app: web.Application) -> list[Worker]:
+    return _indexer(app) + _snooze_worker(app)
+
+
+def _snooze_worker(app: web.Application) -> list[Worker]:
+    """Wakes snoozed conversations when their time comes: in one process at a time (like the SLA
+    loop), where background loops run."""
+    if not app[SETTINGS].outbox_inline_worker:
+        return []
+
+    def woke(one: dict) -> None:
+        conversation_changed(app, one["conversation_id"])
+        event = {"type": "snooze_back", "conversation_id": one["conversation_id"], "assignee_id": one["assignee_id"]}
+        broadcaster = app.get(BROADCASTER)
+        if broadcaster is not None:
+            broadcaster.publish(event)
+        elsewhere = app.get(LIVE_EVENTS)
+        if elsewhere is not None:
+            elsewhere.publish(event)
+
+    worker = snoozing.SnoozeWorker(app[ENGINE], on_wake=woke, poll_seconds=app[SETTINGS].snooze_poll_seconds)
+    app[SNOOZE_WORKER] = worker
+    return [elected(app, "snooze", Worker("snooze-worker", worker.run))]
+
+
+def _indexer(app: web.Application) -> list[Worker]:
     settings = app[SETTINGS]
     if not (is_sqlite(app[ENGINE]) and settings.message_indexer):
         return []
@@ -184,6 +283,7 @@ def openapi() -> ApiDoc:
         doc.query("customer", doc.ID_SCHEMA, "customer id"),
         doc.query("segment", {"type": "string", "enum": ["general", "potential", "key"]}, "the customer's segment"),
         doc.query("q", {"type": "string", "maxLength": 200}, "text in subject, customer name or address"),
+        doc.query("tag", {"type": "string", "maxLength": 50}, "conversations with this tag"),
         doc.query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size (default 50)"),
         doc.query("cursor", {"type": "string", "maxLength": 200}, "next_cursor of the previous page"),
     ]
@@ -192,6 +292,37 @@ def openapi() -> ApiDoc:
             "get": doc.op("List conversations, newest activity first",
                           {"200": doc.json_response(s.ConversationPage), **auth_errors, **doc.errors(400, 422)},
                           params=list_params, tags=["inbox"])
+        },
+        "/api/v1/conversations/bulk": {
+            "post": doc.op("One change (assign, resolve, tag, untag, snooze) to up to 200 conversations; each succeeds or fails "
+                           "on its own, with the same checks and side effects as the change made to it alone",
+                           {"200": doc.json_response(s.BulkOut), **auth_errors, **doc.errors(400, 413, 422)},
+                           body=s.BulkIn, tags=["inbox"])
+        },
+        "/api/v1/tags": {
+            "get": doc.op("The tags in use, most used first", {"200": doc.json_response(s.KnownTags), **auth_errors}, tags=["inbox"])
+        },
+        "/api/v1/conversations/{id}/tags": {
+            "get": doc.op("The conversation's tags", {"200": doc.json_response(s.TagsOut), **auth_errors, **doc.errors(400, 404)},
+                          params=[doc.path_id()], tags=["inbox"]),
+            "post": doc.op("Tag the conversation (a tag it has already is no change)",
+                           {"200": doc.json_response(s.TagsOut), **auth_errors, **doc.errors(400, 404, 413, 422)},
+                           body=s.TagIn, params=[doc.path_id()], tags=["inbox"]),
+        },
+        "/api/v1/conversations/{id}/tags/{tag}": {
+            "delete": doc.op("Take a tag off the conversation (a tag it does not have is no change)",
+                             {"200": doc.json_response(s.TagsOut), **auth_errors, **doc.errors(400, 404, 422)},
+                             params=[doc.path_id(), {"name": "tag", "in": "path", "required": True,
+                                                     "schema": {"type": "string", "minLength": 1, "maxLength": 50}}],
+                             tags=["inbox"]),
+        },
+        "/api/v1/conversations/{id}/snooze": {
+            "post": doc.op("Snooze until a time or a preset: the conversation leaves the open views and opens again by itself "
+                           "(at the top of the list) when the time comes, or when the customer writes",
+                           {"200": doc.versioned(s.ConversationDetail), **auth_errors, **doc.errors(400, 404, 413, 422),
+                            "409": {**doc.json_response(s.StaleVersionOut, "the conversation changed since that version: nothing was written"),
+                                    "headers": doc.ETAG}},
+                           body=s.SnoozeIn, params=[doc.path_id()], tags=["inbox"]),
         },
         "/api/v1/conversations/{id}": {
             "get": doc.op("A conversation with its messages and their delivery state; its ETag names its version",
@@ -231,7 +362,7 @@ def openapi() -> ApiDoc:
                            params=[doc.path_id()], tags=["inbox"])
         },
     }
-    return ApiDoc(paths, [s.ConversationPatch, s.ReplyIn, s.NoteIn, s.ConversationPage, s.ConversationDetail, s.MessageOut,
+    return ApiDoc(paths, [s.BulkIn, s.BulkOut, s.TagIn, s.TagsOut, s.KnownTags, s.SnoozeIn, s.ConversationPatch, s.ReplyIn, s.NoteIn, s.ConversationPage, s.ConversationDetail, s.MessageOut,
                           s.StaleVersionOut, s.MoveIn, s.ConversationMergeIn, s.ContinuityOut])
 
 

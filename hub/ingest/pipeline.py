@@ -116,7 +116,7 @@ _TOUCH_CONVERSATION = (
     update(conversation_t)
     .where(conversation_t.c.id == bindparam("cid"))
     .values(status=ConversationStatus.open, last_message_at=bindparam("now"), updated_at=bindparam("now"),
-            version=bumped_if(conversation_t.c.status != ConversationStatus.open))
+            snoozed_until=None, version=bumped_if(conversation_t.c.status != ConversationStatus.open))
 )
 _REOPEN_CONVERSATION = _TOUCH_CONVERSATION.values(
     resolved_at=None,

@@ -282,7 +282,8 @@ _RECENT_MATTERS = (
     select(*_COLS, conversation_t.c.subject, conversation_t.c.channel, conversation_t.c.thread_key)
     .where(
         conversation_t.c.customer_id == bindparam("customer_id"),
-        conversation_t.c.status.in_([ConversationStatus.open, ConversationStatus.pending, ConversationStatus.resolved]),
+        conversation_t.c.status.in_([ConversationStatus.open, ConversationStatus.pending, ConversationStatus.snoozed,
+                                      ConversationStatus.resolved]),
         conversation_t.c.last_message_at >= bindparam("since"),
     )
     .order_by(conversation_t.c.last_message_at.desc(), conversation_t.c.id.desc())
@@ -375,8 +376,8 @@ def _by_rules(q: Statements, msg: InboundMessage, sender: Sender, *, now: dateti
             continue
         if automated:
             return ThreadDecision(cand.id, matched_by=how)
-        if cand.status in (ConversationStatus.open, ConversationStatus.pending):
-            return ThreadDecision(cand.id, matched_by=how)
+        if cand.status in (ConversationStatus.open, ConversationStatus.pending, ConversationStatus.snoozed):
+            return ThreadDecision(cand.id, matched_by=how)  # a snoozed one wakes: the customer wrote
         if cand.status == ConversationStatus.resolved and cand.resolved_at and now - cand.resolved_at <= reopen_window:
             return ThreadDecision(cand.id, reopen=True, matched_by=how)
         # Closed, or resolved too long ago: the customer starts something new. Stop looking, so

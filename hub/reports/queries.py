@@ -39,6 +39,7 @@ from sqlalchemy import (
 
 from hub.contract.errors import NotFound, RejectedInput
 from hub.contract.i18n import N_
+from hub.reports.tags import tags_report
 from hub.store.db import is_sqlite, read_tx
 from hub.store.models import Agent, Conversation, Csat, Customer, DemandCount, Message, utcnow
 from hub.web.day_range import parse_day_range
@@ -372,6 +373,7 @@ REPORTS: dict[str, Callable[[Engine, ReportRange], dict[str, Any]]] = {
     "csat": csat,
     "intents": intents,
     "out_of_stock": out_of_stock,
+    "tags": tags_report,
 }
 # English here and in the API; the inbox's page shows them in the agent's language (N_ marks them for the catalog).
 TITLES = {
@@ -381,6 +383,7 @@ TITLES = {
     "csat": N_("Customer satisfaction (CSAT)"),
     "intents": N_("Top intents"),
     "out_of_stock": N_("Most-asked products that were out of stock"),
+    "tags": N_("Conversations by tag"),
 }
 
 
@@ -482,6 +485,10 @@ def to_svg(report: dict[str, Any]) -> str:
         chart.x_labels = [r["product_name"] or r["sku"] for r in reversed(rows)]
         chart.add("asked while unavailable", [r["unavailable"] for r in reversed(rows)])
         chart.add("asked in all", [r["asked"] for r in reversed(rows)])
+    elif name == "tags":
+        chart = _chart("hbar", title)
+        chart.x_labels = [r["tag"] for r in reversed(rows)]
+        chart.add("conversations", [r["conversations"] for r in reversed(rows)])
     else:  # pragma: no cover - every report has a chart
         raise NotFound(f"no chart for {name!r}")
     if not rows:

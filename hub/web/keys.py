@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from hub.auth import Authenticator
     from hub.config.settings import Settings
     from hub.contract.messages import InboundMessage
+    from hub.conversations import SnoozeWorker
     from hub.gateway import ChannelRegistry
     from hub.ingest import IngestWriter, Spooler, SpoolWorker
     from hub.kb import KnowledgeIndex
@@ -92,6 +93,7 @@ CHANNEL_LIMITERS: web.AppKey[dict[str, RateLimiter]] = web.AppKey("channel_limit
 
 SLA_RULES: web.AppKey[Rules] = web.AppKey("sla_rules")
 SLA_WORKER: web.AppKey[SlaWorker | None] = web.AppKey("sla_worker")
+SNOOZE_WORKER: web.AppKey[SnoozeWorker] = web.AppKey("snooze_worker")
 # None when this process does not reach the back end (hub.scm.backend.build_services).
 SCM_SERVICES: web.AppKey[ScmServices | None] = web.AppKey("scm_services")
 ROUTING: web.AppKey[RoutingWorker | None] = web.AppKey("routing_worker")

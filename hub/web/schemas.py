@@ -153,6 +153,73 @@ class ConversationOut(BaseModel):
     created_at: datetime
     version: int = Field(description="counts the changes of status, priority, assignee and the rest agents see; "
                                      "send it back with a change (PATCH `version` or If-Match) so it never overwrites a newer one")
+    snoozed_until: datetime | None = Field(default=None, description="while the status is snoozed: when it opens again by itself")
+
+
+class TagIn(Strict):
+    tag: str = Field(min_length=1, max_length=50, description="a short label; stored folded (case, spaces)")
+
+
+class TagsOut(BaseModel):
+    conversation_id: int
+    tags: list[str]
+
+
+class KnownTag(BaseModel):
+    tag: str
+    conversations: int
+
+
+class KnownTags(BaseModel):
+    tags: list[KnownTag]
+
+
+class SnoozeIn(Strict):
+    """Until a time (with its zone), or a preset counted from now in UTC (later_today: 3 hours,
+    tomorrow: 09:00 tomorrow, next_week: Monday 09:00)."""
+
+    until: AwareDatetime | None = None
+    preset: Literal["later_today", "tomorrow", "next_week"] | None = None
+    version: int | None = Field(default=None, ge=1, le=2_147_483_647, description="as for PATCH: the version this was decided on")
+
+    @model_validator(mode="after")
+    def _one(self):
+        if (self.until is None) == (self.preset is None):
+            raise ValueError("give either until or preset")
+        return self
+
+
+class BulkIn(Strict):
+    """One change to several conversations; each goes through the same checks and side effects as
+    the change made to one, and succeeds or fails on its own."""
+
+    ids: list[int] = Field(min_length=1, max_length=200, description="conversation ids (at most 200)")
+    action: Literal["assign", "resolve", "tag", "untag", "snooze"]
+    assignee_id: int | None = Field(default=None, ge=1, le=2_147_483_647, description="assign: the agent; null unassigns")
+    tag: str | None = Field(default=None, min_length=1, max_length=50, description="tag / untag: the tag")
+    until: AwareDatetime | None = Field(default=None, description="snooze: until when")
+    preset: Literal["later_today", "tomorrow", "next_week"] | None = Field(default=None, description="snooze: a preset instead")
+
+    @model_validator(mode="after")
+    def _complete(self):
+        if any(i < 1 or i > 2_147_483_647 for i in self.ids):
+            raise ValueError("ids are conversation ids (1 to 2147483647)")
+        if self.action in ("tag", "untag") and not self.tag:
+            raise ValueError(f"{self.action} needs a tag")
+        if self.action == "snooze" and (self.until is None) == (self.preset is None):
+            raise ValueError("snooze needs either until or preset")
+        return self
+
+
+class BulkResult(BaseModel):
+    id: int
+    ok: bool
+    error: ErrorBody | None = None
+
+
+class BulkOut(BaseModel):
+    done: int = Field(description="how many conversations were changed")
+    results: list[BulkResult]
 
 
 class ConversationPage(BaseModel):

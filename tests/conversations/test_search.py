@@ -207,20 +207,25 @@ def test_migrating_down_drops_the_indexes_and_up_builds_them_from_the_rows(db_ur
     cfg = alembic_config(db_url)
     command.downgrade(cfg, "0002")
     fresh = make_engine(db_url)  # which indexes exist is remembered per engine
-    # Today's listing also reads a column of a later migration (conversation.version, 0015): the
-    # store of 0002 gets it for the time of the look, so that only the indexes are missing.
-    later_column = ("ALTER TABLE conversation ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
-                    "ALTER TABLE conversation DROP COLUMN version")
+    # Today's listing also reads columns of later migrations (conversation.version, 0015;
+    # conversation.snoozed_until, 0020): the store of 0002 gets them for the time of the look, so
+    # that only the indexes are missing.
+    later_columns = (("ALTER TABLE conversation ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
+                      "ALTER TABLE conversation DROP COLUMN version"),
+                     ("ALTER TABLE conversation ADD COLUMN snoozed_until TIMESTAMP",
+                      "ALTER TABLE conversation DROP COLUMN snoozed_until"))
     try:
         with fresh.begin() as conn:
-            conn.execute(text(later_column[0]))
+            for add, _ in later_columns:
+                conn.execute(text(add))
         with read_tx(fresh) as conn:
             assert not substrings.has_indexes(conn)
             assert substrings.candidates(conn, "xo") == (None, False)
         assert found(fresh, "kowal") == {store["ana_order"], store["ana_refund"]}  # the plain query
         assert found(fresh, "xo") == {store["bob"]}
         with fresh.begin() as conn:
-            conn.execute(text(later_column[1]))
+            for _, drop in later_columns:
+                conn.execute(text(drop))
     finally:
         fresh.dispose()
     upgrade(db_url)

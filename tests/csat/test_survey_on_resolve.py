@@ -8,10 +8,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from hub.auth.accounts import Principal, create_agent
+from hub.auth.accounts import create_agent
 from hub.config.settings import Settings
 from hub.contract.errors import NotFound
 from hub.contract.messages import InboundMessage, Sender
+from hub.contract.principal import Principal
 from hub.conversations.actions import update_conversation
 from hub.conversations.replies import reply
 from hub.csat import surveys as csat

@@ -4,12 +4,16 @@ the checks every browser test makes (no Content-Security-Policy violation) live 
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
 
 import aiohttp
 from sqlalchemy import text
+
+from tests.conftest import need
 
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -19,6 +23,21 @@ SCREENSHOTS = (Path(__file__).resolve().parents[2] / "docs" / "screenshots" if o
 SCREENSHOTS.mkdir(exist_ok=True)
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
+
+
+@contextlib.asynccontextmanager
+async def chromium():
+    """Debian's headless Chromium, driven by Playwright (tests/web/conftest.py's `browser`)."""
+    need(os.path.exists(CHROMIUM), f"{CHROMIUM} is not installed (apt-get install chromium)")
+    need(importlib.util.find_spec("playwright") is not None, "the playwright package is not installed")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        launched = await pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
 
 
 async def new_page(browser, viewport=DESKTOP, *, script=True, **context_options):

@@ -12,16 +12,17 @@ import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
-from hub.auth.accounts import Principal, create_agent
+from hub.auth.accounts import create_agent
 from hub.config.settings import KnowledgeSettings, Settings, SlaSettings
 from hub.contract.messages import InboundMessage, Sender
+from hub.contract.principal import Principal
 from hub.conversations.replies import reply
 from hub.ingest.pipeline import ingest
 from hub.kb import articles as kb
 from hub.store.db import make_engine, read_tx
 from hub.store.models import CsatSurvey
 from hub.web.app import create_app
-from tests.support.chromium import DESKTOP, PHONE, chromium, csp_errors, new_page, sign_in
+from tests.support.browser import DESKTOP, PHONE, chromium, csp_errors, new_page, sign_in
 from tests.support.serverproc import free_port
 
 pytestmark = pytest.mark.timeout(180)

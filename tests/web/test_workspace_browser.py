@@ -18,10 +18,11 @@ from datetime import timedelta
 import pytest
 from aiohttp.test_utils import TestServer
 
-from hub.auth.accounts import Principal, create_agent, create_token
+from hub.auth.accounts import create_agent, create_token
 from hub.config.settings import Settings, SlaSettings
 from hub.contract import clock
 from hub.contract.messages import InboundMessage, Sender, ThreadHints
+from hub.contract.principal import Principal
 from hub.conversations.macros import create_macro
 from hub.demo.articles import seed_knowledge_base
 from hub.ingest.pipeline import ingest

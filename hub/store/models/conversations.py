@@ -18,6 +18,8 @@ class ConversationStatus(StrEnum):
     pending = "pending"
     resolved = "resolved"
     closed = "closed"
+    # Out of the open views until snoozed_until, when it opens again by itself (hub/conversations/snooze.py).
+    snoozed = "snoozed"
 
 
 class Priority(StrEnum):
@@ -71,6 +73,8 @@ class Conversation(SQLModel, table=True):
     # instead of overwriting a newer one (hub/conversations/actions.py). Derived columns (SLA due times,
     # last_message_at) do not count: they follow from the others.
     version: int = Field(default=1, sa_column_kwargs={"server_default": text("1")})
+    # While status is snoozed: when it opens again (the snooze worker's index, ix_conversation_snoozed).
+    snoozed_until: datetime | None = None
 
 
 class Message(SQLModel, table=True):
@@ -144,6 +148,23 @@ class Macro(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class ConversationTag(SQLModel, table=True):
+    """A label agents put on a conversation ("refund", "vip"); lists filter by it, reports count it.
+    Names are kept folded (hub/conversations/tags.py), so "VIP" and "vip" are one tag."""
+
+    __tablename__ = "conversation_tag"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "tag", name="uq_conversation_tag"),
+        # A list by tag: the tag's conversations, then the listing's own order on them.
+        Index("ix_conversation_tag_tag", "tag", "conversation_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id")
+    tag: str = Field(max_length=50)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class Mention(SQLModel, table=True):
     """An agent @mentioned in an internal note."""
 
@@ -163,6 +184,8 @@ class Mention(SQLModel, table=True):
 Index("ix_conversation_priority_activity", Conversation.__table__.c.priority,
       Conversation.__table__.c.last_message_at, Conversation.__table__.c.id)
 Index("ix_conversation_sla_due", Conversation.__table__.c.sla_due_at)
+# What the snooze worker looks for: the snoozed conversations whose time has come.
+Index("ix_conversation_snoozed", Conversation.__table__.c.snoozed_until)
 # What the SLA worker rereads each pass: conversations changed since its watermark.
 Index("ix_conversation_updated", Conversation.__table__.c.updated_at)
 # Reports: a range of days is found by creation time instead of scanning every row; the message

@@ -18,7 +18,7 @@ from hub.web.keys import ERROR_PAGE, INBOX_JINJA
 
 STATIC = Path(__file__).parent / "static"
 # The only files served from /inbox/static/: a fixed list, never a path from the request.
-ASSETS = {"inbox.css": "text/css", "inbox.js": "text/javascript", "pages.css": "text/css", "admin.js": "text/javascript"}
+ASSETS = {"inbox.css": "text/css", "inbox.js": "text/javascript", "pages.css": "text/css", "admin.js": "text/javascript", "list.js": "text/javascript"}
 FAVICON = STATIC / "favicon.svg"
 
 
@@ -52,7 +52,7 @@ def setup(app: web.Application) -> None:
 
 def add_routes(app: web.Application) -> None:
     """The inbox pages, their static files and the live-update stream."""
-    from hub.web.inbox import admin, links, live, pages, privacy, profile, reports, resolve
+    from hub.web.inbox import admin, links, list_actions, live, pages, privacy, profile, reports, resolve
 
     live.add_routes(app)
     pages.add_routes(app)
@@ -62,6 +62,7 @@ def add_routes(app: web.Application) -> None:
     privacy.add_routes(app)
     reports.add_routes(app)
     resolve.add_routes(app)
+    list_actions.add_routes(app)
     app.router.add_get("/inbox/static/{name}", static_file)
     app.router.add_get("/favicon.ico", favicon)
     app.router.add_get("/favicon.svg", favicon)
@@ -123,7 +124,8 @@ def openapi_paths() -> dict:
     list_query = [q("view", "mine | unassigned | open | sla | all"), q("channel", "a channel name"),
                   q("status", "open | pending | resolved | closed"), q("q", "search text"),
                   q("sort", "activity | priority"), q("segment", "general | potential | key"),
-                  q("cursor", "the next page's cursor")]
+                  q("cursor", "the next page's cursor"), q("within", "all (a search looks everywhere) | view (only in the view)"),
+                  q("tag", "conversations with this tag")]
     paths = {
         "/inbox/login": {
             "get": {"summary": "The sign-in page", "tags": tags, "security": [], "parameters": [q("next", "where to go after")],
@@ -168,6 +170,10 @@ def openapi_paths() -> dict:
         "/inbox/c/{id}/resolve": page("The resolve control: whether resolving sends a satisfaction survey, and to whom "
                                       "(a page, or the form alone with fragment=1)", params=[ident],
                                       query=[q("fragment", "1: the control alone, for the page's script")]),
+        "/inbox/bulk": action("One change (assign, resolve, tag, untag, snooze) to the checked rows of the list", codes=(400, 403, 413, 422)),
+        "/inbox/c/{id}/tags": {**page("The conversation's tag editor (a fragment)", params=[ident]),
+                               **action("Add a tag to the conversation, or take one off", params=[ident])},
+        "/inbox/c/{id}/snooze": action("Snooze the conversation until a preset or a time", params=[ident]),
         "/inbox/c/{id}/escalate": action("Escalate to the back office", params=[ident]),
         "/inbox/messages/{id}/retry": action("Retry a failed delivery", params=[ident]),
         "/inbox/messages/{id}/move": action("Move a message to another conversation of the same customer", params=[ident]),
@@ -217,6 +223,10 @@ def openapi_paths() -> dict:
 
     paths.update(privacy.openapi_paths())
     paths.update(reports.openapi_paths())
+    for path in ("/inbox/bulk", "/inbox/c/{id}/tags", "/inbox/c/{id}/snooze"):  # the list's script asks for JSON
+        post = paths[path]["post"]["responses"]
+        post["200"] = {"description": "done (JSON for the page's script, else the resulting page)",
+                       "content": {**post["200"]["content"], "application/json": {"schema": {"type": "object"}}}}
     return paths
 
 

@@ -73,6 +73,10 @@ class Broadcaster:
             self.publish({"type": kind})
         elif kind == "conv" and isinstance(event.get("conversation_id"), int):
             self.publish({"type": "conv", "conversation_id": event["conversation_id"]})
+        elif kind == "snooze_back" and isinstance(event.get("conversation_id"), int):
+            assignee = event.get("assignee_id")
+            self.publish({"type": "snooze_back", "conversation_id": event["conversation_id"],
+                          "assignee_id": assignee if isinstance(assignee, int) else None})
 
     def _announce(self, event: dict) -> bool:
         message_id = event.get("message_id")

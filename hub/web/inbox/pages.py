@@ -32,7 +32,7 @@ from hub.store.models import Csat, Segment
 from hub.web.changes import conversation_changed
 from hub.web.errors import from_hub_error
 from hub.web.http import SESSION_COOKIE, client_key
-from hub.web.inbox import composer
+from hub.web.inbox import composer, list_actions
 from hub.web.inbox.common import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -138,7 +138,8 @@ def _list_context(request: web.Request, who) -> tuple[dict, inbox_list.InboxQuer
 
 def _page_link(iq: inbox_list.InboxQuery, cursor: str) -> str:
     params = {k: v for k, v in {"view": iq.view, "channel": iq.channel, "status": iq.status, "q": iq.q,
-                                "segment": iq.segment, "sort": iq.sort, "cursor": cursor}.items() if v}
+                                "segment": iq.segment, "sort": iq.sort, "tag": iq.tag,
+                                "within": iq.within if iq.within != "all" else None, "cursor": cursor}.items() if v}
     return "/inbox?" + urlencode(params)
 
 
@@ -152,6 +153,7 @@ async def _workspace_list(request: web.Request, who) -> dict:
                availability=await db(assignment.is_available, request.app[ENGINE], who.id),
                list_query=_list_query(iq),
                next_link=_page_link(iq, result["next_cursor"]) if result["next_cursor"] else None)
+    ctx.update(await db(list_actions.list_tools, request.app[ENGINE], iq))
     return ctx
 
 
@@ -252,6 +254,7 @@ def _conversation_context(app, who, conversation_id: int, macro_id: int | None) 
         "sla": _sla_panel(sla.conversation_timers(engine, conversation_id, app[SLA_RULES])),
         "csat": _csat(engine, conversation_id),
         "availability": assignment.is_available(engine, who.id),
+        "tag_editor": list_actions.tag_editor(engine, conversation_id),
     }
 
 
