@@ -18,7 +18,8 @@ from hub.web.keys import INBOX_JINJA
 
 STATIC = Path(__file__).parent / "static"
 # The only files served from /inbox/static/: a fixed list, never a path from the request.
-ASSETS = {"inbox.css": "text/css", "inbox.js": "text/javascript"}
+ASSETS = {"inbox.css": "text/css", "inbox.js": "text/javascript", "customer.js": "text/javascript", "people.js": "text/javascript",
+          "panel.css": "text/css"}
 
 
 def _versions() -> dict[str, str]:
@@ -45,9 +46,10 @@ def setup(app: web.Application) -> None:
 
 def add_routes(app: web.Application) -> None:
     """The inbox pages, their static files and the live-update stream."""
-    from hub.web.inbox import admin, links, live, pages
+    from hub.web.inbox import admin, customer_panel, links, live, pages
 
     live.add_routes(app)
+    customer_panel.add_routes(app)
     pages.add_routes(app)
     admin.add_routes(app)
     links.add_routes(app)
@@ -184,6 +186,9 @@ def openapi_paths() -> dict:
         if section in ("agents", "tokens", "macros"):
             paths[f"/inbox/admin/{section}"].update(action(f"Admin: change {summary.lower()}"))
     paths["/inbox/admin"] = page("Admin: start page")
+    from hub.web.inbox import customer_panel
+
+    paths.update(customer_panel.openapi_paths(page, action, ident, q))
     return paths
 
 

@@ -32,6 +32,7 @@ from hub.store.models import Csat, Segment
 from hub.web.changes import conversation_changed
 from hub.web.errors import from_hub_error
 from hub.web.http import SESSION_COOKIE, client_key
+from hub.web.inbox import customer_panel
 from hub.web.inbox.common import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -300,6 +301,7 @@ async def _conversation_page(request: web.Request, who, cid: int, macro_id: int 
                              notice: str | None = None, status: int = 200) -> web.Response:
     ctx = await db(_conversation_context, request.app, who, cid, macro_id)
     ctx["customer"]["backend_orders"] = await _backend_orders(request, ctx["customer"]["id"])
+    ctx["customer"].update(await db(customer_panel.extras, request.app[ENGINE], ctx["customer"]["id"]))
     ctx.update(_base(who), viewers=[v for v in request.app[BROADCASTER].presence.of(cid) if v["agent_id"] != who.id],
                fields_notice=notice)
     return render(request, "conversation.html", ctx, status=status)
@@ -580,16 +582,6 @@ async def download(request: web.Request) -> web.StreamResponse:
 
 
 @page
-async def customer(request: web.Request) -> web.Response:
-    who = agent(request)
-    cid = int_param(request.match_info["id"], "customer id")
-    profile = await db(customers.get_customer, request.app[ENGINE], cid)
-    profile["orders"] = await db(customer_orders.known_orders, request.app[ENGINE], cid)
-    profile["backend_orders"] = await _backend_orders(request, cid)
-    return render(request, "customer.html", {**_base(who), "customer": profile})
-
-
-@page
 async def merge_confirm(request: web.Request) -> web.Response:
     """Both profiles side by side before an admin merges them: a wrong merge shows one customer's
     history to another."""
@@ -633,7 +625,6 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/inbox/c/{id}/merge", post_merge)
     r.add_post("/inbox/events/{id}/undo", post_undo)
     r.add_get("/inbox/attachments/{id}", download)
-    r.add_get("/inbox/customers/{id}", customer)
     r.add_get("/inbox/customers/{id}/merge", merge_confirm)
     r.add_post("/inbox/availability", post_availability)
     r.add_post("/inbox/customers/{id}/merge", merge)
