@@ -183,3 +183,24 @@ def test_the_same_address_filed_under_another_kind_is_a_duplicate(engine, people
     b = ingest(engine, InboundMessage("webform", "form-1", Sender("Dana@Example.com", "Dana", "web"), "Hi from the form"))
     assert a.customer_id != b.customer_id
     assert [s["customer_id"] for s in duplicates.suggestions(engine, b.customer_id)] == [a.customer_id]
+
+
+def test_export_holds_and_erasure_removes_what_agents_kept_on_the_customer(engine, people):
+    from hub.conversations.actions import add_note as conversation_note
+    from hub.notifications import store as notifications
+    from hub.privacy.requests import erase_customer, export_customer
+
+    ada, bo = people
+    r = mail(engine, "p1", "gina@example.com", "Gina Rossi")
+    panel.add_note(engine, r.customer_id, "Gina's husband calls for her", bo)
+    panel.set_attribute(engine, r.customer_id, "plan", "gold", bo)
+    panel.add_tag(engine, r.customer_id, "vip", bo)
+    conversation_note(engine, r.conversation_id, ada, "@Bo Gina Rossi asked twice")
+    exported = export_customer(engine, r.customer_id)
+    assert exported["customer_notes"][0]["text"] == "Gina's husband calls for her"
+    assert exported["customer_attributes"][0]["value"] == "gold" and exported["customer_tags"][0]["tag"] == "vip"
+    assert "Gina Rossi" in notifications.list_for(engine, bo.id)["items"][0]["text"]
+    erase_customer(engine, None, r.customer_id, "agent:1", reason="asked")
+    kept = panel.panel(engine, r.customer_id)
+    assert (kept["notes"], kept["attributes"], kept["tags"]) == ([], [], [])
+    assert notifications.list_for(engine, bo.id) == {"items": [], "unread": 0}

@@ -30,7 +30,8 @@
     var action = (form.querySelector('input[name="action"]') || {}).value || "";
     var buttons = form.querySelectorAll("button");
     Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });
-    fetch(form.action, {
+    // form.action would be the form's field named "action", not its address.
+    fetch(form.getAttribute("action"), {
       method: "POST", body: new URLSearchParams(new FormData(form)), credentials: "same-origin",
       headers: { "X-Panel": "1", "Accept": "text/html" }
     }).then(function (resp) {
