@@ -65,13 +65,15 @@ def directory(agents) -> dict[str, set[int]]:
 def find(text: str, keys: dict[str, set[int]]) -> list[Hit]:
     """Every @name in the text, resolved against `keys` (directory())."""
     hits: list[Hit] = []
+    # No name has more words than the longest in the directory: never try longer phrases.
+    longest = max((len(k.split()) for k in keys), default=1)
     for at in AT.finditer(text or ""):
         words = WORDS.match(text, at.end())
         if words is None:
             continue
         parts = [w for w in words.groups() if w]
         found = None
-        for n in range(len(parts), 0, -1):
+        for n in range(min(len(parts), longest), 0, -1):
             phrase = " ".join(parts[:n])
             stripped = phrase.rstrip(TRAILING)
             if not stripped:

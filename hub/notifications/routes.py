@@ -101,11 +101,14 @@ class Announcer:
         self.marks: sweep.Watermarks | None = None
         self.seen: int | None = None
 
-    def _pass(self) -> set[int]:
+    def _pass(self, listening: bool) -> set[int]:
         if self.sweeps:
             if self.marks is None:
                 self.marks = sweep.start(self.engine)
             sweep.sweep(self.engine, self.marks)
+        if not listening:
+            self.seen = None  # nobody to tell: start from the present when a page connects
+            return set()
         if self.seen is None:
             self.seen = store.newest_id(self.engine)
             return set()
@@ -115,8 +118,9 @@ class Announcer:
     async def run(self) -> None:
         while True:
             try:
-                agents = await asyncio.to_thread(self._pass)
                 broadcaster = self.app.get(BROADCASTER)
+                listening = broadcaster is not None and bool(broadcaster.subscribers)
+                agents = await asyncio.to_thread(self._pass, listening)
                 if broadcaster is not None:
                     for agent_id in sorted(agents):
                         broadcaster.publish({"type": "notification", "agent_id": agent_id})
