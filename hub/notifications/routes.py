@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Annotated
 
 from aiohttp import web
 from pydantic import Field
@@ -42,7 +43,8 @@ class NotificationsOut(Strict):
 
 
 class MarkReadIn(Strict):
-    ids: list[int] | None = Field(default=None, max_length=500, description="the notifications to mark read; none: all of them")
+    ids: list[Annotated[int, Field(ge=1, le=2_147_483_647)]] | None = Field(
+        default=None, max_length=500, description="the notifications to mark read; none: all of them")
 
 
 def _me(request: web.Request):
