@@ -35,6 +35,7 @@ _PUBLIC = {
     "ConversationFilter": "hub.conversations.listing",
     "MAX_PAGE": "hub.conversations.listing",
     "list_conversations": "hub.conversations.listing",
+    "fold": "hub.conversations.mentions",
     "conversation_state": "hub.conversations.queries",
     "get_conversation": "hub.conversations.queries",
     "get_message": "hub.conversations.queries",
@@ -58,6 +59,7 @@ __all__ = [
     "bumped",
     "bumped_if",
     "conversation_state",
+    "fold",
     "get_conversation",
     "get_message",
     "iso",
@@ -76,6 +78,7 @@ if TYPE_CHECKING:
     from hub.contract.timefmt import iso
     from hub.conversations.actions import add_note, update_conversation
     from hub.conversations.listing import MAX_PAGE, ConversationFilter, list_conversations
+    from hub.conversations.mentions import fold
     from hub.conversations.queries import conversation_state, get_conversation, get_message, require_conversation
     from hub.conversations.replies import ANSWERED_BY_EMAIL, queue_outbound, recipient, reply, reply_recipient
     from hub.conversations.snooze import SnoozeWorker

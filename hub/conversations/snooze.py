@@ -20,6 +20,7 @@ from hub.contract.principal import Principal
 from hub.conversations.actions import _stale
 from hub.conversations.queries import conversation_t, get_conversation, require_conversation
 from hub.conversations.versions import bumped
+from hub.notifications import notify_snooze_back
 from hub.store.audit import audit
 from hub.store.db import write_tx
 from hub.store.models import ConversationStatus
@@ -113,6 +114,7 @@ def wake_due(engine: Engine, *, now: datetime, batch: int = WAKE_BATCH) -> list[
             ).first()
             if row is not None:
                 audit(conn, "system", "conversation.snooze_back", f"conversation:{cid}")
+                notify_snooze_back(conn, row.id, row.assignee_id, until=now)  # the assignee's bell, once
                 woken.append({"conversation_id": row.id, "assignee_id": row.assignee_id})
     return woken
 

@@ -1,9 +1,10 @@
 """Privacy parts of the customer tables: who the customer is (the profile and the profiles merged
 into it, their identities) and the link codes issued to them.
 
-Export: the profile, the merged profiles, the identities, the link codes (without their hashes).
-Erase: identities and link codes are deleted; the profile stays as "erased customer #id" with its
-segment, so the reports' counts by customer and segment do not change.
+Export: the profile, the merged profiles, the identities, the link codes (without their hashes),
+the agents' notes, attributes and tags on the customer.
+Erase: identities, link codes, notes, attributes and tags are deleted; the profile stays as "erased
+customer #id" with its segment, so the reports' counts by customer and segment do not change.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from sqlalchemy import delete, or_, select, update
 
 from hub.contract.errors import Conflict, NotFound
 from hub.privacy import WHO, Erasure, Export, Subject, among, register, register_scope, rows_of
-from hub.store.models import Customer, Identity, LinkCode, utcnow
+from hub.store.models import Customer, CustomerAttribute, CustomerNote, CustomerTag, Identity, LinkCode, utcnow
 from hub.store.sql import lock_row
 
 customer_t = Customer.__table__
@@ -81,7 +82,24 @@ def erase_link_codes(er: Erasure) -> None:
     er.conn.execute(delete(link_t).where(_link_codes(er.subject)))
 
 
+def _kept_on_customer(model, section: str):
+    """Export and erase of a table of things agents keep on the customer (notes, attributes, tags)."""
+    table = model.__table__
+
+    def export(ex: Export) -> None:
+        ex.sections[section] = rows_of(ex.conn, select(table).where(among(table.c.customer_id, ex.subject.customer_ids))
+                                       .order_by(table.c.id))
+
+    def erase(er: Erasure) -> None:
+        er.counts[section] = er.conn.execute(delete(table).where(among(table.c.customer_id, er.subject.customer_ids))).rowcount
+
+    return export, erase
+
+
 register_scope(resolve_customer, stage=WHO)
 register(Customer, export=export_customers, erase=erase_customers)
 register(Identity, export=export_identities, erase=erase_identities)
 register(LinkCode, export=export_link_codes, erase=erase_link_codes)
+for _model, _section in ((CustomerNote, "customer_notes"), (CustomerAttribute, "customer_attributes"), (CustomerTag, "customer_tags")):
+    _export, _erase = _kept_on_customer(_model, _section)
+    register(_model, export=_export, erase=_erase)

@@ -35,6 +35,7 @@ from hub.gateway import routes as channel_routes
 from hub.gateway.registry import ChannelRegistry, build_registry
 from hub.ingest import routes as ingest_routes
 from hub.kb import routes as kb_routes
+from hub.notifications import routes as notification_routes
 from hub.outbox import web as outbox_web
 from hub.privacy import routes as privacy_routes
 from hub.reports import routes as report_routes
@@ -99,6 +100,7 @@ CAPABILITIES: tuple[Capability, ...] = (
     report_routes.capability,
     privacy_routes.capability,
     inbox.capability,
+    notification_routes.capability,
     channel_routes.capability,
 )
 

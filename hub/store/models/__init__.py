@@ -24,9 +24,19 @@ from hub.store.models.conversations import (
     ReadMark,
 )
 from hub.store.models.csat import Csat, CsatSurvey
-from hub.store.models.customers import Customer, Identity, IdentityKind, LinkCode, Segment
+from hub.store.models.customers import (
+    Customer,
+    CustomerAttribute,
+    CustomerNote,
+    CustomerTag,
+    Identity,
+    IdentityKind,
+    LinkCode,
+    Segment,
+)
 from hub.store.models.ingest import ChannelState, InboundSpool, SpoolStatus
 from hub.store.models.kb import KbArticle, KbChunk, KbFeedback, KbFeedbackVerdict
+from hub.store.models.notifications import Notification
 from hub.store.models.outbox import Outbox, OutboxStatus
 from hub.store.models.runtime import Lease
 from hub.store.models.scm import (
@@ -55,6 +65,9 @@ __all__ = [
     "Csat",
     "CsatSurvey",
     "Customer",
+    "CustomerAttribute",
+    "CustomerNote",
+    "CustomerTag",
     "CustomerValue",
     "DemandCount",
     "Direction",
@@ -75,6 +88,7 @@ __all__ = [
     "Macro",
     "Mention",
     "Message",
+    "Notification",
     "Outbox",
     "OutboxStatus",
     "Priority",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from hub.contract.addresses import IdentityKind as IdentityKind  # the store's column values; re-exported
@@ -57,6 +57,46 @@ class LinkCode(SQLModel, table=True):
     used_at: datetime | None = None
     used_by_identity_id: int | None = Field(default=None, foreign_key="identity.id")
     created_by: str | None = Field(default=None, max_length=64)  # the actor who issued it
+
+
+class CustomerNote(SQLModel, table=True):
+    """What an agent wrote down about the customer (not about one conversation): who, when, what."""
+
+    __tablename__ = "customer_note"
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    author: str = Field(max_length=200)  # the agent's name as it was when they wrote it
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CustomerAttribute(SQLModel, table=True):
+    """A key and a value an agent keeps on the customer ("plan: gold"); one value per key."""
+
+    __tablename__ = "customer_attribute"
+    __table_args__ = (UniqueConstraint("customer_id", "key", name="uq_customer_attribute_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    key: str = Field(max_length=64)
+    value: str = Field(max_length=500)
+    updated_by: str = Field(max_length=64)  # the actor, as in the audit log
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CustomerTag(SQLModel, table=True):
+    """A tag on the customer ("wholesale", "vip"): stored folded to lower case, once per customer."""
+
+    __tablename__ = "customer_tag"
+    __table_args__ = (UniqueConstraint("customer_id", "tag", name="uq_customer_tag"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    tag: str = Field(max_length=64, index=True)
+    created_by: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 # What the SLA worker rereads each pass: customers changed since its watermark.

@@ -18,7 +18,8 @@ from hub.web.keys import ERROR_PAGE, INBOX_JINJA
 
 STATIC = Path(__file__).parent / "static"
 # The only files served from /inbox/static/: a fixed list, never a path from the request.
-ASSETS = {"inbox.css": "text/css", "inbox.js": "text/javascript", "pages.css": "text/css", "admin.js": "text/javascript", "list.js": "text/javascript"}
+ASSETS = {"inbox.css": "text/css", "inbox.js": "text/javascript", "pages.css": "text/css", "admin.js": "text/javascript",
+          "list.js": "text/javascript", "customer.js": "text/javascript", "people.js": "text/javascript", "panel.css": "text/css"}
 FAVICON = STATIC / "favicon.svg"
 
 
@@ -52,9 +53,10 @@ def setup(app: web.Application) -> None:
 
 def add_routes(app: web.Application) -> None:
     """The inbox pages, their static files and the live-update stream."""
-    from hub.web.inbox import admin, links, list_actions, live, pages, privacy, profile, reports, resolve
+    from hub.web.inbox import admin, customer_panel, links, list_actions, live, pages, privacy, profile, reports, resolve
 
     live.add_routes(app)
+    customer_panel.add_routes(app)
     pages.add_routes(app)
     profile.add_routes(app)
     admin.add_routes(app)
@@ -227,6 +229,9 @@ def openapi_paths() -> dict:
         post = paths[path]["post"]["responses"]
         post["200"] = {"description": "done (JSON for the page's script, else the resulting page)",
                        "content": {**post["200"]["content"], "application/json": {"schema": {"type": "object"}}}}
+    from hub.web.inbox import customer_panel
+
+    paths.update(customer_panel.openapi_paths(page, action, ident, q))
     return paths
 
 

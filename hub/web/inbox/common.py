@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import hmac
 import logging
-import re
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,16 +86,19 @@ def _size(n) -> str:
 
 
 def highlight_mentions(text: str, mentioned: list[dict]) -> Markup:
-    """The note's text, escaped, with the @handles of mentioned agents marked."""
-    handles = {m["handle"].lower() for m in mentioned} | {m["email"].lower() for m in mentioned}
-    if not handles:
-        return escape(text)
+    """The note's text, escaped, with the @names of mentioned agents marked, and every other @name
+    marked as not delivered (nobody by that name, or a name two agents share)."""
+    from hub.conversations.mentions import directory, find
+
     out, pos = [], 0
-    for match in re.finditer(r"(?<![\w.@])@([A-Za-z0-9._%+-]+(?:@[A-Za-z0-9.-]+\.[A-Za-z]{2,})?)", text):
-        if match.group(1).rstrip(".").lower() in handles:
-            out.append(escape(text[pos:match.start()]))
-            out.append(Markup('<mark class="mention">{}</mark>').format(match.group(0)))
-            pos = match.end()
+    for hit in find(text, directory(mentioned)):
+        out.append(escape(text[pos:hit.start]))
+        if hit.agent_id is not None:
+            out.append(Markup('<mark class="mention">{}</mark>').format(text[hit.start:hit.end]))
+        else:
+            out.append(Markup('<mark class="mention-missed" title="not delivered: no single agent has this name">{}</mark>'
+                              '<span class="undelivered"> (not delivered)</span>').format(text[hit.start:hit.end]))
+        pos = hit.end
     out.append(escape(text[pos:]))
     return Markup("").join(out)
 

@@ -32,7 +32,7 @@ from hub.store.models import Csat, Segment
 from hub.web.changes import conversation_changed
 from hub.web.errors import from_hub_error
 from hub.web.http import SESSION_COOKIE, client_key
-from hub.web.inbox import composer, list_actions
+from hub.web.inbox import composer, customer_panel, list_actions
 from hub.web.inbox.common import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -314,6 +314,7 @@ async def conversation_pane(request: web.Request) -> web.Response:
 async def _pane_context(request: web.Request, who, cid: int, macro_id: int | None = None) -> dict:
     ctx = await db(_conversation_context, request.app, who, cid, macro_id)
     ctx["customer"]["backend_orders"] = await _backend_orders(request, ctx["customer"]["id"])
+    ctx["customer"].update(await db(customer_panel.extras, request.app[ENGINE], ctx["customer"]["id"]))
     ctx.update(_base(who), viewers=[v for v in request.app[BROADCASTER].presence.of(cid) if v["agent_id"] != who.id])
     return ctx
 
@@ -646,16 +647,6 @@ async def download(request: web.Request) -> web.StreamResponse:
 
 
 @page
-async def customer(request: web.Request) -> web.Response:
-    who = agent(request)
-    cid = int_param(request.match_info["id"], "customer id")
-    profile = await db(customers.get_customer, request.app[ENGINE], cid)
-    profile["orders"] = await db(customer_orders.known_orders, request.app[ENGINE], cid)
-    profile["backend_orders"] = await _backend_orders(request, cid)
-    return render(request, "customer.html", {**_base(who), "customer": profile})
-
-
-@page
 async def merge_confirm(request: web.Request) -> web.Response:
     """Both profiles side by side before an admin merges them: a wrong merge shows one customer's
     history to another."""
@@ -701,7 +692,6 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/inbox/c/{id}/merge", post_merge)
     r.add_post("/inbox/events/{id}/undo", post_undo)
     r.add_get("/inbox/attachments/{id}", download)
-    r.add_get("/inbox/customers/{id}", customer)
     r.add_get("/inbox/customers/{id}/merge", merge_confirm)
     r.add_post("/inbox/availability", post_availability)
     r.add_post("/inbox/customers/{id}/merge", merge)

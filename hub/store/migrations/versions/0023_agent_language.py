@@ -1,7 +1,7 @@
 """agents choose their interface language
 
 Revision ID: 0023
-Revises: 0020
+Revises: 0021
 Create Date: 2026-12-04
 
 agent.language: the language of the agent's inbox (a code of hub.contract.i18n.LANGUAGES: en, zh);
@@ -13,7 +13,7 @@ import sqlmodel
 
 
 revision = '0023'
-down_revision = '0020'
+down_revision = '0021'
 branch_labels = None
 depends_on = None
 
