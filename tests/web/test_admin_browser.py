@@ -20,7 +20,7 @@ from hub.conversations.replies import reply
 from hub.ingest.pipeline import ingest
 from hub.kb import articles as kb
 from hub.store.db import make_engine, read_tx
-from hub.store.models import CsatSurvey
+from hub.store.models import Conversation, CsatSurvey
 from hub.web.app import create_app
 from tests.support.browser import DESKTOP, PHONE, chromium, csp_errors, new_page, sign_in
 from tests.support.serverproc import free_port
@@ -120,6 +120,29 @@ async def test_the_resolve_control_says_who_gets_the_survey(hub, size):
         await page.get_by_role("button", name="Resolve without a survey").click()
         await page.wait_for_url(f"**/inbox/c/{hub.answered}")
         assert _surveyed(hub.engine) == set()
+        assert not csp_errors(page)
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_in_the_workspace_resolving_says_what_happens_to_the_survey_and_opens_the_next(hub, size):
+    """The control sits in the open conversation: the agent sees whom the survey goes to, can skip
+    it, and the next conversation of the view opens without a page load."""
+    async with chromium() as browser:
+        page = await new_page(browser, size)
+        await sign_in(page, hub.base, "bo@example.com", "bo password")
+        await page.goto(f"{hub.base}/inbox/c/{hub.quiet}?view=all")  # the newest: the other comes next
+        await page.evaluate("window.__marker = 'no reload'")
+        await page.get_by_text("No agent has replied").wait_for()
+        await page.get_by_role("button", name="Resolve and send a satisfaction survey to dan@example.com").click()
+        await page.wait_for_url(f"**/inbox/c/{hub.answered}**")
+        await page.get_by_role("button", name="Resolve (sends a satisfaction survey to chloe@example.com)").wait_for()
+        await page.get_by_role("button", name="Resolve without a survey").click()
+        await page.get_by_text("No more conversations in this view.").wait_for()
+        assert await page.evaluate("window.__marker") == "no reload"
+        with read_tx(hub.engine) as conn:
+            statuses = dict(conn.execute(select(Conversation.__table__.c.id, Conversation.__table__.c.status)).all())
+        assert statuses[hub.answered] == statuses[hub.quiet] == "resolved"
+        assert _surveyed(hub.engine) == {hub.quiet}  # skipped where offered, sent where asked for
         assert not csp_errors(page)
 
 

@@ -33,6 +33,7 @@ from hub.web.changes import conversation_changed
 from hub.web.errors import from_hub_error
 from hub.web.http import SESSION_COOKIE, client_key
 from hub.web.inbox import composer, customer_panel, list_actions
+from hub.web.inbox import resolve as resolve_control
 from hub.web.inbox.common import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -315,6 +316,7 @@ async def _pane_context(request: web.Request, who, cid: int, macro_id: int | Non
     ctx = await db(_conversation_context, request.app, who, cid, macro_id)
     ctx["customer"]["backend_orders"] = await _backend_orders(request, ctx["customer"]["id"])
     ctx["customer"].update(await db(customer_panel.extras, request.app[ENGINE], ctx["customer"]["id"]))
+    ctx["plan"], ctx["state"] = await db(resolve_control.plan, request.app[ENGINE], cid)
     ctx.update(_base(who), viewers=[v for v in request.app[BROADCASTER].presence.of(cid) if v["agent_id"] != who.id])
     return ctx
 

@@ -21,7 +21,8 @@ from hub.web.inbox.common import CSRF_FIELD, agent, int_param, page, render
 from hub.web.keys import ENGINE
 
 
-def _plan(engine, conversation_id: int) -> tuple[dict, dict]:
+def plan(engine, conversation_id: int) -> tuple[dict, dict]:
+    """(what resolving does about the survey, the conversation's state) for the control."""
     with read_tx(engine) as conn:
         state = conversation_state(conn, conversation_id)  # NotFound for an unknown id
         return surveys.survey_on_resolve(conn, conversation_id), state
@@ -31,8 +32,8 @@ def _plan(engine, conversation_id: int) -> tuple[dict, dict]:
 async def resolve_control(request: web.Request) -> web.Response:
     who = agent(request)
     cid = int_param(request.match_info["id"], "conversation id")
-    plan, state = await asyncio.to_thread(_plan, request.app[ENGINE], cid)
-    context = {"who": who, "csrf": who.csrf_token, "csrf_field": CSRF_FIELD, "plan": plan, "state": state, "cid": cid,
+    survey, state = await asyncio.to_thread(plan, request.app[ENGINE], cid)
+    context = {"who": who, "csrf": who.csrf_token, "csrf_field": CSRF_FIELD, "plan": survey, "state": state, "cid": cid,
                "fragment": request.query.get("fragment") == "1"}
     return render(request, "_resolve.html" if context["fragment"] else "resolve.html", context)
 

@@ -657,11 +657,19 @@
           form.appendChild(error);
         }
         error.textContent = "";
+        var resolving = form.hasAttribute("data-resolve-control");
+        if (resolving) {
+          // On the version the side panel shows now (live news moves it on after the page loaded).
+          var side = document.getElementById("side-fields");
+          if (side && side.elements.version) form.elements.version.value = side.elements.version.value;
+        }
         fetch(form.action, {
-          method: "POST", body: new URLSearchParams(new FormData(form)), credentials: "same-origin",
+          // The pressed button's name and value (the survey choice) go along, as a plain post would send them.
+          method: "POST", body: new URLSearchParams(new FormData(form, ev.submitter || null)), credentials: "same-origin",
           headers: { "X-CSRF-Token": csrf, "Accept": "text/html" }
         }).then(function (r) {
           var path = new URL(r.url).pathname, match = /^\/inbox\/c\/(\d+)$/.exec(path);
+          if (r.ok && resolving) { if (refreshRows) refreshRows(); return openNext(); }
           if (r.ok && match) return open(match[1], { push: !current || match[1] !== current.id, focus: false });
           if (r.ok) { window.location.href = r.url; return; }
           return r.text().then(function (html) { error.textContent = errorText(html, r.status); });
@@ -730,7 +738,10 @@
       } else if (key === "a") {
         if (!current || !setSide("assignee", body.dataset.agent)) done = false;
       } else if (key === "e") {
-        if (!current || !setSide("status", "resolved")) done = false;
+        // The resolve control's own button, so the agent's resolve says what happens to the survey.
+        var resolveButton = current && current.root.querySelector("[data-resolve-control] button.resolve");
+        if (resolveButton) resolveButton.click();
+        else if (!current || !setSide("status", "resolved")) done = false;
       } else if (key === "s") {
         if (!current) done = false;
         else if (typeof workspace.snooze === "function") workspace.snooze(current.id);
