@@ -128,7 +128,7 @@ async def test_an_agent_edits_the_customer_in_place(hub, browser, size):
     await page.locator("[data-customer-panel] .customer-notes", has_text="Prefers calls after 5pm").wait_for()
     assert "Ada Lovelace" in await page.locator("[data-customer-panel] .customer-notes").inner_text()
     await page.locator("[data-customer-panel] summary", has_text="Edit name and tags").click()
-    await page.locator("[data-customer-panel]").get_by_label("Add a tag").fill("Wholesale")
+    await page.locator("[data-customer-panel]").get_by_label("Tag the customer").fill("Wholesale")
     await page.locator("[data-customer-panel]").get_by_role("button", name="Add tag").click()
     await page.locator("[data-customer-panel] .customer-tag", has_text="wholesale").wait_for()
     # The orders asked about, as a table: one cell per value, not a run-together line.

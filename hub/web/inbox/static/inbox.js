@@ -370,6 +370,15 @@
 
   workspace.open = open;
   workspace.openNext = openNext;
+  // s: the open conversation's snooze control (its header) takes the focus; after a snooze the
+  // conversation leaves the view and the next one opens, as after a resolve.
+  workspace.snooze = function () {
+    var preset = document.getElementById("snooze-preset");
+    if (!preset) { say("Snooze is not available here."); return; }
+    showPane("conversation");
+    preset.focus();
+  };
+  document.addEventListener("conversation:snoozed", function () { if (refreshRows) refreshRows(); openNext(); });
   workspace.showList = function () { showList(true); };
   workspace.current = function () { return current ? current.id : null; };
   workspace.refreshList = refreshRows;
@@ -645,6 +654,8 @@
   function wireForms(scope) {
     scope.querySelectorAll("form[method=post]").forEach(function (form) {
       if (form.classList.contains("compose-form") || form.id === "side-fields" || form.dataset.wired) return;
+      // The tag and snooze editor (list.js) and the customer panel (customer.js) post their own forms.
+      if (form.closest("#tag-editor, [data-customer-panel]")) return;
       form.dataset.wired = "on";
       form.addEventListener("submit", function (ev) {
         if (ev.defaultPrevented) return;  // another script handles this form
