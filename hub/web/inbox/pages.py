@@ -552,7 +552,7 @@ async def post_availability(request: web.Request) -> web.Response:
     form = await form_of(request, who)
     raw = str(form.get("available") or "")
     if raw not in ("true", "false"):
-        raise RejectedInput("available must be true or false")
+        raise RejectedInput(_("available must be true or false"))
     await db(assignment.set_availability, request.app[ENGINE], who.id, raw == "true", who)
     back = safe_next(request.headers.get("Referer", "").partition(request.host)[2] or None)
     raise web.HTTPSeeOther(back)
