@@ -31,7 +31,7 @@ _NOTIFICATIONS = (
      N_("Conversation #%(id)s was assigned to you (%(reason)s)")),
     (re.compile(r"Conversation #(?P<id>\d+) was assigned to you"), N_("Conversation #%(id)s was assigned to you")),
     (re.compile(r"Conversation #(?P<id>\d+) is back from snooze"), N_("Conversation #%(id)s is back from snooze")),
-    (re.compile(r"SLA warning on conversation #(?P<id>\d+): (?P<timer>first response|resolution) due (?P<due>[^:]*)"),
+    (re.compile(r"SLA warning on conversation #(?P<id>\d+): (?P<timer>first response|resolution) due (?P<due>.*)"),
      N_("SLA warning on conversation #%(id)s: %(timer)s due %(due)s")),
     (re.compile(r"(?P<author>.*?) mentioned you in conversation #(?P<id>\d+): (?P<excerpt>.*)", re.S),
      N_("%(author)s mentioned you in conversation #%(id)s: %(excerpt)s")),
