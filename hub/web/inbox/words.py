@@ -21,6 +21,11 @@ SNOOZE_PRESETS = (N_("Later today"), N_("Tomorrow morning"), N_("Next week"))
 # and stay English).
 SURVEY_REASONS = (N_("surveys are off"), N_("no message from the customer"), N_("a survey was sent for this conversation before"),
                   N_("no agent has replied in this conversation"))
+# The fixed reasons of hub.scm.autoanswer for a draft instead of an answer, as _facts.html shows
+# them (underscores as spaces); order_<state> and error codes stay as they are.
+DRAFT_REASONS = (N_("no order reference"), N_("too many orders"), N_("privacy"), N_("unknown order"), N_("no product"),
+                 N_("too many products"), N_("unknown product"), N_("nothing to answer"), N_("no way to answer"),
+                 N_("partly answered"), N_("review"))
 
 
 # Notifications are stored as English sentences (hub/notifications: one text for every reader, and
