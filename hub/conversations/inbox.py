@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, func, or_, select
 
 from hub.contract.errors import RejectedInput
+from hub.contract.i18n import gettext as _
 from hub.contract.timefmt import parse_iso
 from hub.conversations import read_marks, tags
 from hub.conversations.listing import ConversationFilter, list_by_priority, list_conversations, list_sla_due
@@ -256,8 +257,10 @@ def span(delta: timedelta) -> str:
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
     if days:
-        return f"{days}d {hours}h"
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"
+        return _("%(days)sd %(hours)sh") % {"days": days, "hours": hours}
+    if hours:
+        return _("%(hours)sh %(minutes)sm") % {"hours": hours, "minutes": f"{minutes:02d}"}
+    return _("%(minutes)sm") % {"minutes": minutes}
 
 
 def sla_row(due: datetime | None, warn_at: datetime | None, now: datetime) -> dict[str, Any]:
@@ -265,6 +268,6 @@ def sla_row(due: datetime | None, warn_at: datetime | None, now: datetime) -> di
     if not due:
         return {"sla_state": None, "sla_label": None}
     if due < now:
-        return {"sla_state": "overdue", "sla_label": f"overdue {span(now - due)}"}
+        return {"sla_state": "overdue", "sla_label": _("overdue %(span)s") % {"span": span(now - due)}}
     state = "warning" if warn_at is not None and warn_at <= now else "ok"
-    return {"sla_state": state, "sla_label": f"due in {span(due - now)}"}
+    return {"sla_state": state, "sla_label": _("due in %(span)s") % {"span": span(due - now)}}

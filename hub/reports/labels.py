@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from hub.contract.i18n import N_
+from hub.contract.i18n import gettext as _
 
 LABELS = {
     "day": N_("Day"), "channel": N_("Channel"), "inbound_messages": N_("Messages received"), "new_conversations": N_("New conversations"),
@@ -32,15 +33,15 @@ def duration(seconds: float | None) -> str:
         return "–"
     s = max(0, round(float(seconds)))
     if s < 60:
-        return f"{s} s"
+        return _("%(s)s s") % {"s": s}
     minutes = s // 60
     if minutes < 60:
-        return f"{minutes} min"
+        return _("%(min)s min") % {"min": minutes}
     hours, minutes = divmod(minutes, 60)
     if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+        return _("%(h)s h %(min)s min") % {"h": hours, "min": minutes} if minutes else _("%(h)s h") % {"h": hours}
     days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
+    return _("%(d)s d %(h)s h") % {"d": days, "h": hours} if hours else _("%(d)s d") % {"d": days}
 
 
 def cell(column: str, value: Any) -> str:

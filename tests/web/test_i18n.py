@@ -178,7 +178,9 @@ async def test_the_language_switch_refuses_bad_input_and_forged_posts(hub):
 
 # English words that must not be left in a Chinese page's header, navigation and buttons.
 ENGLISH = re.compile(r"\b(Inbox|Reports|Admin|Sign out|Sign in|Set away|Set available|Available|Away|Back|Search|Save|"
-                     r"Agents|Tokens|Channels|Revoke|Deactivate|Create|Delete|Merge|Cancel|Apply|Export|Download)\b")
+                     r"Agents|Tokens|Channels|Revoke|Deactivate|Create|Delete|Merge|Cancel|Apply|Export|Download|"
+                     r"Resolve|Snooze|Tag|Tags|Add|Remove|Publish|Unpublish|Preview|Title|Notifications|Mark all read|"
+                     r"Reply|Close|Keyboard shortcuts|Attributes?|Value|Order|Total|Action|Conversation|Customer)\b")
 
 
 def _chrome(html: str) -> str:
@@ -193,13 +195,19 @@ def _chrome(html: str) -> str:
 @pytest.mark.parametrize("path", ["/inbox", "/inbox/c/{conversation}", "/inbox/customers/{customer}",
                                   "/inbox/customers/{customer}/privacy", "/inbox/reports", "/inbox/admin/agents",
                                   "/inbox/admin/tokens", "/inbox/admin/channels", "/inbox/admin/macros", "/inbox/admin/kb",
-                                  "/inbox/admin/forms"])
+                                  "/inbox/admin/forms", "/inbox/admin/kb/new", "/inbox/c/{conversation}/resolve",
+                                  "/inbox/notifications/all"])
 async def test_key_pages_in_chinese_keep_no_english_in_their_chrome(hub, path):
     from hub.contract.messages import InboundMessage, Sender
     from hub.ingest.pipeline import ingest
+    from hub.notifications import notify
+    from hub.store.db import write_tx
 
     stored = ingest(hub.engine, InboundMessage(channel="email", external_id="<zh-1@example.com>", subject="Parcel",
                                                sender=Sender("ana@example.com", "Ana Silva"), text="Where is my parcel?"))
+    with write_tx(hub.engine) as conn:  # the notifications list shows one (its text is a button)
+        notify(conn, hub.ids["admin"], "assignment", f"Conversation #{stored.conversation_id} was assigned to you",
+               dedupe_key="zh-test", conversation_id=stored.conversation_id)
     path = path.format(conversation=stored.conversation_id, customer=stored.customer_id)
     await _sign_in(hub, "admin@example.com", "admin password", headers=ZH)
     resp = await hub.get(path, headers=ZH)
@@ -210,6 +218,57 @@ async def test_key_pages_in_chinese_keep_no_english_in_their_chrome(hub, path):
     assert "收件箱" in chrome, path
     left = ENGLISH.findall(chrome)
     assert not left, f"{path}: {left}"
+
+
+async def test_notifications_are_stored_in_english_and_shown_in_the_agents_language(hub):
+    from hub.notifications import notify
+    from hub.store.db import write_tx
+
+    with write_tx(hub.engine) as conn:
+        notify(conn, hub.ids["agent"], "assignment", "Conversation #7 was assigned to you (rule: key customers)",
+               dedupe_key="a", conversation_id=None)
+        notify(conn, hub.ids["agent"], "mention", "Ada Admin mentioned you in conversation #7: can you call her?",
+               dedupe_key="b", conversation_id=None)
+        notify(conn, hub.ids["agent"], "sla_warning", "SLA warning on conversation #7: first response due 2026-12-04 10:00 UTC",
+               dedupe_key="c", conversation_id=None)
+        notify(conn, hub.ids["agent"], "snooze_back", "Something new the hub may say one day", dedupe_key="d")
+    await _sign_in(hub, "agent@example.com", "agent password", headers=ZH)
+    page = await (await hub.get("/inbox/notifications/all", headers=ZH)).text()
+    assert "会话 #7 已分配给你（rule: key customers）" in page
+    assert "Ada Admin 在会话 #7 中提到了你：can you call her?" in page
+    assert "会话 #7 的 SLA 预警：首次响应将于 2026-12-04 10:00 UTC 到期" in page
+    assert "Something new the hub may say one day" in page  # an unknown text is shown as stored
+    bell = await (await hub.get("/inbox/notifications", headers=ZH)).json()
+    assert "会话 #7 已分配给你（rule: key customers）" in [n["text"] for n in bell["items"]]
+    resp = await hub.post("/inbox/language", data={"language": "en", "_csrf": csrf_of(page)}, allow_redirects=False)
+    assert resp.status == 303
+    page = await (await hub.get("/inbox/notifications/all")).text()
+    assert "Conversation #7 was assigned to you (rule: key customers)" in page
+
+
+def test_every_word_the_scripts_ask_for_is_in_the_pages_words():
+    """static/*.js show words with T(name, English): every name must be in _i18n.html, which the
+    Chinese pages render (else the script shows the English)."""
+    templates = ROOT / "hub" / "web" / "inbox" / "templates"
+    block = (templates / "_i18n.html").read_text()
+    named = set(re.findall(r'^\s*"([a-z0-9-]+)": _\(', block, re.M))
+    for script in (ROOT / "hub" / "web" / "inbox" / "static").glob("*.js"):
+        asked = set(re.findall(r'\bT\("([^"]+)", "', script.read_text()))
+        assert asked <= named, f"{script.name}: {sorted(asked - named)}"
+    assert '{% include "_i18n.html" %}' in (templates / "base.html").read_text()
+
+
+async def test_chinese_pages_give_their_scripts_the_words_and_english_pages_need_none(hub):
+    import json
+
+    await _sign_in(hub, "agent@example.com", "agent password", headers=ZH)
+    page = await (await hub.get("/inbox", headers=ZH)).text()
+    words = json.loads(re.search(r'<script type="application/json" id="i18n">(.*?)</script>', page, re.S).group(1))
+    assert words["reply-sent"] == "回复已发送。" and words["resolved"] == "已解决"
+    assert words["name-is-viewing-this-conversation"] == "%(name)s 正在查看此会话。"  # the script fills the name
+    resp = await hub.post("/inbox/language", data={"language": "en", "_csrf": csrf_of(page)}, allow_redirects=False)
+    assert resp.status == 303
+    assert 'id="i18n"' not in await (await hub.get("/inbox")).text()
 
 
 # --- customers' pages and messages in their language ------------------------------------------------------

@@ -126,6 +126,36 @@ async def test_an_agent_reads_the_inbox_in_chinese_and_switches_to_english_and_b
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+async def test_the_scripts_speak_the_pages_language(hub, browser, viewport):
+    """What the scripts write themselves (the bulk bar's hint, the bell's label, the composer's
+    notice) comes from the page's words: Chinese for an agent reading in Chinese."""
+    from playwright.async_api import expect
+
+    from hub.contract.messages import InboundMessage, Sender
+    from hub.ingest.pipeline import ingest
+
+    stored = ingest(hub.engine, InboundMessage(channel="email", external_id="<zh-js@example.com>", subject="Parcel",
+                                               sender=Sender("ana@example.com", "Ana Silva"), text="Where is my parcel?"))
+    page = await new_page(browser, viewport, "zh-CN")
+    await page.goto(f"{hub.base}/inbox/login")
+    await page.get_by_label("邮箱").fill("ada@example.com")
+    await page.get_by_label("密码").fill("ada password")
+    await page.get_by_role("button", name="登录").click()
+    await page.get_by_role("button", name="退出登录").wait_for()
+
+    await page.locator("#bulk-apply").click()  # nothing picked: the script says so
+    await expect(page.locator("#bulk-count")).to_have_text("请先至少选择一个会话。")
+    await expect(page.locator("[data-notifications]")).to_have_attribute("aria-label", "通知，0 条未读")
+
+    await page.goto(f"{hub.base}/inbox/c/{stored.conversation_id}")
+    await page.locator("#note-text").fill("客户来电，稍后回电")
+    await page.get_by_role("button", name="添加备注").click()
+    await expect(page.locator("#workspace-status")).to_have_text("备注已添加。")
+    await page.screenshot(path=str(SCREENSHOTS / f"i18n-scripts-zh-{viewport['width']}.png"))
+    assert not [e for e in page.console_errors if "Content Security Policy" in e]
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 async def test_the_web_form_follows_the_visitors_browser(hub, browser, viewport):
     page = await new_page(browser, viewport, "zh-CN")
     await page.goto(f"{hub.base}/forms/contact")

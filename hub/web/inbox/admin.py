@@ -178,9 +178,9 @@ async def article_edit(request: web.Request) -> web.Response:
     article_id = int_param(request.match_info["id"], "article id")
     article = await db(kb.get_article, request.app[ENGINE], article_id)
     usage = (await db(editor.usage, request.app[ENGINE], [article_id]))[article_id]
-    notice = {"saved": "Saved as a draft.", "published": "Published: suggestions use it now.",
-              "unpublished": "Unpublished: it is a draft again and no longer suggested.",
-              "created": "Created."}.get(request.query.get("done", ""))
+    notice = {"saved": _("Saved as a draft."), "published": _("Published: suggestions use it now."),
+              "unpublished": _("Unpublished: it is a draft again and no longer suggested."),
+              "created": _("Created.")}.get(request.query.get("done", ""))
     return _editor(request, who, article, notice=notice, usage=usage)
 
 
@@ -208,7 +208,7 @@ async def article_post(request: web.Request) -> web.Response:
         await follow(request.app, article_id)
         raise web.HTTPSeeOther("/inbox/admin/kb?done=deleted")
     if action not in _WANTS:
-        raise RejectedInput("unknown action")
+        raise RejectedInput(_("unknown action"))
     published = _WANTS[action]
     if article is None and published is None:
         published = False  # a new article is a draft until someone publishes it
@@ -237,7 +237,7 @@ async def article_preview(request: web.Request) -> web.Response:
 
     body = str(form.get("body") or "")
     if len(body) > 200_000:
-        raise RejectedInput("the article is longer than 200,000 characters")
+        raise RejectedInput(_("the article is longer than 200,000 characters"))
     fmt = "text" if form.get("format") == "text" else "markdown"
     html = await db(editor.render_markdown, body, fmt)
     return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})

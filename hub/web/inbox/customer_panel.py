@@ -16,6 +16,7 @@ from aiohttp import web
 
 from hub.auth import accounts as auth
 from hub.contract.errors import HubError, RejectedInput
+from hub.contract.i18n import gettext as _
 from hub.conversations import mentions
 from hub.customers import duplicates, panel
 from hub.customers import profiles as customers
@@ -23,6 +24,7 @@ from hub.notifications import store as notifications
 from hub.scm import customer_orders
 from hub.web.errors import from_hub_error
 from hub.web.inbox.common import CSRF_FIELD, agent, form_of, int_param, page, render
+from hub.web.inbox.words import notifications_shown
 from hub.web.keys import ENGINE, SCM_SERVICES
 
 
@@ -56,7 +58,7 @@ def _apply(engine, customer_id: int, form, who: auth.Principal) -> None:
     def field(name: str) -> str:
         value = form.get(name)
         if value is None or not isinstance(value, str):
-            raise RejectedInput(f"the form needs {name}")
+            raise RejectedInput(_("the form needs %(field)s") % {"field": name})
         return value
 
     if action == "rename":
@@ -78,8 +80,8 @@ def _apply(engine, customer_id: int, form, who: auth.Principal) -> None:
     elif action == "untag":
         panel.remove_tag(engine, customer_id, field("tag"), who)
     else:
-        raise RejectedInput("action must be one of: rename, add_address, remove_address, note, delete_note, attribute, "
-                            "remove_attribute, tag, untag")
+        raise RejectedInput(_("action must be one of: rename, add_address, remove_address, note, delete_note, attribute, "
+                            "remove_attribute, tag, untag"))
 
 
 def _from_script(request: web.Request) -> bool:
@@ -146,7 +148,7 @@ async def people(request: web.Request) -> web.Response:
 async def my_notifications(request: web.Request) -> web.Response:
     """GET /inbox/notifications: the signed-in agent's notifications (JSON for the bell)."""
     who = agent(request)
-    return web.json_response(await db(notifications.list_for, request.app[ENGINE], who.id, limit=20),
+    return web.json_response(notifications_shown(await db(notifications.list_for, request.app[ENGINE], who.id, limit=20)),
                              headers={"Cache-Control": "no-store"})
 
 
@@ -164,7 +166,7 @@ async def mark_read(request: web.Request) -> web.Response:
             return from_hub_error(exc)
         raise
     if "application/json" in request.headers.get("Accept", ""):
-        return web.json_response(await db(notifications.list_for, request.app[ENGINE], who.id, limit=20),
+        return web.json_response(notifications_shown(await db(notifications.list_for, request.app[ENGINE], who.id, limit=20)),
                                  headers={"Cache-Control": "no-store"})
     go = form.get("go")
     target = f"/inbox/c/{int_param(go, 'go')}" if go else "/inbox"
@@ -175,7 +177,7 @@ async def mark_read(request: web.Request) -> web.Response:
 async def notifications_page(request: web.Request) -> web.Response:
     """GET /inbox/notifications/all: the list as a page (the bell's link without JavaScript)."""
     who = agent(request)
-    data = await db(notifications.list_for, request.app[ENGINE], who.id, limit=100)
+    data = notifications_shown(await db(notifications.list_for, request.app[ENGINE], who.id, limit=100))
     return render(request, "notifications.html", {"who": who, "csrf": who.csrf_token, "csrf_field": CSRF_FIELD, **data})
 
 

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from hub.contract import clock
 from hub.contract.errors import HubError, RejectedInput
+from hub.contract.i18n import gettext as _
 from hub.conversations import bulk, tags
 from hub.conversations import snooze as snoozing
 from hub.conversations.routes import changed_all
@@ -58,7 +59,7 @@ def _ids(form) -> list[int]:
     if isinstance(raw, str):
         raw = raw.split(",")
     if len(raw) > bulk.MAX_BULK:
-        raise RejectedInput(f"at most {bulk.MAX_BULK} conversations at once")
+        raise RejectedInput(_("at most %(num)s conversations at once") % {"num": bulk.MAX_BULK})
     return [int_param(str(i).strip(), "conversation id") for i in raw if str(i).strip()]
 
 

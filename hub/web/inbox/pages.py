@@ -271,12 +271,12 @@ def _sla_panel(timers: dict) -> dict:
         span = inbox_list.span(left)
         if not t["running"]:
             t["state"] = "met" if t["met"] else ("missed" if t["met"] is False else "stopped")
-            t["label"] = {"met": "met", "missed": "missed"}.get(t["state"], "stopped")
+            t["label"] = {"met": _("met"), "missed": _("missed")}.get(t["state"], _("stopped"))
         elif t["breached"]:
-            t["state"], t["label"] = "overdue", f"overdue by {span} business time"
+            t["state"], t["label"] = "overdue", _("overdue by %(span)s business time") % {"span": span}
         else:
             t["state"] = "warning" if t["warning"] else "ok"
-            t["label"] = f"{span} business time left"
+            t["label"] = _("%(span)s business time left") % {"span": span}
     return timers
 
 
@@ -554,7 +554,7 @@ async def post_availability(request: web.Request) -> web.Response:
     form = await form_of(request, who)
     raw = str(form.get("available") or "")
     if raw not in ("true", "false"):
-        raise RejectedInput("available must be true or false")
+        raise RejectedInput(_("available must be true or false"))
     await db(assignment.set_availability, request.app[ENGINE], who.id, raw == "true", who)
     back = safe_next(request.headers.get("Referer", "").partition(request.host)[2] or None)
     raise web.HTTPSeeOther(back)

@@ -2,6 +2,12 @@
 // (POST /inbox/admin/kb/preview), so what the preview shows is what the article will show.
 (function () {
   "use strict";
+  // The page's words in its language: base.html renders them as JSON (#i18n, _i18n.html) by a short
+  // name; the English here is the source and what an English page shows.
+  var WORDS = (function () { try { return JSON.parse(document.getElementById("i18n").textContent) || {}; } catch (e) { return {}; } })();
+  function T(name, english, values) {
+    return (WORDS[name] || english).replace(/%\((\w+)\)s/g, function (m, k) { return values && k in values ? String(values[k]) : m; });
+  }
   var form = document.querySelector("[data-kb-editor]");
   if (!form) return;
   var body = form.querySelector("#kb-body"), format = form.querySelector("#kb-format"), preview = document.getElementById("kb-preview");
@@ -28,7 +34,7 @@
   if (button) button.hidden = true; // the preview follows the typing
   form.addEventListener("submit", function (event) {
     var action = event.submitter && event.submitter.value;
-    if (action === "delete" && !window.confirm("Delete this article? It is no longer suggested, and its feedback goes too.")) {
+    if (action === "delete" && !window.confirm(T("delete-this-article-it-is", "Delete this article? It is no longer suggested, and its feedback goes too."))) {
       event.preventDefault();
     }
   });

@@ -3,6 +3,12 @@
 // old one in place. Without this script the same forms post and redirect.
 (function () {
   "use strict";
+  // The page's words in its language: base.html renders them as JSON (#i18n, _i18n.html) by a short
+  // name; the English here is the source and what an English page shows.
+  var WORDS = (function () { try { return JSON.parse(document.getElementById("i18n").textContent) || {}; } catch (e) { return {}; } })();
+  function T(name, english, values) {
+    return (WORDS[name] || english).replace(/%\((\w+)\)s/g, function (m, k) { return values && k in values ? String(values[k]) : m; });
+  }
 
   function panelOf(node) { return node.closest ? node.closest("[data-customer-panel]") : null; }
 
@@ -54,11 +60,11 @@
       return resp.json().then(function (body) {
         var err = body.error || {};
         var detail = err.detail || {};
-        say(panel, err.message || "That did not work.",
-            detail.merge_review ? { href: detail.merge_review, text: "Review merging customer #" + detail.customer_id + " into this one" } : null);
-      }, function () { say(panel, "That did not work (" + resp.status + ")."); });
+        say(panel, err.message || T("that-did-not-work", "That did not work."),
+            detail.merge_review ? { href: detail.merge_review, text: T("review-merging-customer-id-into", "Review merging customer #%(id)s into this one", { id: detail.customer_id }) } : null);
+      }, function () { say(panel, T("that-did-not-work-status", "That did not work (%(status)s).", { status: resp.status })); });
     }).catch(function () {
-      say(panel, "The hub could not be reached; nothing was changed.", null);
+      say(panel, T("the-hub-could-not-be", "The hub could not be reached; nothing was changed."), null);
     }).then(function () {
       Array.prototype.forEach.call(buttons, function (b) { b.disabled = false; });
     });

@@ -5,6 +5,12 @@
 // forms post and redirect.
 (function () {
   "use strict";
+  // The page's words in its language: base.html renders them as JSON (#i18n, _i18n.html) by a short
+  // name; the English here is the source and what an English page shows.
+  var WORDS = (function () { try { return JSON.parse(document.getElementById("i18n").textContent) || {}; } catch (e) { return {}; } })();
+  function T(name, english, values) {
+    return (WORDS[name] || english).replace(/%\((\w+)\)s/g, function (m, k) { return values && k in values ? String(values[k]) : m; });
+  }
   var body = document.body;
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var csrf = csrfMeta ? csrfMeta.content : "";
@@ -118,10 +124,10 @@
       put("priority", state.priority);
       put("assignee", state.assignee_id ? String(state.assignee_id) : "none", state.assignee_name);
       var status = document.getElementById("shown-status"), priority = document.getElementById("shown-priority");
-      if (status) { status.textContent = state.status; status.className = "status status-" + state.status; }
-      if (priority) { priority.textContent = state.priority; priority.className = "prio prio-" + state.priority; }
+      if (status) { status.textContent = T(state.status, state.status); status.className = "status status-" + state.status; }
+      if (priority) { priority.textContent = T(state.priority, state.priority); priority.className = "prio prio-" + state.priority; }
       return Object.keys(fields).filter(function (f) { return before[f] !== form.elements["was_" + f].value; })
-        .map(function (f) { return f + " " + label(f); });
+        .map(function (f) { return T("field-value", "%(field)s %(value)s", { field: T(f, f), value: label(f) }); });
     }
 
     function answer(response) {
@@ -136,8 +142,7 @@
         // The panel showed a newer state after the agent picked this value: their choice was
         // made on what is no longer there.
         select.value = form.elements["was_" + field].value;
-        say("Not saved: this conversation changed while you were choosing, and shows its current state now. " +
-            "Make your change again if it still holds.", "error");
+        say(T("not-saved-this-conversation-changed", "Not saved: this conversation changed while you were choosing, and shows its current state now. Make your change again if it still holds."), "error");
         return null;
       }
       if (value === form.elements["was_" + field].value) return null;
@@ -148,7 +153,7 @@
       return post(form.action, data).then(answer).then(function (r) {
         if (r.ok && r.data.state) {
           show(r.data.state);
-          say("Saved: " + field + " " + label(field) + ".", "saved");
+          say(T("saved-field-value", "Saved: %(field)s %(value)s.", { field: T(field, field), value: label(field) }), "saved");
           if (onSaved) onSaved(field, r.data.state);
         } else if (r.status === 409 && r.data.state) {
           views += 1;
@@ -157,12 +162,12 @@
         } else {
           select.value = form.elements["was_" + field].value;
           say((r.data.error && r.data.error.message) ||
-              (r.signedOut ? "Not saved: your session ended. Reload the page and sign in again."
-                           : "Not saved (the hub answered " + r.status + ")."), "error");
+              (r.signedOut ? T("not-saved-your-session-ended", "Not saved: your session ended. Reload the page and sign in again.")
+                           : T("not-saved-the-hub-answered", "Not saved (the hub answered %(status)s).", { status: r.status })), "error");
         }
       }, function () {
         select.value = form.elements["was_" + field].value;
-        say("Not saved: the hub could not be reached. Try again.", "error");
+        say(T("not-saved-the-hub-could", "Not saved: the hub could not be reached. Try again."), "error");
       }).then(function () { body.dataset.saving = "off"; });
     }
 
@@ -180,7 +185,7 @@
           if (!state || !(state.version > version())) return;
           views += 1;
           var changed = show(state);
-          if (changed.length) say("Changed meanwhile: " + changed.join(", ") + ".", "");
+          if (changed.length) say(T("changed-meanwhile-changes", "Changed meanwhile: %(changes)s.", { changes: changed.join(T("comma", ", ")) }), "");
         })
         .catch(function () { /* the next news tries again */ });
     }
@@ -199,9 +204,11 @@
   // server wrote as a plain date ("2026-12-04 14:05 UTC") or an age ("5 min") is rewritten, relative
   // where that reads better; any other (an SLA label) keeps its words and gains the exact time.
   var ABSOLUTE = /^\d{4}-\d\d-\d\d \d\d:\d\d UTC$/, AGE = /^(\d+ (y|mo|d|h|min)|now)$/;
-  var fullFormat = window.Intl ? new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "long" }) : null;
-  var shortFormat = window.Intl ? new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" }) : null;
-  var relative = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(undefined, { numeric: "auto" }) : null;
+  // Times in the page's language (the agent's choice), not the browser's.
+  var pageLang = document.documentElement.lang || undefined;
+  var fullFormat = window.Intl ? new Intl.DateTimeFormat(pageLang, { dateStyle: "full", timeStyle: "long" }) : null;
+  var shortFormat = window.Intl ? new Intl.DateTimeFormat(pageLang, { dateStyle: "medium", timeStyle: "short" }) : null;
+  var relative = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(pageLang, { numeric: "auto" }) : null;
 
   function instant(text) {
     var iso = String(text).trim().replace(" ", "T");
@@ -328,7 +335,7 @@
             if (heading) { heading.tabIndex = -1; heading.focus({ preventScroll: true }); }
           }
         });
-      }, function () { say("The conversation could not be loaded: the hub could not be reached."); })
+      }, function () { say(T("the-conversation-could-not-be", "The conversation could not be loaded: the hub could not be reached.")); })
       .then(function () { body.dataset.loading = "off"; });
   }
 
@@ -353,7 +360,7 @@
       for (var n = 0; n < following.length && !next; n++) next = byId[following[n]] || null;
       if (!next && !following.length) next = list[Math.min(Math.max(0, lastIndex), list.length - 1)] || null;
     }
-    if (!next) { say("No more conversations in this view."); showList(true); return null; }
+    if (!next) { say(T("no-more-conversations-in-this", "No more conversations in this view.")); showList(true); return null; }
     open(next.dataset.id);
     return next.dataset.id;
   }
@@ -399,13 +406,13 @@
       var text = (main.textContent || "").replace(/\s+/g, " ").trim();
       if (text) return text;
     } catch (e) { /* fall through */ }
-    return "The hub answered " + status + ".";
+    return T("the-hub-answered-status", "The hub answered %(status)s.", { status: status });
   }
 
   function jsonError(r) {
     return r.json().then(function (data) {
-      return (data.error && data.error.message) || ("The hub answered " + r.status + ".");
-    }, function () { return "The hub answered " + r.status + "."; });
+      return (data.error && data.error.message) || T("the-hub-answered-status", "The hub answered %(status)s.", { status: r.status });
+    }, function () { return T("the-hub-answered-status", "The hub answered %(status)s.", { status: r.status }); });
   }
 
   // --- the open conversation ------------------------------------------------------------------
@@ -425,12 +432,13 @@
       viewers.forEach(function (v) {
         if (String(v.agent_id) === me) return;
         var p = document.createElement("p");
-        p.textContent = v.name + (v.typing ? " is typing a reply." : " is viewing this conversation.");
+        p.textContent = (v.typing ? T("name-is-typing-a-reply", "%(name)s is typing a reply.", { name: v.name })
+                               : T("name-is-viewing-this-conversation", "%(name)s is viewing this conversation.", { name: v.name }));
         collision.appendChild(p);
         if (v.typing) {
           // The typing flag lapses on its own unless the other page renews it.
           clearTimeout(typingTimers[v.agent_id]);
-          typingTimers[v.agent_id] = setTimeout(function () { p.textContent = v.name + " is viewing this conversation."; }, 6500);
+          typingTimers[v.agent_id] = setTimeout(function () { p.textContent = T("name-is-viewing-this-conversation", "%(name)s is viewing this conversation.", { name: v.name }); }, 6500);
         }
       });
     }
@@ -504,12 +512,12 @@
             area.value = "";
             r.json().then(function (data) { current.refreshSide.take(data.state); }, function () { current.refreshSide(); });
             current.refreshTimeline();
-            say(form.id === "reply-form" ? "Reply sent." : "Note added.");
+            say(form.id === "reply-form" ? T("reply-sent", "Reply sent.") : T("note-added", "Note added."));
             return;
           }
-          if (r.redirected) { error.textContent = "Not sent: your session ended. Sign in again in another tab, then send."; return; }
-          return jsonError(r).then(function (text) { error.textContent = "Not sent: " + text; });
-        }, function () { error.textContent = "Not sent: the hub could not be reached. Try again."; })
+          if (r.redirected) { error.textContent = T("not-sent-your-session-ended", "Not sent: your session ended. Sign in again in another tab, then send."); return; }
+          return jsonError(r).then(function (text) { error.textContent = T("not-sent-problem", "Not sent: %(problem)s", { problem: text }); });
+        }, function () { error.textContent = T("not-sent-the-hub-could", "Not sent: the hub could not be reached. Try again."); })
           .then(function () { button.disabled = false; });
       });
     });
@@ -542,7 +550,7 @@
     menu.className = "macro-menu";
     menu.id = "macro-menu";
     menu.setAttribute("role", "listbox");
-    menu.setAttribute("aria-label", "Canned responses");
+    menu.setAttribute("aria-label", T("canned-responses", "Canned responses"));
     menu.hidden = true;
     area.parentNode.insertBefore(menu, area.nextSibling);
     area.setAttribute("aria-controls", "macro-menu");
@@ -616,7 +624,7 @@
         button.addEventListener("click", function () {
           if (reply) insertAt(reply, button.dataset.text);
           button.disabled = true;
-          button.textContent = "Inserted";
+          button.textContent = T("inserted", "Inserted");
           feedback(button, "used");
         });
       });
@@ -624,9 +632,9 @@
         button.addEventListener("click", function () {
           button.disabled = true;
           feedback(button, "not_helpful").then(function (r) {
-            button.textContent = r.ok ? "Marked not helpful" : "Not recorded (" + r.status + ")";
+            button.textContent = r.ok ? T("marked-not-helpful", "Marked not helpful") : T("not-recorded-status", "Not recorded (%(status)s)", { status: r.status });
             if (!r.ok) button.disabled = false;
-          }, function () { button.disabled = false; button.textContent = "Not recorded: try again"; });
+          }, function () { button.disabled = false; button.textContent = T("not-recorded-try-again", "Not recorded: try again"); });
         });
       });
       scope.querySelectorAll("button.insert-draft").forEach(function (button) {
@@ -684,7 +692,7 @@
           if (r.ok && match) return open(match[1], { push: !current || match[1] !== current.id, focus: false });
           if (r.ok) { window.location.href = r.url; return; }
           return r.text().then(function (html) { error.textContent = errorText(html, r.status); });
-        }, function () { error.textContent = "Not done: the hub could not be reached. Try again."; });
+        }, function () { error.textContent = T("not-done-the-hub-could", "Not done: the hub could not be reached. Try again."); });
       });
     });
   }
@@ -756,7 +764,7 @@
       } else if (key === "s") {
         if (!current) done = false;
         else if (typeof workspace.snooze === "function") workspace.snooze(current.id);
-        else say("Snooze is not available here yet.");
+        else say(T("snooze-is-not-available-here", "Snooze is not available here yet."));
       } else if (key === "/") {
         var search = document.getElementById("q");
         if (search) { showPane("list"); search.focus(); } else done = false;

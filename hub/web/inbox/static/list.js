@@ -3,6 +3,12 @@
 // redirect); with it, forms post with fetch and the page is updated in place.
 (function () {
   "use strict";
+  // The page's words in its language: base.html renders them as JSON (#i18n, _i18n.html) by a short
+  // name; the English here is the source and what an English page shows.
+  var WORDS = (function () { try { return JSON.parse(document.getElementById("i18n").textContent) || {}; } catch (e) { return {}; } })();
+  function T(name, english, values) {
+    return (WORDS[name] || english).replace(/%\((\w+)\)s/g, function (m, k) { return values && k in values ? String(values[k]) : m; });
+  }
   if (window.serviceHubList) return;  // a page may include it with the list and with the tag editor
   window.serviceHubList = true;
   var meta = document.querySelector('meta[name="csrf-token"]');
@@ -20,7 +26,7 @@
   }
 
   function problem(result) {
-    return (result.body && result.body.error && result.body.error.message) || "That did not work; try again.";
+    return (result.body && result.body.error && result.body.error.message) || T("that-did-not-work-try", "That did not work; try again.");
   }
 
   // A preset's end in the agent's own time zone (the server's presets count in UTC).
@@ -95,7 +101,7 @@
 
     bulk.addEventListener("submit", function (ev) {
       ev.preventDefault();
-      if (!picked.size) { showCount("Select at least one conversation first."); return; }
+      if (!picked.size) { showCount(T("select-at-least-one-conversation", "Select at least one conversation first.")); return; }
       if (action.value === "snooze") fillUntil(bulk);
       // The rows' own boxes belong to this form too (form="bulk"); send the kept set instead.
       var data = [];
@@ -111,10 +117,11 @@
           if (!result.ok) { showCount(problem(result)); return; }
           var failed = result.body.results.filter(function (x) { return !x.ok; });
           picked.clear();
-          var text = result.body.done + " changed" + (failed.length ? "; " + failed.length + " not: " + failed[0].error.message : ".");
+          var text = failed.length ? T("done-changed-failed-not-problem", "%(done)s changed; %(failed)s not: %(problem)s", { done: result.body.done, failed: failed.length, problem: failed[0].error.message })
+                               : T("done-changed", "%(done)s changed.", { done: result.body.done });
           return refresh().then(function () { showCount(text); });
         })
-        .catch(function () { showCount("The change could not be sent; check the connection and try again."); });
+        .catch(function () { showCount(T("the-change-could-not-be", "The change could not be sent; check the connection and try again.")); });
     });
   }
 
@@ -143,7 +150,7 @@
       if (!result.ok) { window.alert(problem(result)); return; }
       if (form.classList.contains("snooze-form")) {
         var shown = document.getElementById("shown-status");
-        if (shown) { shown.textContent = "snoozed"; shown.className = "status status-snoozed"; }
+        if (shown) { shown.textContent = T("snoozed", "snoozed"); shown.className = "status status-snoozed"; }
         document.dispatchEvent(new CustomEvent("conversation:snoozed", { detail: result.body }));
       }
       return reloadEditor(id).then(function () {

@@ -3,6 +3,12 @@
 // Without this script "@Name" still works when typed, and the bell is a link to the list.
 (function () {
   "use strict";
+  // The page's words in its language: base.html renders them as JSON (#i18n, _i18n.html) by a short
+  // name; the English here is the source and what an English page shows.
+  var WORDS = (function () { try { return JSON.parse(document.getElementById("i18n").textContent) || {}; } catch (e) { return {}; } })();
+  function T(name, english, values) {
+    return (WORDS[name] || english).replace(/%\((\w+)\)s/g, function (m, k) { return values && k in values ? String(values[k]) : m; });
+  }
   var body = document.body;
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var csrf = csrfMeta ? csrfMeta.content : "";
@@ -121,7 +127,7 @@
   function render(data) {
     count.textContent = String(data.unread);
     count.hidden = !data.unread;
-    bell.setAttribute("aria-label", "Notifications, " + data.unread + " unread");
+    bell.setAttribute("aria-label", T("notifications-num-unread", "Notifications, %(num)s unread", { num: data.unread }));
     menu.textContent = "";
     var list = document.createElement("ul");
     (data.items || []).forEach(function (n) {
@@ -141,7 +147,7 @@
     if (!list.children.length) {
       var empty = document.createElement("p");
       empty.className = "muted";
-      empty.textContent = "Nothing for you yet.";
+      empty.textContent = T("nothing-for-you-yet", "Nothing for you yet.");
       menu.appendChild(empty);
     } else {
       menu.appendChild(list);
@@ -149,7 +155,7 @@
     var all = document.createElement("button");
     all.type = "button";
     all.className = "mark-all";
-    all.textContent = "Mark all read";
+    all.textContent = T("mark-all-read", "Mark all read");
     all.disabled = !data.unread;
     all.addEventListener("click", function () { markRead([]); });
     menu.appendChild(all);
