@@ -164,8 +164,10 @@ async def test_a_click_on_a_row_survives_a_live_refresh_of_the_list(hub, browser
     await (await first.value).finished()  # the refresh the stream's hello asks for
 
     # the agent presses on a row; a new conversation arrives and the list refreshes before release
-    box = await page.get_by_role("link", name="Delivery to Lagos").bounding_box()
-    await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    # on the link's first line: a link that wraps has gaps inside its bounding box
+    box = await page.get_by_role("link", name="Delivery to Lagos").evaluate(
+        "el => { const r = el.getClientRects()[0]; return {x: r.x, y: r.y, width: r.width, height: r.height}; }")
+    await page.mouse.move(box["x"] + min(box["width"] / 2, 40), box["y"] + box["height"] / 2)
     await page.mouse.down()
     async with page.expect_response(lambda r: "/inbox/rows" in r.url) as refresh:
         await post_message(hub, kettle_lid("while-pressed"))
