@@ -10,8 +10,6 @@ him to the conversation with the notification read.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import re
 import shutil
 
@@ -25,12 +23,8 @@ from hub.ingest.pipeline import ingest
 from hub.store.db import make_engine, write_tx
 from hub.store.models import ScmFact, utcnow
 from hub.web.app import create_app
-from tests.conftest import need
 from tests.support.serverproc import free_port
 
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--no-first-run", "--disable-sync"]
 SIZES = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 
 pytestmark = pytest.mark.timeout(180)
@@ -66,20 +60,6 @@ async def hub(tmp_path, sqlite_template):
     yield server
     await server.close()
     engine.dispose()
-
-
-@pytest.fixture
-async def browser():
-    need(os.path.exists(CHROMIUM), f"{CHROMIUM} is not installed (apt-get install chromium)")
-    need(importlib.util.find_spec("playwright") is not None, "the playwright package is not installed")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 async def signed_in(browser, base, email, password, viewport):

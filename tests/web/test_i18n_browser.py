@@ -5,8 +5,6 @@ the agent whatever the browser says. The public web form follows the visitor's b
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,12 +16,8 @@ from hub.auth.accounts import create_agent
 from hub.config.settings import Settings
 from hub.store.db import make_engine
 from hub.web.app import create_app
-from tests.conftest import need
 from tests.support.serverproc import free_port
 
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--no-first-run", "--disable-sync"]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 SCREENSHOTS = Path(tempfile.gettempdir()) / "servicehub-screenshots"
@@ -48,20 +42,6 @@ async def hub(tmp_path, sqlite_template):
     yield server
     await server.close()
     engine.dispose()
-
-
-@pytest.fixture
-async def browser():
-    need(os.path.exists(CHROMIUM), f"{CHROMIUM} is not installed (apt-get install chromium)")
-    need(importlib.util.find_spec("playwright") is not None, "the playwright package is not installed")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 async def new_page(browser, viewport, locale):

@@ -10,8 +10,6 @@ an agent's screen shows the stored message).
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import os
 import re
 import shutil
 
@@ -26,13 +24,10 @@ from hub.config.settings import Settings
 from hub.conversations.queries import get_conversation
 from hub.store.db import make_engine
 from hub.web.app import create_app
-from tests.conftest import need
+from tests.support.browser import chromium
 from tests.support.serverproc import free_port
 from tests.support.webform import PNG
 
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--no-first-run", "--disable-sync"]
 XSS = '<script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
 
 pytestmark = pytest.mark.timeout(60)
@@ -61,16 +56,8 @@ async def hub(tmp_path, sqlite_template):
 
 @pytest.fixture
 async def browser():
-    need(os.path.exists(CHROMIUM), f"{CHROMIUM} is not installed (apt-get install chromium)")
-    need(importlib.util.find_spec("playwright") is not None, "the playwright package is not installed")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
+    async with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
