@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-from sqlalchemy import Engine, Text, bindparam, cast, func, or_, select, text, update
+from sqlalchemy import Engine, Text, bindparam, cast, delete, func, or_, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from hub.conversations.search.message_index import index_all_messages
@@ -43,7 +43,7 @@ from hub.privacy import (
     rows_of,
 )
 from hub.store.db import SEARCH_TEXT, index_search_queue, is_sqlite, write_tx
-from hub.store.models import Attachment, Conversation, Direction, Mention, Message, ReadMark
+from hub.store.models import Attachment, Conversation, ConversationTag, Direction, Mention, Message, ReadMark
 from hub.store.sql import like_pattern
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ message_t = Message.__table__
 attachment_t = Attachment.__table__
 read_t = ReadMark.__table__
 mention_t = Mention.__table__
+tag_t = ConversationTag.__table__
 
 ERASED_TEXT = ""
 # Metadata that says nothing about who wrote it, kept for the intent figures.
@@ -194,6 +195,18 @@ def export_mentions(ex: Export) -> None:
                                          .order_by(mention_t.c.id))
 
 
+def export_tags(ex: Export) -> None:
+    ex.per_conversation["tags"] = rows_of(ex.conn, select(tag_t).where(among(tag_t.c.conversation_id, ex.subject.conversation_ids))
+                                          .order_by(tag_t.c.id))
+
+
+def erase_tags(er: Erasure) -> None:
+    """Tags are free text agents typed about the conversation ("chloe-vip"): they go with what the
+    customer wrote; the reports' counts by tag lose these conversations."""
+    er.counts["conversation_tags"] = er.conn.execute(
+        delete(tag_t).where(among(tag_t.c.conversation_id, er.subject.conversation_ids))).rowcount
+
+
 def keep_agents_data(_: Erasure) -> None:
     """Read marks and mentions say which agent read or was named on a conversation: the agents'
     data, nothing the customer wrote (the mentioning note's text is erased with the messages)."""
@@ -240,5 +253,6 @@ register(Message, export=export_messages, erase=erase_messages)
 register(Attachment, export=export_attachments, erase=erase_attachments)
 register(ReadMark, export=export_read_marks, erase=keep_agents_data)
 register(Mention, export=export_mentions, erase=keep_agents_data)
+register(ConversationTag, export=export_tags, erase=erase_tags)
 register_file_use(files_used)
 register_after_erase(purge_search_index)

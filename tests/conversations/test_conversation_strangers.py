@@ -382,7 +382,7 @@ async def test_over_smtp_a_colleague_on_cc_joins_and_the_reply_still_goes_to_the
         html = await (await hub.client.get(f"/inbox/c/{conv['id']}")).text()
         assert f"Bob Builder <span class=\"sender-address\">&lt;{BOB}&gt;</span>" in " ".join(html.split())
         assert "other address" in html
-        label = html[html.index('<label for="reply-text">'):html.index("</label>", html.index('<label for="reply-text">'))]
-        assert "Answer on" in label and f"&lt;{ANA}&gt;" in label
+        to = html[html.index('id="reply-to"'):html.index("</p>", html.index('id="reply-to"'))]
+        assert f'To: <strong class="recipient">{ANA}</strong> by <span class="reply-channel">email</span>' in to
         fragment = await (await hub.client.get(f"/inbox/c/{conv['id']}/timeline")).text()
         assert f"&lt;{BOB}&gt;" in fragment
