@@ -11,6 +11,11 @@ then drives the real app (aiohttp test server in this process, an agent's sessio
 - live: a change made through the API (a tag added) until its event reaches an open
   /inbox/events stream, p50/p95.
 
+The hub starts as `make run` starts it: the knowledge base loads its model and index in a thread.
+While that import runs (~20 s), Python's full garbage collections pause the event loop for up to
+~0.4 s; once loading is over the hub sets its long-lived objects aside (hub/runtime/heap.py). The
+list page is timed over that start-up window on its own line; the table is measured after it.
+
 Targets: list and conversation p95 < 100 ms, search p95 < 200 ms (server-side), live < 1 s.
 
     .venv/bin/python bench/inbox.py [--conversations 100000] [--messages 300000] [--reps 40]
@@ -137,6 +142,26 @@ async def measure_live(url: str, cookie: str, token: str, ids: list[int]) -> lis
     return lags
 
 
+async def wait_until_loaded(base: str, token: str) -> tuple[float, list[float]]:
+    """Seconds until the knowledge base answers a search (its model and index loaded), and the
+    server-side times of the default list page requested meanwhile."""
+    import aiohttp
+
+    started, during = time.perf_counter(), []
+    async with aiohttp.ClientSession(cookies={"servicehub_session": token}) as session:
+        while True:
+            async with session.get(base + "/api/v1/kb/search?q=refund", headers={"Authorization": f"Bearer {token}"}) as resp:
+                await resp.read()
+                if resp.status == 200:
+                    return time.perf_counter() - started, during
+                assert resp.status == 503, resp.status
+            for _ in range(5):
+                SERVER_MS.clear()
+                async with session.get(base + "/inbox") as resp:
+                    await resp.read()
+                during.append(SERVER_MS[-1])
+
+
 async def run(args) -> None:
     from aiohttp.test_utils import TestServer
 
@@ -167,13 +192,13 @@ async def run(args) -> None:
         token = login(engine, "bench-agent@example.com", "bench password", days=1).token
         engine.dispose()
         settings = Settings(data_dir=work / "data", database_url=url, outbox_inline_worker=False)
-        settings.kb.warm_up = False
         app = create_app(settings, migrate=False)
         app.middlewares.insert(0, timing_middleware())
         server = TestServer(app, host="127.0.0.1", port=0)
         await server.start_server()
         try:
             base = f"http://127.0.0.1:{server.port}"
+            loading_s, during = await wait_until_loaded(base, token)
             rare = RARE_NAME.split()[1].lower()[:6]
             L, S = TARGET_P95_MS, TARGET_SEARCH_P95_MS
             views = [
@@ -214,6 +239,8 @@ async def run(args) -> None:
         finally:
             await server.close()
         say()
+        say(f"start-up: the knowledge base loaded in {loading_s:.1f} s; the default list page meanwhile, {len(during)} requests: "
+            f"server p50 {percentile(during, 50):.1f} ms, p95 {percentile(during, 95):.1f} ms (the table below is after it)")
         say(f"The workspace, {args.conversations:,} conversations, SQLite, {args.reps} requests each "
             f"(server-side handler time; the client's p95 beside it, server and client in one process; ms)")
         say(table(["request", "rows", "server p50", "server p95", "client p95", "target (server p95)"], rows))

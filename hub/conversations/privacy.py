@@ -21,7 +21,9 @@ themselves).
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
+from dataclasses import dataclass
 
 from sqlalchemy import Engine, Text, bindparam, cast, delete, func, or_, select, text, update
 from sqlalchemy.exc import DBAPIError
@@ -63,7 +65,7 @@ RAW_KEY = "raw_sha256"  # a message's raw input as a blob (hub/ingest/pipeline.p
 
 def resolve_conversations(conn, subject: Subject) -> None:
     """Their conversations and messages, the messages they wrote into others' conversations, and
-    others' messages that list one of their email addresses."""
+    others' messages that list one of their addresses (_Listed)."""
     subject.conversation_ids = list(conn.execute(
         select(conversation_t.c.id).where(among(conversation_t.c.customer_id, subject.customer_ids)).order_by(conversation_t.c.id)
     ).scalars())
@@ -75,38 +77,81 @@ def resolve_conversations(conn, subject: Subject) -> None:
     subject.message_ids = own + elsewhere
     subject.messages_elsewhere = elsewhere
     theirs = owned | set(elsewhere)
-    subject.messages_naming = [m for m in _messages_listing(conn, subject) if m not in theirs]
+    subject.messages_naming = [m for m in _messages_listing(conn, subject, _Listed.of(subject)) if m not in theirs]
     subject.audit_targets += [f"conversation:{i}" for i in subject.conversation_ids]
 
 
-def _email_addresses(subject: Subject) -> list[str]:
-    return sorted({a.lower() for a in subject.addresses if "@" in a})
+# Where a message's metadata names a person by a number: a Telegram contact card (user_id), a forward
+# (forward_from.id, forward_origin.sender_user.id). Only under these keys is a number taken for a
+# Telegram user id: elsewhere the same digits are a message id, an update id, an amount.
+_USER_ID_KEYS = ("id", "user_id")
+_PHONE_LIKE = re.compile(r"\+?[\d\s().-]{6,40}")
 
 
-def _messages_listing(conn, subject: Subject) -> list[int]:
-    """Messages whose metadata holds one of their email addresses (read in full: an erasure is rare,
-    and no index can find a text inside a JSON document on both databases)."""
-    addresses = _email_addresses(subject)
-    if not addresses:
+@dataclass(frozen=True)
+class _Listed:
+    """What of theirs another customer's message may list in its metadata: their email addresses
+    (To, Cc, the envelope), their phone numbers (a contact card shared in a chat, a call's parties)
+    and their Telegram user ids (a contact card, a forwarded message)."""
+
+    emails: tuple[str, ...]
+    phones: tuple[str, ...]  # E.164's digits, without the +
+    telegram_ids: tuple[str, ...]
+
+    @classmethod
+    def of(cls, subject: Subject) -> _Listed:
+        # Told apart by their stored forms (hub/contract/addresses.py): the identities themselves
+        # are erased before the messages are.
+        emails = sorted({a.lower() for a in subject.addresses if "@" in a})
+        phones = sorted({a[1:] for a in subject.addresses if a.startswith("+") and a[1:].isdigit()})
+        telegram = sorted({a for a in subject.addresses if a.lstrip("-").isdigit() and len(a) >= 5})
+        return cls(tuple(emails), tuple(phones), tuple(telegram))
+
+    @property
+    def needles(self) -> tuple[str, ...]:
+        """Texts one of which the stored JSON holds wherever it lists them (what the store is searched for)."""
+        return self.emails + self.phones + self.telegram_ids
+
+    def names(self, value, key: str | None = None) -> bool:
+        """Whether a metadata value (under `key`, when in a dict) is one of their addresses."""
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            return False
+        if isinstance(value, int):
+            return key in _USER_ID_KEYS and str(value) in self.telegram_ids
+        low = value.lower()
+        if any(e in low for e in self.emails):
+            return True
+        if self.phones and len(value) <= 40 and _PHONE_LIKE.fullmatch(value):
+            if "".join(c for c in value if c.isdigit()) in self.phones:
+                return True
+        return key in _USER_ID_KEYS and value.strip() in self.telegram_ids
+
+    def about_them(self, value) -> bool:
+        """A record about them (a contact card, a forward's sender): a dict whose id is theirs. It
+        goes whole: its name and username say who they are as much as the id does."""
+        return isinstance(value, dict) and any(self.names(value.get(k), k) for k in _USER_ID_KEYS)
+
+    def without(self, value):
+        """The metadata with every value naming them left out (list items, dict entries, records about them)."""
+        if isinstance(value, dict):
+            return {k: self.without(v) for k, v in value.items() if not self.names(v, k) and not self.about_them(v)}
+        if isinstance(value, list):
+            return [self.without(v) for v in value if not self.names(v) and not self.about_them(v)]
+        return value
+
+
+def _messages_listing(conn, subject: Subject, listed: _Listed) -> list[int]:
+    """Messages whose metadata lists one of their addresses (read in full: an erasure is rare, and
+    no index can find a text inside a JSON document on both databases). A phone number is found
+    as the digits of E.164 (as Telegram and the call records give it), not written with spaces."""
+    if not listed.needles:
         return []
     meta = func.lower(cast(message_t.c["metadata"], Text))
     found = conn.execute(select(message_t.c.id, message_t.c["metadata"].label("meta"))
-                         .where(or_(*(meta.like(like_pattern(a), escape="\\") for a in addresses)))).all()
-    # The text matched somewhere (a quoted full text, say); only a listed address makes it theirs to clear.
-    return sorted(r.id for r in found if _without(r.meta, addresses) != r.meta)
-
-
-def _without(value, addresses: list[str]):
-    """The metadata with every value naming one of the addresses left out (list items, dict entries)."""
-    if isinstance(value, dict):
-        return {k: _without(v, addresses) for k, v in value.items() if not _names(v, addresses)}
-    if isinstance(value, list):
-        return [_without(v, addresses) for v in value if not _names(v, addresses)]
-    return value
-
-
-def _names(value, addresses: list[str]) -> bool:
-    return isinstance(value, str) and any(a in value.lower() for a in addresses)
+                         .where(or_(*(meta.like(like_pattern(n), escape="\\") for n in listed.needles)))).all()
+    # The text matched somewhere (a quoted full text, an order number with the same digits); only
+    # a listed address makes it theirs to clear.
+    return sorted(r.id for r in found if listed.without(r.meta) != r.meta)
 
 
 # --- conversations ---------------------------------------------------------------------------------
@@ -155,13 +200,13 @@ def erase_messages(er: Erasure) -> None:
     er.counts["messages_in_other_conversations"] = len(s.messages_elsewhere)
 
     # Others' messages that listed them: the address leaves the metadata, the raw source (its headers) goes.
-    addresses = _email_addresses(s)
+    listed = _Listed.of(s)
     for part in chunks(s.messages_naming):
         for m in conn.execute(select(message_t.c.id, message_t.c["metadata"].label("meta")).where(message_t.c.id.in_(part))).all():
             raw = _raw_of(m.meta)
             if raw:
                 er.files.add(raw)
-            meta = _without(m.meta or {}, addresses)
+            meta = listed.without(m.meta or {})
             meta.pop(RAW_KEY, None)
             conn.execute(update(message_t).where(message_t.c.id == m.id).values({"metadata": meta}))
     er.counts["messages_naming_them"] = len(s.messages_naming)

@@ -32,6 +32,7 @@ import numpy as np
 from sqlalchemy import Engine
 
 from hub.kb import articles as kb
+from hub.runtime import heap
 from hub.store.db import read_tx
 from knowledge.embedder import Embedder, ModelUnavailable, packaged_model_path
 from knowledge.feedback import VERDICTS, FeedbackMemory, Judgement
@@ -368,6 +369,7 @@ class KnowledgeIndex:
                 return
             self.open()
             log.info("knowledge base ready in %.1f s", time.monotonic() - started)
+            heap.settle("knowledge base loaded")
         except ModelUnavailable as exc:
             self._error = str(exc)
             log.error("knowledge base unavailable: %s", exc)

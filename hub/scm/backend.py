@@ -15,6 +15,7 @@ from pathlib import Path
 
 from adapters.base import BackendError, CustomerRef, Product, ScmBackend
 from hub.contract.errors import ConfigError
+from hub.runtime import heap
 from knowledge.intents import Intent, IntentDetector
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class ScmServices:
         warm = getattr(self.detector, "warm_up", None)
         if warm is not None:
             await asyncio.to_thread(warm)
+            await asyncio.to_thread(heap.settle, "intent detection loaded")
 
     def _with_catalogue(self, products: tuple[Product, ...]) -> IntentDetector:
         if hasattr(self.detector, "with_catalogue") and self._factory is build_detector:

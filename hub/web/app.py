@@ -39,7 +39,7 @@ from hub.notifications import routes as notification_routes
 from hub.outbox import web as outbox_web
 from hub.privacy import routes as privacy_routes
 from hub.reports import routes as report_routes
-from hub.runtime import roles
+from hub.runtime import heap, roles
 from hub.runtime import workers as background
 from hub.runtime.pacing import IngestMeter
 from hub.scm import routes as scm_routes
@@ -268,9 +268,12 @@ def _running(capabilities: tuple[Capability, ...]):
             for cap in capabilities:
                 if cap.lifespan is not None:
                     await stack.enter_async_context(cap.lifespan(app))
+            heap.hold()
+            stack.callback(heap.release)  # after every worker stopped
             for cap in capabilities:
                 for worker in cap.workers(app) if cap.workers is not None else ():
                     stack.push_async_callback(background.start(worker).stop)
+            heap.settle("the hub started")
             yield
 
     return run

@@ -21,7 +21,7 @@ from hub.ingest.hub_link import ingest_message
 from hub.privacy import registry
 from hub.privacy.requests import erase_customer, export_customer
 from hub.store.db import is_sqlite, make_engine, read_tx, write_tx
-from hub.store.models import InboundSpool, Message, ScmFact, utcnow
+from hub.store.models import Identity, InboundSpool, Message, ScmFact, utcnow
 from hub.web.app import create_app
 from hub.web.keys import BLOBS
 from tests.support.store import every_text_value
@@ -166,3 +166,47 @@ async def test_a_colleague_on_cc_is_erased_from_the_conversation_they_wrote_into
     [owner_export] = export_customer(engine, first.customer_id, blobs=blobs)["conversations"]
     [owner_file] = [a for m in owner_export["messages"] for a in m["attachments"]]
     assert blobs.exists(owner_file["sha256"])
+
+
+async def test_a_contact_card_or_a_forward_naming_them_in_another_customers_chat_loses_them(app_and_engine):
+    """Another customer shares the erased customer's contact card (phone, Telegram id) and forwards
+    a message of theirs; those records leave the other customer's metadata. The same digits as a
+    message or update id elsewhere are not theirs and stay."""
+    app, engine = app_and_engine
+    theirs_id, theirs_phone = "7001234567", "+447700900123"
+    subject = await ingest_message(app, InboundMessage(
+        channel="telegram", external_id="tg-1", sender=Sender(theirs_id, "Casimir Colleaguesson", "telegram"),
+        subject=None, text="Hello from Casimir", metadata={"chat_id": int(theirs_id)},
+    ))
+    with write_tx(engine) as conn:  # their phone, added by an agent
+        conn.execute(Identity.__table__.insert().values(customer_id=subject.customer_id, kind="phone", address=theirs_phone,
+                                                        created_at=utcnow()))
+    card = {"phone_number": theirs_phone[1:], "first_name": "Casimir", "last_name": "Colleaguesson", "user_id": int(theirs_id)}
+    shared = await ingest_message(app, InboundMessage(
+        channel="telegram", external_id="tg-2", sender=Sender("7009999999", "Olga Ownership", "telegram"), subject=None,
+        text="[contact Casimir Colleaguesson]", metadata={"chat_id": 7009999999, "contact": card, "message_id": 11},
+    ))
+    forwarded = await ingest_message(app, InboundMessage(
+        channel="telegram", external_id="tg-3", sender=Sender("7009999999", "Olga Ownership", "telegram"), subject=None,
+        text="look what he wrote", metadata={
+            "chat_id": 7009999999, "forwarded": True,
+            "forward_from": {"id": int(theirs_id), "name": "Casimir Colleaguesson", "username": "thistledown"},
+            "forward_origin": {"type": "user", "sender_user": {"id": int(theirs_id), "first_name": "Casimir"}},
+        },
+    ))
+    same_digits = await ingest_message(app, InboundMessage(
+        channel="telegram", external_id="tg-4", sender=Sender("7009999999", "Olga Ownership", "telegram"), subject=None,
+        text="order 7001234567?", metadata={"chat_id": 7009999999, "update_id": int(theirs_id), "message_id": int(theirs_id)},
+    ))
+    assert len({shared.customer_id, forwarded.customer_id, same_digits.customer_id} - {subject.customer_id}) == 1
+
+    result = erase_customer(engine, app[BLOBS], subject.customer_id, "cli")
+    assert result["erased"]["messages_naming_them"] == 2
+    with read_tx(engine) as conn:
+        meta = {m.id: m.metadata for m in conn.execute(sa.select(Message.__table__))}
+    assert "contact" not in meta[shared.message_id] and meta[shared.message_id]["message_id"] == 11
+    assert "forward_from" not in meta[forwarded.message_id] and "sender_user" not in meta[forwarded.message_id]["forward_origin"]
+    assert meta[forwarded.message_id]["forwarded"] is True
+    assert meta[same_digits.message_id]["update_id"] == int(theirs_id), "an update id with the same digits is not theirs"
+    # (The other customer's own words, "[contact Casimir Colleaguesson]", are theirs and stay.)
+    assert traces(engine, ("thistledown", theirs_phone[1:])) == []
