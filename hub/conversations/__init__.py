@@ -34,6 +34,7 @@ _PUBLIC = {
     "update_conversation": "hub.conversations.actions",
     "ConversationFilter": "hub.conversations.listing",
     "MAX_PAGE": "hub.conversations.listing",
+    "as_phone": "hub.conversations.listing",
     "list_conversations": "hub.conversations.listing",
     "fold": "hub.conversations.mentions",
     "conversation_state": "hub.conversations.queries",
@@ -45,6 +46,7 @@ _PUBLIC = {
     "recipient": "hub.conversations.replies",
     "reply": "hub.conversations.replies",
     "reply_recipient": "hub.conversations.replies",
+    "customers_holding": "hub.conversations.search.substrings",
     "SnoozeWorker": "hub.conversations.snooze",
     "bumped": "hub.conversations.versions",
     "bumped_if": "hub.conversations.versions",
@@ -56,9 +58,11 @@ __all__ = [
     "MAX_PAGE",
     "SnoozeWorker",
     "add_note",
+    "as_phone",
     "bumped",
     "bumped_if",
     "conversation_state",
+    "customers_holding",
     "fold",
     "get_conversation",
     "get_message",
@@ -77,9 +81,10 @@ __getattr__, __dir__ = public_names(__name__, _PUBLIC)
 if TYPE_CHECKING:
     from hub.contract.timefmt import iso
     from hub.conversations.actions import add_note, update_conversation
-    from hub.conversations.listing import MAX_PAGE, ConversationFilter, list_conversations
+    from hub.conversations.listing import MAX_PAGE, ConversationFilter, as_phone, list_conversations
     from hub.conversations.mentions import fold
     from hub.conversations.queries import conversation_state, get_conversation, get_message, require_conversation
     from hub.conversations.replies import ANSWERED_BY_EMAIL, queue_outbound, recipient, reply, reply_recipient
+    from hub.conversations.search.substrings import customers_holding
     from hub.conversations.snooze import SnoozeWorker
     from hub.conversations.versions import bumped, bumped_if

@@ -11,12 +11,14 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from hub import conversations
 from hub.contract.errors import RejectedInput
 from hub.runtime.pacing import Pacer
 from hub.runtime.workers import Worker
 from hub.segments import value as segments
 from hub.store.db import read_tx
 from hub.store.models import Customer, CustomerValue, Segment
+from hub.store.search_text import search_text
 from hub.web import openapi as doc
 from hub.web.capability import ApiDoc, Capability
 from hub.web.http import AGENTS, MAX_ID, db, json_response, parse_body, path_id, principal
@@ -128,7 +130,8 @@ async def list_customers(request: web.Request) -> web.Response:
         raise RejectedInput(f"segment must be one of: {', '.join(Segment.__members__)}")
     limit = _int(q.get("limit"), "limit", 1, MAX_PAGE) or 50
     after = _int(q.get("cursor"), "cursor", 1, MAX_ID)
-    return json_response(await db(_customers_page, request.app[ENGINE], segment, limit, after))
+    text = search_text(q.get("q"))
+    return json_response(await db(_customers_page, request.app[ENGINE], segment, limit, after, text))
 
 
 def _int(raw: str | None, name: str, low: int, high: int) -> int | None:
@@ -139,8 +142,9 @@ def _int(raw: str | None, name: str, low: int, high: int) -> int | None:
     return int(raw)
 
 
-def _customers_page(engine, segment: str | None, limit: int, after: int | None) -> dict:
-    """Customers by id (newest first), keyset-paginated; merged tombstones left out."""
+def _customers_page(engine, segment: str | None, limit: int, after: int | None, text: str | None = None) -> dict:
+    """Customers by id (newest first), keyset-paginated; merged tombstones left out; with a text,
+    those whose name or an address holds it (as the inbox search finds them)."""
     c, v = Customer.__table__, CustomerValue.__table__
     stmt = (select(c.c.id, c.c.name, c.c.segment, c.c.segment_locked, v.c.order_value, v.c.order_count,
                    v.c.contacts, v.c.currency, v.c.computed_at)
@@ -151,6 +155,8 @@ def _customers_page(engine, segment: str | None, limit: int, after: int | None) 
     if after is not None:
         stmt = stmt.where(c.c.id < after)
     with read_tx(engine) as conn:
+        if text:
+            stmt = stmt.where(*conversations.customers_holding(conn, conversations.as_phone(text)))
         rows = conn.execute(stmt).all()
     page = rows[:limit]
     items = [{"id": r.id, "name": r.name, "segment": r.segment, "segment_locked": bool(r.segment_locked),
@@ -200,10 +206,12 @@ def openapi() -> ApiDoc:
     paths = {
         "/api/v1/customers": {
             "get": doc.op(
-                "Customers with their segment and value figures, newest first (filter by segment)",
-                {"200": doc.json_response(CustomerPage), **auth_errors, **doc.errors(422)},
+                "Customers with their segment and value figures, newest first (filter by segment, or find a text in a "
+                "name or an address)",
+                {"200": doc.json_response(CustomerPage), **auth_errors, **doc.errors(400, 422)},
                 params=[
                     doc.query("segment", {"type": "string", "enum": ["general", "potential", "key"]}, "the segment"),
+                    doc.query("q", {"type": "string", "maxLength": 200}, "text in the customer's name or an address"),
                     doc.query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}, "page size (default 50)"),
                     doc.query("cursor", {"type": "string", "pattern": "^[1-9][0-9]{0,9}$"}, "next_cursor of the previous page"),
                 ],

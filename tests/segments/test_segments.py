@@ -269,6 +269,12 @@ async def test_rest_api(settings):
         resp = await client.get("/api/v1/customers", params={"segment": "key", "cursor": first["next_cursor"]}, headers=agent)
         listed = first["items"] + (await resp.json())["items"]
         assert {c["id"] for c in listed} == {ids["ana"], ids["ben"]}
+        # A text in a name or an address, as the inbox search finds it; with the segment too.
+        resp = await client.get("/api/v1/customers", params={"q": "MARTIN"}, headers=agent)
+        assert [c["id"] for c in (await resp.json())["items"]] == [ids["chloe"]]
+        resp = await client.get("/api/v1/customers", params={"q": "example.com", "segment": "key"}, headers=agent)
+        assert {c["id"] for c in (await resp.json())["items"]} == {ids["ana"], ids["ben"]}
+        assert (await client.get("/api/v1/customers", params={"q": "nul\u0000"}, headers=agent)).status == 400
 
         resp = await client.get(f"/api/v1/customers/{ids['ana']}", headers=agent)
         detail = await resp.json()

@@ -69,6 +69,58 @@ _FTS_CANDIDATES = sql_text(
 )
 
 
+def customers_holding(conn, q: str) -> list:
+    """Conditions on the customer table for the customers whose name or one of whose addresses
+    holds q, as the inbox search matches them: the customer directory's search. Where the indexes
+    answer, the customers they found (SQLite: the documents of names and addresses; PostgreSQL:
+    pg_trgm's), so that only those are read; a text too common for them (or one the indexes cannot
+    answer) is checked customer by customer, as the directory walks them newest first."""
+    pattern = like_pattern(q)
+    own_address = (
+        select(identity_t.c.id)
+        .where(identity_t.c.customer_id == customer_t.c.id, identity_t.c.address.ilike(pattern, escape="\\"))
+        .exists()
+    )
+    conditions = [or_(customer_t.c.name.ilike(pattern, escape="\\"), own_address)]
+    limit = SEARCH_MAX_CANDIDATES
+    if conn.dialect.name == "sqlite" and _fts_answers(conn, q):
+        try:
+            ids = conn.execute(_FTS_CUSTOMERS, {"phrase": _fts_phrase(conn, q), "pattern": pattern, "limit": limit}).scalars().all()
+        except DBAPIError as exc:  # a damaged index (hub/store/db.py rebuilds it on the next write)
+            log.warning("inbox search index unusable, searching customers without it: %s", exc.orig)
+            return conditions
+    elif conn.dialect.name == "postgresql" and len(q) >= SEARCH_MIN_CHARS and has_indexes(conn):
+        conn.execute(_PLANNER_FOR_SEARCH)  # as in candidates(): the trigram indexes, not a scan
+        ids = conn.execute(_matching_customers(pattern).limit(limit)).scalars().all()
+        conn.execute(_SEQSCAN_ON)
+    else:
+        return conditions
+    if len(ids) < limit and -1 not in ids:
+        conditions.append(customer_t.c.id.in_(sorted(set(ids))))
+    return conditions
+
+
+# SQLite: the customers whose name (documents numbered id * 4 + 1) or address (id * 4 + 2) holds
+# the text, as _FTS_CANDIDATES finds them (the queue read first); a row -1 says :limit or more.
+_FTS_CUSTOMERS = sql_text(
+    f"""
+    WITH hit(n) AS (
+        SELECT rowid FROM {SEARCH_TEXT}
+        WHERE {SEARCH_TEXT} MATCH :phrase AND rowid & 3 IN (1, 2) AND rowid NOT IN (SELECT n FROM {SEARCH_QUEUE})
+        UNION ALL
+        SELECT n FROM (SELECT n, text, remove, max(seq) FROM {SEARCH_QUEUE} GROUP BY n)
+        WHERE n & 3 IN (1, 2) AND remove = 0 AND text LIKE :pattern ESCAPE '\\'
+        LIMIT :limit
+    )
+    SELECT -1 FROM (SELECT count(*) AS found FROM hit) WHERE found >= :limit
+    UNION ALL
+    SELECT n >> 2 FROM hit WHERE n & 3 = 1
+    UNION ALL
+    SELECT customer_id FROM identity WHERE id IN (SELECT n >> 2 FROM hit WHERE n & 3 = 2)
+    """
+)
+
+
 def _matching_customers(pattern: str):
     return select(customer_t.c.id).where(customer_t.c.name.ilike(pattern, escape="\\")).union(
         select(identity_t.c.customer_id).where(identity_t.c.address.ilike(pattern, escape="\\"))
@@ -149,6 +201,15 @@ def _two_characters(conn, q: str) -> str:
     return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms or [q])
 
 
+def _fts_phrase(conn, q: str) -> str:
+    """The FTS5 query for q: for two characters the trigrams that start with them
+    (_two_characters); otherwise a quoted phrase, the text as it is (only '"' needs doubling):
+    trigram phrases match where the trigrams follow each other, so exactly where the text occurs."""
+    if len(q) < SEARCH_MIN_CHARS:
+        return _two_characters(conn, q)
+    return '"' + q.replace('"', '""') + '"'
+
+
 def _pg_answers(conn, q: str) -> bool:
     """PostgreSQL: whether indexes find the rows holding q: pg_trgm's (migration 0003) for three
     characters or more, those of search_bigrams() (migration 0014) for two; each checked once per
@@ -175,13 +236,7 @@ def candidates(conn, q: str) -> tuple[list[int] | None, bool]:
     limit = SEARCH_MAX_CANDIDATES
     if conn.dialect.name == "sqlite":
         try:
-            if len(q) < SEARCH_MIN_CHARS:
-                phrase = _two_characters(conn, q)
-            else:
-                # A quoted FTS5 phrase: the text as it is (only '"' needs doubling); trigram phrases
-                # match where the trigrams follow each other, so exactly where the text occurs.
-                phrase = '"' + q.replace('"', '""') + '"'
-            params = {"phrase": phrase, "pattern": like_pattern(q), "limit": limit}
+            params = {"phrase": _fts_phrase(conn, q), "pattern": like_pattern(q), "limit": limit}
             rows = conn.execute(_FTS_CANDIDATES, params).scalars().all()
         except DBAPIError as exc:  # a damaged index (hub/store/db.py rebuilds it on the next write)
             log.warning("inbox search index unusable, searching without it: %s", exc.orig)

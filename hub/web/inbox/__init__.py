@@ -53,10 +53,11 @@ def setup(app: web.Application) -> None:
 
 def add_routes(app: web.Application) -> None:
     """The inbox pages, their static files and the live-update stream."""
-    from hub.web.inbox import admin, customer_panel, links, list_actions, live, pages, privacy, profile, reports, resolve
+    from hub.web.inbox import admin, customer_panel, directory, links, list_actions, live, pages, privacy, profile, reports, resolve
 
     live.add_routes(app)
     customer_panel.add_routes(app)
+    directory.add_routes(app)
     pages.add_routes(app)
     profile.add_routes(app)
     admin.add_routes(app)
@@ -186,6 +187,8 @@ def openapi_paths() -> dict:
                                             "responses": {"200": {"description": "the file, as a download",
                                                                   "content": {"application/octet-stream": {"schema": text}}},
                                                           "303": redirect, **errors(403, 404, 422)}}},
+        "/inbox/customers": page("The customer directory, newest first, or those whose name or an address holds q",
+                                 query=[q("q", "search text"), q("cursor", "the next page's cursor")], codes=(400, 403, 404, 422)),
         "/inbox/customers/{id}": page("A customer: identities and conversations", params=[ident]),
         "/inbox/customers/{id}/merge": {
             **page("Review merging another customer into this one (admin)", params=[ident],
