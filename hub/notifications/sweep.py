@@ -7,7 +7,7 @@ page, the API, bulk actions, the SLA worker's automatic assignment), means none 
 none of those capabilities needs to know about notifications. Each pass starts after the ids the
 last pass saw; notify()'s dedupe key makes two processes sweeping the same rows tell once.
 
-The watermarks are kept in the store (hub/store/state.py), saved after each batch commits: an
+The watermarks are kept in the store (hub/store/state.py), saved after a batch commits: an
 assignment or a warning recorded while no sweeper ran (a restart, a deploy, the API used from a
 CLI process) is told on the next start. A crash between a batch's commit and its save sweeps that
 batch again, which the dedupe key makes harmless. The first start ever begins at the store's
@@ -22,6 +22,7 @@ same test runs on every pass; with a sweeper running it only drops what changed 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -43,12 +44,17 @@ LABEL = {"first_response": "first response", "resolution": "resolution"}
 STATE = ("notifications", "sweep")
 RUNNING = ("open", "pending")  # the statuses under which SLA timers run (hub/sla/timers.py)
 BATCHES_PER_PASS = 20  # a long backlog takes several passes, so the loop keeps announcing meanwhile
+# Marks that moved only over rows of no interest (other audit actions, breaches) are saved this
+# seldom: a write each second would contend with ingest on SQLite, and re-reading them is cheap.
+IDLE_SAVE_SECONDS = 30.0
 
 
 @dataclass
 class Watermarks:
     audit: int | None = None
     sla: int | None = None
+    saved_at: float | None = None  # time.monotonic() of this process's last save
+    saved_as: tuple[int, int] | None = None  # (audit, sla) as this process last saved or loaded them
 
 
 def _present(engine: Engine) -> Watermarks:
@@ -74,11 +80,13 @@ def start(engine: Engine) -> Watermarks:
     if marks is None:
         marks = _present(engine)
         save_state(engine, *STATE, {"audit": marks.audit, "sla": marks.sla})
+    marks.saved_at, marks.saved_as = time.monotonic(), (marks.audit, marks.sla)
     return marks
 
 
 def _save(engine: Engine, marks: Watermarks) -> None:
     # Two sweepers each save where they got to: never move the saved marks back.
+    marks.saved_at, marks.saved_as = time.monotonic(), (marks.audit, marks.sla)
     saved = _saved(engine)
     if saved is not None and saved.audit >= marks.audit and saved.sla >= marks.sla:
         return
@@ -101,7 +109,7 @@ def _conversations(conn: Connection, ids: set[int]) -> dict[int, object]:
     return {r.id: r for r in rows}
 
 
-def _assignment_batch(conn: Connection, marks: Watermarks, batch: int) -> tuple[int, int, bool]:
+def _assignment_batch(conn: Connection, marks: Watermarks, batch: int) -> tuple[int, int, int]:
     rows = conn.execute(select(audit_t.c.id, audit_t.c.actor, audit_t.c.action, audit_t.c.target, audit_t.c.detail)
                         .where(audit_t.c.id > marks.audit, audit_t.c.action.in_(ASSIGN_ACTIONS))
                         .order_by(audit_t.c.id).limit(batch)).all()
@@ -132,7 +140,7 @@ def _assignment_batch(conn: Connection, marks: Watermarks, batch: int) -> tuple[
         marks.audit = rows[-1].id
     else:
         marks.audit = max(marks.audit, conn.execute(select(func.max(audit_t.c.id))).scalar() or 0)
-    return told, stale, len(rows) == batch
+    return told, stale, len(rows)
 
 
 def _warning_stale(e, conv) -> bool:
@@ -145,7 +153,7 @@ def _warning_stale(e, conv) -> bool:
     return done is not None or _utc(due) != _utc(e.due_at)
 
 
-def _warning_batch(conn: Connection, marks: Watermarks, batch: int) -> tuple[int, int, bool]:
+def _warning_batch(conn: Connection, marks: Watermarks, batch: int) -> tuple[int, int, int]:
     events = conn.execute(select(event_t.c.id, event_t.c.conversation_id, event_t.c.timer, event_t.c.due_at)
                           .where(event_t.c.id > marks.sla, event_t.c.stage == "warning")
                           .order_by(event_t.c.id).limit(batch)).all()
@@ -164,25 +172,25 @@ def _warning_batch(conn: Connection, marks: Watermarks, batch: int) -> tuple[int
         marks.sla = events[-1].id
     else:
         marks.sla = max(marks.sla, conn.execute(select(func.max(event_t.c.id))).scalar() or 0)
-    return told, stale, len(events) == batch
+    return told, stale, len(events)
 
 
 def sweep(engine: Engine, marks: Watermarks, *, batch: int = 500, max_batches: int = BATCHES_PER_PASS) -> int:
     """One pass: notifications for the assignments and SLA warnings recorded after the watermarks,
     at most `batch` of each per transaction and `max_batches` transactions (the rest is the next
-    pass's); the watermarks move on and are saved after each commit. Returns how many agents were
-    told something new."""
+    pass's); the watermarks move on, saved after each commit that went over assignments or warnings
+    (else every IDLE_SAVE_SECONDS). Returns how many agents were told something new."""
     told = stale = 0
     for _ in range(max(1, max_batches)):
-        before = (marks.audit, marks.sla)
         with write_tx(engine) as conn:
-            a_told, a_stale, a_more = _assignment_batch(conn, marks, batch)
-            w_told, w_stale, w_more = _warning_batch(conn, marks, batch)
+            a_told, a_stale, a_rows = _assignment_batch(conn, marks, batch)
+            w_told, w_stale, w_rows = _warning_batch(conn, marks, batch)
         told += a_told + w_told
         stale += a_stale + w_stale
-        if (marks.audit, marks.sla) != before:
+        idle_for = time.monotonic() - (marks.saved_at or 0.0)
+        if (marks.audit, marks.sla) != marks.saved_as and (a_rows or w_rows or idle_for >= IDLE_SAVE_SECONDS):
             _save(engine, marks)
-        if not (a_more or w_more):
+        if a_rows < batch and w_rows < batch:
             break
     if stale:
         log.info("notifications sweep: %d told, %d no longer true skipped", told, stale)

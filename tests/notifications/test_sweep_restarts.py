@@ -179,3 +179,16 @@ def test_what_is_no_longer_true_is_not_told(engine, team):
     assert sweep.sweep(engine, sweep.start(engine)) == 2
     assert told(engine, team["mia"]) == [("assignment", reassigned)]
     assert told(engine, team["chloe"]) == [("sla_warning", waiting)]
+
+
+def test_marks_moved_only_over_other_rows_are_saved_seldom(engine, team):
+    marks = sweep.start(engine)
+    with write_tx(engine) as conn:  # audit rows of no interest to the sweep
+        conn.execute(AuditLog.__table__.insert(), [{"actor": "cli", "action": "agent.create", "target": f"agent:{i}",
+                                                    "detail": {}, "created_at": utcnow()} for i in range(3)])
+    saved = load_state(engine, *sweep.STATE)["audit"]
+    assert sweep.sweep(engine, marks) == 0 and marks.audit == saved + 3
+    assert load_state(engine, *sweep.STATE)["audit"] == saved  # no write for them each second
+    marks.saved_at -= sweep.IDLE_SAVE_SECONDS
+    sweep.sweep(engine, marks)
+    assert load_state(engine, *sweep.STATE)["audit"] == marks.audit
