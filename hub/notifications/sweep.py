@@ -43,7 +43,7 @@ ASSIGN_ACTIONS = ("conversation.update", "conversation.assign")
 LABEL = {"first_response": "first response", "resolution": "resolution"}
 STATE = ("notifications", "sweep")
 RUNNING = ("open", "pending")  # the statuses under which SLA timers run (hub/sla/timers.py)
-BATCHES_PER_PASS = 20  # a long backlog takes several passes, so the loop keeps announcing meanwhile
+BATCHES_PER_PASS = 4  # a long backlog takes several passes (each well under a second), so the loop keeps announcing meanwhile
 # Marks that moved only over rows of no interest (other audit actions, breaches) are saved this
 # seldom: a write each second would contend with ingest on SQLite, and re-reading them is cheap.
 IDLE_SAVE_SECONDS = 30.0
