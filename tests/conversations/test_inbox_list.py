@@ -9,33 +9,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from hub.auth.accounts import create_agent
 from hub.contract import clock
 from hub.contract.errors import NotFound, RejectedInput
-from hub.contract.messages import InboundMessage, Sender, ThreadHints
-from hub.contract.principal import Principal
+from hub.contract.messages import Sender, ThreadHints
 from hub.conversations import bulk, read_marks, snooze, tags
 from hub.conversations import inbox as inbox_list
 from hub.conversations.actions import add_note, update_conversation
 from hub.conversations.listing import as_phone
 from hub.conversations.replies import reply
 from hub.conversations.search.message_index import index_all_messages
-from hub.ingest.pipeline import ingest
 from hub.store.db import index_search_queue
 from hub.store.models import CsatSurvey, utcnow
-
-
-def store(engine, n: int, **kw):
-    kw.setdefault("channel", "email")
-    kw.setdefault("sender", Sender(f"c{n}@example.com", f"Customer {n}"))
-    kw.setdefault("text", f"question {n}")
-    return ingest(engine, InboundMessage(external_id=f"<m{n}@example.com>", **kw))
-
-
-@pytest.fixture
-def agent(engine):
-    agent_id = create_agent(engine, "ana@example.com", "ana password", role="agent", name="Ana")
-    return Principal("agent", agent_id, "agent", "ana@example.com")
+from tests.support.hub import seed_conversation
 
 
 def surveys(engine) -> int:
@@ -48,11 +33,11 @@ def _ids(engine, agent, **kw) -> list[int]:
 
 
 def test_search_in_the_default_view_finds_resolved_conversations_by_every_field(engine, agent):
-    call = store(engine, 1, channel="voice", sender=Sender("+44 20 7946 0958", "Chloé Martin", kind="phone"),
-                 text="My parcel for order SO-48213 never came to 12 Rue des Lilas")
-    mail = store(engine, 2, sender=Sender("chloe.martin@example.com", "Chloé Martin"), subject="Where is my refund",
-                 text="still waiting for the refund")
-    other = store(engine, 3, text="something unrelated")
+    call = seed_conversation(engine, 1, channel="voice", sender=Sender("+44 20 7946 0958", "Chloé Martin", kind="phone"),
+                             text="My parcel for order SO-48213 never came to 12 Rue des Lilas")
+    mail = seed_conversation(engine, 2, sender=Sender("chloe.martin@example.com", "Chloé Martin"), subject="Where is my refund",
+                             text="still waiting for the refund")
+    other = seed_conversation(engine, 3, text="something unrelated")
     for r in (call, mail):
         update_conversation(engine, r.conversation_id, {"status": "resolved"}, agent)
     index_all_messages(engine)
@@ -70,13 +55,13 @@ def test_search_in_the_default_view_finds_resolved_conversations_by_every_field(
 def test_rows_show_the_last_message_the_wait_for_an_answer_and_unread_messages(engine, agent):
     t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     with clock.use(clock.FixedClock(t0)):
-        r = store(engine, 1, subject="Order question", text="first words")
+        r = seed_conversation(engine, 1, subject="Order question", text="first words")
     with clock.use(clock.FixedClock(t0 + timedelta(minutes=10))):
         reply(engine, r.conversation_id, agent, "we are on it")
     with clock.use(clock.FixedClock(t0 + timedelta(minutes=20))):
-        store(engine, 2, sender=Sender("c1@example.com", "Customer 1"), text="any news?", thread=ThreadHints(in_reply_to=("<m1@example.com>",)))
+        seed_conversation(engine, 2, sender=Sender("c1@example.com", "Customer 1"), text="any news?", thread=ThreadHints(in_reply_to=("<m1@example.com>",)))
     with clock.use(clock.FixedClock(t0 + timedelta(minutes=30))):
-        store(engine, 3, sender=Sender("c1@example.com", "Customer 1"), text="hello??", thread=ThreadHints(in_reply_to=("<m1@example.com>",)))
+        seed_conversation(engine, 3, sender=Sender("c1@example.com", "Customer 1"), text="hello??", thread=ThreadHints(in_reply_to=("<m1@example.com>",)))
         add_note(engine, r.conversation_id, agent, "a note is not the last message")
     now = t0 + timedelta(hours=1)
     row = inbox_list.list_inbox(engine, agent.id, inbox_list.InboxQuery(view="all"), now=now)["items"][0]
@@ -95,7 +80,7 @@ def test_rows_show_the_last_message_the_wait_for_an_answer_and_unread_messages(e
 
 
 def test_tags_are_folded_filtered_by_and_counted(engine, agent):
-    a, b, c = (store(engine, n).conversation_id for n in range(3))
+    a, b, c = (seed_conversation(engine, n).conversation_id for n in range(3))
     assert tags.add_tag(engine, a, "  Refund  Request ", agent) == ["refund request"]
     tags.add_tag(engine, a, "REFUND request", agent)  # the same tag: no change
     tags.add_tag(engine, a, "VIP", agent)
@@ -115,7 +100,7 @@ def test_tags_are_folded_filtered_by_and_counted(engine, agent):
 
 @pytest.mark.parametrize("bad", ["", "   ", "a" * 51, "x" * 10_000, "bad\x00tag", "tab\x07bell", "\ud800"])
 def test_hostile_tag_names_are_refused_and_nothing_is_stored(engine, agent, bad):
-    cid = store(engine, 1).conversation_id
+    cid = seed_conversation(engine, 1).conversation_id
     with pytest.raises(RejectedInput):
         tags.add_tag(engine, cid, bad, agent)
     assert tags.conversation_tags(engine, cid) == []
@@ -124,7 +109,7 @@ def test_hostile_tag_names_are_refused_and_nothing_is_stored(engine, agent, bad)
 
 
 def test_a_conversation_takes_a_bounded_number_of_tags(engine, agent):
-    cid = store(engine, 1).conversation_id
+    cid = seed_conversation(engine, 1).conversation_id
     for i in range(tags.MAX_TAGS):
         tags.add_tag(engine, cid, f"t{i}", agent)
     with pytest.raises(RejectedInput):
@@ -134,10 +119,10 @@ def test_a_conversation_takes_a_bounded_number_of_tags(engine, agent):
 def test_snoozed_conversations_leave_the_open_views_and_come_back_at_the_top(engine, agent):
     t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     with clock.use(clock.FixedClock(t0)):
-        old = store(engine, 1).conversation_id
+        old = seed_conversation(engine, 1).conversation_id
         update_conversation(engine, old, {"assignee_id": agent.id}, agent)
     with clock.use(clock.FixedClock(t0 + timedelta(minutes=5))):
-        newer = store(engine, 2).conversation_id
+        newer = seed_conversation(engine, 2).conversation_id
     with clock.use(clock.FixedClock(t0 + timedelta(minutes=10))):
         conv = snooze.snooze(engine, old, t0 + timedelta(hours=2), agent)
         assert conv["status"] == "snoozed" and conv["snoozed_until"].startswith("2026-03-02T11:00")
@@ -159,9 +144,9 @@ def test_snoozed_conversations_leave_the_open_views_and_come_back_at_the_top(eng
 
 
 def test_a_customer_writing_wakes_a_snoozed_conversation(engine, agent):
-    cid = store(engine, 1).conversation_id
+    cid = seed_conversation(engine, 1).conversation_id
     snooze.snooze(engine, cid, utcnow() + timedelta(days=1), agent)
-    again = store(engine, 2, sender=Sender("c1@example.com", "Customer 1"), text="hello?", thread=ThreadHints(in_reply_to=("<m1@example.com>",)))
+    again = seed_conversation(engine, 2, sender=Sender("c1@example.com", "Customer 1"), text="hello?", thread=ThreadHints(in_reply_to=("<m1@example.com>",)))
     assert again.conversation_id == cid
     state = inbox_list.list_inbox(engine, agent.id, inbox_list.InboxQuery(view="open"))["items"][0]
     assert state["id"] == cid and state["status"] == "open" and state["snoozed_until"] is None
@@ -180,7 +165,7 @@ def test_snooze_presets_count_from_now():
 
 
 def test_bulk_changes_each_conversation_on_its_own_and_reports_guessed_ids(engine, agent):
-    a, b = store(engine, 1).conversation_id, store(engine, 2).conversation_id
+    a, b = seed_conversation(engine, 1).conversation_id, seed_conversation(engine, 2).conversation_id
     done = bulk.apply(engine, [a, 999_999, b, a], bulk.BulkChange("assign", assignee_id=agent.id), agent)
     assert done["done"] == 2
     assert [(r["id"], r["ok"]) for r in done["results"]] == [(a, True), (999_999, False), (b, True)]
@@ -205,7 +190,7 @@ def test_bulk_changes_each_conversation_on_its_own_and_reports_guessed_ids(engin
 
 
 def test_a_huge_search_text_is_cut_and_costs_what_a_short_one_does(engine, agent):
-    store(engine, 1, text="hello there")
+    seed_conversation(engine, 1, text="hello there")
     params = {"q": "hello zebra " * 100_000}  # every word must be in one message: none is
     iq = inbox_list.parse_query(params, ["email"])
     assert len(iq.q) <= 200
@@ -225,7 +210,7 @@ def test_a_phone_number_is_searched_as_phones_are_stored(typed, searched):
 
 
 def test_a_phone_number_typed_with_spaces_finds_the_call(engine, agent):
-    call = store(engine, 1, channel="voice", sender=Sender("+44 20 7946 0958", "Chloé Martin", kind="phone"), text="hello")
+    call = seed_conversation(engine, 1, channel="voice", sender=Sender("+44 20 7946 0958", "Chloé Martin", kind="phone"), text="hello")
     index_search_queue(engine)
     for typed in ("7946 0958", "+44 20 7946 0958", "(020) 7946-0958"):
         assert _ids(engine, agent, view="open", q=typed) == [call.conversation_id], typed
@@ -234,7 +219,7 @@ def test_a_phone_number_typed_with_spaces_finds_the_call(engine, agent):
 def test_the_tags_report_counts_conversations_per_tag_in_the_range(engine, agent):
     from hub.reports import queries as reports
 
-    a, b = store(engine, 1).conversation_id, store(engine, 2).conversation_id
+    a, b = seed_conversation(engine, 1).conversation_id, seed_conversation(engine, 2).conversation_id
     tags.add_tag(engine, a, "refund", agent)
     tags.add_tag(engine, b, "refund", agent)
     tags.add_tag(engine, b, "vip", agent)

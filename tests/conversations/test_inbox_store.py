@@ -11,28 +11,15 @@ from sqlalchemy import update
 from hub.auth import lockout
 from hub.auth.accounts import create_agent
 from hub.contract.errors import Conflict, NotFound, RejectedInput
-from hub.contract.messages import InboundMessage, Sender
+from hub.contract.messages import Sender
 from hub.contract.principal import Principal
 from hub.conversations import inbox as inbox_list
 from hub.conversations import macros, mentions, read_marks, timeline
 from hub.conversations.actions import add_note, update_conversation
 from hub.conversations.replies import reply
-from hub.ingest.pipeline import ingest
 from hub.outbox.queue import retry_delivery
 from hub.store.models import Conversation, Outbox, utcnow
-
-
-def store(engine, n: int, **kw):
-    kw.setdefault("channel", "email")
-    kw.setdefault("sender", Sender(f"c{n}@example.com", f"Customer {n}"))
-    kw.setdefault("text", f"question {n}")
-    return ingest(engine, InboundMessage(external_id=f"<m{n}@example.com>", **kw))
-
-
-@pytest.fixture
-def agent(engine):
-    agent_id = create_agent(engine, "ana@example.com", "ana password", role="agent", name="Ana")
-    return Principal("agent", agent_id, "agent", "ana@example.com")
+from tests.support.hub import seed_conversation
 
 
 def test_lockout_locks_after_the_limit_and_unlocks_after_the_time(engine):
@@ -57,7 +44,7 @@ def test_lockout_locks_after_the_limit_and_unlocks_after_the_time(engine):
 
 
 def test_read_marks_follow_activity(engine, agent):
-    r = store(engine, 1)
+    r = seed_conversation(engine, 1)
     conv = Conversation.__table__
     with engine.connect() as conn:
         last = conn.execute(conv.select().where(conv.c.id == r.conversation_id)).first().last_message_at
@@ -87,7 +74,7 @@ def test_macros_fill_known_placeholders_only(engine, agent):
 
 def test_mentions_name_agents_by_handle_or_email(engine, agent):
     bo = create_agent(engine, "bo@example.com", "bo password", role="agent")
-    r = store(engine, 1)
+    r = seed_conversation(engine, 1)
     note = add_note(engine, r.conversation_id, agent, "@bo and @ana@example.com, see mail x@bo.com and @nobody")
     with engine.connect() as conn:  # stored with the note itself (the API's notes and the inbox's)
         assert sorted(mentions.of_messages(conn, [note["id"]])[note["id"]]) == sorted([bo, agent.id])
@@ -99,7 +86,7 @@ def test_mentions_name_agents_by_handle_or_email(engine, agent):
 
 
 def test_retry_delivery_requeues_failed_replies_only(engine, agent):
-    r = store(engine, 1)
+    r = seed_conversation(engine, 1)
     msg = reply(engine, r.conversation_id, agent, "answer")
     outbox_t = Outbox.__table__
     with pytest.raises(Conflict):
@@ -116,7 +103,7 @@ def test_retry_delivery_requeues_failed_replies_only(engine, agent):
 
 
 def test_inbox_sorts_by_priority_across_pages_and_lists_sla_due(engine, agent):
-    results = [store(engine, n) for n in range(7)]
+    results = [seed_conversation(engine, n) for n in range(7)]
     prios = ["low", "urgent", "normal", "high", "urgent", "low", "normal"]
     for r, p in zip(results, prios):
         update_conversation(engine, r.conversation_id, {"priority": p}, agent)
@@ -142,10 +129,10 @@ def test_inbox_sorts_by_priority_across_pages_and_lists_sla_due(engine, agent):
 
 
 def test_timeline_reads_calls_as_dialogue_and_marks_automatic_and_events(engine, agent):
-    r = store(engine, 1, channel="voice", sender=Sender("+15550001", "Ana", "phone"),
-              text="[00:01] Agent: Hello.\n[00:03] Customer: My order is late.\nstill talking",
-              metadata={"turns": [{"role": "agent", "speaker": "Yuri", "start": 1.0, "text": "Hello."},
-                                  {"role": "customer", "speaker": None, "start": 63.5, "text": "My order is late."}]})
+    r = seed_conversation(engine, 1, channel="voice", sender=Sender("+15550001", "Ana", "phone"),
+                          text="[00:01] Agent: Hello.\n[00:03] Customer: My order is late.\nstill talking",
+                          metadata={"turns": [{"role": "agent", "speaker": "Yuri", "start": 1.0, "text": "Hello."},
+                                              {"role": "customer", "speaker": None, "start": 63.5, "text": "My order is late."}]})
     tl = timeline.customer_timeline(engine, r.conversation_id)
     turns = tl["entries"][0]["turns"]
     assert turns == [{"role": "agent", "speaker": "Yuri", "at": "00:01", "text": "Hello."},
@@ -167,7 +154,7 @@ def test_known_orders_of_a_customer_from_the_facts(engine):
     from hub.scm.customer_orders import known_orders
     from hub.store.models import ScmFact
 
-    r = store(engine, 1, text="Where is order A1?")
+    r = seed_conversation(engine, 1, text="Where is order A1?")
     fact_t = ScmFact.__table__
     with engine.begin() as conn:
         for payload in ({"ref": "A1", "state": "processing"}, {"ref": "A1", "state": "shipped", "late": True,

@@ -6,6 +6,8 @@ their own notifications."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import sqlalchemy as sa
 
@@ -18,7 +20,7 @@ from hub.conversations.actions import add_note, update_conversation
 from hub.ingest.pipeline import ingest
 from hub.notifications import store, sweep
 from hub.store.db import read_tx, write_tx
-from hub.store.models import Mention, SlaEvent, utcnow
+from hub.store.models import Conversation, Mention, SlaEvent, utcnow
 from hub.web.inbox.common import highlight_mentions
 
 
@@ -47,6 +49,16 @@ def mentioned(engine, message_id: int) -> set[int]:
     t = Mention.__table__
     with read_tx(engine) as conn:
         return set(conn.execute(sa.select(t.c.agent_id).where(t.c.message_id == message_id)).scalars())
+
+
+def warn(engine, cid: int, timer: str, *, due=None) -> None:
+    """An SLA warning as the SLA worker records it: about the conversation's present due time."""
+    due = due or utcnow() + timedelta(minutes=30)
+    column = "first_response_due_at" if timer == "first_response" else "resolution_due_at"
+    with write_tx(engine) as conn:
+        conn.execute(sa.update(Conversation.__table__).where(Conversation.__table__.c.id == cid).values({column: due}))
+        conn.execute(SlaEvent.__table__.insert().values(conversation_id=cid, timer=timer, stage="warning",
+                                                        due_at=due, created_at=utcnow()))
 
 
 def test_mentions_by_first_name_full_name_folded_and_local_part(engine, team, conversation):
@@ -85,9 +97,7 @@ def test_assignments_by_others_and_sla_warnings_notify_the_assignee(engine, team
     cid = conversation.conversation_id
     update_conversation(engine, cid, {"assignee_id": team["mia"]}, who(team, "mia"))  # her own doing: no news
     update_conversation(engine, cid, {"assignee_id": team["chloe"]}, who(team, "ada", "admin"))
-    with write_tx(engine) as conn:
-        conn.execute(SlaEvent.__table__.insert().values(conversation_id=cid, timer="first_response", stage="warning",
-                                                        due_at=utcnow(), created_at=utcnow()))
+    warn(engine, cid, "first_response")
     assert sweep.sweep(engine, marks) == 2
     assert sweep.sweep(engine, marks) == 0  # nothing new
     assert store.list_for(engine, team["mia"])["items"] == []

@@ -6,24 +6,16 @@ in human units, and an unknown address is a page with a way back."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
-from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
-from hub.auth.accounts import create_agent
-from hub.config.settings import KnowledgeSettings, Settings, SlaSettings
-from hub.contract.messages import InboundMessage, Sender
-from hub.contract.principal import Principal
+from hub.contract.messages import Sender
 from hub.conversations.replies import reply
-from hub.ingest.pipeline import ingest
 from hub.kb import articles as kb
 from hub.store.db import make_engine, read_tx
 from hub.store.models import Conversation, CsatSurvey
-from hub.web.app import create_app
 from tests.support.browser import DESKTOP, PHONE, chromium, csp_errors, new_page, sign_in
-from tests.support.serverproc import free_port
+from tests.support.hub import add_agent, fresh_sqlite, make_settings, seed_conversation, serve_app
 
 pytestmark = pytest.mark.timeout(180)
 SIZES = [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone")]
@@ -31,27 +23,18 @@ SIZES = [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone")]
 
 @pytest.fixture
 async def hub(tmp_path, sqlite_template):
-    db = tmp_path / "servicehub.db"
-    shutil.copy(sqlite_template, db)
-    port = free_port()
-    settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{db}", public_url=f"http://127.0.0.1:{port}",
-                        outbox_poll_seconds=0.05, login_rate_per_minute=1000, kb=KnowledgeSettings(warm_up=False),
-                        sla=SlaSettings(assignment="off"))
+    settings = make_settings(tmp_path, fresh_sqlite(tmp_path, sqlite_template))
     engine = make_engine(settings.effective_database_url)
-    admin_id = create_agent(engine, "ada@example.com", "ada password", role="admin", name="Ada Lovelace")
-    create_agent(engine, "bo@example.com", "bo password", role="agent", name="Bo Diddley")
-    answered = ingest(engine, InboundMessage(channel="email", external_id="<a1@example.com>", subject="Parcel",
-                                             sender=Sender("chloe@example.com", "Chloé Martin"), text="Where is my parcel?"))
-    reply(engine, answered.conversation_id, Principal("agent", admin_id, "admin", "ada@example.com"), "It left today.")
-    quiet = ingest(engine, InboundMessage(channel="email", external_id="<q1@example.com>", subject="Lid",
-                                          sender=Sender("dan@example.com", "Dan"), text="My kettle lid broke."))
-    server = TestServer(create_app(settings), host="127.0.0.1", port=port)
-    await server.start_server()
-    server.engine, server.base = engine, f"http://127.0.0.1:{port}"
-    server.answered, server.quiet = answered.conversation_id, quiet.conversation_id
-    yield server
-    await server.close()
-    engine.dispose()
+    ada = add_agent(engine, "Ada Lovelace", role="admin")
+    add_agent(engine, "Bo Diddley")
+    answered = seed_conversation(engine, 1, external_id="<a1@example.com>", subject="Parcel",
+                                 sender=Sender("chloe@example.com", "Chloé Martin"), text="Where is my parcel?")
+    reply(engine, answered.conversation_id, ada, "It left today.")
+    quiet = seed_conversation(engine, 2, external_id="<q1@example.com>", subject="Lid",
+                              sender=Sender("dan@example.com", "Dan"), text="My kettle lid broke.")
+    async with serve_app(settings, engine) as server:
+        server.answered, server.quiet = answered.conversation_id, quiet.conversation_id
+        yield server
 
 
 def _surveyed(engine) -> set[int]:

@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from types import SimpleNamespace
 
+import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from hub.auth.accounts import create_agent
+from hub.contract.messages import InboundMessage, Sender
+from hub.ingest.pipeline import ingest
 from hub.store.db import make_engine
 from hub.web.app import create_app
 from hub.web.keys import BROADCASTER
@@ -23,8 +28,7 @@ async def hub(settings):
     app = create_app(settings)
     engine = make_engine(settings.effective_database_url)
     create_agent(engine, "agent@example.com", "agent password", role="agent", name="Bo Agent")
-    # As `servicehub run` serves (web.run_app): a handler is not cancelled when its client leaves.
-    client = TestClient(TestServer(app, handler_cancellation=False))
+    client = TestClient(TestServer(app))
     await client.start_server()
     client.engine = engine
     yield client
@@ -70,34 +74,78 @@ async def test_the_favicon_is_a_small_svg(hub):
     assert 'rel="icon"' in page and "/favicon.svg" in page
 
 
-async def _open_stream_and_leave(hub, cookie: str) -> None:
-    """A browser's EventSource: the request, the first event, then the tab closes (the socket goes)."""
-    reader, writer = await asyncio.open_connection(hub.host, hub.port)
-    writer.write(f"GET /inbox/events HTTP/1.1\r\nHost: {hub.host}\r\nAccept: text/event-stream\r\nCookie: {cookie}\r\n\r\n".encode())
-    await writer.drain()
-    seen = b""
-    while b"hello" not in seen:
+@pytest.fixture
+async def served(settings):
+    """The hub served as `servicehub serve` serves it (web.run_app): a handler is NOT cancelled when
+    its client leaves, so a live stream goes on to write to a connection that is gone. (aiohttp's
+    TestServer always cancels handlers, which hides exactly that.)"""
+    app = create_app(settings)
+    engine = make_engine(settings.effective_database_url)
+    create_agent(engine, "agent@example.com", "agent password", role="agent", name="Bo Agent")
+    cid = ingest(engine, InboundMessage("email", "<live@example.com>", Sender("ana@example.com", "Ana"), "Hello",
+                                        subject="Live")).conversation_id
+    runner = web.AppRunner(app, handler_cancellation=False, access_log=None, shutdown_timeout=2)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        yield SimpleNamespace(app=app, port=port, session=session, conversation_id=cid)
+    await runner.cleanup()
+    engine.dispose()
+
+
+async def _changes_through_the_api(served, stop: asyncio.Event) -> int:
+    """An agent's client changing the conversation over and over: each change is a live event."""
+    resp = await served.session.post("/api/v1/auth/login", json={"email": "agent@example.com", "password": "agent password"})
+    assert resp.status == 200, await resp.text()
+    headers = {"Authorization": f"Bearer {(await resp.json())['token']}"}
+    changes = 0
+    while not stop.is_set():
+        priority = ("high", "normal")[changes % 2]
+        resp = await served.session.patch(f"/api/v1/conversations/{served.conversation_id}", json={"priority": priority},
+                                          headers=headers)
+        assert resp.status == 200, await resp.text()
+        changes += 1
+        await asyncio.sleep(0.02)
+    return changes
+
+
+async def _read_until(reader, marker: bytes, seen: bytes = b"") -> bytes:
+    while marker not in seen:
         chunk = await asyncio.wait_for(reader.read(4096), 10)
         assert chunk, seen
         seen += chunk
-    assert seen.startswith(b"HTTP/1.1 200")
-    writer.close()
+    return seen
 
 
-async def test_a_browser_leaving_the_live_stream_logs_no_error(hub, caplog):
-    await sign_in(hub)
-    cookie = "; ".join(f"{c.key}={c.value}" for c in hub.session.cookie_jar)
+async def test_a_browser_leaving_the_live_stream_mid_write_logs_no_error(served, caplog):
     caplog.set_level(logging.DEBUG)
-    broadcaster = hub.app[BROADCASTER]
+    await sign_in(served.session)
+    cookie = "; ".join(f"{c.key}={c.value}" for c in served.session.cookie_jar)
+    served.session.cookie_jar.clear()  # the API client below is another program, with a token
+    broadcaster = served.app[BROADCASTER]
     for _ in range(3):
-        await _open_stream_and_leave(hub, cookie)
-        await asyncio.sleep(0.5)  # the server has seen the connection go
-        # Something happens: the server writes to the stream of a page that is gone.
-        broadcaster.publish({"type": "delivery"})
-    for _ in range(200):  # each stream ends within its wake interval
-        if not broadcaster.subscribers:
-            break
-        await asyncio.sleep(0.05)
-    assert not broadcaster.subscribers
+        # A browser's EventSource: the request, the headers and the first events...
+        reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+        writer.write(f"GET /inbox/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+                     f"Cookie: {cookie}\r\n\r\n".encode())
+        await writer.drain()
+        stop = asyncio.Event()
+        changing = asyncio.create_task(_changes_through_the_api(served, stop))
+        seen = await _read_until(reader, b"event: conv", await _read_until(reader, b"hello"))
+        assert seen.startswith(b"HTTP/1.1 200")
+        # ...then the tab closes while events keep coming: the server's next write meets a closed socket.
+        writer.transport.abort()
+        for _ in range(200):
+            if not broadcaster.subscribers:
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        assert await changing > 0
+        assert not broadcaster.subscribers
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert not errors, [(r.name, r.getMessage()) for r in errors]
+    assert not errors, [(r.name, r.getMessage(), r.exc_text) for r in errors]
+    # The streams did end on a write to the closed connection (else this test proves nothing).
+    gone = [r for r in caplog.records if "went away" in r.getMessage()]
+    assert len(gone) == 3, [(r.name, r.getMessage()) for r in caplog.records if r.name.startswith("hub")]

@@ -7,25 +7,20 @@ bulk bar works without JavaScript (post and redirect)."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 from datetime import timedelta
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
-from hub.auth.accounts import create_agent, create_token
-from hub.config.settings import Settings
+from hub.auth.accounts import create_token
+from hub.config.settings import KnowledgeSettings, SlaSettings
 from hub.contract import clock
-from hub.contract.messages import InboundMessage, Sender
-from hub.contract.principal import Principal
+from hub.contract.messages import Sender
 from hub.conversations.actions import update_conversation
 from hub.conversations.search.message_index import index_all_messages
-from hub.ingest.pipeline import ingest
 from hub.store.db import index_search_queue, make_engine
-from hub.web.app import create_app
 from tests.support.browser import DESKTOP, PHONE, csp_errors, new_page, sign_in
-from tests.support.serverproc import free_port
+from tests.support.hub import add_agent, fresh_sqlite, make_settings, seed_conversation, serve_app
 
 pytestmark = pytest.mark.timeout(240)
 SIZES = [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone")]
@@ -35,37 +30,27 @@ SIZES = [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone")]
 @pytest.fixture
 async def hub(tmp_path, sqlite_template):
     """Ada (admin) and Bo (agent); Chloé's resolved phone call, two open emails."""
-    db = tmp_path / "servicehub.db"
-    shutil.copy(sqlite_template, db)
-    port = free_port()
-    settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{db}", public_url=f"http://127.0.0.1:{port}",
-                        outbox_poll_seconds=0.05, login_rate_per_minute=1000, snooze_poll_seconds=0.2)
+    # As this module has always run it: the model warms up at start and automatic assignment is on.
+    settings = make_settings(tmp_path, fresh_sqlite(tmp_path, sqlite_template), snooze_poll_seconds=0.2,
+                             kb=KnowledgeSettings(), sla=SlaSettings())
     engine = make_engine(settings.effective_database_url)
-    ada = create_agent(engine, "ada@example.com", "ada password", role="admin", name="Ada Lovelace")
-    create_agent(engine, "bo@example.com", "bo password", role="agent", name="Bo Diddley")
-    call = ingest(engine, InboundMessage(
-        channel="voice", external_id="call-1", sender=Sender("+44 20 7946 0958", "Chloé Martin", kind="phone"),
-        text="My parcel for order SO-48213 never came to 12 Rue des Lilas"))
-    update_conversation(engine, call.conversation_id, {"status": "resolved"}, Principal("agent", ada, "admin", "ada@example.com"))
-    kettle = ingest(engine, InboundMessage(channel="email", external_id="<k1@example.com>",
-                                           sender=Sender("zoe@example.com", "Zoe Brand"), subject="Broken kettle lid",
-                                           text="The lid of my kettle broke."))
-    lamp = ingest(engine, InboundMessage(channel="email", external_id="<l1@example.com>",
-                                         sender=Sender("max@example.com", "Max Held"), subject="Lamp flickers",
-                                         text="My new lamp flickers at night."))
+    ada = add_agent(engine, "Ada Lovelace", role="admin")
+    add_agent(engine, "Bo Diddley")
+    call = seed_conversation(engine, 1, channel="voice", external_id="call-1",
+                             sender=Sender("+44 20 7946 0958", "Chloé Martin", kind="phone"), text="My parcel for order SO-48213 never came to 12 Rue des Lilas")
+    update_conversation(engine, call.conversation_id, {"status": "resolved"}, ada)
+    kettle = seed_conversation(engine, 2, external_id="<k1@example.com>", sender=Sender("zoe@example.com", "Zoe Brand"),
+                               subject="Broken kettle lid", text="The lid of my kettle broke.")
+    lamp = seed_conversation(engine, 3, external_id="<l1@example.com>", sender=Sender("max@example.com", "Max Held"),
+                             subject="Lamp flickers", text="My new lamp flickers at night.")
     index_all_messages(engine)
     index_search_queue(engine)
-    server = TestServer(create_app(settings), host="127.0.0.1", port=port)
-    await server.start_server()
-    server.engine = engine
-    server.base = f"http://127.0.0.1:{port}"
-    server.call, server.kettle, server.lamp = call.conversation_id, kettle.conversation_id, lamp.conversation_id
-    async with aiohttp.ClientSession() as s:
-        resp = await s.post(f"{server.base}/api/v1/auth/login", json={"email": "ada@example.com", "password": "ada password"})
-        server.token = (await resp.json())["token"]
-    yield server
-    await server.close()
-    engine.dispose()
+    async with serve_app(settings, engine) as server:
+        server.call, server.kettle, server.lamp = call.conversation_id, kettle.conversation_id, lamp.conversation_id
+        async with aiohttp.ClientSession() as s:
+            resp = await s.post(f"{server.base}/api/v1/auth/login", json={"email": "ada@example.com", "password": "ada password"})
+            server.token = (await resp.json())["token"]
+        yield server
 
 
 async def _mark(page) -> None:

@@ -12,24 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 from datetime import timedelta
 
 import pytest
-from aiohttp.test_utils import TestServer
 
-from hub.auth.accounts import create_agent, create_token
-from hub.config.settings import Settings, SlaSettings
+from hub.auth.accounts import create_token
+from hub.config.settings import KnowledgeSettings
 from hub.contract import clock
 from hub.contract.messages import InboundMessage, Sender, ThreadHints
-from hub.contract.principal import Principal
 from hub.conversations.macros import create_macro
 from hub.demo.articles import seed_knowledge_base
 from hub.ingest.pipeline import ingest
 from hub.store.db import make_engine
-from hub.web.app import create_app
 from tests.support.browser import DESKTOP, PHONE, SCREENSHOTS, csp_errors, kettle_lid, new_page, post_message, scalar, sign_in
-from tests.support.serverproc import free_port
+from tests.support.hub import add_agent, fresh_sqlite, make_settings, serve_app
 
 # The knowledge base's model loads in the background when the hub starts: the suggestion test waits for it.
 pytestmark = pytest.mark.timeout(300)
@@ -62,28 +58,21 @@ def demo_messages(now) -> list[InboundMessage]:
 
 @pytest.fixture
 async def hub(tmp_path, sqlite_template):
-    db = tmp_path / "servicehub.db"
-    shutil.copy(sqlite_template, db)
-    port = free_port()
-    # Assignment runs when a test does it: the list's order and assignees stay as the test set them.
-    settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{db}", public_url=f"http://127.0.0.1:{port}",
-                        outbox_poll_seconds=0.05, login_rate_per_minute=1000, sla=SlaSettings(assignment="off"))
+    # The model warms up at start (the suggestion test waits for it); assignment runs when a test
+    # does it: the list's order and assignees stay as the test set them.
+    settings = make_settings(tmp_path, fresh_sqlite(tmp_path, sqlite_template), kb=KnowledgeSettings())
     engine = make_engine(settings.effective_database_url)
-    ada = create_agent(engine, "ada@example.com", "ada password", role="admin", name="Ada Lovelace")
-    create_agent(engine, "bo@example.com", "bo password", role="agent", name="Bo Diddley")
+    ada = add_agent(engine, "Ada Lovelace", role="admin")
+    add_agent(engine, "Bo Diddley")
     seed_knowledge_base(engine)
-    create_macro(engine, "Shipping times", "Hello {{ customer.name }}, standard delivery takes 2-4 working days.",
-                 Principal("agent", ada, "admin", "ada@example.com"))
-    create_macro(engine, "Refund", "We have refunded the second charge.", Principal("agent", ada, "admin", "ada@example.com"))
+    create_macro(engine, "Shipping times", "Hello {{ customer.name }}, standard delivery takes 2-4 working days.", ada)
+    create_macro(engine, "Refund", "We have refunded the second charge.", ada)
     results = [ingest(engine, m) for m in demo_messages(clock.now())]
-    server = TestServer(create_app(settings), host="127.0.0.1", port=port)
-    await server.start_server()
-    server.engine, server.base, server.ada = engine, f"http://127.0.0.1:{port}", ada
-    server.ids = [r.conversation_id for r in results]  # oldest first; the list shows the newest first
-    server.integration = create_token(engine, "shop", role="integration")
-    yield server
-    await server.close()
-    engine.dispose()
+    async with serve_app(settings, engine) as server:
+        server.ada = ada.id
+        server.ids = [r.conversation_id for r in results]  # oldest first; the list shows the newest first
+        server.integration = create_token(engine, "shop", role="integration")
+        yield server
 
 
 async def signed_in(browser, hub, viewport, **options):
