@@ -208,12 +208,16 @@ def test_migrating_down_drops_the_indexes_and_up_builds_them_from_the_rows(db_ur
     command.downgrade(cfg, "0002")
     fresh = make_engine(db_url)  # which indexes exist is remembered per engine
     # Today's listing also reads columns of later migrations (conversation.version, 0015;
-    # conversation.snoozed_until, 0020): the store of 0002 gets them for the time of the look, so
-    # that only the indexes are missing.
+    # conversation.snoozed_until, 0020) and PostgreSQL's search_fold() (0025; SQLite's is the
+    # hub's own): the store of 0002 gets them for the time of the look, so that only the indexes
+    # are missing.
     later_columns = (("ALTER TABLE conversation ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
                       "ALTER TABLE conversation DROP COLUMN version"),
                      ("ALTER TABLE conversation ADD COLUMN snoozed_until TIMESTAMP",
                       "ALTER TABLE conversation DROP COLUMN snoozed_until"))
+    if not db_url.startswith("sqlite"):
+        later_columns += (("CREATE FUNCTION search_fold(t text) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT lower(t)'",
+                           "DROP FUNCTION search_fold(text)"),)
     try:
         with fresh.begin() as conn:
             for add, _ in later_columns:
@@ -339,16 +343,21 @@ def test_postgresql_indexes_the_bigrams_of_the_three_columns(engine, short):
         assert bigrams[2] == [] and bigrams[3] is None  # never @> a search's bigram
         volatility = conn.execute(text("SELECT provolatile, proparallel FROM pg_proc WHERE proname = 'search_bigrams'")).one()
         assert tuple(volatility) == ("i", "s")  # IMMUTABLE (an index may use it), PARALLEL SAFE
-        # The lookup _search_candidates makes, column by column: through the expression indexes
+        # The lookups candidates() makes, column by column: through the expression indexes on the
+        # folded column (migration 0025), two characters by bigrams, three by trigrams
         conn.execute(text("SET LOCAL enable_seqscan = off"))
         for table, column in (("conversation", "subject"), ("customer", "name"), ("identity", "address")):
             plan = conn.execute(
                 text(
-                    f"EXPLAIN SELECT id FROM {table} "
-                    f"WHERE search_bigrams({column}) @> search_bigrams('ZQ') AND {column} ILIKE '%zq%'"
+                    f"EXPLAIN SELECT id FROM {table} WHERE search_bigrams(search_fold({column})) "
+                    f"@> search_bigrams(search_fold('ZÉ')) AND search_fold({column}) LIKE '%' || search_fold('ZÉ') || '%'"
                 )
             ).scalars().all()
-            assert any(f"search_{table}_{column}_bigrams" in line for line in plan), plan
+            assert any(f"search_{table}_{column}_fold_bigrams" in line for line in plan), plan
+            plan = conn.execute(
+                text(f"EXPLAIN SELECT id FROM {table} WHERE search_fold({column}) LIKE '%' || search_fold('ZÉQ') || '%'")
+            ).scalars().all()
+            assert any(f"search_{table}_{column}_fold_trgm" in line for line in plan), plan
 
 
 def test_two_characters_page_as_the_plain_query_does(engine, short, monkeypatch):
@@ -372,9 +381,16 @@ def test_a_text_holding_the_end_mark_is_searched_without_the_index(engine, short
     assert found(engine, q) == set() == plain(engine, q, monkeypatch)
 
 
-def test_search_fold_is_the_trigram_tokenizers():
-    assert search_fold("KO") == "ko" and search_fold("ΌΣ") == "όσ" and search_fold("ος") == "οσ"
-    assert search_fold("ſT") == "st" and search_fold("東京") == "東京" and search_fold("İx") == "İx"
+def test_search_fold_is_the_trigram_tokenizers_case_without_accents():
+    # the tokenizer's case folding (ς and ſ as σ and s, which str.lower() keeps), accents dropped
+    assert search_fold("KO") == "ko" and search_fold("ΌΣ") == "οσ" and search_fold("ος") == "οσ"
+    assert search_fold("ſT") == "st" and search_fold("東京") == "東京" and search_fold("İx") == "ix"
+    assert search_fold("Chloé ÅNGSTRÖM") == "chloe angstrom" and search_fold("Chlo\u0065\u0301") == "chloe"  # composed or not
+    assert search_fold("ＡＢＣ１ ﬁ ½ 𝐀") == "abc1 fi 1⁄2 a"  # compatibility forms: full-width, ligatures, fractions
+    assert search_fold("Straße ẞ Øre Æble Łódź") == "strasse ss ore aeble lodz"  # letters unaccent spells out
+    assert search_fold(None) is None and search_fold("") == ""
+    for written in ("Crème brûlée", "ΌΣ", "ǅ", "ﬃ", "Ⅻ", "㎏", "İ"):
+        assert search_fold(search_fold(written)) == search_fold(written)  # the index's text, folded again by a query, stays
     assert sqlite3.connect(":memory:").execute(f"SELECT {SEARCH_END_SQL}").fetchone()[0] == SEARCH_END
     migration = importlib.import_module("hub.store.migrations.versions.0013_search_end_mark")
     assert migration.END == SEARCH_END_SQL
