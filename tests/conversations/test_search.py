@@ -424,3 +424,133 @@ def test_migrating_to_0013_indexes_the_rows_with_the_end_mark(db_url, store):
         assert found(fresh, "ks") == {store["bob"], later.conversation_id}
     finally:
         fresh.dispose()
+
+
+# --- folding: case, accents and compatibility forms --------------------------------------------
+#
+# Subjects, names and addresses are compared folded on both sides (hub.store.db.search_fold on
+# SQLite, lower(unaccent()) on PostgreSQL: migration 0025), as message words already were.
+
+
+@pytest.fixture
+def accented(engine, store):
+    """An accented name (a phone call), subject and email address, a plain name an accented query
+    must find, and a subject in full-width letters; returns conversation ids by a short name (the store's too)."""
+    ids = {
+        "chloe_call": ingest(engine, InboundMessage("voice", "call-fr", Sender("+33612345678", "Chloé Martin"), "appel")),
+        "damaged": ingest(engine, mail("<f1@x>", "sam@colis.example", "Sam", "Réclamation : colis abîmé")),
+        "elodie": ingest(engine, mail("<f2@x>", "élodie.župan@mail.example", "E. Z.", "Hello")),
+        "plain_name": ingest(engine, mail("<f3@x>", "fd@plain.example", "Francois Dupre", "Question")),
+        "full_width": ingest(engine, mail("<f4@x>", "wide@plain.example", "Wide", "Order ＡＢ９")),
+    }
+    return {**store, **{k: r.conversation_id for k, r in ids.items()}}
+
+
+@pytest.mark.parametrize(
+    "q, expected",
+    [
+        ("chloe", {"chloe_call"}),  # a name, unaccented
+        ("CHLOÉ MAR", {"chloe_call"}),  # another case, accented
+        ("chlo\u0065\u0301", {"chloe_call"}),  # the accent as a combining mark
+        ("abime", {"damaged"}),  # a subject
+        ("RECLAMATION", {"damaged"}),
+        ("elodie.zupan", {"elodie"}),  # an email address
+        ("ÉLODIE", {"elodie"}),
+        ("françois dupré", {"plain_name"}),  # an accented query finds the text written without
+        ("ab9", {"full_width"}),  # full-width letters and digits
+        ("ＡＢ９", {"full_width"}),
+        ("zu", {"elodie"}),  # two characters (župan)
+        ("ŽU", {"elodie"}),
+        ("ÂB", {"damaged", "full_width"}),  # abîmé, ＡＢ
+        ("ž", {"elodie"}),  # one character
+        ("\u0301" * 50, set()),  # marks alone fold to nothing: nothing found, not everything
+    ],
+)
+def test_search_folds_case_and_accents_of_subjects_names_and_addresses(engine, accented, monkeypatch, q, expected):
+    want = {accented[k] for k in expected}
+    assert found(engine, q) == want == plain(engine, q, monkeypatch)
+    if len(search_fold(q)) >= 2:
+        assert indexed(engine, q) == want  # the index answers, not the plain query
+
+
+def test_a_common_folded_text_is_walked_with_the_same_pages(engine, accented, monkeypatch):
+    for i in range(9):
+        ingest(engine, mail(f"<z{i}@x>", f"z{i}@common.example", f"Zoé Ångström {i}", f"Hello {i}"))
+    monkeypatch.setattr(substrings, "SEARCH_MAX_CANDIDATES", 4)
+    for q in ("ANGSTROM", "Ångström", "zo", "GŠ"):
+        with read_tx(engine) as conn:
+            assert substrings.candidates(conn, q) == (None, True)  # too many for the index: the walk
+        assert pages(engine, q, 4) == plain_pages(engine, q, 4, monkeypatch)
+        assert sum(map(len, pages(engine, q, 4))) == 9
+    monkeypatch.setattr(page, "COMMON_PROBE_HITS", 2)  # common lately too: the walk from the first page
+    assert pages(engine, "angstrom", 4) == plain_pages(engine, "angstrom", 4, monkeypatch)
+
+
+def test_the_queue_folds_as_the_index_does(engine, accented, monkeypatch, caplog):
+    with engine.begin() as conn:  # not write_tx: on SQLite the triggers' rows stay queued
+        conn.execute(update(conv_t).where(conv_t.c.id == accented["bob"]).values(subject="Crème brûlée ÉCLAIR"))
+    for q in ("creme brulee", "ÉCLAIR", "ÛL"):  # from the queue
+        assert found(engine, q) == {accented["bob"]} == plain(engine, q, monkeypatch)
+    index_search_queue(engine)  # into the index, folded
+    for q in ("creme brulee", "ÉCLAIR", "ÛL"):
+        assert indexed(engine, q) == found(engine, q) == {accented["bob"]}
+    with write_tx(engine) as conn:  # the index forgets the folded text it was given: no rebuild needed
+        conn.execute(update(conv_t).where(conv_t.c.id == accented["bob"]).values(subject="Kettle"))
+        conn.execute(update(cust_t).where(cust_t.c.name == "Chloé Martin").values(name="Chloé Dupont"))
+    index_search_queue(engine)
+    assert indexed(engine, "brulee") == set() and indexed(engine, "martin") == set()
+    assert indexed(engine, "chloe dupont") == {accented["chloe_call"]}
+    assert "rebuilding" not in caplog.text
+    if engine.dialect.name == "sqlite":  # the index holds the folded text only
+        with engine.connect() as conn:
+            match = text("SELECT count(*) FROM search_text WHERE search_text MATCH :q")
+            assert conn.execute(match, {"q": '"chloe dupont"'}).scalar() == 1
+            assert conn.execute(match, {"q": '"chloé"'}).scalar() == 0
+
+
+def test_rows_written_before_migration_0025_are_found_folded_after_it(db_url, accented):
+    cfg = alembic_config(db_url)
+    command.downgrade(cfg, "0024")  # the index as 0024 had it: texts as written
+    fresh = make_engine(db_url)
+    try:
+        if db_url.startswith("sqlite"):
+            with fresh.connect() as conn:
+                match = text("SELECT count(*) FROM search_text WHERE search_text MATCH :q")
+                assert conn.execute(match, {"q": '"chloé"'}).scalar() == 1
+                assert conn.execute(match, {"q": '"chloe"'}).scalar() == 0
+        else:
+            with fresh.connect() as conn:
+                names = conn.execute(text("SELECT indexname FROM pg_indexes WHERE indexname LIKE 'search_%_trgm'")).scalars().all()
+                assert sorted(names) == sorted(i.replace("_fold", "") for i in substrings._PG_SEARCH_INDEXES)
+                assert conn.execute(text("SELECT count(*) FROM pg_proc WHERE proname = 'search_fold'")).scalar() == 0
+    finally:
+        fresh.dispose()
+    upgrade(db_url)
+    fresh = make_engine(db_url)
+    try:
+        with read_tx(fresh) as conn:
+            assert substrings.candidates(conn, "chloe") == ([accented["chloe_call"]], False)
+            assert substrings.candidates(conn, "ZU") == ([accented["elodie"]], False)
+            assert sorted(substrings.candidates(conn, "reclamation")[0]) == [accented["damaged"]]
+        assert found(fresh, "abime") == {accented["damaged"]}
+        later = ingest(fresh, mail("<after@x>", "noe@example.com", "Noé", "Abîmé aussi"))
+        assert found(fresh, "ABIME") == {accented["damaged"], later.conversation_id}
+    finally:
+        fresh.dispose()
+
+
+def test_hostile_texts_fold_in_linear_time_and_error_nothing(engine, accented, monkeypatch):
+    marks = "\u0301\u0316" * 5000  # 10,000 combining marks of two classes: NFKD of a whole text would sort them
+    subject = "Chloé " + marks[:480] + " Ångström"  # the columns full of them (subject: 500 characters, name 200)
+    with write_tx(engine) as conn:
+        conn.execute(update(conv_t).where(conv_t.c.id == accented["bob"]).values(subject=subject))
+        conn.execute(update(cust_t).where(cust_t.c.name == "Carla Mendes").values(name="Ñ" + marks[:199]))
+    assert found(engine, "chloe  angstrom") == {accented["bob"]}
+    assert found(engine, "chloe") == {accented["bob"], accented["chloe_call"]}
+    assert found(engine, "c" + marks + "hloé") == {accented["bob"], accented["chloe_call"]}  # a query of 10,000 marks too
+    assert found(engine, marks) == set() == plain(engine, marks, monkeypatch)  # folds to nothing
+    assert found(engine, "ñ" + marks) == plain(engine, "ñ" + marks, monkeypatch)
+    # a long query (search boxes let 200 characters through; SQLite's LIKE takes patterns up to 50,000 bytes)
+    huge = "ＡＢ" * 5_000
+    assert found(engine, huge) == set() == plain(engine, huge, monkeypatch)
+    assert search_fold(marks * 100 + "ＡＢ" * 500_000) == "ab" * 500_000  # a million marks, a million letters
