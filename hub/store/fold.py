@@ -93,6 +93,19 @@ def search_fold(text: str | None) -> str | None:
     return text.translate(_the_table())
 
 
+def sqlite_like(column: str, pattern: str) -> str:
+    """SQLite's SQL for search_fold(column) LIKE pattern ESCAPE '\\', the pattern folded already,
+    that calls Python only for a text beyond ASCII (its length in characters is not its length in
+    bytes). An ASCII text's folding is its lower case, which SQLite's own LIKE compares alike; the
+    function's call, ~0.7 µs a row, made a scan of 20,000 names 5 times slower. Equal to the plain
+    condition for every text: a match of the folded pattern in the text as written is one in its
+    folding, as folding is character by character and leaves the pattern's characters as they are."""
+    return (
+        f"({column} LIKE {pattern} ESCAPE '\\' OR "
+        f"(length({column}) <> length(CAST({column} AS BLOB)) AND search_fold({column}) LIKE {pattern} ESCAPE '\\'))"
+    )
+
+
 def register(dbapi_conn: sqlite3.Connection) -> None:
     """search_fold(text) as an SQL function of this SQLite connection. Deterministic: SQLite may
     evaluate it once for a constant argument."""

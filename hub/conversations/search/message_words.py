@@ -40,7 +40,7 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from hub.store.fold import search_fold
+from hub.store.fold import search_fold, sqlite_like
 from hub.store.models import Conversation, Message
 from hub.store.sql import like_pattern, planner_off
 
@@ -129,7 +129,7 @@ _SQLITE_CONVERSATIONS = f"""
 
 
 def _sqlite_conversations(query: MessageQuery):
-    like = " AND ".join(f"search_fold(text) LIKE :word_{n} ESCAPE '\\'" for n in range(len(query.words)))
+    like = " AND ".join(sqlite_like("text", f":word_{n}") for n in range(len(query.words)))
     params = {"fts": query.fts5(), "limit": MAX_MESSAGE_HITS}
     params.update((f"word_{n}", like_pattern(search_fold(word))) for n, word in enumerate(query.words))
     return sql_text(_SQLITE_CONVERSATIONS.format(like=like)), params

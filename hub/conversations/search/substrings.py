@@ -19,13 +19,14 @@ from __future__ import annotations
 import logging
 import weakref
 
-from sqlalchemy import Engine, String, and_, bindparam, func, literal, or_, select
+from sqlalchemy import Engine, LargeBinary, String, and_, bindparam, cast, func, literal, or_, select
 from sqlalchemy import text as sql_text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.types import NullType
 
 from hub.store.db import SEARCH_END, SEARCH_QUEUE, SEARCH_TERMS, SEARCH_TEXT, search_fold
+from hub.store.fold import sqlite_like
 from hub.store.models import Conversation, Customer, Identity
 from hub.store.sql import like_pattern
 
@@ -59,7 +60,7 @@ _FTS_CANDIDATES = sql_text(
         WHERE {SEARCH_TEXT} MATCH :phrase AND rowid NOT IN (SELECT n FROM {SEARCH_QUEUE})
         UNION ALL
         SELECT n FROM (SELECT n, text, remove, max(seq) FROM {SEARCH_QUEUE} GROUP BY n)
-        WHERE remove = 0 AND search_fold(text) LIKE :pattern ESCAPE '\\'
+        WHERE remove = 0 AND {sqlite_like("text", ":pattern")}
         LIMIT :limit
     )
     SELECT -1 FROM (SELECT count(*) AS found FROM hit) WHERE found >= :limit
@@ -94,34 +95,43 @@ def folded_pattern(q: str | BindParameter):
     return literal("%", String) + func.nullif(escaped, "", type_=String) + literal("%", String)
 
 
-def _holds(column, pattern):
+def _holds(dialect: str, column, pattern):
+    """search_fold(column) LIKE pattern: on PostgreSQL as written (the indexes' expression); on
+    SQLite through the function only for a text beyond ASCII (hub.store.fold.sqlite_like says why)."""
+    if dialect == "sqlite":
+        beyond_ascii = func.length(column) != func.length(cast(column, LargeBinary))
+        return or_(column.like(pattern, escape="\\"), and_(beyond_ascii, folded(column).like(pattern, escape="\\")))
     return folded(column).like(pattern, escape="\\")
 
 
-def _matching_customers(pattern):
-    return select(customer_t.c.id).where(_holds(customer_t.c.name, pattern)).union(
-        select(identity_t.c.customer_id).where(_holds(identity_t.c.address, pattern))
+def _matching_customers(dialect: str, pattern):
+    return select(customer_t.c.id).where(_holds(dialect, customer_t.c.name, pattern)).union(
+        select(identity_t.c.customer_id).where(_holds(dialect, identity_t.c.address, pattern))
     )
 
 
-def matches_like(q: str):
-    """The plain condition. Matching customers first (few rows), then their conversations by
-    index; an OR across the join would make the database walk every conversation."""
+def matches_like(dialect: str, q: str):
+    """The plain condition, for a database of this dialect. Matching customers first (few rows),
+    then their conversations by index; an OR across the join would make the database walk every
+    conversation."""
     pattern = folded_pattern(q)
-    return or_(conversation_t.c.customer_id.in_(_matching_customers(pattern)), _holds(conversation_t.c.subject, pattern))
+    return or_(
+        conversation_t.c.customer_id.in_(_matching_customers(dialect, pattern)),
+        _holds(dialect, conversation_t.c.subject, pattern),
+    )
 
 
-def matches_common(q: str | BindParameter):
+def matches_common(dialect: str, q: str | BindParameter):
     """The condition for a common text, checked on each conversation of the activity-order walk:
     its subject, its customer's name (joined already) and its customer's addresses (by index).
     Collecting the matching customers first, as matches_like does, would read them all."""
     pattern = folded_pattern(q)
     own_address = (
         select(identity_t.c.id)
-        .where(identity_t.c.customer_id == conversation_t.c.customer_id, _holds(identity_t.c.address, pattern))
+        .where(identity_t.c.customer_id == conversation_t.c.customer_id, _holds(dialect, identity_t.c.address, pattern))
         .exists()
     )
-    return or_(_holds(conversation_t.c.subject, pattern), _holds(customer_t.c.name, pattern), own_address)
+    return or_(_holds(dialect, conversation_t.c.subject, pattern), _holds(dialect, customer_t.c.name, pattern), own_address)
 
 
 def has_indexes(conn) -> bool:
@@ -193,7 +203,7 @@ def _bigrams_hold(column, q: str, pattern):
     (q's bigrams rather than q as one element: folding may change its length, "æ" to "ae")."""
     return and_(
         func.search_bigrams(folded(column)).op("@>")(func.search_bigrams(folded(literal(q, String)))),
-        _holds(column, pattern),
+        _holds("postgresql", column, pattern),
     )
 
 
@@ -227,8 +237,8 @@ def candidates(conn, q: str) -> tuple[list[int] | None, bool]:
             )
             by_customer = select(conversation_t.c.id).where(conversation_t.c.customer_id.in_(customers))
         else:
-            by_subject = select(conversation_t.c.id).where(_holds(conversation_t.c.subject, pattern))
-            by_customer = select(conversation_t.c.id).where(conversation_t.c.customer_id.in_(_matching_customers(pattern)))
+            by_subject = select(conversation_t.c.id).where(_holds("postgresql", conversation_t.c.subject, pattern))
+            by_customer = select(conversation_t.c.id).where(conversation_t.c.customer_id.in_(_matching_customers("postgresql", pattern)))
         # PostgreSQL misjudges how selective LIKE '%text%' is and would rather scan the tables
         # than use the trigram indexes (17-35 ms a table at 40,000 rows, against 1-3 ms). And the
         # page query that follows takes a list of ids whose length changes from one search to
