@@ -512,6 +512,24 @@ def test_the_queue_folds_as_the_index_does(engine, accented, monkeypatch, caplog
             assert conn.execute(match, {"q": '"chloé"'}).scalar() == 0
 
 
+def test_a_session_without_the_function_still_writes_and_its_rows_are_found_folded(db_url, engine, accented):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("search_fold() is SQLite's per connection; PostgreSQL's is in the database")
+    shell = sqlite3.connect(db_url.removeprefix("sqlite:///"))  # as the sqlite3 shell would: no search_fold()
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="no such function"):
+            shell.execute("SELECT search_fold('x')")
+        shell.execute("UPDATE conversation SET subject = 'Hand-edited Ünïcode' WHERE id = ?", (accented["bob"],))
+        shell.commit()  # the triggers queue the text as written: they call no function of the hub's
+    finally:
+        shell.close()
+    assert found(engine, "unicode") == {accented["bob"]}  # from the queue
+    index_search_queue(engine)
+    assert indexed(engine, "hand-edited unicode") == {accented["bob"]}
+    migration = importlib.import_module("hub.store.migrations.versions.0025_search_fold")
+    assert migration.END == SEARCH_END_SQL
+
+
 def test_rows_written_before_migration_0025_are_found_folded_after_it(db_url, accented):
     cfg = alembic_config(db_url)
     command.downgrade(cfg, "0024")  # the index as 0024 had it: texts as written
