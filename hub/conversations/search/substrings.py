@@ -50,8 +50,8 @@ _PG_BIGRAM_INDEXES = ("search_conversation_subject_fold_bigrams", "search_custom
 # queue (hub/store/db.py): a document found there is read from the queue (its latest state), not from
 # the index. The index holds each text folded (hub/store/db.py), the queue as written: its LIKE
 # folds it. :phrase is the quoted text folded, or for two characters the index's terms that start
-# with it, OR-ed (_two_characters); :pattern the folded text's LIKE pattern. At most :limit documents are read; a row -1 says there were that
-# many (a common text: the caller gives up on the index). UNION ALL, not UNION, so that LIMIT stops
+# with it, OR-ed (_two_characters); :pattern the folded text's LIKE pattern. At most :limit
+# documents are read; a row -1 says there were that many (a common text: the caller gives up on the index). UNION ALL, not UNION, so that LIMIT stops
 # the work early; the caller drops duplicates.
 _FTS_CANDIDATES = sql_text(
     f"""
