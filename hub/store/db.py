@@ -14,12 +14,14 @@ import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+
+from hub.store import fold
+from hub.store.fold import search_fold as search_fold  # the one folding of searched text, for the search
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,10 @@ def _configure_sqlite(engine: Engine) -> None:
         # (hub/privacy/requests.py), nor may a processed raw mail or a merged search segment.
         cur.execute("PRAGMA secure_delete=ON")
         cur.close()
+        # search_fold(text) for the inbox search's index and queries (hub/store/fold.py). Only the
+        # hub's statements call it: the triggers do not, so a session of the sqlite3 shell (which
+        # has no such function) can still write every table.
+        fold.register(dbapi_conn)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection):
@@ -152,6 +158,9 @@ SEARCH_COLUMNS = (("conversation", "subject", 0), ("customer", "name", 1), ("ide
 # query holds it (a text that does is searched without the index). The queue keeps the text as
 # it is (searches read it with LIKE): the mark is added where the text goes into the index, and a
 # 'delete' passes it too (a contentless table forgets a document only when given what it indexed).
+# So is the folding (search_fold, hub/store/fold.py: case, accents, compatibility forms; migration
+# 0025): the index holds each text folded, the insert and the 'delete' fold it alike, and searches
+# fold both sides of their LIKE on the queue.
 SEARCH_END = "\x01"
 SEARCH_END_SQL = "char(1)"
 # The index's vocabulary (fts5vocab, migration 0013): its terms, found by range.
@@ -161,7 +170,7 @@ _search_queue_present: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKey
 _QUEUE_LENGTH = f"SELECT max(seq) FROM {SEARCH_QUEUE}"
 _MOVE_QUEUE = (
     f"INSERT INTO {SEARCH_TEXT}({SEARCH_TEXT}, rowid, text) "
-    f"SELECT CASE WHEN remove THEN 'delete' END, n, text || {SEARCH_END_SQL} FROM {SEARCH_QUEUE} ORDER BY seq"
+    f"SELECT CASE WHEN remove THEN 'delete' END, n, search_fold(text) || {SEARCH_END_SQL} FROM {SEARCH_QUEUE} ORDER BY seq"
 )
 # Building the index again from the tables, for an index out of step with them. One statement in
 # row id order, as FTS5 writes best: column by column (their numbers interleave) it took ~10 s
@@ -170,7 +179,7 @@ _REBUILD = (
     f"INSERT INTO {SEARCH_TEXT}({SEARCH_TEXT}) VALUES ('delete-all')",
     f"INSERT INTO {SEARCH_TEXT}(rowid, text) "
     + " UNION ALL ".join(
-        f"SELECT id * 4 + {kind} AS n, {column} || {SEARCH_END_SQL} FROM {table} WHERE {column} IS NOT NULL"
+        f"SELECT id * 4 + {kind} AS n, search_fold({column}) || {SEARCH_END_SQL} FROM {table} WHERE {column} IS NOT NULL"
         for table, column, kind in SEARCH_COLUMNS
     )
     + " ORDER BY n",
@@ -224,37 +233,6 @@ def index_search_queue(engine: Engine) -> None:
         return
     with engine.connect() as conn:
         _move_search_queue(engine, conn.connection.dbapi_connection, 1)
-
-
-_fold_lock = threading.Lock()
-_fold_index: sqlite3.Connection | None = None
-
-
-@lru_cache(maxsize=4096)
-def search_fold(text: str) -> str:
-    """text with its case folded as the index's trigram tokenizer folds it (case_sensitive 0), to
-    compare with the index's terms. ASCII: str.lower(), which folds it the same way. Otherwise
-    the tokenizer's own folding, read back from a scratch index in memory (~40 µs, then cached),
-    for it is not str.lower()'s: in SQLite 3.40, ~400 code points differ. lower() folds 391 that
-    FTS5 keeps (letters newer than FTS5's table, such as Cherokee's; İ, which lower() makes two
-    characters); FTS5 folds 15 that lower() keeps (ς to σ, ſ to s, µ to μ, Greek symbol forms)."""
-    global _fold_index
-    if text.isascii():
-        return text.lower()
-    with _fold_lock:
-        if _fold_index is None:
-            scratch = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-            scratch.execute("CREATE VIRTUAL TABLE fold USING fts5(text, content='', tokenize='trigram')")
-            scratch.execute("CREATE VIRTUAL TABLE fold_terms USING fts5vocab(fold, instance)")
-            _fold_index = scratch
-        # Two marks after the text: each of its characters starts a trigram; read, then undone.
-        _fold_index.execute("BEGIN")
-        try:
-            _fold_index.execute("INSERT INTO fold(rowid, text) VALUES (1, ?)", (text + SEARCH_END * 2,))
-            terms = _fold_index.execute("SELECT term FROM fold_terms ORDER BY offset").fetchall()
-        finally:
-            _fold_index.execute("ROLLBACK")
-    return "".join(term[0] for (term,) in terms)
 
 
 # Objects the store keeps outside the SQLModel metadata on purpose: the inbox's search indexes

@@ -81,9 +81,9 @@ def test_whole_words_accents_and_cjk(engine, store, indexing):
     assert found(engine, "退货") == {store["chinese"]}
     assert found(engine, "4711") == {store["chinese"]}
     assert found(engine, "商品") == {store["japanese"]}
+    assert found(engine, "CAFE froid") == {store["cafe"]}  # the index folds case and accents, and so does LIKE on SQLite's tail
     if indexing == "indexed" or engine.dialect.name == "postgresql":  # LIKE on SQLite's tail differs:
-        assert found(engine, "cafe froid") == {store["cafe"]}  # the index folds accents
-        assert found(engine, "refun") == set()  # and matches whole words
+        assert found(engine, "refun") == set()  # the index matches whole words
 
 
 def test_an_edit_is_found_by_its_new_words_only(engine, indexing):

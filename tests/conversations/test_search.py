@@ -208,12 +208,16 @@ def test_migrating_down_drops_the_indexes_and_up_builds_them_from_the_rows(db_ur
     command.downgrade(cfg, "0002")
     fresh = make_engine(db_url)  # which indexes exist is remembered per engine
     # Today's listing also reads columns of later migrations (conversation.version, 0015;
-    # conversation.snoozed_until, 0020): the store of 0002 gets them for the time of the look, so
-    # that only the indexes are missing.
+    # conversation.snoozed_until, 0020) and PostgreSQL's search_fold() (0025; SQLite's is the
+    # hub's own): the store of 0002 gets them for the time of the look, so that only the indexes
+    # are missing.
     later_columns = (("ALTER TABLE conversation ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
                       "ALTER TABLE conversation DROP COLUMN version"),
                      ("ALTER TABLE conversation ADD COLUMN snoozed_until TIMESTAMP",
                       "ALTER TABLE conversation DROP COLUMN snoozed_until"))
+    if not db_url.startswith("sqlite"):
+        later_columns += (("CREATE FUNCTION search_fold(t text) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT lower(t)'",
+                           "DROP FUNCTION search_fold(text)"),)
     try:
         with fresh.begin() as conn:
             for add, _ in later_columns:
@@ -339,16 +343,21 @@ def test_postgresql_indexes_the_bigrams_of_the_three_columns(engine, short):
         assert bigrams[2] == [] and bigrams[3] is None  # never @> a search's bigram
         volatility = conn.execute(text("SELECT provolatile, proparallel FROM pg_proc WHERE proname = 'search_bigrams'")).one()
         assert tuple(volatility) == ("i", "s")  # IMMUTABLE (an index may use it), PARALLEL SAFE
-        # The lookup _search_candidates makes, column by column: through the expression indexes
+        # The lookups candidates() makes, column by column: through the expression indexes on the
+        # folded column (migration 0025), two characters by bigrams, three by trigrams
         conn.execute(text("SET LOCAL enable_seqscan = off"))
         for table, column in (("conversation", "subject"), ("customer", "name"), ("identity", "address")):
             plan = conn.execute(
                 text(
-                    f"EXPLAIN SELECT id FROM {table} "
-                    f"WHERE search_bigrams({column}) @> search_bigrams('ZQ') AND {column} ILIKE '%zq%'"
+                    f"EXPLAIN SELECT id FROM {table} WHERE search_bigrams(search_fold({column})) "
+                    f"@> search_bigrams(search_fold('ZÉ')) AND search_fold({column}) LIKE '%' || search_fold('ZÉ') || '%'"
                 )
             ).scalars().all()
-            assert any(f"search_{table}_{column}_bigrams" in line for line in plan), plan
+            assert any(f"search_{table}_{column}_fold_bigrams" in line for line in plan), plan
+            plan = conn.execute(
+                text(f"EXPLAIN SELECT id FROM {table} WHERE search_fold({column}) LIKE '%' || search_fold('ZÉQ') || '%'")
+            ).scalars().all()
+            assert any(f"search_{table}_{column}_fold_trgm" in line for line in plan), plan
 
 
 def test_two_characters_page_as_the_plain_query_does(engine, short, monkeypatch):
@@ -372,9 +381,16 @@ def test_a_text_holding_the_end_mark_is_searched_without_the_index(engine, short
     assert found(engine, q) == set() == plain(engine, q, monkeypatch)
 
 
-def test_search_fold_is_the_trigram_tokenizers():
-    assert search_fold("KO") == "ko" and search_fold("ΌΣ") == "όσ" and search_fold("ος") == "οσ"
-    assert search_fold("ſT") == "st" and search_fold("東京") == "東京" and search_fold("İx") == "İx"
+def test_search_fold_is_the_trigram_tokenizers_case_without_accents():
+    # the tokenizer's case folding (ς and ſ as σ and s, which str.lower() keeps), accents dropped
+    assert search_fold("KO") == "ko" and search_fold("ΌΣ") == "οσ" and search_fold("ος") == "οσ"
+    assert search_fold("ſT") == "st" and search_fold("東京") == "東京" and search_fold("İx") == "ix"
+    assert search_fold("Chloé ÅNGSTRÖM") == "chloe angstrom" and search_fold("Chlo\u0065\u0301") == "chloe"  # composed or not
+    assert search_fold("ＡＢＣ１ ﬁ ½ 𝐀") == "abc1 fi 1⁄2 a"  # compatibility forms: full-width, ligatures, fractions
+    assert search_fold("Straße ẞ Øre Æble Łódź") == "strasse ss ore aeble lodz"  # letters unaccent spells out
+    assert search_fold(None) is None and search_fold("") == ""
+    for written in ("Crème brûlée", "ΌΣ", "ǅ", "ﬃ", "Ⅻ", "㎏", "İ"):
+        assert search_fold(search_fold(written)) == search_fold(written)  # the index's text, folded again by a query, stays
     assert sqlite3.connect(":memory:").execute(f"SELECT {SEARCH_END_SQL}").fetchone()[0] == SEARCH_END
     migration = importlib.import_module("hub.store.migrations.versions.0013_search_end_mark")
     assert migration.END == SEARCH_END_SQL
@@ -408,3 +424,155 @@ def test_migrating_to_0013_indexes_the_rows_with_the_end_mark(db_url, store):
         assert found(fresh, "ks") == {store["bob"], later.conversation_id}
     finally:
         fresh.dispose()
+
+
+# --- folding: case, accents and compatibility forms --------------------------------------------
+#
+# Subjects, names and addresses are compared folded on both sides (hub.store.db.search_fold on
+# SQLite, lower(unaccent()) on PostgreSQL: migration 0025), as message words already were.
+
+
+@pytest.fixture
+def accented(engine, store):
+    """An accented name (a phone call), subject and email address, a plain name an accented query
+    must find, and a subject in full-width letters; returns conversation ids by a short name (the store's too)."""
+    ids = {
+        "chloe_call": ingest(engine, InboundMessage("voice", "call-fr", Sender("+33612345678", "Chloé Martin"), "appel")),
+        "damaged": ingest(engine, mail("<f1@x>", "sam@colis.example", "Sam", "Réclamation : colis abîmé")),
+        "elodie": ingest(engine, mail("<f2@x>", "élodie.župan@mail.example", "E. Z.", "Hello")),
+        "plain_name": ingest(engine, mail("<f3@x>", "fd@plain.example", "Francois Dupre", "Question")),
+        "full_width": ingest(engine, mail("<f4@x>", "wide@plain.example", "Wide", "Order ＡＢ９")),
+        "nordic": ingest(engine, mail("<f5@x>", "js@plain.example", "Jørgen Straße", "Hej")),
+    }
+    return {**store, **{k: r.conversation_id for k, r in ids.items()}}
+
+
+@pytest.mark.parametrize(
+    "q, expected",
+    [
+        ("chloe", {"chloe_call"}),  # a name, unaccented
+        ("CHLOÉ MAR", {"chloe_call"}),  # another case, accented
+        ("chlo\u0065\u0301", {"chloe_call"}),  # the accent as a combining mark
+        ("abime", {"damaged"}),  # a subject
+        ("RECLAMATION", {"damaged"}),
+        ("elodie.zupan", {"elodie"}),  # an email address
+        ("ÉLODIE", {"elodie"}),
+        ("françois dupré", {"plain_name"}),  # an accented query finds the text written without
+        ("JORGEN STRASSE", {"nordic"}),  # letters without a decomposition, spelt as unaccent spells them
+        ("jørgen", {"nordic"}),
+        ("ab9", {"full_width"}),  # full-width letters and digits
+        ("ＡＢ９", {"full_width"}),
+        ("zu", {"elodie"}),  # two characters (župan)
+        ("ŽU", {"elodie"}),
+        ("ÎM", {"damaged"}),  # abîmé
+        ("Ｂ９", {"full_width"}),
+        ("ž", {"elodie"}),  # one character
+        ("\u0301" * 50, set()),  # marks alone fold to nothing: nothing found, not everything
+    ],
+)
+def test_search_folds_case_and_accents_of_subjects_names_and_addresses(engine, accented, monkeypatch, q, expected):
+    want = {accented[k] for k in expected}
+    assert found(engine, q) == want == plain(engine, q, monkeypatch)
+    if len(search_fold(q)) >= 2:
+        assert indexed(engine, q) == want  # the index answers, not the plain query
+
+
+def test_a_common_folded_text_is_walked_with_the_same_pages(engine, accented, monkeypatch):
+    for i in range(9):
+        ingest(engine, mail(f"<z{i}@x>", f"z{i}@common.example", f"Zoé Ångström {i}", f"Hello {i}"))
+    monkeypatch.setattr(substrings, "SEARCH_MAX_CANDIDATES", 4)
+    for q in ("ANGSTROM", "Ångström", "zo", "GŠ"):
+        with read_tx(engine) as conn:
+            assert substrings.candidates(conn, q) == (None, True)  # too many for the index: the walk
+        assert pages(engine, q, 4) == plain_pages(engine, q, 4, monkeypatch)
+        assert sum(map(len, pages(engine, q, 4))) == 9
+    monkeypatch.setattr(page, "COMMON_PROBE_HITS", 2)  # common lately too: the walk from the first page
+    assert pages(engine, "angstrom", 4) == plain_pages(engine, "angstrom", 4, monkeypatch)
+
+
+def test_the_queue_folds_as_the_index_does(engine, accented, monkeypatch, caplog):
+    with engine.begin() as conn:  # not write_tx: on SQLite the triggers' rows stay queued
+        conn.execute(update(conv_t).where(conv_t.c.id == accented["bob"]).values(subject="Crème brûlée ÉCLAIR"))
+    for q in ("creme brulee", "ÉCLAIR", "ÛL"):  # from the queue
+        assert found(engine, q) == {accented["bob"]} == plain(engine, q, monkeypatch)
+    index_search_queue(engine)  # into the index, folded
+    for q in ("creme brulee", "ÉCLAIR", "ÛL"):
+        assert indexed(engine, q) == found(engine, q) == {accented["bob"]}
+    with write_tx(engine) as conn:  # the index forgets the folded text it was given: no rebuild needed
+        conn.execute(update(conv_t).where(conv_t.c.id == accented["bob"]).values(subject="Kettle"))
+        conn.execute(update(cust_t).where(cust_t.c.name == "Chloé Martin").values(name="Chloé Dupont"))
+    index_search_queue(engine)
+    assert indexed(engine, "brulee") == set() and indexed(engine, "martin") == set()
+    assert indexed(engine, "chloe dupont") == {accented["chloe_call"]}
+    assert "rebuilding" not in caplog.text
+    if engine.dialect.name == "sqlite":  # the index holds the folded text only
+        with engine.connect() as conn:
+            match = text("SELECT count(*) FROM search_text WHERE search_text MATCH :q")
+            assert conn.execute(match, {"q": '"chloe dupont"'}).scalar() == 1
+            assert conn.execute(match, {"q": '"chloé"'}).scalar() == 0
+
+
+def test_a_session_without_the_function_still_writes_and_its_rows_are_found_folded(db_url, engine, accented):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("search_fold() is SQLite's per connection; PostgreSQL's is in the database")
+    shell = sqlite3.connect(db_url.removeprefix("sqlite:///"))  # as the sqlite3 shell would: no search_fold()
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="no such function"):
+            shell.execute("SELECT search_fold('x')")
+        shell.execute("UPDATE conversation SET subject = 'Hand-edited Ünïcode' WHERE id = ?", (accented["bob"],))
+        shell.commit()  # the triggers queue the text as written: they call no function of the hub's
+    finally:
+        shell.close()
+    assert found(engine, "unicode") == {accented["bob"]}  # from the queue
+    index_search_queue(engine)
+    assert indexed(engine, "hand-edited unicode") == {accented["bob"]}
+    migration = importlib.import_module("hub.store.migrations.versions.0025_search_fold")
+    assert migration.END == SEARCH_END_SQL
+
+
+def test_rows_written_before_migration_0025_are_found_folded_after_it(db_url, accented):
+    cfg = alembic_config(db_url)
+    command.downgrade(cfg, "0024")  # the index as 0024 had it: texts as written
+    fresh = make_engine(db_url)
+    try:
+        if db_url.startswith("sqlite"):
+            with fresh.connect() as conn:
+                match = text("SELECT count(*) FROM search_text WHERE search_text MATCH :q")
+                assert conn.execute(match, {"q": '"chloé"'}).scalar() == 1
+                assert conn.execute(match, {"q": '"chloe"'}).scalar() == 0
+        else:
+            with fresh.connect() as conn:
+                names = conn.execute(text("SELECT indexname FROM pg_indexes WHERE indexname LIKE 'search_%_trgm'")).scalars().all()
+                assert sorted(names) == sorted(i.replace("_fold", "") for i in substrings._PG_SEARCH_INDEXES)
+                assert conn.execute(text("SELECT count(*) FROM pg_proc WHERE proname = 'search_fold'")).scalar() == 0
+    finally:
+        fresh.dispose()
+    upgrade(db_url)
+    fresh = make_engine(db_url)
+    try:
+        with read_tx(fresh) as conn:
+            assert substrings.candidates(conn, "chloe") == ([accented["chloe_call"]], False)
+            assert substrings.candidates(conn, "ZU") == ([accented["elodie"]], False)
+            assert sorted(substrings.candidates(conn, "reclamation")[0]) == [accented["damaged"]]
+        assert found(fresh, "abime") == {accented["damaged"]}
+        later = ingest(fresh, mail("<after@x>", "noe@example.com", "Noé", "Abîmé aussi"))
+        assert found(fresh, "ABIME") == {accented["damaged"], later.conversation_id}
+    finally:
+        fresh.dispose()
+
+
+def test_hostile_texts_fold_in_linear_time_and_error_nothing(engine, accented, monkeypatch):
+    marks = "\u0301\u0316" * 5000  # 10,000 combining marks of two classes: NFKD of a whole text would sort them
+    subject = "Chloé " + marks[:480] + " Ångström"  # the columns full of them (subject: 500 characters, name 200)
+    with write_tx(engine) as conn:
+        conn.execute(update(conv_t).where(conv_t.c.id == accented["bob"]).values(subject=subject))
+        conn.execute(update(cust_t).where(cust_t.c.name == "Carla Mendes").values(name="Ñ" + marks[:199]))
+    assert found(engine, "chloe  angstrom") == {accented["bob"]}
+    assert found(engine, "chloe") == {accented["bob"], accented["chloe_call"]}
+    assert found(engine, "c" + marks + "hloé") == {accented["bob"], accented["chloe_call"]}  # a query of 10,000 marks too
+    assert found(engine, marks) == set() == plain(engine, marks, monkeypatch)  # folds to nothing
+    assert found(engine, "ñ" + marks) == plain(engine, "ñ" + marks, monkeypatch)
+    # a long query (search boxes let 200 characters through; SQLite's LIKE takes patterns up to 50,000 bytes)
+    huge = "ＡＢ" * 5_000
+    assert found(engine, huge) == set() == plain(engine, huge, monkeypatch)
+    assert search_fold(marks * 100 + "ＡＢ" * 500_000) == "ab" * 500_000  # a million marks, a million letters

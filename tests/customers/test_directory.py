@@ -52,12 +52,14 @@ def test_every_customer_newest_first_a_page_at_a_time_without_merged_profiles(en
     assert names(second) == ["Person 3", "Person 2", "Person 1"] and names(last) == ["Person 0"] and last["next_cursor"] is None
 
 
-def test_a_text_is_found_in_a_name_or_an_address_folded_for_case(engine):
+def test_a_text_is_found_in_a_name_or_an_address_folded_for_case_and_accents(engine):
     mail(engine, "a", "chloe.martin@example.com", "Chloé Martin")
     call(engine, "c1", "+44 20 7946 0958", "Bob Stone")
     mail(engine, "b", "someone@other.example", "Ana Silva")
     index_search_queue(engine)
     assert names(list_customers(engine, "MARTIN")) == ["Chloé Martin"]
+    assert names(list_customers(engine, "chloe martin")) == names(list_customers(engine, "CHLOÉ")) == ["Chloé Martin"], "accents folded"
+    assert names(list_customers(engine, "ch")) == ["Chloé Martin"], "two characters, folded"
     assert names(list_customers(engine, "other.exam")) == ["Ana Silva"]
     assert names(list_customers(engine, "+44 20 7946 0958")) == ["Bob Stone"], "a phone as agents write it"
     assert names(list_customers(engine, "si")) == ["Ana Silva"], "two characters"
@@ -72,6 +74,7 @@ def test_a_customer_without_conversations_and_rows_not_yet_indexed_are_found(eng
                             .returning(Customer.__table__.c.id)).scalar_one()
     panel.add_identity(engine, r.customer_id, "email", "quinn.second@example.com", admin)  # left in the queue
     assert names(list_customers(engine, "quinn")) == ["Quinn Lonely", "Quinn Adams"]
+    assert names(list_customers(engine, "QUÍNN")) == ["Quinn Lonely", "Quinn Adams"]
     assert names(list_customers(engine, "quinn.second")) == ["Quinn Adams"]
     assert list_customers(engine, "lonely")["items"][0]["id"] == lone
 

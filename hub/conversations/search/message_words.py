@@ -40,6 +40,7 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from hub.store.fold import search_fold, sqlite_like
 from hub.store.models import Conversation, Message
 from hub.store.sql import like_pattern, planner_off
 
@@ -113,7 +114,8 @@ def has_message_index(conn: Connection) -> bool:
 
 # The newest MAX_MESSAGE_HITS indexed matches (FTS5 walks its doclists backwards and stops), and
 # the messages the index does not hold yet or holds no more (above the watermark, or stale),
-# compared with LIKE, a word at a time.
+# compared with LIKE, a word at a time, both sides folded for case and accents (search_fold,
+# hub/store/fold.py) as the index folds them: "cafe" finds "café" before the indexer has run too.
 _SQLITE_CONVERSATIONS = f"""
     SELECT conversation_id FROM message WHERE id IN (
         SELECT rowid FROM {SEARCH_MESSAGE} WHERE {SEARCH_MESSAGE} MATCH :fts ORDER BY rowid DESC LIMIT :limit)
@@ -127,9 +129,9 @@ _SQLITE_CONVERSATIONS = f"""
 
 
 def _sqlite_conversations(query: MessageQuery):
-    like = " AND ".join(f"text LIKE :word_{n} ESCAPE '\\'" for n in range(len(query.words)))
+    like = " AND ".join(sqlite_like("text", f":word_{n}") for n in range(len(query.words)))
     params = {"fts": query.fts5(), "limit": MAX_MESSAGE_HITS}
-    params.update((f"word_{n}", like_pattern(word)) for n, word in enumerate(query.words))
+    params.update((f"word_{n}", like_pattern(search_fold(word))) for n, word in enumerate(query.words))
     return sql_text(_SQLITE_CONVERSATIONS.format(like=like)), params
 
 

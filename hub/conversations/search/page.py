@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from sqlalchemy import bindparam, func, or_, select, tuple_
+from sqlalchemy import String, bindparam, func, or_, select, tuple_
 from sqlalchemy.sql.util import ClauseAdapter, find_tables
 
 from hub.conversations.queries import LIST_COLUMNS, conversation_t, customer_t
@@ -45,7 +45,8 @@ def _search_condition(conn, q: str, in_messages: set[int] | None):
             return or_(substrings.one_of(conn, ids), message_like(pattern)) if ids else message_like(pattern)
         found = list(dict.fromkeys([*ids, *sorted(in_messages)]))
         return substrings.one_of(conn, found) if found else None
-    by_text = substrings.matches_common(pattern) if common else substrings.matches_like(pattern)
+    dialect = conn.dialect.name
+    by_text = substrings.matches_common(dialect, q) if common else substrings.matches_like(dialect, q)
     if in_messages is None:
         return or_(by_text, message_like(pattern))
     return or_(by_text, substrings.one_of(conn, sorted(in_messages))) if in_messages else by_text
@@ -53,10 +54,9 @@ def _search_condition(conn, q: str, in_messages: set[int] | None):
 
 def _walk_condition(conn, q: str, in_messages: set[int] | None):
     """The WHERE of the activity-order walk for a common text: each conversation checked."""
-    pattern = like_pattern(q)
     if in_messages is None:
-        return or_(substrings.matches_common(pattern), message_like(pattern))
-    by_text = substrings.matches_common(pattern)
+        return or_(substrings.matches_common(conn.dialect.name, q), message_like(like_pattern(q)))
+    by_text = substrings.matches_common(conn.dialect.name, q)
     return or_(by_text, substrings.one_of(conn, sorted(in_messages))) if in_messages else by_text
 
 
@@ -71,12 +71,12 @@ def common_recently(conn, q: str) -> bool:
     (1-4 ms)."""
     if substrings.index_counts(conn, q):
         return False  # FTS5 finds out cheaply (substrings.candidates)
-    params = {"probe_pattern": like_pattern(q), "probe_newest": COMMON_PROBE, "probe_hits": COMMON_PROBE_HITS}
-    return conn.execute(_common_probe(), params).scalar() >= COMMON_PROBE_HITS
+    params = {"probe_q": q, "probe_newest": COMMON_PROBE, "probe_hits": COMMON_PROBE_HITS}
+    return conn.execute(_common_probe(conn.dialect.name), params).scalar() >= COMMON_PROBE_HITS
 
 
-@lru_cache(maxsize=1)
-def _common_probe():
+@lru_cache(maxsize=2)
+def _common_probe(dialect: str):
     """How many of the newest :probe_newest conversations (up to :probe_hits) the walk's
     condition holds for; built once (adapting the condition to the subquery costs ~1.5 ms)."""
     newest = (
@@ -86,7 +86,7 @@ def _common_probe():
         .subquery()
     )
     # The condition the walk checks, on these rows (the subquery's columns for the conversation's).
-    matches = ClauseAdapter(newest).traverse(substrings.matches_common(bindparam("probe_pattern")))
+    matches = ClauseAdapter(newest).traverse(substrings.matches_common(dialect, bindparam("probe_q", type_=String)))
     hits = (
         select(newest.c.id)
         .join(customer_t, customer_t.c.id == newest.c.customer_id)
@@ -127,7 +127,7 @@ def search_page(conn, stmt, q: str, own: list, on_customer: list, limit: int) ->
     in_messages = NOT_YET if common_words else conversations_with_text(conn, q)  # None: no message index
     if common_words or common_recently(conn, q):
         if common_words:
-            condition = or_(substrings.matches_common(like_pattern(q)), message_holds(q))
+            condition = or_(substrings.matches_common(conn.dialect.name, q), message_holds(q))
             depths = (WALK_MESSAGES_FIRST, WALK_MESSAGES_CONVERSATIONS)
         else:
             condition = _walk_condition(conn, q, in_messages)
