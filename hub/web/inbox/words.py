@@ -17,10 +17,48 @@ VIEWS = (N_("Mine"), N_("Unassigned"), N_("All open"), N_("SLA due soon"), N_("S
 SORTS = (N_("Last activity"), N_("Priority"))
 # hub.conversations.snooze.PRESETS
 SNOOZE_PRESETS = (N_("Later today"), N_("Tomorrow morning"), N_("Next week"))
-# The fixed reasons of hub.csat.surveys for no survey on resolve (the others name a channel or flags
-# and stay English).
-SURVEY_REASONS = (N_("surveys are off"), N_("no message from the customer"), N_("a survey was sent for this conversation before"),
-                  N_("no agent has replied in this conversation"))
+# The reasons of hub.csat.surveys for no survey on resolve are marked there; the flags of the
+# customer's last message they may name (hub.contract.messages AUTOMATED_FLAGS, underscores as spaces).
+AUTOMATED_FLAGS = (N_("auto reply"), N_("bounce"), N_("bulk"), N_("own address"))
+# Channels (conversations, messages) and the kinds of address a customer has (identities).
+CHANNELS = (N_("email"), N_("telegram"), N_("voice"), N_("webform"), N_("phone"), N_("web"))
+# adapters/base.py ORDER_STATES as the facts and the customer panel show them (underscores as
+# spaces), and the words back ends give an order line's state (any other is shown as it is).
+ORDER_STATES = (N_("pending"), N_("confirmed"), N_("processing"), N_("shipped"), N_("delivered"), N_("cancelled"),
+                N_("returned"), N_("on hold"))
+LINE_STATES = (N_("backordered"), N_("partially shipped"), N_("reserved"), N_("in stock"), N_("to ship"), N_("open"),
+               N_("done"), N_("canceled"))
+# hub.store.models EscalationStatus (underscores as spaces) and hub.outbox DELIVERY_STATE (a reply's delivery).
+ESCALATION_STATUSES = (N_("queued"), N_("sent"), N_("acknowledged"), N_("in progress"), N_("resolved"), N_("failed"))
+DELIVERY_STATES = (N_("queued"), N_("sending"), N_("sent"), N_("failed"), N_("retrying"))
+# The kinds of a timeline's entries (hub.conversations.timeline), as a tag on each.
+ENTRY_KINDS = (N_("inbound"), N_("reply"), N_("note"), N_("automatic"), N_("event"))
+
+# Why the back end gave no fact (adapters/base.py BackendError codes): the adapter's own message
+# (English, from the order system) stays beside it for whoever needs the detail.
+FACT_ERRORS = {
+    "unknown_order": N_("the order system does not know this order"),
+    "not_the_customers_order": N_("this order belongs to someone else: nothing about it was told"),
+    "unknown_product": N_("the order system does not know this product"),
+    "backend_unavailable": N_("the order system did not answer; the hub tries again later"),
+    "unsupported_call": N_("the order system cannot answer this"),
+    "backend_error": N_("the order system could not answer"),
+}
+
+
+def shown(value: str | None) -> str:
+    """A value of the data (a state, a channel) in the current language: underscores as spaces,
+    translated when the catalog has it, else as it is."""
+    if not value:
+        return ""
+    text = str(value).replace("_", " ")
+    return gettext(text)
+
+
+def fact_error(code: str | None) -> str:
+    """Why a fact is missing, in the current language; an unknown code is shown as it is."""
+    message = FACT_ERRORS.get(code or "")
+    return gettext(message) if message else (code or "").replace("_", " ")
 # The fixed reasons of hub.scm.autoanswer for a draft instead of an answer, as _facts.html shows
 # them (underscores as spaces); order_<state> and error codes stay as they are.
 DRAFT_REASONS = (N_("no order reference"), N_("too many orders"), N_("privacy"), N_("unknown order"), N_("no product"),
