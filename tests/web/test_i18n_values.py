@@ -134,3 +134,19 @@ async def test_order_and_line_states_escalations_and_back_end_errors_are_shown_i
     with i18n.use("en"):
         html = env.get_template("_facts.html").render(facts=facts)
     assert "<dd>on hold" in html and "(backordered)" in html and "the order system does not know this order" in html
+
+
+def test_timeline_events_stored_in_english_are_shown_in_chinese_with_what_people_wrote_kept():
+    from hub.web.inbox.words import event_text
+
+    with i18n.use("zh"):
+        assert event_text("Escalated to the back office (webhook): parcel lost, customer is upset") == \
+            "已升级至后台（Webhook）：parcel lost, customer is upset"
+        assert event_text("Back office on escalation #4: in progress (reference CASE-9) — we called DHL") == \
+            "后台处理升级 #4：处理中 (reference CASE-9) — we called DHL"
+        assert event_text("Assigned to Bo Agent (rule: key customers)") == "已分配给 Bo Agent（rule: key customers）"
+        assert event_text("SLA warning (demo high): first response due at 2026-12-04T10:00+00:00") == \
+            "SLA 预警（demo high）：首次响应将于 2026-12-04T10:00+00:00 到期"
+        assert event_text("Message moved here from #12 by agent:3") == "agent:3 将消息从 #12 移到了这里"
+        assert event_text("Something the hub may say one day") == "Something the hub may say one day"
+        assert event_text("x" * 100_000 + " (") == "x" * 100_000 + " ("  # long stored texts: no pattern blows up

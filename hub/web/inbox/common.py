@@ -112,10 +112,10 @@ def setup_templates(app: web.Application) -> None:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    from hub.web.inbox.words import fact_error, shown
+    from hub.web.inbox.words import event_text, fact_error, shown
 
     env.filters.update(ago=_ago, when=_when, iso=_iso, size=_size, mentions=highlight_mentions, said=said, shown=shown,
-                       fact_error=fact_error)
+                       fact_error=fact_error, event_text=event_text)
     i18n.install(env)
     for code in i18n.LANGUAGES:  # read the catalogs now, not on the first request in that language
         i18n.translations(code)
@@ -183,7 +183,7 @@ async def read_form(request: web.Request):
     except web.HTTPException:
         raise
     except (ValueError, AssertionError, UnicodeDecodeError, HttpProcessingError) as exc:  # a malformed body
-        raise BadRequest(f"the body is not a readable form: {exc or 'malformed'}") from None
+        raise BadRequest(N_("the body is not a readable form: %(problem)s"), params={"problem": str(exc) or "malformed"}) from None
 
 
 async def form_of(request: web.Request, who: auth.Principal):

@@ -635,7 +635,7 @@ async def download(request: web.Request) -> web.StreamResponse:
     att = await db(timeline.attachment, request.app[ENGINE], int_param(request.match_info["id"], "attachment id"))
     path = request.app[BLOBS].path(att["sha256"])
     if not path.exists():
-        raise RejectedInput("the file of this attachment is missing from the blob store")
+        raise RejectedInput(_("the file of this attachment is missing from the blob store"))
     name = att["filename"] or "attachment"
     ascii_name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:100] or "attachment"
     return web.FileResponse(path, headers={

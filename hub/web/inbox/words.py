@@ -82,6 +82,53 @@ _NOTIFICATIONS = (
 TIMERS = (N_("first response"), N_("resolution"))
 
 
+# The timeline's events (system messages: escalations, moves and merges, assignments, SLA warnings)
+# are stored as English sentences too, for the same reasons; translated when shown, by their
+# patterns. A reason, a comment or a name inside stays as written.
+_EVENTS = (
+    (re.compile(r"Escalated to the back office \((?P<target>\w+)\): (?P<reason>.*)", re.S),
+     N_("Escalated to the back office (%(target)s): %(reason)s")),
+    (re.compile(r"Escalation #(?P<id>\d+) could not be delivered: (?P<error>.*)", re.S),
+     N_("Escalation #%(id)s could not be delivered: %(error)s")),
+    (re.compile(r"Back office on escalation #(?P<id>\d+): (?P<status>[\w ]+?)(?P<rest>( \(reference .*\))?( — .*)?)", re.S),
+     N_("Back office on escalation #%(id)s: %(status)s%(rest)s")),
+    (re.compile(r"Message moved here from #(?P<id>\d+) by (?P<who>.*)", re.S), N_("Message moved here from #%(id)s by %(who)s")),
+    (re.compile(r"Message moved to #(?P<id>\d+) by (?P<who>.*)", re.S), N_("Message moved to #%(id)s by %(who)s")),
+    (re.compile(r"Conversation #(?P<id>\d+) merged into this one by (?P<who>.*)", re.S),
+     N_("Conversation #%(id)s merged into this one by %(who)s")),
+    (re.compile(r"Merged into #(?P<id>\d+) by (?P<who>.*)", re.S), N_("Merged into #%(id)s by %(who)s")),
+    (re.compile(r"The move from #(?P<id>\d+) was undone by (?P<who>.*)", re.S), N_("The move from #%(id)s was undone by %(who)s")),
+    (re.compile(r"The merge from #(?P<id>\d+) was undone by (?P<who>.*)", re.S), N_("The merge from #%(id)s was undone by %(who)s")),
+    (re.compile(r"The move into #(?P<id>\d+) was undone by (?P<who>.*); the messages are back", re.S),
+     N_("The move into #%(id)s was undone by %(who)s; the messages are back")),
+    (re.compile(r"The merge into #(?P<id>\d+) was undone by (?P<who>.*); the messages are back", re.S),
+     N_("The merge into #%(id)s was undone by %(who)s; the messages are back")),
+    (re.compile(r"Assigned to (?P<name>.*) \((?P<reason>.*)\)", re.S), N_("Assigned to %(name)s (%(reason)s)")),
+    (re.compile(r"SLA warning \((?P<policy>.*)\): (?P<timer>first response|resolution) due at (?P<due>\S+)"),
+     N_("SLA warning (%(policy)s): %(timer)s due at %(due)s")),
+    (re.compile(r"SLA breached \((?P<policy>.*)\): (?P<timer>first response|resolution) was due at (?P<due>\S+)"),
+     N_("SLA breached (%(policy)s): %(timer)s was due at %(due)s")),
+)
+# Words inside events: escalation targets, the back office's states (as ESCALATION_STATUSES), "comment".
+EVENT_WORDS = (N_("webhook"), N_("backend"), N_("comment"))
+
+
+def event_text(text: str | None) -> str:
+    """A stored timeline event's text in the current language; a text that fits no pattern is
+    shown as stored. Only the hub's own words are translated: a reason, a comment or a name stays."""
+    if not text:
+        return ""
+    for pattern, message in _EVENTS:
+        match = pattern.fullmatch(text)
+        if match:
+            values = match.groupdict()
+            for word in ("target", "status", "timer"):
+                if word in values:
+                    values[word] = gettext(values[word])
+            return gettext(message) % values
+    return text
+
+
 def notification_text(text: str) -> str:
     """A stored notification's text in the current language."""
     for pattern, message in _NOTIFICATIONS:
