@@ -125,12 +125,14 @@ async def test_order_and_line_states_escalations_and_back_end_errors_are_shown_i
         {"kind": "order", "subject": "SO-4711", "disclosed": False, "error": None,
          "payload": {"state": "on_hold", "late": False, "lines": [{"quantity": 2, "name": "Kettle", "state": "backordered"}]}},
         {"kind": "order", "subject": "ZZ-1", "disclosed": False, "error": "unknown_order", "error_message": "no order ZZ-1", "payload": None},
-    ], "drafts": [], "escalations": [{"id": 3, "status": "in_progress", "external_reference": None}]}
+    ], "drafts": [{"reason": "order_on_hold", "text": "Your order is on hold."}, {"reason": "too_many_orders", "text": "..."}],
+        "escalations": [{"id": 3, "status": "in_progress", "external_reference": None}]}
     with i18n.use("zh"):
         html = env.get_template("_facts.html").render(facts=facts)
     assert "<dd>已暂挂" in html and "2 × Kettle <span class=\"muted\">(缺货待补)</span>" in html
     assert "订单系统中没有这个订单" in html and 'title="no order ZZ-1"' in html  # the order system's own words kept aside
     assert "<strong>处理中</strong>" in html
+    assert '<span class="tag">订单已暂挂</span>' in html and '<span class="tag">订单过多</span>' in html
     with i18n.use("en"):
         html = env.get_template("_facts.html").render(facts=facts)
     assert "<dd>on hold" in html and "(backordered)" in html and "the order system does not know this order" in html

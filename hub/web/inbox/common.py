@@ -112,10 +112,10 @@ def setup_templates(app: web.Application) -> None:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    from hub.web.inbox.words import event_text, fact_error, shown
+    from hub.web.inbox.words import draft_reason, event_text, fact_error, shown
 
     env.filters.update(ago=_ago, when=_when, iso=_iso, size=_size, mentions=highlight_mentions, said=said, shown=shown,
-                       fact_error=fact_error, event_text=event_text)
+                       fact_error=fact_error, event_text=event_text, draft_reason=draft_reason)
     i18n.install(env)
     for code in i18n.LANGUAGES:  # read the catalogs now, not on the first request in that language
         i18n.translations(code)

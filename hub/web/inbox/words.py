@@ -55,12 +55,23 @@ def shown(value: str | None) -> str:
     return gettext(text)
 
 
+def draft_reason(reason: str | None) -> str:
+    """Why the order answer is a draft, in the current language: a fixed reason, an order's state
+    ("order_on_hold"), or the back end's error code."""
+    reason = reason or ""
+    if reason.startswith("order_"):
+        return gettext(N_("order %(state)s")) % {"state": shown(reason[len("order_"):])}
+    if reason in FACT_ERRORS and reason not in ("unknown_order", "unknown_product"):
+        return fact_error(reason)
+    return shown(reason)
+
+
 def fact_error(code: str | None) -> str:
     """Why a fact is missing, in the current language; an unknown code is shown as it is."""
     message = FACT_ERRORS.get(code or "")
     return gettext(message) if message else (code or "").replace("_", " ")
 # The fixed reasons of hub.scm.autoanswer for a draft instead of an answer, as _facts.html shows
-# them (underscores as spaces); order_<state> and error codes stay as they are.
+# them (underscores as spaces); order_<state> and the back end's error codes: draft_reason.
 DRAFT_REASONS = (N_("no order reference"), N_("too many orders"), N_("privacy"), N_("unknown order"), N_("no product"),
                  N_("too many products"), N_("unknown product"), N_("nothing to answer"), N_("no way to answer"),
                  N_("partly answered"), N_("review"))
