@@ -25,6 +25,7 @@ from hub.contract.i18n import gettext as _
 from hub.contract.timefmt import iso, parse_iso
 from hub.web.errors import STATUS, from_hub_error
 from hub.web.http import AGENTS, SESSION_COOKIE
+from hub.web.inbox.words import draft_reason, event_text, fact_error, shown
 from hub.web.keys import AUTH
 from hub.web.keys import INBOX_JINJA as JINJA
 
@@ -112,8 +113,6 @@ def setup_templates(app: web.Application) -> None:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    from hub.web.inbox.words import draft_reason, event_text, fact_error, shown
-
     env.filters.update(ago=_ago, when=_when, iso=_iso, size=_size, mentions=highlight_mentions, said=said, shown=shown,
                        fact_error=fact_error, event_text=event_text, draft_reason=draft_reason)
     i18n.install(env)
