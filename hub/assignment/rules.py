@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, delete, func, select, update
 
 from hub.contract.errors import Conflict, NotFound, PermissionDenied, RejectedInput
+from hub.contract.i18n import N_
 from hub.contract.principal import Principal
 from hub.conversations import bumped
 from hub.store.audit import audit
@@ -66,11 +67,11 @@ def teams_of_agents(engine: Engine) -> dict[int, list[str]]:
 def create_team(engine: Engine, name: str, who: Principal) -> dict[str, Any]:
     name = (name or "").strip()
     if not name or len(name) > 100:
-        raise RejectedInput("a team needs a name of 1 to 100 characters")
+        raise RejectedInput(N_("a team needs a name of 1 to 100 characters"))
     with write_tx(engine) as conn:
         team_id = insert_ignoring_conflict(conn, team_t, {"name": name, "created_at": utcnow()})
         if team_id is None:
-            raise Conflict(f"a team named {name!r} exists")
+            raise Conflict(N_("a team named %(name)s exists"), params={"name": repr(name)})
         audit(conn, who.actor, "team.create", f"team:{team_id}", name=name)
     return {"id": team_id, "name": name, "members": []}
 
@@ -78,14 +79,14 @@ def create_team(engine: Engine, name: str, who: Principal) -> dict[str, Any]:
 def _require_team(conn: Connection, team_id: int):
     row = conn.execute(select(team_t).where(team_t.c.id == team_id)).first()
     if row is None:
-        raise NotFound(f"team {team_id} does not exist")
+        raise NotFound(N_("team %(id)s does not exist"), params={"id": team_id})
     return row
 
 
 def _require_agent(conn: Connection, agent_id: int):
     row = conn.execute(select(agent_t).where(agent_t.c.id == agent_id)).first()
     if row is None:
-        raise NotFound(f"agent {agent_id} does not exist")
+        raise NotFound(N_("agent %(id)s does not exist"), params={"id": agent_id})
     return row
 
 
@@ -104,7 +105,7 @@ def remove_member(engine: Engine, team_id: int, agent_id: int, who: Principal) -
             delete(member_t).where(member_t.c.team_id == team_id, member_t.c.agent_id == agent_id)
         ).rowcount
         if not gone:
-            raise NotFound(f"agent {agent_id} is not in team {team_id}")
+            raise NotFound(N_("agent %(id)s is not in team %(team)s"), params={"id": agent_id, "team": team_id})
         audit(conn, who.actor, "team.remove_member", f"team:{team_id}", agent=agent_id)
 
 
@@ -126,7 +127,7 @@ def availability_of(engine: Engine) -> dict[int, bool]:
 def set_availability(engine: Engine, agent_id: int, available: bool, who: Principal) -> dict[str, Any]:
     """An agent sets their own; an admin anyone's."""
     if not (who.is_agent and (who.id == agent_id or who.role == "admin")):
-        raise PermissionDenied("only an admin can set another agent's availability")
+        raise PermissionDenied(N_("only an admin can set another agent's availability"))
     now = utcnow()
     with write_tx(engine) as conn:
         _require_agent(conn, agent_id)

@@ -23,6 +23,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, func, select, update
 
 from hub.contract.errors import Conflict, RejectedInput, Unauthenticated
+from hub.contract.i18n import N_
 from hub.contract.principal import Principal
 from hub.store.audit import audit
 from hub.store.db import read_tx, write_tx
@@ -49,7 +50,7 @@ def new_token() -> str:
 
 def hash_password(password: str) -> str:
     if len(password) < 8:
-        raise RejectedInput("a password needs at least 8 characters")
+        raise RejectedInput(N_("a password needs at least 8 characters"))
     return _hasher.hash(password)
 
 
@@ -71,7 +72,7 @@ def create_agent(engine: Engine, email: str, password: str, *, role: str = "agen
     password_hash = hash_password(password)
     with write_tx(engine) as conn:
         if conn.execute(select(agent_t.c.id).where(agent_t.c.email == email)).first():
-            raise Conflict(f"an agent with email {email} exists already")
+            raise Conflict(N_("an agent with email %(email)s exists already"), params={"email": email})
         agent_id = conn.execute(
             agent_t.insert()
             .values(email=email, name=name, password_hash=password_hash, role=role, active=True, created_at=utcnow())
@@ -104,7 +105,7 @@ def create_token(engine: Engine, name: str, *, role: str, actor: str = "cli") ->
     except ValueError:
         raise RejectedInput(f"role must be one of: {', '.join(r.value for r in TokenRole)}") from None
     if not name.strip():
-        raise RejectedInput("a token needs a name")
+        raise RejectedInput(N_("a token needs a name"))
     token = new_token()
     with write_tx(engine) as conn:
         token_id = conn.execute(

@@ -20,6 +20,7 @@ import idna
 from sqlalchemy import Engine, delete, select, update
 
 from hub.contract.errors import TooManyRequests
+from hub.contract.i18n import N_
 from hub.store.db import read_tx, write_tx
 from hub.store.models import LoginLock, utcnow
 from hub.store.sql import insert_ignoring_conflict
@@ -77,8 +78,8 @@ def check(engine: Engine, email: str, *, now: datetime | None = None) -> None:
     if until is not None and until > now:
         minutes = max(1, round((until - now).total_seconds() / 60))
         raise AccountLocked(
-            f"this account is locked after too many failed sign-ins; try again in about {minutes} minute"
-            f"{'s' if minutes != 1 else ''}, or ask an admin to reset the password",
+            N_("this account is locked after too many failed sign-ins; try again in about %(minutes)s min, "
+               "or ask an admin to reset the password"), params={"minutes": minutes},
             retry_after=(until - now).total_seconds(),
         )
 

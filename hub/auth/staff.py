@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 
 from hub.contract.errors import Conflict, NotFound, RejectedInput
+from hub.contract.i18n import N_
 from hub.contract.principal import Principal
 from hub.store.audit import audit
 from hub.store.db import read_tx, write_tx
@@ -37,9 +38,9 @@ def set_role(engine: Engine, agent_id: int, role: str, who: Principal) -> None:
     with write_tx(engine) as conn:
         row = conn.execute(select(agent_t.c.role).where(agent_t.c.id == agent_id)).first()
         if row is None:
-            raise NotFound(f"agent {agent_id} does not exist")
+            raise NotFound(N_("agent %(id)s does not exist"), params={"id": agent_id})
         if row.role == AgentRole.admin and role != AgentRole.admin and not _admins_left(conn, agent_id):
-            raise Conflict("this is the last active admin; make another agent admin first")
+            raise Conflict(N_("this is the last active admin; make another agent admin first"))
         conn.execute(update(agent_t).where(agent_t.c.id == agent_id).values(role=role))
         audit(conn, who.actor, "agent.role", f"agent:{agent_id}", role=role)
 
@@ -49,9 +50,9 @@ def set_active(engine: Engine, agent_id: int, active: bool, who: Principal) -> N
     with write_tx(engine) as conn:
         row = conn.execute(select(agent_t.c.role).where(agent_t.c.id == agent_id)).first()
         if row is None:
-            raise NotFound(f"agent {agent_id} does not exist")
+            raise NotFound(N_("agent %(id)s does not exist"), params={"id": agent_id})
         if not active and row.role == AgentRole.admin and not _admins_left(conn, agent_id):
-            raise Conflict("this is the last active admin; make another agent admin first")
+            raise Conflict(N_("this is the last active admin; make another agent admin first"))
         conn.execute(update(agent_t).where(agent_t.c.id == agent_id).values(active=active))
         if not active:
             conn.execute(session_t.delete().where(session_t.c.agent_id == agent_id))
@@ -62,7 +63,7 @@ def agent_email(engine: Engine, agent_id: int) -> str:
     with read_tx(engine) as conn:
         email = conn.execute(select(agent_t.c.email).where(agent_t.c.id == agent_id)).scalar()
     if email is None:
-        raise NotFound(f"agent {agent_id} does not exist")
+        raise NotFound(N_("agent %(id)s does not exist"), params={"id": agent_id})
     return email
 
 
@@ -79,7 +80,7 @@ def revoke_token(engine: Engine, token_id: int, who: Principal) -> None:
     with write_tx(engine) as conn:
         row = conn.execute(select(token_t.c.revoked_at).where(token_t.c.id == token_id)).first()
         if row is None:
-            raise NotFound(f"token {token_id} does not exist")
+            raise NotFound(N_("token %(id)s does not exist"), params={"id": token_id})
         if row.revoked_at is None:
             conn.execute(update(token_t).where(token_t.c.id == token_id).values(revoked_at=utcnow()))
             audit(conn, who.actor, "token.revoke", f"token:{token_id}")
@@ -90,5 +91,5 @@ def display_name(engine: Engine, agent_id: int) -> str:
     with read_tx(engine) as conn:
         row = conn.execute(select(agent_t.c.name, agent_t.c.email).where(agent_t.c.id == agent_id)).first()
     if row is None:
-        raise NotFound(f"agent {agent_id} does not exist")
+        raise NotFound(N_("agent %(id)s does not exist"), params={"id": agent_id})
     return row.name or row.email

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 
 class HubError(Exception):
-    """Base: `code` is stable for clients, the message is for a person."""
+    """Base: `code` is stable for clients, the message is for a person.
+
+    The message is written in English; where a person reads it in their language (the inbox), it
+    is translated there from its parts: `template`, the English with %(name)s placeholders (marked
+    with N_ so the catalogs have it), and `params`, the values put in. `message` is the English
+    sentence with the values in (logs, the API). A value that is itself interface text (a field's
+    name) is an i18n.Word and is translated too; every other value (an address, a name) is shown
+    as it is."""
 
     code = "error"
 
-    def __init__(self, message: str, *, detail: object | None = None):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, *, detail: object | None = None, params: dict | None = None):
+        self.template = message
+        self.params = dict(params) if params else {}
+        self.message = message % self.params if self.params else message
+        super().__init__(self.message)
         self.detail = detail
 
 
@@ -56,8 +65,8 @@ class PermissionDenied(HubError):
 class TooManyRequests(HubError):
     code = "rate_limited"
 
-    def __init__(self, message: str, *, retry_after: float):
-        super().__init__(message)
+    def __init__(self, message: str, *, retry_after: float, params: dict | None = None):
+        super().__init__(message, params=params)
         self.retry_after = retry_after
 
 

@@ -133,6 +133,26 @@ def N_(message: str) -> str:
     return message
 
 
+class Word(str):
+    """A value that is itself interface text (a field's name, "the address"), put into a message
+    by `fill`, which translates it; mark its English with N_ where it is written: Word(N_("the note"))."""
+
+    __slots__ = ()
+
+
+def fill(template: str, params: dict | None = None) -> str:
+    """`template` in the current language with `params` put in: the values that are Words are
+    translated, the others (an address, a name, a number) shown as they are. A translation whose
+    placeholders do not fit the values gives the English rather than failing."""
+    if not params:
+        return gettext(template)
+    values = {k: gettext(v) if isinstance(v, Word) else v for k, v in params.items()}
+    try:
+        return gettext(template) % values
+    except (KeyError, ValueError, TypeError):
+        return template % params
+
+
 _ = gettext
 
 

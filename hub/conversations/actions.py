@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 
 from hub.contract.errors import RejectedInput, StaleVersion
+from hub.contract.i18n import N_
 from hub.contract.principal import Principal
 from hub.conversations import mentions
 from hub.conversations.queries import conversation_state, get_conversation, get_message, require_conversation
@@ -68,9 +69,9 @@ def _values(conn, changes: dict[str, Any], now) -> dict[str, Any]:
     if "status" in changes:
         status = changes["status"]
         if status not in ConversationStatus.__members__:
-            raise RejectedInput(f"status must be one of: {', '.join(ConversationStatus.__members__)}")
+            raise RejectedInput(N_("%(name)s must be one of: %(choices)s"), params={"name": "status", "choices": ", ".join(ConversationStatus.__members__)})
         if status == ConversationStatus.snoozed:
-            raise RejectedInput("snoozing needs a time: use snooze (until a time or a preset)")
+            raise RejectedInput(N_("snoozing needs a time: use snooze (until a time or a preset)"))
         values["status"] = status
         values["snoozed_until"] = None
         if status == ConversationStatus.resolved:
@@ -79,7 +80,7 @@ def _values(conn, changes: dict[str, Any], now) -> dict[str, Any]:
             values["resolved_at"] = None
     if "priority" in changes:
         if changes["priority"] not in Priority.__members__:
-            raise RejectedInput(f"priority must be one of: {', '.join(Priority.__members__)}")
+            raise RejectedInput(N_("%(name)s must be one of: %(choices)s"), params={"name": "priority", "choices": ", ".join(Priority.__members__)})
         values["priority"] = changes["priority"]
     if "assignee_id" in changes:
         assignee = changes["assignee_id"]
@@ -88,7 +89,7 @@ def _values(conn, changes: dict[str, Any], now) -> dict[str, Any]:
                 select(agent_t.c.id).where(agent_t.c.id == assignee, agent_t.c.active.is_(True))
             ).first()
             if ok is None:
-                raise RejectedInput(f"agent {assignee} does not exist or is inactive")
+                raise RejectedInput(N_("agent %(id)s does not exist or is inactive"), params={"id": assignee})
         values["assignee_id"] = assignee
     return values
 
@@ -116,7 +117,7 @@ def add_note(engine: Engine, conversation_id: int, actor: Principal, text: str) 
     """An internal note: stored in the conversation, never sent to the customer, with the agents
     it @mentions (hub/conversations/mentions.py) in the same transaction."""
     if not text or not text.strip():
-        raise RejectedInput("a note needs text")
+        raise RejectedInput(N_("a note needs text"))
     now = utcnow()
     with write_tx(engine) as conn:
         conv = require_conversation(conn, conversation_id)

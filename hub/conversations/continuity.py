@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import OperationalError
 
 from hub.contract.errors import Conflict, NotFound, RejectedInput
+from hub.contract.i18n import N_
 from hub.contract.principal import Principal
 from hub.conversations.versions import bumped
 from hub.store.audit import audit
@@ -67,7 +68,7 @@ def _conversation(conn: Connection, conversation_id: int, *, lock: bool = False)
     stmt = select(conversation_t).where(conversation_t.c.id == conversation_id)
     row = conn.execute(stmt.with_for_update() if lock and conn.dialect.name == "postgresql" else stmt).first()
     if row is None:
-        raise NotFound(f"conversation {conversation_id} does not exist")
+        raise NotFound(N_("conversation %(id)s does not exist"), params={"id": conversation_id})
     return row
 
 
@@ -80,10 +81,10 @@ def _pair(conn: Connection, first_id: int, second_id: int):
 
 def _same_customer(a, b) -> None:
     if a.id == b.id:
-        raise RejectedInput("that is the same conversation")
+        raise RejectedInput(N_("that is the same conversation"))
     if a.customer_id != b.customer_id:
         # Never: it would show one customer's messages to whoever answers another.
-        raise RejectedInput("only conversations of the same customer can be combined; merge the customers first")
+        raise RejectedInput(N_("only conversations of the same customer can be combined; merge the customers first"))
 
 
 def _event(conn: Connection, conv, text: str, meta: dict, now: datetime) -> int:
@@ -131,9 +132,9 @@ def move_message(engine: Engine, message_id: int, to_conversation_id: int, who: 
         msg = conn.execute(select(message_t.c.id, message_t.c.conversation_id, message_t.c.direction)
                            .where(message_t.c.id == message_id)).first()
         if msg is None:
-            raise NotFound(f"message {message_id} does not exist")
+            raise NotFound(N_("message %(id)s does not exist"), params={"id": message_id})
         if msg.direction == Direction.system:
-            raise RejectedInput("events stay where they happened; move the message they are about")
+            raise RejectedInput(N_("events stay where they happened; move the message they are about"))
         source, target = _pair(conn, msg.conversation_id, to_conversation_id)
         _same_customer(source, target)
         conn.execute(update(message_t).where(message_t.c.id == message_id).values(conversation_id=target.id))
@@ -159,7 +160,8 @@ def merge(engine: Engine, source_id: int, into_id: int, who: Principal) -> dict[
                                                              message_t.c.direction != Direction.system)
                                 .order_by(message_t.c.id).limit(MAX_MERGE + 1)).scalars())
         if len(ids) > MAX_MERGE:
-            raise RejectedInput(f"conversation {source.id} has more than {MAX_MERGE} messages; move the ones that belong instead")
+            raise RejectedInput(N_("conversation %(id)s has more than %(num)s messages; move the ones that belong instead"),
+                                params={"id": source.id, "num": MAX_MERGE})
         if ids:
             conn.execute(update(message_t).where(message_t.c.id.in_(ids)).values(conversation_id=target.id))
             conn.execute(update(fact_t).where(fact_t.c.message_id.in_(ids)).values(conversation_id=target.id))
@@ -183,13 +185,13 @@ def undo(engine: Engine, event_id: int, who: Principal) -> dict[str, Any]:
                            .where(message_t.c.id == event_id, message_t.c.direction == Direction.system)).first()
         meta = dict(row.metadata or {}) if row is not None else {}
         if row is None or meta.get("event") not in (MOVED, MERGED):
-            raise NotFound(f"event {event_id} is not a move or merge that can be undone")
+            raise NotFound(N_("event %(id)s is not a move or merge that can be undone"), params={"id": event_id})
         # Read again under the target's lock (SQLite: the write transaction): two agents pressing
         # "undo" at once undo it once.
         target, source = _pair(conn, row.conversation_id, int(meta["from"]))
         fresh = conn.execute(select(message_t.c.metadata).where(message_t.c.id == event_id)).scalar() or {}
         if fresh.get("undone_by"):
-            raise Conflict(f"event {event_id} was undone already")
+            raise Conflict(N_("event %(id)s was undone already"), params={"id": event_id})
         ids = [int(i) for i in meta.get("message_ids") or []]
         back = list(conn.execute(select(message_t.c.id).where(message_t.c.id.in_(ids), message_t.c.conversation_id == target.id))
                     .scalars()) if ids else []

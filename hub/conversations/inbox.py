@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, func, or_, select
 
 from hub.contract.errors import RejectedInput
+from hub.contract.i18n import N_
 from hub.contract.i18n import gettext as _
 from hub.contract.timefmt import parse_iso
 from hub.conversations import read_marks, tags
@@ -75,23 +76,23 @@ def parse_query(params, known_channels: list[str]) -> InboxQuery:
     """An InboxQuery from a page's query string; unknown values are refused with a clear message."""
     view = params.get("view") or "open"
     if view not in VIEWS:
-        raise RejectedInput(f"view must be one of: {', '.join(VIEWS)}")
+        raise RejectedInput(N_("%(name)s must be one of: %(choices)s"), params={"name": "view", "choices": ", ".join(VIEWS)})
     sort = params.get("sort") or "activity"
     if sort not in SORTS:
-        raise RejectedInput(f"sort must be one of: {', '.join(SORTS)}")
+        raise RejectedInput(N_("%(name)s must be one of: %(choices)s"), params={"name": "sort", "choices": ", ".join(SORTS)})
     status = params.get("status") or None
     if status is not None and status not in ConversationStatus.__members__:
-        raise RejectedInput(f"status must be one of: {', '.join(ConversationStatus.__members__)}")
+        raise RejectedInput(N_("%(name)s must be one of: %(choices)s"), params={"name": "status", "choices": ", ".join(ConversationStatus.__members__)})
     channel = params.get("channel") or None
     if channel is not None and channel not in known_channels:
-        raise RejectedInput(f"channel must be one of: {', '.join(known_channels)}")
+        raise RejectedInput(N_("%(name)s must be one of: %(choices)s"), params={"name": "channel", "choices": ", ".join(known_channels)})
     q = search_text(params.get("q"))
     segment = params.get("segment") or None
     if segment is not None and segment not in Segment.__members__:
-        raise RejectedInput(f"segment must be one of: {', '.join(Segment.__members__)}")
+        raise RejectedInput(N_("%(name)s must be one of: %(choices)s"), params={"name": "segment", "choices": ", ".join(Segment.__members__)})
     within = params.get("within") or "all"
     if within not in ("all", "view"):
-        raise RejectedInput("within must be all or view")
+        raise RejectedInput(N_("within must be all or view"))
     tag = params.get("tag") or None
     if tag is not None:
         tag = tags.tag_name(tag)

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hub.contract.errors import Conflict, NotFound, RejectedInput
+from hub.contract.i18n import N_
 from hub.contract.principal import Principal
 from hub.store.audit import audit
 from hub.store.db import read_tx, write_tx
@@ -31,9 +32,9 @@ MAX_BODY = 20_000
 def _check(name: str, body: str) -> tuple[str, str]:
     name, body = (name or "").strip(), (body or "").strip()
     if not name or len(name) > 100:
-        raise RejectedInput("a macro needs a name of 1 to 100 characters")
+        raise RejectedInput(N_("a macro needs a name of 1 to 100 characters"))
     if not body or len(body) > MAX_BODY:
-        raise RejectedInput(f"a macro needs a text of 1 to {MAX_BODY} characters")
+        raise RejectedInput(N_("a macro needs a text of 1 to %(num)s characters"), params={"num": MAX_BODY})
     return name, body
 
 
@@ -48,7 +49,7 @@ def create_macro(engine: Engine, name: str, body: str, who: Principal) -> int:
             ).scalar_one()
             audit(conn, who.actor, "macro.create", f"macro:{macro_id}", name=name)
     except IntegrityError:
-        raise Conflict(f"a macro named {name!r} exists already") from None
+        raise Conflict(N_("a macro named %(name)s exists already"), params={"name": repr(name)}) from None
     return macro_id
 
 
@@ -60,16 +61,16 @@ def update_macro(engine: Engine, macro_id: int, name: str, body: str, who: Princ
                 update(macro_t).where(macro_t.c.id == macro_id).values(name=name, body=body, updated_at=utcnow())
             ).rowcount
             if not done:
-                raise NotFound(f"macro {macro_id} does not exist")
+                raise NotFound(N_("macro %(id)s does not exist"), params={"id": macro_id})
             audit(conn, who.actor, "macro.update", f"macro:{macro_id}", name=name)
     except IntegrityError:
-        raise Conflict(f"a macro named {name!r} exists already") from None
+        raise Conflict(N_("a macro named %(name)s exists already"), params={"name": repr(name)}) from None
 
 
 def delete_macro(engine: Engine, macro_id: int, who: Principal) -> None:
     with write_tx(engine) as conn:
         if not conn.execute(delete(macro_t).where(macro_t.c.id == macro_id)).rowcount:
-            raise NotFound(f"macro {macro_id} does not exist")
+            raise NotFound(N_("macro %(id)s does not exist"), params={"id": macro_id})
         audit(conn, who.actor, "macro.delete", f"macro:{macro_id}")
 
 
@@ -83,7 +84,7 @@ def get_macro(engine: Engine, macro_id: int) -> dict[str, Any]:
     with read_tx(engine) as conn:
         r = conn.execute(select(macro_t).where(macro_t.c.id == macro_id)).first()
     if r is None:
-        raise NotFound(f"macro {macro_id} does not exist")
+        raise NotFound(N_("macro %(id)s does not exist"), params={"id": macro_id})
     return {"id": r.id, "name": r.name, "body": r.body}
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from hub.contract.errors import NotFound
+from hub.contract.i18n import N_
 from hub.contract.timefmt import iso
 from hub.outbox import delivery_state
 from hub.store.db import read_tx
@@ -73,7 +74,7 @@ def require_conversation(conn, conversation_id: int):
     """The conversation's row (all its columns) on the caller's connection; NotFound when there is none."""
     row = conn.execute(select(conversation_t).where(conversation_t.c.id == conversation_id)).first()
     if row is None:
-        raise NotFound(f"conversation {conversation_id} does not exist")
+        raise NotFound(N_("conversation %(id)s does not exist"), params={"id": conversation_id})
     return row
 
 
@@ -81,7 +82,7 @@ def conversation_state(conn, conversation_id: int) -> dict[str, Any]:
     """One conversation as the listing shows it (no messages), read on the caller's connection."""
     row = conn.execute(listed().where(conversation_t.c.id == conversation_id)).first()
     if row is None:
-        raise NotFound(f"conversation {conversation_id} does not exist")
+        raise NotFound(N_("conversation %(id)s does not exist"), params={"id": conversation_id})
     return conversation_row(row)
 
 
@@ -129,7 +130,7 @@ def get_conversation(engine: Engine, conversation_id: int) -> dict[str, Any]:
     with read_tx(engine) as conn:
         conv = conn.execute(listed().where(conversation_t.c.id == conversation_id)).first()
         if conv is None:
-            raise NotFound(f"conversation {conversation_id} does not exist")
+            raise NotFound(N_("conversation %(id)s does not exist"), params={"id": conversation_id})
         rows = conn.execute(
             messages_with_sender_and_delivery()
             .where(message_t.c.conversation_id == conversation_id)

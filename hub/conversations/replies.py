@@ -4,11 +4,13 @@ for agents' replies and the hub's own messages in a conversation (automatic answ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine, select, update
 
 from hub.contract.errors import RejectedInput
+from hub.contract.i18n import N_, Word
 from hub.contract.principal import Principal
 from hub.conversations.queries import get_conversation, require_conversation
 from hub.conversations.versions import bumped
@@ -74,14 +76,15 @@ def recipient(conn, conv, channel: str | None = None) -> tuple[str, str, list[st
         home = channel  # the customer wrote on it too: answer in that thread
     if channel != home:
         if channel not in REPLY_CHANNELS:
-            raise RejectedInput(f"a reply cannot be sent on {channel!r}; choose one of: {', '.join(sorted(REPLY_CHANNELS))}")
+            raise RejectedInput(N_("a reply cannot be sent on %(channel)s; choose one of: %(choices)s"),
+                                params={"channel": repr(channel), "choices": ", ".join(sorted(REPLY_CHANNELS))})
         address = _customer_address(conn, conv, REPLY_CHANNELS[channel])
         if address is None:
-            how = " call them back, or" if home == "voice" else ""
-            raise RejectedInput(
-                f"conversation {conv.id} came by {home} and its customer has no {channel} address to answer;"
-                f"{how} add one to the customer"
-            )
+            how = (N_("conversation %(id)s came by %(home)s and its customer has no %(channel)s address to answer; call them "
+                      "back, or add one to the customer") if home == "voice" else
+                   N_("conversation %(id)s came by %(home)s and its customer has no %(channel)s address to answer; add one to "
+                      "the customer"))
+            raise RejectedInput(how, params={"id": conv.id, "home": Word(home), "channel": Word(channel)})
         return channel, address, []
     inbound = (
         select(message_t.c.external_id, identity_t.c.address)
@@ -95,7 +98,7 @@ def recipient(conn, conv, channel: str | None = None) -> tuple[str, str, list[st
     )
     recent = conn.execute(inbound.limit(10)).all()
     if not recent:
-        raise RejectedInput(f"conversation {conv.id} has no inbound message on {home} to reply to")
+        raise RejectedInput(N_("conversation %(id)s has no inbound message on %(home)s to reply to"), params={"id": conv.id, "home": Word(home)})
     own = conn.execute(inbound.where(identity_t.c.customer_id == conv.customer_id).limit(1)).first()
     if own is not None:
         address, answered = own.address, own.external_id
@@ -105,16 +108,16 @@ def recipient(conn, conv, channel: str | None = None) -> tuple[str, str, list[st
         address = _customer_address(conn, conv, REPLY_CHANNELS.get(home, home))
         if address is None:
             raise RejectedInput(
-                f"conversation {conv.id} has no message from its customer's own {home} address to answer; "
-                "add one to the customer or answer on another channel"
-            )
+                N_("conversation %(id)s has no message from its customer's own %(home)s address to answer; "
+                   "add one to the customer or answer on another channel"), params={"id": conv.id, "home": Word(home)})
         answered = None
     ids = [answered] if answered else []
     ids += [r.external_id for r in recent if r.external_id and r.external_id != answered]
     return home, address, ids
 
 
-def reply_recipient(engine: Engine, conversation_id: int, channel: str | None = None) -> dict[str, Any]:
+def reply_recipient(engine: Engine, conversation_id: int, channel: str | None = None, *,
+                    said: Callable[[RejectedInput], str] = lambda exc: exc.message) -> dict[str, Any]:
     """Where a reply to the conversation goes, for the agent to see before sending:
     {"channel", "address", "name"}, or {"channel", "error"} when it cannot go anywhere."""
     with read_tx(engine) as conn:
@@ -123,7 +126,7 @@ def reply_recipient(engine: Engine, conversation_id: int, channel: str | None = 
         try:
             channel, address, _ = recipient(conn, conv, channel)
         except RejectedInput as exc:
-            return {"channel": channel or conv.channel, "address": None, "name": name, "error": exc.message}
+            return {"channel": channel or conv.channel, "address": None, "name": name, "error": said(exc)}
     return {"channel": channel, "address": address, "name": name, "error": None}
 
 
@@ -138,7 +141,7 @@ def queue_outbound(
     to: this exact address on `channel` and no other (an order's status to the order's own address)."""
     if to is not None:
         if channel is None:
-            raise RejectedInput("a message to a given address needs its channel")
+            raise RejectedInput(N_("a message to a given address needs its channel"))
         address, reply_to = to, []
     else:
         channel, address, reply_to = recipient(conn, conv, channel)
@@ -164,9 +167,9 @@ def reply(
     (filename, content_type, bytes), stored content-addressed in `blobs` first. channel: answer on
     another channel than the conversation's (email or telegram, to the customer's address)."""
     if not text or not text.strip():
-        raise RejectedInput("a reply needs text")
+        raise RejectedInput(N_("a reply needs text"))
     if attachments and blobs is None:
-        raise RejectedInput("this hub has no blob store for attachments")
+        raise RejectedInput(N_("this hub has no blob store for attachments"))
     stored = [
         {"filename": name[:300], "content_type": ctype[:200], "size": len(data), "sha256": blobs.put(data)}
         for name, ctype, data in attachments

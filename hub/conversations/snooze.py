@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select, update
 
 from hub.contract import clock
 from hub.contract.errors import RejectedInput
+from hub.contract.i18n import N_
 from hub.contract.principal import Principal
 from hub.conversations.actions import _stale
 from hub.conversations.queries import conversation_t, get_conversation, require_conversation
@@ -43,7 +44,7 @@ def preset_time(name: str, now: datetime) -> datetime:
         return datetime.combine(now.date() + timedelta(days=1), MORNING, tzinfo=now.tzinfo)
     if name == "next_week":
         return datetime.combine(now.date() + timedelta(days=7 - now.weekday()), MORNING, tzinfo=now.tzinfo)
-    raise RejectedInput(f"snooze preset must be one of: {', '.join(PRESETS)}")
+    raise RejectedInput(N_("%(name)s must be one of: %(choices)s"), params={"name": "snooze preset", "choices": ", ".join(PRESETS)})
 
 
 def snooze_until(raw: str | None, preset: str | None, now: datetime) -> datetime:
@@ -52,22 +53,22 @@ def snooze_until(raw: str | None, preset: str | None, now: datetime) -> datetime
         try:
             until = datetime.fromisoformat(str(raw)[:64].strip().replace("Z", "+00:00"))
         except ValueError:
-            raise RejectedInput("until must be a time such as 2026-12-05T09:00:00+01:00") from None
+            raise RejectedInput(N_("until must be a time such as 2026-12-05T09:00:00+01:00")) from None
         if until.tzinfo is None:
-            raise RejectedInput("until needs its time zone (such as +01:00 or Z)")
+            raise RejectedInput(N_("until needs its time zone (such as +01:00 or Z)"))
         return until
     if preset:
         return preset_time(preset, now)
-    raise RejectedInput("say until when: a time or a preset (later_today, tomorrow, next_week)")
+    raise RejectedInput(N_("say until when: a time or a preset (later_today, tomorrow, next_week)"))
 
 
 def snooze_in(conn, conversation_id: int, until: datetime, actor: Principal, *, now: datetime,
               expected_version: int | None = None) -> int:
     """Snooze on the caller's transaction; the conversation's new version."""
     if until <= now:
-        raise RejectedInput("a snooze ends in the future")
+        raise RejectedInput(N_("a snooze ends in the future"))
     if until - now > MAX_SNOOZE:
-        raise RejectedInput("a snooze lasts at most a year")
+        raise RejectedInput(N_("a snooze lasts at most a year"))
     require_conversation(conn, conversation_id)
     stmt = update(conversation_t).where(conversation_t.c.id == conversation_id)
     if expected_version is not None:

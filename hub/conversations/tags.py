@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, exists, func, select
 
 from hub.contract.errors import RejectedInput
+from hub.contract.i18n import N_
 from hub.contract.principal import Principal
 from hub.conversations.queries import conversation_t, require_conversation
 from hub.store.audit import audit
@@ -31,13 +32,13 @@ def tag_name(raw: str) -> str:
     """The folded name of a tag; RejectedInput when empty or longer than MAX_TAG characters,
     UnreadableInput for control characters."""
     if not isinstance(raw, str):
-        raise RejectedInput("a tag is a short text")
+        raise RejectedInput(N_("a tag is a short text"))
     refuse_control_characters(raw[: MAX_TAG * 4], "tag")
     name = " ".join(unicodedata.normalize("NFC", raw[: MAX_TAG * 4]).split()).casefold()
     if not name:
-        raise RejectedInput("a tag needs a name")
+        raise RejectedInput(N_("a tag needs a name"))
     if len(name) > MAX_TAG or len(raw) > MAX_TAG * 4:
-        raise RejectedInput(f"a tag has at most {MAX_TAG} characters")
+        raise RejectedInput(N_("a tag has at most %(num)s characters"), params={"num": MAX_TAG})
     return name
 
 
@@ -65,7 +66,7 @@ def add_tag_in(conn, conversation_id: int, raw: str, actor: Principal) -> bool:
     require_conversation(conn, conversation_id)
     count = conn.execute(select(func.count()).select_from(tag_t).where(tag_t.c.conversation_id == conversation_id)).scalar()
     if count >= MAX_TAGS:
-        raise RejectedInput(f"a conversation has at most {MAX_TAGS} tags; remove one first")
+        raise RejectedInput(N_("a conversation has at most %(num)s tags; remove one first"), params={"num": MAX_TAGS})
     added = insert_ignoring_conflict(conn, tag_t, {"conversation_id": conversation_id, "tag": name, "created_at": utcnow()})
     if added is not None:
         audit(conn, actor.actor, "conversation.tag", f"conversation:{conversation_id}", tag=name)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from hub.contract.errors import NotFound
+from hub.contract.i18n import N_
 from hub.contract.timefmt import iso
 from hub.conversations import continuity, mentions
 from hub.conversations.queries import attachments_of, messages_with_sender_and_delivery
@@ -98,7 +99,7 @@ def customer_timeline(engine: Engine, conversation_id: int, *, limit: int = MAX_
             select(conversation_t.c.customer_id).where(conversation_t.c.id == conversation_id)
         ).scalar()
         if customer_id is None:
-            raise NotFound(f"conversation {conversation_id} does not exist")
+            raise NotFound(N_("conversation %(id)s does not exist"), params={"id": conversation_id})
         conv_rows = conn.execute(
             select(conversation_t.c.id, conversation_t.c.subject, conversation_t.c.status, conversation_t.c.channel)
             .where(conversation_t.c.id == conversation_id)
@@ -157,5 +158,5 @@ def attachment(engine: Engine, attachment_id: int) -> dict[str, Any]:
     with read_tx(engine) as conn:
         row = conn.execute(select(attachment_t).where(attachment_t.c.id == attachment_id)).first()
     if row is None:
-        raise NotFound(f"attachment {attachment_id} does not exist")
+        raise NotFound(N_("attachment %(id)s does not exist"), params={"id": attachment_id})
     return {"id": row.id, "filename": row.filename, "content_type": row.content_type, "size": row.size, "sha256": row.sha256}

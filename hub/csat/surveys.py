@@ -20,7 +20,8 @@ import hashlib
 import logging
 import secrets
 import weakref
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,7 +30,7 @@ from sqlalchemy import Engine, or_, select, update
 from hub.config.settings import Settings, load_settings
 from hub.contract import i18n
 from hub.contract.errors import NotFound, RejectedInput
-from hub.contract.i18n import N_
+from hub.contract.i18n import N_, Word
 from hub.contract.i18n import gettext as _
 from hub.contract.messages import AUTOMATED_FLAGS
 from hub.contract.timefmt import iso
@@ -181,7 +182,9 @@ class SurveyPlan:
     recipient: str | None = None
     reply_to: tuple[str, ...] = ()
     language: str = "en"
+    # Why none goes: an English template (N_) and its values, worded where it is shown (`said`).
     reason: str | None = None
+    reason_params: dict = field(default_factory=dict)
 
 
 def plan_survey(conn, conv, settings: Settings) -> SurveyPlan:
@@ -190,9 +193,9 @@ def plan_survey(conn, conv, settings: Settings) -> SurveyPlan:
 
     csat = settings.csat
     if not csat.enabled:
-        return SurveyPlan(reason="surveys are off")
+        return SurveyPlan(reason=N_("surveys are off"))
     if conv.channel not in csat.channels or conv.channel not in SURVEY_CHANNEL:
-        return SurveyPlan(reason=f"no surveys on {conv.channel}")
+        return SurveyPlan(reason=N_("no surveys on %(channel)s"), reason_params={"channel": Word(conv.channel)})
     last = conn.execute(
         select(message_t.c.text, message_t.c.metadata)
         .where(message_t.c.conversation_id == conv.id, message_t.c.direction == Direction.inbound)
@@ -200,16 +203,17 @@ def plan_survey(conn, conv, settings: Settings) -> SurveyPlan:
         .limit(1)
     ).first()
     if last is None:
-        return SurveyPlan(reason="no message from the customer")
+        return SurveyPlan(reason=N_("no message from the customer"))
     flags = set((last.metadata or {}).get("flags") or ())
     if flags & AUTOMATED_FLAGS:
         # An auto-reply or a bounce is the last word: a survey would go to a machine (or loop).
-        return SurveyPlan(reason=f"the last message was automated ({', '.join(sorted(flags & AUTOMATED_FLAGS))})")
+        return SurveyPlan(reason=N_("the last message was automated (%(flags)s)"),
+                          reason_params={"flags": Word(", ".join(f.replace("_", " ") for f in sorted(flags & AUTOMATED_FLAGS)))})
     channel = SURVEY_CHANNEL[conv.channel]
     try:
         channel, address, reply_to = recipient(conn, conv, channel)
     except RejectedInput as exc:
-        return SurveyPlan(reason=exc.message)
+        return SurveyPlan(reason=exc.template, reason_params=exc.params)
     return SurveyPlan(channel=channel, recipient=address, reply_to=tuple(reply_to), language=customer_language(last))
 
 
@@ -234,29 +238,31 @@ def answered_by_a_person(conn, conversation_id: int) -> bool:
     ).first() is not None
 
 
-def survey_on_resolve(conn, conversation_id: int, *, settings: Settings | None = None) -> dict[str, Any]:
+def survey_on_resolve(conn, conversation_id: int, *, settings: Settings | None = None,
+                      said: Callable[[str, dict], str] = lambda template, params: template % params if params else template,
+                      ) -> dict[str, Any]:
     """What resolving the conversation now would do about its survey, for the agent to see before:
     would_send (by default), channel and recipient, answered (an agent replied), needs_confirmation
     (a survey could go but nobody answered, so it goes only when the resolve confirms it: survey=true),
-    and reason when none can go."""
+    and reason when none can go (in English; `said` words it otherwise: the inbox's, in the agent's language)."""
     settings = settings or settings_for(conn.engine)
     conv = conn.execute(select(conversation_t).where(conversation_t.c.id == conversation_id)).first()
     if conv is None:
-        raise NotFound(f"conversation {conversation_id} does not exist")
+        raise NotFound(N_("conversation %(id)s does not exist"), params={"id": conversation_id})
     answered = answered_by_a_person(conn, conversation_id)
     out: dict[str, Any] = {"conversation_id": conversation_id, "possible": False, "would_send": False, "channel": None,
                            "recipient": None, "answered": answered, "needs_confirmation": False, "reason": None}
     if conn.execute(select(survey_t.c.id).where(survey_t.c.conversation_id == conversation_id)).first():
-        out["reason"] = "a survey was sent for this conversation before"
+        out["reason"] = said(N_("a survey was sent for this conversation before"), {})
         return out
     plan = plan_survey(conn, conv, settings)
     if plan.channel is None:
-        out["reason"] = plan.reason
+        out["reason"] = said(plan.reason, plan.reason_params)
         return out
     out.update(possible=True, would_send=answered, channel=plan.channel, recipient=plan.recipient,
                needs_confirmation=not answered)
     if not answered:
-        out["reason"] = "no agent has replied in this conversation"
+        out["reason"] = said(N_("no agent has replied in this conversation"), {})
     return out
 
 
@@ -288,7 +294,7 @@ def queue_survey(conn, conversation_id: int, *, settings: Settings | None = None
         return None
     plan = plan_survey(conn, conv, settings)
     if plan.channel is None:
-        log.info("conversation %s: no satisfaction survey: %s", conversation_id, plan.reason)
+        log.info("conversation %s: no satisfaction survey: %s", conversation_id, plan.reason % plan.reason_params)
         return None
     token = new_token()
     survey_id = insert_ignoring_conflict(conn, survey_t, {

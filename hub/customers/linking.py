@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, exists, select, update
 
 from hub.contract.errors import Conflict, NotFound
+from hub.contract.i18n import N_
 from hub.contract.principal import Principal
 from hub.store.audit import audit
 from hub.store.db import write_tx
@@ -47,7 +48,7 @@ def issue_code(engine: Engine, customer_id: int, *, actor: str = "cli",
     with write_tx(engine) as conn:
         exists_ = conn.execute(select(customer_t.c.id).where(customer_t.c.id == customer_id)).first()
         if exists_ is None:
-            raise NotFound(f"customer {customer_id} does not exist")
+            raise NotFound(N_("customer %(id)s does not exist"), params={"id": customer_id})
         code_id = conn.execute(link_t.insert().values(
             code_hash=_hash(code), customer_id=customer_id, created_at=now, expires_at=now + ttl, created_by=actor[:64],
         ).returning(link_t.c.id)).scalar_one()
@@ -135,14 +136,14 @@ def unlink_identity(engine: Engine, customer_id: int, identity_id: int, who: Pri
         row = conn.execute(select(identity_t.c.customer_id, identity_t.c.kind, identity_t.c.display_name)
                            .where(identity_t.c.id == identity_id)).first()
         if row is None or row.customer_id != customer_id:
-            raise NotFound(f"customer {customer_id} has no identity {identity_id}")
+            raise NotFound(N_("customer %(id)s has no identity %(identity)s"), params={"id": customer_id, "identity": identity_id})
         if identity_id not in linked_by_code(conn, [identity_id]):
-            raise Conflict("this identity was not linked by a code; to separate two people merged by mistake, "
-                           "an admin can export the customer and erase it, or correct it in the store")
+            raise Conflict(N_("this identity was not linked by a code; to separate two people merged by mistake, "
+                              "an admin can export the customer and erase it, or correct it in the store"))
         others = [i for i in conn.execute(select(identity_t.c.id).where(identity_t.c.customer_id == customer_id)).scalars()
                   if i != identity_id]
         if not others:
-            raise Conflict("this is the customer's only identity: there is nothing to separate it from")
+            raise Conflict(N_("this is the customer's only identity: there is nothing to separate it from"))
         now = utcnow()
         new_id = conn.execute(customer_t.insert().values(
             name=row.display_name, segment=Segment.general, created_at=now, updated_at=now).returning(customer_t.c.id)).scalar_one()

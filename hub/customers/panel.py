@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from hub.contract.addresses import normalise
 from hub.contract.errors import Conflict, NotFound, RejectedInput
+from hub.contract.i18n import N_, Word
 from hub.contract.principal import Principal
 from hub.contract.timefmt import iso
 from hub.store.audit import audit
@@ -50,22 +51,24 @@ class AddressTaken(Conflict):
 
 def _text(value: Any, what: str, limit: int, *, multiline: bool = False, allow_empty: bool = False) -> str:
     if not isinstance(value, str):
-        raise RejectedInput(f"{what} must be text")
+        raise RejectedInput(N_("%(what)s must be text"), params={"what": what})
     refuse_control_characters(value, what)  # tabs and line breaks pass; single-line values fold them below
     clean = value.strip() if multiline else " ".join(value.split())
     if not clean and not allow_empty:
-        raise RejectedInput(f"{what} cannot be empty")
+        raise RejectedInput(N_("%(what)s cannot be empty"), params={"what": what})
     if len(clean) > limit:
-        raise RejectedInput(f"{what} can have at most {limit:,} characters (this one has {len(clean):,})")
+        raise RejectedInput(N_("%(what)s can have at most %(limit)s characters (this one has %(length)s)"),
+                            params={"what": what, "limit": f"{limit:,}", "length": f"{len(clean):,}"})
     return clean
 
 
 def _live_customer(conn: Connection, customer_id: int):
     row = conn.execute(select(customer_t.c.id, customer_t.c.merged_into).where(customer_t.c.id == customer_id)).first()
     if row is None:
-        raise NotFound(f"customer {customer_id} does not exist")
+        raise NotFound(N_("customer %(id)s does not exist"), params={"id": customer_id})
     if row.merged_into is not None:
-        raise Conflict(f"customer {customer_id} was merged into customer {row.merged_into}: change that customer")
+        raise Conflict(N_("customer %(id)s was merged into customer %(into)s: change that customer"),
+                       params={"id": customer_id, "into": row.merged_into})
     return row
 
 
@@ -75,7 +78,7 @@ def _touch(conn: Connection, customer_id: int) -> None:
 
 def rename(engine: Engine, customer_id: int, name: str, who: Principal) -> dict[str, Any]:
     """A new name for the customer (empty: no name)."""
-    clean = _text(name, "the name", NAME_LIMIT, allow_empty=True) or None
+    clean = _text(name, Word(N_("the name")), NAME_LIMIT, allow_empty=True) or None
     with write_tx(engine) as conn:
         _live_customer(conn, customer_id)
         old = conn.execute(select(customer_t.c.name).where(customer_t.c.id == customer_id)).scalar()
@@ -92,10 +95,10 @@ def add_identity(engine: Engine, customer_id: int, kind: str, address: str, who:
     try:
         ikind = IdentityKind(kind)
     except ValueError:
-        raise RejectedInput("kind must be email or phone") from None
+        raise RejectedInput(N_("kind must be email or phone")) from None
     if ikind not in ADDABLE:
-        raise RejectedInput("an agent can add an email address or a phone number; other channels link with a link code")
-    raw = _text(address, "the address", 320)
+        raise RejectedInput(N_("an agent can add an email address or a phone number; other channels link with a link code"))
+    raw = _text(address, Word(N_("the address")), 320)
     value = normalise(ikind, raw, phone_region=phone_region)
     with write_tx(engine) as conn:
         _live_customer(conn, customer_id)
@@ -104,11 +107,11 @@ def add_identity(engine: Engine, customer_id: int, kind: str, address: str, who:
                               .where(identity_t.c.kind == ikind.value, identity_t.c.address == value)).first()
         if holder is not None:
             if holder.customer_id == customer_id:
-                raise Conflict(f"this customer already has {value}")
-            other = holder.name or f"customer #{holder.customer_id}"
+                raise Conflict(N_("this customer already has %(address)s"), params={"address": value})
             raise AddressTaken(
-                f"{value} belongs to another customer ({other}, #{holder.customer_id}); if they are the same person, "
-                "review merging the two customers instead",
+                N_("%(address)s belongs to another customer (%(other)s, #%(id)s); if they are the same person, "
+                   "review merging the two customers instead"),
+                params={"address": value, "other": holder.name or Word(N_("no name")), "id": holder.customer_id},
                 detail={"customer_id": holder.customer_id, "name": holder.name,
                         "merge_review": f"/inbox/customers/{customer_id}/merge?other={holder.customer_id}"})
         identity_id = conn.execute(identity_t.insert().values(
@@ -127,17 +130,17 @@ def remove_identity(engine: Engine, customer_id: int, identity_id: int, who: Pri
         row = conn.execute(select(identity_t.c.kind).where(identity_t.c.id == identity_id,
                                                            identity_t.c.customer_id == customer_id)).first()
         if row is None:
-            raise NotFound(f"customer {customer_id} has no address {identity_id}")
+            raise NotFound(N_("customer %(id)s has no address %(address)s"), params={"id": customer_id, "address": identity_id})
         if conn.execute(select(message_t.c.id).where(message_t.c.identity_id == identity_id).limit(1)).first():
-            raise Conflict("the customer wrote from this address, so it stays on their record; if it is not theirs, "
-                           "remove it with its link code or ask an admin")
+            raise Conflict(N_("the customer wrote from this address, so it stays on their record; if it is not theirs, "
+                              "remove it with its link code or ask an admin"))
         conn.execute(delete(identity_t).where(identity_t.c.id == identity_id))
         _touch(conn, customer_id)
         audit(conn, who.actor, "customer.identity_remove", f"customer:{customer_id}", identity=identity_id, kind=row.kind)
 
 
 def add_note(engine: Engine, customer_id: int, text: str, who: Principal) -> dict[str, Any]:
-    clean = _text(text, "the note", NOTE_LIMIT, multiline=True)
+    clean = _text(text, Word(N_("the note")), NOTE_LIMIT, multiline=True)
     now = utcnow()
     with write_tx(engine) as conn:
         _live_customer(conn, customer_id)
@@ -157,17 +160,17 @@ def delete_note(engine: Engine, customer_id: int, note_id: int, who: Principal) 
     with write_tx(engine) as conn:
         row = conn.execute(select(note_t.c.agent_id).where(note_t.c.id == note_id, note_t.c.customer_id == customer_id)).first()
         if row is None:
-            raise NotFound(f"customer {customer_id} has no note {note_id}")
+            raise NotFound(N_("customer %(id)s has no note %(note)s"), params={"id": customer_id, "note": note_id})
         if who.role != "admin" and not (who.is_agent and row.agent_id == who.id):
-            raise Conflict("only its author or an admin can delete a note")
+            raise Conflict(N_("only its author or an admin can delete a note"))
         conn.execute(delete(note_t).where(note_t.c.id == note_id))
         audit(conn, who.actor, "customer.note_delete", f"customer:{customer_id}", note=note_id)
 
 
 def set_attribute(engine: Engine, customer_id: int, key: str, value: str, who: Principal) -> dict[str, Any]:
     """Set (or change) one attribute; keys are compared case-folded ("Plan" is "plan")."""
-    k = _text(key, "the attribute's name", KEY_LIMIT).casefold()
-    v = _text(value, "the attribute's value", VALUE_LIMIT)
+    k = _text(key, Word(N_("the attribute's name")), KEY_LIMIT).casefold()
+    v = _text(value, Word(N_("the attribute's value")), VALUE_LIMIT)
     now = utcnow()
     with write_tx(engine) as conn:
         _live_customer(conn, customer_id)
@@ -176,7 +179,7 @@ def set_attribute(engine: Engine, customer_id: int, key: str, value: str, who: P
         if not done:
             count = conn.execute(select(func.count()).select_from(attribute_t).where(attribute_t.c.customer_id == customer_id)).scalar()
             if count >= PER_CUSTOMER:
-                raise RejectedInput(f"a customer can have at most {PER_CUSTOMER} attributes")
+                raise RejectedInput(N_("a customer can have at most %(num)s attributes"), params={"num": PER_CUSTOMER})
             conn.execute(attribute_t.insert().values(customer_id=customer_id, key=k, value=v, updated_by=who.actor, updated_at=now))
         _touch(conn, customer_id)
         audit(conn, who.actor, "customer.attribute", f"customer:{customer_id}", key=k, changed=bool(done))
@@ -184,19 +187,19 @@ def set_attribute(engine: Engine, customer_id: int, key: str, value: str, who: P
 
 
 def remove_attribute(engine: Engine, customer_id: int, key: str, who: Principal) -> None:
-    k = _text(key, "the attribute's name", KEY_LIMIT).casefold()
+    k = _text(key, Word(N_("the attribute's name")), KEY_LIMIT).casefold()
     with write_tx(engine) as conn:
         _live_customer(conn, customer_id)
         if not conn.execute(delete(attribute_t).where(attribute_t.c.customer_id == customer_id, attribute_t.c.key == k)).rowcount:
-            raise NotFound(f"customer {customer_id} has no attribute {k!r}")
+            raise NotFound(N_("customer %(id)s has no attribute %(name)s"), params={"id": customer_id, "name": repr(k)})
         _touch(conn, customer_id)
         audit(conn, who.actor, "customer.attribute_remove", f"customer:{customer_id}", key=k)
 
 
 def _tag(value: str) -> str:
-    tag = _text(value, "the tag", TAG_LIMIT).casefold()
+    tag = _text(value, Word(N_("the tag")), TAG_LIMIT).casefold()
     if "," in tag:
-        raise RejectedInput("one tag at a time (no commas)")
+        raise RejectedInput(N_("one tag at a time (no commas)"))
     return tag
 
 
@@ -208,7 +211,7 @@ def add_tag(engine: Engine, customer_id: int, tag: str, who: Principal) -> dict[
             return {"tag": t, "added": False}
         count = conn.execute(select(func.count()).select_from(tag_t).where(tag_t.c.customer_id == customer_id)).scalar()
         if count >= PER_CUSTOMER:
-            raise RejectedInput(f"a customer can have at most {PER_CUSTOMER} tags")
+            raise RejectedInput(N_("a customer can have at most %(num)s tags"), params={"num": PER_CUSTOMER})
         conn.execute(tag_t.insert().values(customer_id=customer_id, tag=t, created_by=who.actor, created_at=utcnow()))
         _touch(conn, customer_id)
         audit(conn, who.actor, "customer.tag", f"customer:{customer_id}", tag=t)
@@ -220,7 +223,7 @@ def remove_tag(engine: Engine, customer_id: int, tag: str, who: Principal) -> No
     with write_tx(engine) as conn:
         _live_customer(conn, customer_id)
         if not conn.execute(delete(tag_t).where(tag_t.c.customer_id == customer_id, tag_t.c.tag == t)).rowcount:
-            raise NotFound(f"customer {customer_id} has no tag {t!r}")
+            raise NotFound(N_("customer %(id)s has no tag %(name)s"), params={"id": customer_id, "name": repr(t)})
         _touch(conn, customer_id)
         audit(conn, who.actor, "customer.untag", f"customer:{customer_id}", tag=t)
 
@@ -248,5 +251,5 @@ def kept_on(conn: Connection, customer_id: int) -> dict[str, Any]:
 def panel(engine: Engine, customer_id: int) -> dict[str, Any]:
     with read_tx(engine) as conn:
         if conn.execute(select(customer_t.c.id).where(customer_t.c.id == customer_id)).first() is None:
-            raise NotFound(f"customer {customer_id} does not exist")
+            raise NotFound(N_("customer %(id)s does not exist"), params={"id": customer_id})
         return kept_on(conn, customer_id)

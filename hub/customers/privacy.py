@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy import delete, or_, select, update
 
 from hub.contract.errors import Conflict, NotFound
+from hub.contract.i18n import N_
 from hub.privacy import WHO, Erasure, Export, Subject, among, register, register_scope, rows_of
 from hub.store.models import Customer, CustomerAttribute, CustomerNote, CustomerTag, Identity, LinkCode, utcnow
 from hub.store.sql import lock_row
@@ -26,9 +27,9 @@ def resolve_customer(conn, subject: Subject) -> None:
     A merged profile is refused: the request is about the profile it was merged into."""
     row = conn.execute(select(customer_t.c.id, customer_t.c.merged_into).where(customer_t.c.id == subject.customer_id)).first()
     if row is None:
-        raise NotFound(f"customer {subject.customer_id} does not exist")
+        raise NotFound(N_("customer %(id)s does not exist"), params={"id": subject.customer_id})
     if row.merged_into is not None:
-        raise Conflict(f"customer {subject.customer_id} was merged into customer {row.merged_into}: use that customer")
+        raise Conflict(N_("customer %(id)s was merged into customer %(into)s: use that customer"), params={"id": subject.customer_id, "into": row.merged_into})
     if subject.for_erasure:
         # A merge or another erasure of the same customer waits for this one.
         lock_row(conn, customer_t, subject.customer_id)

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 
 from hub.contract.errors import Conflict, NotFound
+from hub.contract.i18n import N_
 from hub.contract.principal import Principal
 from hub.contract.timefmt import iso
 from hub.conversations import bumped
@@ -25,7 +26,7 @@ def get_customer(engine: Engine, customer_id: int) -> dict[str, Any]:
     with read_tx(engine) as conn:
         row = conn.execute(select(customer_t).where(customer_t.c.id == customer_id)).first()
         if row is None:
-            raise NotFound(f"customer {customer_id} does not exist")
+            raise NotFound(N_("customer %(id)s does not exist"), params={"id": customer_id})
         identities = conn.execute(
             select(identity_t).where(identity_t.c.customer_id == customer_id).order_by(identity_t.c.id)
         ).all()
@@ -71,7 +72,7 @@ def merge_in_tx(conn, target_id: int, source_id: int, actor: str, reason: str) -
     """Move the source's identities and conversations to the target, in the caller's transaction;
     the source stays as a tombstone pointing at the target (merged_into) so old links resolve."""
     if target_id == source_id:
-        raise Conflict("a customer cannot be merged into itself")
+        raise Conflict(N_("a customer cannot be merged into itself"))
     rows = {
         r.id: r
         for r in conn.execute(
@@ -80,9 +81,9 @@ def merge_in_tx(conn, target_id: int, source_id: int, actor: str, reason: str) -
     }
     for cid in (target_id, source_id):
         if cid not in rows:
-            raise NotFound(f"customer {cid} does not exist")
+            raise NotFound(N_("customer %(id)s does not exist"), params={"id": cid})
         if rows[cid].merged_into is not None:
-            raise Conflict(f"customer {cid} was already merged into customer {rows[cid].merged_into}")
+            raise Conflict(N_("customer %(id)s was already merged into customer %(into)s"), params={"id": cid, "into": rows[cid].merged_into})
     conn.execute(update(identity_t).where(identity_t.c.customer_id == source_id).values(customer_id=target_id))
     conn.execute(update(conversation_t).where(conversation_t.c.customer_id == source_id)
                  .values(customer_id=target_id, version=bumped()))

@@ -133,7 +133,7 @@ def _seed(conn, rnd: random.Random) -> None:
         conv = len(convs)
         convs.append(values)
         for k in range(rnd.choices((1, 2, 3, 4), (55, 28, 12, 5))[0]):
-            at = created + timedelta(minutes=k * rnd.randrange(1, 30))
+            at = min(created + timedelta(minutes=k * rnd.randrange(1, 30)), now)  # a recent one's follow-ups: never ahead of now
             messages.append({"conversation_id": conv, "direction": "inbound", "channel": channel,
                                  "external_id": f"{PREFIX}{n}-{k}", "identity_id": ident, "author_agent_id": None,
                                  "subject": None, "text": f"({SUBJECTS[intent].lower()})", "html": None, "sent_at": at,

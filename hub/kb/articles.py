@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, delete, func, select, update
 
 from hub.contract.errors import NotFound, PermissionDenied, RejectedInput
+from hub.contract.i18n import N_
 from hub.contract.principal import Principal
 from hub.contract.timefmt import iso
 from hub.store.audit import audit
@@ -104,11 +105,11 @@ def write_passages(conn: Connection, article_id: int, title: str, body: str, fmt
 
 def _check(fields: ArticleFields, *, creating: bool) -> None:
     if creating and not (fields.title and fields.body):
-        raise RejectedInput("an article needs a title and a body")
+        raise RejectedInput(N_("an article needs a title and a body"))
     if fields.title is not None and not fields.title.strip():
-        raise RejectedInput("the title cannot be empty")
+        raise RejectedInput(N_("the title cannot be empty"))
     if fields.body is not None and not fields.body.strip():
-        raise RejectedInput("the body cannot be empty")
+        raise RejectedInput(N_("the body cannot be empty"))
     if fields.format is not None and fields.format not in FORMATS:
         raise RejectedInput(f"format must be one of: {', '.join(FORMATS)}")
 
@@ -118,9 +119,9 @@ def _may_write(who: Principal, *, published_before: bool | None, published_after
     if who.role == "admin":
         return
     if published_before:
-        raise PermissionDenied("only an admin can edit a published article; agents can write drafts")
+        raise PermissionDenied(N_("only an admin can edit a published article; agents can write drafts"))
     if published_after:
-        raise PermissionDenied("only an admin can publish an article; agents can write drafts (published: false)")
+        raise PermissionDenied(N_("only an admin can publish an article; agents can write drafts (published: false)"))
 
 
 # --- writes ----------------------------------------------------------------------------------
@@ -188,7 +189,7 @@ def _apply(conn, row, fields: ArticleFields, published: bool, max_chars: int) ->
 
 def delete_article(engine: Engine, article_id: int, who: Principal) -> None:
     if who.role != "admin":
-        raise PermissionDenied("only an admin can delete an article")
+        raise PermissionDenied(N_("only an admin can delete an article"))
     with write_tx(engine) as conn:
         row = _require(conn, article_id, lock=True)
         conn.execute(delete(feedback_t).where(feedback_t.c.article_id == article_id))
@@ -246,7 +247,7 @@ def _require(conn, article_id: int, *, lock: bool = False):
         stmt = stmt.with_for_update()
     row = conn.execute(stmt).first()
     if row is None:
-        raise NotFound(f"article {article_id} does not exist")
+        raise NotFound(N_("article %(id)s does not exist"), params={"id": article_id})
     return row
 
 

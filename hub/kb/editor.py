@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, case, func, select
 
 from hub.contract.errors import RejectedInput
+from hub.contract.i18n import N_
 from hub.kb import articles as kb
 from hub.kb import schemas as ks
 from hub.store.db import read_tx
@@ -54,7 +55,8 @@ def fields_from_form(form, *, creating: bool, published: bool | None) -> kb.Arti
         body = (ks.ArticleIn if creating else ks.ArticlePatch).model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'article'}: {e['msg']}" for e in exc.errors()[:5])
-        raise RejectedInput(f"the article cannot be saved: {problems}") from None
+        # The problems are pydantic's words (English) about named fields: the sentence around them is translated.
+        raise RejectedInput(N_("the article cannot be saved: %(problems)s"), params={"problems": problems}) from None
     return kb.ArticleFields(title=body.title, body=body.body, format=body.format, language=body.language,
                             tags=tuple(body.tags or ()), published=body.published)
 

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, case, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from hub.contract.errors import Conflict, NotFound, RejectedInput
+from hub.contract.i18n import N_, Word
 from hub.contract.principal import Principal
 from hub.conversations import require_conversation
 from hub.kb import articles as kb
@@ -181,7 +182,7 @@ def record_feedback(engine: Engine, conversation_id: int, article_id: int, passa
     with write_tx(engine) as conn:
         require_conversation(conn, conversation_id)
         if not kb.article_exists(conn, article_id):
-            raise NotFound(f"article {article_id} does not exist")
+            raise NotFound(N_("article %(id)s does not exist"), params={"id": article_id})
         if passage_id is not None and not passage_id.startswith(f"{article_id}-"):
             raise RejectedInput(f"passage {passage_id!r} is not a passage of article {article_id}")
         conn.execute(delete(feedback_t).where(
@@ -238,14 +239,15 @@ def capture_reply(engine: Engine, conversation_id: int, message_id: int, who: Pr
         conv = require_conversation(conn, conversation_id)
         reply = conn.execute(select(message_t).where(message_t.c.id == message_id, message_t.c.conversation_id == conversation_id)).first()
         if reply is None:
-            raise NotFound(f"message {message_id} is not in conversation {conversation_id}")
+            raise NotFound(N_("message %(id)s is not in conversation %(conversation)s"), params={"id": message_id, "conversation": conversation_id})
         existing = conn.execute(select(article_t.c.id).where(article_t.c.source_key == source_key)).scalar()
         if existing is not None:
             return kb.get_article(engine, existing), False
         if reply.direction != Direction.outbound or reply.author_agent_id is None:
-            raise RejectedInput("only an agent's reply can be captured (not a customer message, a note or an automatic message)")
+            raise RejectedInput(N_("only an agent's reply can be captured (not a customer message, a note or an automatic message)"))
         if conv.status not in (ConversationStatus.resolved, ConversationStatus.closed):
-            raise Conflict(f"conversation {conversation_id} is {conv.status}: resolve it first, so only answers that worked are captured")
+            raise Conflict(N_("conversation %(id)s is %(status)s: resolve it first, so only answers that worked are captured"),
+                           params={"id": conversation_id, "status": Word(conv.status)})
         before = conn.execute(
             select(message_t.c.text, message_t.c.metadata)
             .where(message_t.c.conversation_id == conversation_id, message_t.c.direction == Direction.inbound,
@@ -256,7 +258,7 @@ def capture_reply(engine: Engine, conversation_id: int, message_id: int, who: Pr
     question = "\n\n".join(customer_words(r.text, r.metadata) for r in reversed(before)).strip()
     answer = (reply.text or "").strip()
     if not answer:
-        raise RejectedInput("the reply has no text to capture")
+        raise RejectedInput(N_("the reply has no text to capture"))
     subject = _REPLY_PREFIX.sub("", conv.subject or "").strip()
     title = (title or subject or question.split("\n")[0][:120] or f"Answer from conversation {conversation_id}").strip()[:300]
     body = f"## Question\n\n{question}\n\n## Answer\n\n{answer}" if question else answer

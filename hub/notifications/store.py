@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, update
 
 from hub.contract.errors import NotFound, RejectedInput
+from hub.contract.i18n import N_
 from hub.contract.timefmt import iso
 from hub.store.db import read_tx, write_tx
 from hub.store.models import Agent, Notification, utcnow
@@ -82,12 +83,12 @@ def mark_read(engine: Engine, agent_id: int, ids: list[int] | None = None) -> in
             if not ids:
                 return 0
             if len(ids) > 500:
-                raise RejectedInput("mark at most 500 notifications at a time")
+                raise RejectedInput(N_("mark at most 500 notifications at a time"))
             mine = set(conn.execute(select(notification_t.c.id).where(notification_t.c.id.in_(ids),
                                                                       notification_t.c.agent_id == agent_id)).scalars())
             missing = [i for i in ids if i not in mine]
             if missing:
-                raise NotFound(f"you have no notification {missing[0]}")
+                raise NotFound(N_("you have no notification %(id)s"), params={"id": missing[0]})
             q = q.where(notification_t.c.id.in_(ids))
         return conn.execute(q.values(read_at=now)).rowcount
 

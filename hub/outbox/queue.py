@@ -11,6 +11,8 @@ from __future__ import annotations
 from sqlalchemy import Connection, Engine, select, update
 
 from hub.contract.errors import Conflict, NotFound
+from hub.contract.i18n import N_, Word
+from hub.outbox.state import DELIVERY_STATE
 from hub.store.db import write_tx
 from hub.store.models import Message, Outbox, OutboxStatus, utcnow
 from hub.store.sql import insert_ignoring_conflict
@@ -86,10 +88,11 @@ def retry_delivery(engine: Engine, message_id: int) -> str:
             .with_for_update()
         ).first()
         if row is None:
-            raise NotFound(f"message {message_id} has no delivery to retry")
+            raise NotFound(N_("message %(id)s has no delivery to retry"), params={"id": message_id})
         retryable = row.status == OutboxStatus.dead or (row.status == OutboxStatus.pending and row.attempts > 0)
         if not retryable:
-            raise Conflict(f"the delivery of message {message_id} is {row.status}; only a failed delivery can be retried")
+            raise Conflict(N_("the delivery of message %(id)s is %(state)s; only a failed delivery can be retried"),
+                           params={"id": message_id, "state": Word(DELIVERY_STATE.get(row.status, row.status))})
         conn.execute(
             update(outbox_t)
             .where(outbox_t.c.id == row.id)

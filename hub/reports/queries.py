@@ -91,12 +91,12 @@ def parse_range(raw_from: str | None, raw_to: str | None, raw_tz: str | None, *,
             raise ValueError(tz_name)
         tz = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise RejectedInput(f"tz must be a time zone name like Europe/Berlin, not {tz_name[:64]!r}") from None
+        raise RejectedInput(N_("tz must be a time zone name like Europe/Berlin, not %(tz)s"), params={"tz": repr(tz_name[:64])}) from None
     today = (now or utcnow()).astimezone(tz).date()
 
     start, end = parse_day_range(raw_from, raw_to, today=today, default_days=DEFAULT_RANGE_DAYS, max_days=MAX_RANGE_DAYS)
     if start.year < 1971 or end.year > 9998:
-        raise RejectedInput("from and to must be between 1971 and 9998")
+        raise RejectedInput(N_("from and to must be between 1971 and 9998"))
     return ReportRange(start, end, tz)
 
 

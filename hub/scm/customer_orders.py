@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from adapters.base import BackendError, UnsupportedCall
+from hub.contract.i18n import N_
 from hub.contract.timefmt import iso
 from hub.store.db import read_tx
 from hub.store.models import Conversation, ScmFact
@@ -49,7 +50,7 @@ def known_orders(engine: Engine, customer_id: int, *, limit: int = 10) -> list[d
 
 async def backend_orders(engine: Engine, backend, customer_id: int, *, limit: int = 10,
                          wait: float = BACKEND_WAIT_SECONDS) -> dict[str, Any]:
-    """{"orders": [...newest first], "error": None or why there are none}. Never raises: the panel
+    """{"orders": [...newest first], "error": None or why there are none (English, marked for translation)}. Never raises: the panel
     shows what it can."""
     from hub.segments import customer_ref
 
@@ -64,10 +65,11 @@ async def backend_orders(engine: Engine, backend, customer_id: int, *, limit: in
     except UnsupportedCall:
         return {"orders": [], "error": None}
     except (BackendError, TimeoutError) as exc:
-        return {"orders": [], "error": f"the order system did not answer ({type(exc).__name__})"}
+        log.info("orders of customer %s: the order system did not answer (%s)", customer_id, type(exc).__name__)
+        return {"orders": [], "error": N_("the order system did not answer")}
     except Exception:
         log.exception("orders of customer %s could not be read", customer_id)
-        return {"orders": [], "error": "the order system could not be read"}
+        return {"orders": [], "error": N_("the order system could not be read")}
     orders = sorted(orders, key=lambda o: (o.placed_on is not None, o.placed_on), reverse=True)[:limit]
     return {"orders": [{"ref": o.ref, "placed_on": o.placed_on.isoformat() if o.placed_on else None,
                         "total": o.total, "currency": o.currency, "state": o.state} for o in orders], "error": None}

@@ -30,6 +30,7 @@ from adapters.base import BackendError, BackendUnavailable, CustomerRef, Escalat
 from hub.contract import clock
 from hub.contract.delivery import PermanentFailure, TemporaryFailure
 from hub.contract.errors import NotFound, RejectedInput
+from hub.contract.i18n import N_
 from hub.contract.messages import OutboundMessage
 from hub.contract.principal import Principal
 from hub.contract.timefmt import iso
@@ -129,10 +130,10 @@ def create_escalation(
     """Record an escalation, queue its delivery and note it in the timeline, in the caller's
     transaction. A rule's dedupe_key escalates one situation once: None if it was before."""
     if target not in TARGETS:
-        raise RejectedInput(f"target must be one of: {', '.join(TARGETS)}")
+        raise RejectedInput(N_("%(name)s must be one of: %(choices)s"), params={"name": "target", "choices": ", ".join(TARGETS)})
     reason = reason.strip()[:MAX_REASON]
     if not reason:
-        raise RejectedInput("an escalation needs a reason")
+        raise RejectedInput(N_("an escalation needs a reason"))
     conv = require_conversation(conn, conversation_id)
     now = utcnow()
     escalation_id = insert_ignoring_conflict(
@@ -222,7 +223,7 @@ def get_escalation(engine: Engine, escalation_id: int) -> dict[str, Any]:
     with read_tx(engine) as conn:
         row = conn.execute(select(escalation_t).where(escalation_t.c.id == escalation_id)).first()
         if row is None:
-            raise NotFound(f"escalation {escalation_id} does not exist")
+            raise NotFound(N_("escalation %(id)s does not exist"), params={"id": escalation_id})
         outbox_row = conn.execute(
             select(outbox_t).where(outbox_t.c.idempotency_key == f"escalation:{escalation_id}")
         ).first()
@@ -264,7 +265,7 @@ def record_event(
     with write_tx(engine) as conn:
         row = conn.execute(select(escalation_t).where(escalation_t.c.id == escalation_id)).first()
         if row is None:
-            raise NotFound(f"escalation {escalation_id} does not exist")
+            raise NotFound(N_("escalation %(id)s does not exist"), params={"id": escalation_id})
         event_id = insert_ignoring_conflict(
             conn,
             event_t,
@@ -549,11 +550,11 @@ def escalation_target(settings, requested: str | None = None) -> str:
     """The target for a new escalation: the one asked for, or the configured one."""
     target = requested or settings.scm.effective_escalation_target
     if target not in TARGETS:
-        raise RejectedInput(f"target must be one of: {', '.join(TARGETS)}")
+        raise RejectedInput(N_("%(name)s must be one of: %(choices)s"), params={"name": "target", "choices": ", ".join(TARGETS)})
     if target == "webhook" and not settings.scm.backoffice_url:
-        raise RejectedInput("no back-office webhook is configured; escalate by email or to the back end")
+        raise RejectedInput(N_("no back-office webhook is configured; escalate by email or to the back end"))
     if target == "email" and not settings.scm.escalation_email:
-        raise RejectedInput("no escalation email address is configured")
+        raise RejectedInput(N_("no escalation email address is configured"))
     return target
 
 

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from adapters.base import BackendError, CustomerRef, OrderSummary, UnsupportedCall
 from hub.config.settings import SegmentSettings
 from hub.contract.errors import Conflict, NotFound, RejectedInput
+from hub.contract.i18n import N_
 from hub.contract.principal import Principal
 from hub.runtime import leases
 from hub.runtime.pacing import Pacer
@@ -103,7 +104,7 @@ def customer_ref(engine: Engine, customer_id: int) -> CustomerRef:
     with read_tx(engine) as conn:
         row = conn.execute(select(customer_t.c.name, customer_t.c.segment).where(customer_t.c.id == customer_id)).first()
         if row is None:
-            raise NotFound(f"customer {customer_id} does not exist")
+            raise NotFound(N_("customer %(id)s does not exist"), params={"id": customer_id})
         return _customer_ref(conn, customer_id, row.name, row.segment)
 
 
@@ -132,9 +133,9 @@ def _snapshot(engine: Engine, customer_id: int, since: datetime) -> _Snapshot:
     with read_tx(engine) as conn:
         row = conn.execute(select(customer_t).where(customer_t.c.id == customer_id)).first()
         if row is None:
-            raise NotFound(f"customer {customer_id} does not exist")
+            raise NotFound(N_("customer %(id)s does not exist"), params={"id": customer_id})
         if row.merged_into is not None:
-            raise Conflict(f"customer {customer_id} was merged into customer {row.merged_into}")
+            raise Conflict(N_("customer %(id)s was merged into customer %(into)s"), params={"id": customer_id, "into": row.merged_into})
         contacts, messages = _contact_history(conn, customer_id, since)
         previous = conn.execute(select(value_t).where(value_t.c.customer_id == customer_id)).first()
         return _Snapshot(_customer_ref(conn, customer_id, row.name, row.segment), bool(row.segment_locked),
@@ -281,7 +282,7 @@ def request_recompute(engine: Engine, customer_id: int | None = None, actor: str
         query = update(value_t).values(due_at=now)
         if customer_id is not None:
             if conn.execute(select(customer_t.c.id).where(customer_t.c.id == customer_id)).first() is None:
-                raise NotFound(f"customer {customer_id} does not exist")
+                raise NotFound(N_("customer %(id)s does not exist"), params={"id": customer_id})
             query = query.where(value_t.c.customer_id == customer_id)
         conn.execute(query)
         if customer_id is not None:
@@ -308,9 +309,9 @@ def lock_in_tx(conn, customer_id: int, segment: str | None, actor: str) -> None:
     row = conn.execute(select(customer_t.c.segment, customer_t.c.segment_locked, customer_t.c.merged_into)
                        .where(customer_t.c.id == customer_id)).first()
     if row is None:
-        raise NotFound(f"customer {customer_id} does not exist")
+        raise NotFound(N_("customer %(id)s does not exist"), params={"id": customer_id})
     if row.merged_into is not None:
-        raise Conflict(f"customer {customer_id} was merged into customer {row.merged_into}")
+        raise Conflict(N_("customer %(id)s was merged into customer %(into)s"), params={"id": customer_id, "into": row.merged_into})
     now = utcnow()
     if segment is None:
         conn.execute(update(customer_t).where(customer_t.c.id == customer_id).values(segment_locked=False, updated_at=now))
@@ -344,7 +345,7 @@ def customer_segment(engine: Engine, customer_id: int) -> dict[str, Any]:
         row = conn.execute(select(customer_t.c.id, customer_t.c.segment, customer_t.c.segment_locked)
                            .where(customer_t.c.id == customer_id)).first()
         if row is None:
-            raise NotFound(f"customer {customer_id} does not exist")
+            raise NotFound(N_("customer %(id)s does not exist"), params={"id": customer_id})
         return {"customer_id": row.id, "segment": row.segment, "segment_locked": bool(row.segment_locked),
                 "value": value_in_tx(conn, customer_id)}
 

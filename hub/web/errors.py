@@ -54,14 +54,16 @@ def error_response(status: int, code: str, message: str, detail=None, headers=No
     )
 
 
-def from_hub_error(exc: errors.HubError) -> web.Response:
+def from_hub_error(exc: errors.HubError, message: str | None = None) -> web.Response:
+    """The JSON answer for a HubError: its status, code and `message` (the English one unless a
+    page's shell gives it in the reader's language; the API's clients get English)."""
     status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
     headers = None
     if isinstance(exc, errors.TooManyRequests):
         headers = {"Retry-After": str(max(1, int(exc.retry_after + 0.999)))}
     if status == 401:
         headers = {"WWW-Authenticate": 'Bearer realm="servicehub"'}
-    return error_response(status, exc.code, exc.message, exc.detail, headers)
+    return error_response(status, exc.code, exc.message if message is None else message, exc.detail, headers)
 
 
 _HTTP_CODES = {

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from hub.auth import csrf_ok
 from hub.contract.errors import PermissionDenied, RejectedInput, Unauthenticated
+from hub.contract.i18n import N_
 from hub.contract.principal import Principal
 from hub.web.errors import BadRequest, TooLarge, ValidationFailed
 from hub.web.keys import AUTH, SETTINGS, TRUSTED_PROXIES
@@ -44,7 +45,8 @@ async def read_body(request: web.Request, limit: int | None = None, *, setting: 
     max_request_bytes) as soon as it is known to be over, from Content-Length or while reading.
     Routes that take large documents pass their own limit and the setting that sets it."""
     limit = request.app[SETTINGS].max_request_bytes if limit is None else limit
-    too_large = TooLarge(f"the request body is larger than this route accepts ({limit:,} bytes; {setting})")
+    too_large = TooLarge(N_("the request body is larger than this route accepts (%(limit)s bytes; %(setting)s)"),
+                         params={"limit": f"{limit:,}", "setting": setting})
     if request.content_length is not None and request.content_length > limit:
         raise too_large
     if limit <= request.client_max_size:

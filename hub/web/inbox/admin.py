@@ -16,7 +16,7 @@ from hub.contract.i18n import gettext as _
 from hub.conversations import macros
 from hub.gateway.status import channel_status
 from hub.store.search_text import search_text
-from hub.web.inbox.common import CSRF_FIELD, agent, form_of, int_param, page, render
+from hub.web.inbox.common import CSRF_FIELD, agent, form_of, int_param, page, render, said
 from hub.web.keys import ENGINE, REGISTRY, SETTINGS
 
 
@@ -222,7 +222,7 @@ async def article_post(request: web.Request) -> web.Response:
     except (RejectedInput, PermissionDenied) as exc:
         # The page again with what was typed and why it was not saved: nothing the agent wrote is lost.
         status = 403 if isinstance(exc, PermissionDenied) else 422
-        return _editor(request, who, article, form=form, error=exc.message, status=status)
+        return _editor(request, who, article, form=form, error=said(exc), status=status)
     await follow(request.app, saved["id"])  # publishing indexes it at once
     done = {"publish": "published", "unpublish": "unpublished"}.get(action, "saved")
     raise web.HTTPSeeOther(f"/inbox/admin/kb/{saved['id']}?done={done}")

@@ -23,8 +23,9 @@ from hub.contract.errors import HubError, PermissionDenied, Unauthenticated
 from hub.contract.i18n import N_
 from hub.contract.i18n import gettext as _
 from hub.contract.timefmt import iso, parse_iso
-from hub.web.errors import STATUS
+from hub.web.errors import STATUS, from_hub_error
 from hub.web.http import AGENTS, SESSION_COOKIE
+from hub.web.inbox.words import draft_reason, event_text, fact_error, shown
 from hub.web.keys import AUTH
 from hub.web.keys import INBOX_JINJA as JINJA
 
@@ -112,7 +113,8 @@ def setup_templates(app: web.Application) -> None:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(ago=_ago, when=_when, iso=_iso, size=_size, mentions=highlight_mentions)
+    env.filters.update(ago=_ago, when=_when, iso=_iso, size=_size, mentions=highlight_mentions, said=said, shown=shown,
+                       fact_error=fact_error, event_text=event_text, draft_reason=draft_reason)
     i18n.install(env)
     for code in i18n.LANGUAGES:  # read the catalogs now, not on the first request in that language
         i18n.translations(code)
@@ -180,7 +182,7 @@ async def read_form(request: web.Request):
     except web.HTTPException:
         raise
     except (ValueError, AssertionError, UnicodeDecodeError, HttpProcessingError) as exc:  # a malformed body
-        raise BadRequest(f"the body is not a readable form: {exc or 'malformed'}") from None
+        raise BadRequest(N_("the body is not a readable form: %(problem)s"), params={"problem": str(exc) or "malformed"}) from None
 
 
 async def form_of(request: web.Request, who: auth.Principal):
@@ -237,6 +239,17 @@ def error_page(request: web.Request, status: int, message: str = "", *, back: st
     return render(request, "error.html", context, status=status)
 
 
+def said(exc: HubError) -> str:
+    """A HubError's message in the current language (the agent's): the capabilities write it in
+    English, as a template and its values, and it is translated here, where it is shown."""
+    return i18n.fill(exc.template, exc.params)
+
+
+def json_error(exc: HubError) -> web.Response:
+    """The JSON answer a page's script shows (its `error.message`), in the agent's language."""
+    return from_hub_error(exc, said(exc))
+
+
 def page(handler):
     """A page handler whose HubErrors become an error page with the right status (the app's
     error middleware would answer JSON)."""
@@ -247,7 +260,7 @@ def page(handler):
             return await handler(request)
         except HubError as exc:
             status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
-            response = error_page(request, status, exc.message)
+            response = error_page(request, status, said(exc))
             retry = getattr(exc, "retry_after", None)
             if retry:
                 response.headers["Retry-After"] = str(max(1, int(retry + 0.999)))

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select
 from hub.conversations import macros, replies
 from hub.store.db import read_tx
 from hub.store.models import Direction, Identity, KbChunk, Message
+from hub.web.inbox.common import said
 
 identity_t = Identity.__table__
 message_t = Message.__table__
@@ -46,10 +47,10 @@ def reply_options(engine: Engine, conversation_id: int, customer_id: int) -> dic
     customer without an email address does not default to email."""
     choices = []
     for channel in _recent_channels(engine, customer_id):
-        r = replies.reply_recipient(engine, conversation_id, channel)
+        r = replies.reply_recipient(engine, conversation_id, channel, said=said)
         if not r["error"]:
             choices.append(r)
-    default = replies.reply_recipient(engine, conversation_id)  # the conversation's own way back
+    default = replies.reply_recipient(engine, conversation_id, said=said)  # the conversation's own way back
     if not choices and not default["error"]:
         choices.append(default)
     first = choices[0] if choices else None

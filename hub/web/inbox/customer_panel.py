@@ -22,8 +22,7 @@ from hub.customers import duplicates, panel
 from hub.customers import profiles as customers
 from hub.notifications import store as notifications
 from hub.scm import customer_orders
-from hub.web.errors import from_hub_error
-from hub.web.inbox.common import CSRF_FIELD, agent, form_of, int_param, page, render
+from hub.web.inbox.common import CSRF_FIELD, agent, form_of, int_param, json_error, page, render
 from hub.web.inbox.words import notifications_shown
 from hub.web.keys import ENGINE, SCM_SERVICES
 
@@ -110,7 +109,7 @@ async def edit(request: web.Request) -> web.Response:
         await db(_apply, request.app[ENGINE], customer_id, form, who)
     except HubError as exc:
         if _from_script(request):
-            return from_hub_error(exc)
+            return json_error(exc)
         if isinstance(exc, panel.AddressTaken):
             return await _customer_page(request, who, customer_id, problem=exc, status=409)
         raise
@@ -163,7 +162,7 @@ async def mark_read(request: web.Request) -> web.Response:
         await db(notifications.mark_read, request.app[ENGINE], who.id, ids or None)
     except HubError as exc:
         if "application/json" in request.headers.get("Accept", ""):
-            return from_hub_error(exc)
+            return json_error(exc)
         raise
     if "application/json" in request.headers.get("Accept", ""):
         return web.json_response(notifications_shown(await db(notifications.list_for, request.app[ENGINE], who.id, limit=20)),

@@ -19,8 +19,7 @@ from hub.conversations import bulk, tags
 from hub.conversations import snooze as snoozing
 from hub.conversations.routes import changed_all
 from hub.web.changes import conversation_changed
-from hub.web.errors import from_hub_error
-from hub.web.inbox.common import CSRF_FIELD, agent, form_of, int_param, page, render, safe_next
+from hub.web.inbox.common import CSRF_FIELD, agent, form_of, int_param, json_error, page, render, safe_next, said
 from hub.web.keys import ENGINE
 
 
@@ -39,7 +38,7 @@ def _json_errors(handler):
             return await handler(request)
         except HubError as exc:
             if _wants_json(request):
-                return from_hub_error(exc)
+                return json_error(exc)
             raise
 
     wrapped.__name__ = handler.__name__
@@ -80,7 +79,7 @@ async def post_bulk(request: web.Request) -> web.Response:
         change = bulk.BulkChange(action, tag=str(form.get("tag") or ""))
     elif action == "snooze":
         change = bulk.BulkChange(action, until=_until(form))
-    done = await db(bulk.apply, request.app[ENGINE], ids, change, who)
+    done = await db(bulk.apply, request.app[ENGINE], ids, change, who, said=said)
     changed_all(request.app, done, change)
     if _wants_json(request):
         return web.json_response(done, headers={"Cache-Control": "no-store"})

@@ -30,7 +30,6 @@ from hub.sla import timers as sla
 from hub.store.db import read_tx
 from hub.store.models import Csat, Segment
 from hub.web.changes import conversation_changed
-from hub.web.errors import from_hub_error
 from hub.web.http import SESSION_COOKIE, client_key
 from hub.web.inbox import composer, customer_panel, list_actions
 from hub.web.inbox import resolve as resolve_control
@@ -40,12 +39,14 @@ from hub.web.inbox.common import (
     agent,
     form_of,
     int_param,
+    json_error,
     login_csrf_ok,
     new_login_csrf,
     page,
     read_form,
     render,
     safe_next,
+    said,
 )
 from hub.web.keys import AUTH, BLOBS, BROADCASTER, ENGINE, LOGIN_LIMITER, REGISTRY, SCM_SERVICES, SETTINGS, SLA_RULES, WORKER
 
@@ -95,7 +96,7 @@ async def login(request: web.Request) -> web.Response:
         await db(lockout.check, engine, email)
         session = await db(auth.login, engine, email, password, days=app[SETTINGS].session_days)
     except lockout.AccountLocked as exc:
-        response = _login_page(request, error=exc.message, email=email, status=429)
+        response = _login_page(request, error=said(exc), email=email, status=429)
         response.headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
         return response
     except Unauthenticated as exc:
@@ -247,7 +248,7 @@ def _conversation_context(app, who, conversation_id: int, macro_id: int | None) 
         # An assignee no longer active keeps an option of their own: the form then sends them back
         # unchanged, instead of "nobody" shown in their place.
         "former_assignee": next((a for a in everyone if a["id"] == conv["assignee_id"] and not a["active"]), None),
-        "reply": options, "recipient": options["recipient"] or replies.reply_recipient(engine, conversation_id),
+        "reply": options, "recipient": options["recipient"] or replies.reply_recipient(engine, conversation_id, said=said),
         "macro_choices": composer.macro_choices(engine, conv, (me or {}).get("name") or who.name, who.name),
         "suggest": _suggestions(app, engine, conversation_id, who),
         "facts": _facts(engine, conversation_id), "statuses": ["open", "pending", "resolved", "closed"],
@@ -353,7 +354,7 @@ async def timeline_fragment(request: web.Request) -> web.Response:
     def load():
         conv = conversations.get_conversation(engine, cid)  # NotFound before anything is written
         read_marks.mark_read(engine, who.id, cid)
-        return timeline.customer_timeline(engine, cid), conv, replies.reply_recipient(engine, cid)
+        return timeline.customer_timeline(engine, cid), conv, replies.reply_recipient(engine, cid, said=said)
 
     tl, conv, recipient = await db(load)
     return render(request, "_timeline.html", {**_base(who), "timeline": tl, "conv": conv, "recipient": recipient})
@@ -386,7 +387,7 @@ def json_errors(handler):
         try:
             return await handler(request)
         except HubError as exc:
-            return from_hub_error(exc)
+            return json_error(exc)
 
     answer.__name__ = handler.__name__
     answer.__doc__ = handler.__doc__
@@ -498,7 +499,7 @@ async def post_update(request: web.Request) -> web.Response:
         return await _update(request)
     except HubError as exc:
         if _wants_json(request):
-            return from_hub_error(exc)
+            return json_error(exc)
         raise
 
 
@@ -634,7 +635,7 @@ async def download(request: web.Request) -> web.StreamResponse:
     att = await db(timeline.attachment, request.app[ENGINE], int_param(request.match_info["id"], "attachment id"))
     path = request.app[BLOBS].path(att["sha256"])
     if not path.exists():
-        raise RejectedInput("the file of this attachment is missing from the blob store")
+        raise RejectedInput(_("the file of this attachment is missing from the blob store"))
     name = att["filename"] or "attachment"
     ascii_name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:100] or "attachment"
     return web.FileResponse(path, headers={

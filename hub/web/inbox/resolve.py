@@ -14,6 +14,7 @@ import asyncio
 
 from aiohttp import web
 
+from hub.contract import i18n
 from hub.conversations.queries import conversation_state
 from hub.csat import surveys
 from hub.store.db import read_tx
@@ -25,7 +26,7 @@ def plan(engine, conversation_id: int) -> tuple[dict, dict]:
     """(what resolving does about the survey, the conversation's state) for the control."""
     with read_tx(engine) as conn:
         state = conversation_state(conn, conversation_id)  # NotFound for an unknown id
-        return surveys.survey_on_resolve(conn, conversation_id), state
+        return surveys.survey_on_resolve(conn, conversation_id, said=i18n.fill), state
 
 
 @page
