@@ -123,6 +123,14 @@ async def test_views_filters_and_the_next_page_change_the_list_in_place(hub, bro
     assert await page.evaluate("document.activeElement.textContent") == "Mine"  # the focus stays on the view chosen
     assert await page.title() == "Mine · servicehub"
 
+    # a search typed and sent with Enter: all conversations searched, the scope offered, the caret kept
+    await page.get_by_label("Search").fill("Order 007")
+    await page.get_by_label("Search").press("Enter")
+    await page.wait_for_url(re.compile(r"view=mine&q=Order\+007$"))
+    await page.locator("#search-scope").wait_for()
+    assert await subjects(page) == ["Order 007 question"]
+    assert await page.evaluate("[document.activeElement.id, document.activeElement.selectionStart]") == ["q", len("Order 007")]
+
     # the filter form: a tag typed and sent, then a sort chosen (a choice applies at once)
     await views.get_by_role("link", name="All", exact=True).click()
     await page.wait_for_url(re.compile(r"/inbox\?view=all$"))

@@ -45,7 +45,7 @@
           if (!fresh) throw new Error("unexpected answer");
           panel.replaceWith(fresh);
           Array.prototype.forEach.call(fresh.querySelectorAll("details"), function (d, i) { if (open[i]) d.open = true; });
-          say(fresh, "Saved.");
+          say(fresh, T("saved", "Saved."));
           // Keep the agent where they were: the same form's first field, ready for the next one.
           var again = fresh.querySelector('form.panel-form input[name="action"][value="' + action + '"]');
           var field = again && again.form.querySelector("input:not([type=hidden]), textarea");

@@ -44,8 +44,10 @@
     document.addEventListener("pointerup", released);  // the press may end outside the region
     document.addEventListener("pointercancel", released);
     var refresh = debounce(function () {
-      fetch(url(), { credentials: "same-origin", headers: { "Accept": "text/html" } }).then(function (r) {
-        if (r.ok) return r.text().then(show);
+      var asked = url();
+      fetch(asked, { credentials: "same-origin", headers: { "Accept": "text/html" } }).then(function (r) {
+        // An answer for what the region no longer shows (the list changed to another view meanwhile) is dropped.
+        if (r.ok) return r.text().then(function (html) { if (asked === url()) show(html); });
       });
     }, 250);
     refresh.element = element;
@@ -453,7 +455,10 @@
             target = pane.querySelector("#rows a[href^='/inbox/c/']");
             pane.scrollTop = 0;
           }
-          if (target) target.focus({ preventScroll: !options.toRows });
+          if (!target) return;
+          target.focus({ preventScroll: !options.toRows });
+          // A search field taken over: the caret at the end of the words, where the agent was typing.
+          if (target.tagName === "INPUT" && /^(search|text)$/.test(target.type)) target.setSelectionRange(target.value.length, target.value.length);
         });
       }, function () { say(T("the-list-could-not-be", "The list could not be loaded: the hub could not be reached.")); })
       .then(function () { body.dataset.listLoading = "off"; });
