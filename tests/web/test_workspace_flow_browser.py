@@ -103,6 +103,25 @@ async def test_the_rows_read_in_a_few_lines_in_the_narrow_pane(hub, browser, vie
         await page.locator("#rows tr", has_text="Order 010").first.locator("td.subject a").click()
         await page.locator("#conv-title", has_text="Order 010").wait_for()
         await page.screenshot(path=f"/tmp/servicehub-rows-open-{name}-{scheme}.png")
+        if viewport is PHONE:
+            await page.get_by_role("link", name="All conversations").click()
+        # every line of a row is one line high, the long ones cut with an ellipsis, nothing wider than the pane
+        lines = await page.evaluate("""() => {
+            const row = document.querySelector('#rows tr[data-id] td.subject .row-subject').closest('tr');
+            const long = Array.from(document.querySelectorAll('#rows tr[data-id]')).find(tr => tr.textContent.includes('A very long'));
+            const cell = (tr, sel) => { const el = tr.querySelector(sel); const cs = getComputedStyle(el);
+                return {height: el.getBoundingClientRect().height, line: parseFloat(cs.lineHeight) || parseFloat(cs.fontSize) * 1.6,
+                        cut: el.scrollWidth > el.clientWidth, ellipsis: cs.textOverflow}; };
+            const pane = document.getElementById('list-pane');
+            return {who: cell(row, 'td.who'), subject: cell(long, 'td.subject a'), facts: cell(long, 'td.facts'),
+                    row: long.getBoundingClientRect().height, overflow: pane.scrollWidth - pane.clientWidth};
+        }""")
+        for key in ("who", "subject", "facts"):
+            assert lines[key]["height"] <= lines[key]["line"] * 1.5, (key, lines)
+        assert lines["subject"]["cut"] and lines["subject"]["ellipsis"] == "ellipsis", lines
+        assert lines["row"] < 90, lines
+        assert lines["overflow"] <= 1, lines
+        assert not csp_errors(page), page.console_errors
 
 
 # --- the list in place ------------------------------------------------------------------------------
