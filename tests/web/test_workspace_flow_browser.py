@@ -333,3 +333,35 @@ async def test_the_helper_is_loaded_once_and_first(hub, browser):
     assert loaded.count("/inbox/static/i18n.js") == 1
     assert loaded[0] == "/inbox/static/i18n.js"
     assert await page.evaluate("typeof window.servicehub.T") == "function"
+
+
+# --- the fragments the scripts ask for -----------------------------------------------------------------
+
+
+async def test_the_list_and_recipient_fragments_need_a_session_and_refuse_guesses(hub):
+    import aiohttp
+
+    from tests.support.inbox import sign_in as form_sign_in
+
+    async with aiohttp.ClientSession(base_url=hub.base, cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:  # cookies for 127.0.0.1
+        for path in ("/inbox/list?view=mine", f"/inbox/c/{hub.call}/recipient"):
+            resp = await client.get(path, allow_redirects=False)
+            assert resp.status == 303 and resp.headers["Location"].startswith("/inbox/login"), path
+        await form_sign_in(client, "ada@example.com", "ada password")
+        resp = await client.get("/inbox/list?view=mine&sort=priority&tag=VIP")
+        html = await resp.text()
+        assert resp.status == 200 and 'data-list-query="view=mine&amp;sort=priority&amp;tag=vip"' in html
+        for query, problem in (("view=nosuch", "view must be one of"), ("sort=x", "sort must be one of"), ("within=x", "within must be")):
+            resp = await client.get(f"/inbox/list?{query}")
+            assert resp.status == 422 and problem in await resp.text(), query
+        # a pathological search is answered (and cut), never an error
+        resp = await client.get("/inbox/list", params={"q": "((%" * 600})
+        assert resp.status in (200, 422)
+        for cid in ("999999", "0", "-1", "abc", "1e9"):
+            resp = await client.get(f"/inbox/c/{cid}/recipient")
+            assert resp.status in (404, 422), (cid, resp.status)
+        resp = await client.get(f"/inbox/c/{hub.call}/recipient")
+        assert resp.status == 200 and "No reply can reach Paula Caller" in await resp.text()
+        resp = await client.get(f"/inbox/c/{hub.ids[0]}/recipient")
+        text = await resp.text()
+        assert 'id="reply-recipient"' in text and "person0@example.com" in text and 'name="_csrf"' in text
