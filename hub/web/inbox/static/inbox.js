@@ -439,7 +439,7 @@
           if (back && ourBack) ourBack.value = back.value;
           body.dataset.listQuery = fresh.dataset.listQuery || "";
           var freshRows = fresh.querySelector("#rows");
-          if (freshRows) refreshRows.show(freshRows.innerHTML);
+          if (freshRows && refreshRows.show) refreshRows.show(freshRows.innerHTML);
           if (!current) document.title = fresh.dataset.title + " · servicehub";
           if (options.push !== false) remember(current ? { conversation: current.id } : { list: true }, here());
           document.dispatchEvent(new CustomEvent("workspace:list", { detail: { query: listQuery() } }));
