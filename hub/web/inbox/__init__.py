@@ -18,7 +18,7 @@ from hub.web.keys import ERROR_PAGE, INBOX_JINJA
 
 STATIC = Path(__file__).parent / "static"
 # The only files served from /inbox/static/: a fixed list, never a path from the request.
-ASSETS = {"inbox.css": "text/css", "inbox.js": "text/javascript", "pages.css": "text/css", "admin.js": "text/javascript",
+ASSETS = {"inbox.css": "text/css", "i18n.js": "text/javascript", "inbox.js": "text/javascript", "pages.css": "text/css", "admin.js": "text/javascript",
           "list.js": "text/javascript", "customer.js": "text/javascript", "people.js": "text/javascript", "panel.css": "text/css"}
 FAVICON = STATIC / "favicon.svg"
 
@@ -141,6 +141,8 @@ def openapi_paths() -> dict:
         "/inbox/availability": action("Set my availability for automatic assignment"),
         "/inbox/language": action("Set my interface language (en, zh)"),
         "/inbox": page("The inbox list", query=list_query, codes=(400, 403, 404, 422)),
+        "/inbox/list": page("The inbox list's pane alone: views, filters, rows, next page (for the page's script)",
+                            query=list_query, codes=(400, 403, 404, 422)),
         "/inbox/rows": page("The inbox list's rows (for live refresh)", query=list_query, codes=(400, 403, 404, 422)),
         "/inbox/events": {"get": {"summary": "The page's live stream (server-sent events)", "tags": tags, "security": session,
                                   "parameters": [q("conversation", "the conversation the page shows")],
@@ -159,6 +161,8 @@ def openapi_paths() -> dict:
                               query=[q("macro", "a canned response to put in the reply")]),
         "/inbox/c/{id}/timeline": page("A conversation's timeline (for live refresh)", params=[ident]),
         "/inbox/c/{id}/pane": page("A conversation's panes alone (the workspace opens it beside the list)", params=[ident]),
+        "/inbox/c/{id}/recipient": page("The composer's reply form alone, with whom the reply goes to (for the page's script)",
+                                        params=[ident]),
         "/inbox/c/{id}/suggestions": page("The knowledge base's suggestions for a conversation (while it loads)", params=[ident]),
         "/inbox/c/{id}/reply": action("Reply to the customer (JSON for the page's script when it asks)", params=[ident]),
         "/inbox/c/{id}/note": action("Add an internal note (JSON for the page's script when it asks)", params=[ident]),

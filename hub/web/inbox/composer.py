@@ -1,18 +1,23 @@
 """What the conversation's composer offers, as plain functions the page handlers call: where a
 reply goes by default (the customer's most recent channel that can receive it), the canned
 responses ready to insert at the cursor, and a knowledge-base passage as clean text a channel
-can show."""
+can show; and the composer's reply part alone (recipient_fragment), which the page fetches again
+when the customer's addresses change."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
+from aiohttp import web
 from sqlalchemy import Engine, select
 
+from hub import conversations
 from hub.conversations import macros, replies
 from hub.store.db import read_tx
 from hub.store.models import Direction, Identity, KbChunk, Message
-from hub.web.inbox.common import said
+from hub.web.inbox.common import CSRF_FIELD, agent, int_param, page, render, said
+from hub.web.keys import ENGINE
 
 identity_t = Identity.__table__
 message_t = Message.__table__
@@ -56,6 +61,21 @@ def reply_options(engine: Engine, conversation_id: int, customer_id: int) -> dic
     first = choices[0] if choices else None
     return {"channel": first["channel"] if first else None, "recipient": first, "choices": choices,
             "name": default["name"], "problem": None if first else default["error"]}
+
+
+def _reply_part(engine: Engine, conversation_id: int) -> dict:
+    conv = conversations.get_conversation(engine, conversation_id)  # a guessed id: NotFound, the 404 page
+    return {"conv": conv, "reply": reply_options(engine, conversation_id, conv["customer"]["id"]), "draft": ""}
+
+
+@page
+async def recipient_fragment(request: web.Request) -> web.Response:
+    """The reply form (or why no reply can reach the customer) alone: after an agent adds an email
+    address or a phone in the customer panel, whom the reply goes to changes without reopening."""
+    who = agent(request)
+    cid = int_param(request.match_info["id"], "conversation id")
+    ctx = await asyncio.to_thread(_reply_part, request.app[ENGINE], cid)
+    return render(request, "_reply.html", {**ctx, "who": who, "csrf": who.csrf_token, "csrf_field": CSRF_FIELD})
 
 
 def macro_choices(engine: Engine, conv: dict, agent_name: str, own_name: str) -> list[dict]:

@@ -160,10 +160,11 @@ async def _workspace_list(request: web.Request, who) -> dict:
 
 
 def _list_query(iq: inbox_list.InboxQuery) -> str:
-    """The list's query string without its cursor: what a conversation's URL carries so the list
-    beside it stays the same view."""
+    """The list's query string: what a conversation's URL carries so the list beside it stays the
+    same view (and page), and what the page's script fetches the rows with when news comes."""
     params = {k: v for k, v in {"view": iq.view, "channel": iq.channel, "status": iq.status, "q": iq.q,
-                                "segment": iq.segment, "sort": iq.sort if iq.sort != "activity" else None}.items() if v}
+                                "segment": iq.segment, "sort": iq.sort if iq.sort != "activity" else None, "tag": iq.tag,
+                                "within": iq.within if iq.within != "all" else None, "cursor": iq.cursor}.items() if v}
     return urlencode(params)
 
 
@@ -171,6 +172,14 @@ def _list_query(iq: inbox_list.InboxQuery) -> str:
 async def inbox(request: web.Request) -> web.Response:
     who = agent(request)
     return render(request, "inbox.html", await _workspace_list(request, who))
+
+
+@page
+async def inbox_list_pane(request: web.Request) -> web.Response:
+    """The list pane alone (views, filters, rows, next page): what the page's script swaps in when
+    the agent picks another view, filter or page, beside the conversation that stays open."""
+    who = agent(request)
+    return render(request, "_list_pane.html", await _workspace_list(request, who))
 
 
 @page
@@ -681,9 +690,11 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/inbox/logout", logout)
     r.add_get("/inbox", inbox)
     r.add_get("/inbox/rows", inbox_rows)
+    r.add_get("/inbox/list", inbox_list_pane)
     r.add_get("/inbox/c/{id}", conversation)
     r.add_get("/inbox/c/{id}/timeline", timeline_fragment)
     r.add_get("/inbox/c/{id}/pane", conversation_pane)
+    r.add_get("/inbox/c/{id}/recipient", composer.recipient_fragment)
     r.add_get("/inbox/c/{id}/suggestions", suggestions_fragment)
     r.add_post("/inbox/c/{id}/reply", post_reply)
     r.add_post("/inbox/c/{id}/note", post_note)

@@ -2,24 +2,18 @@
 // (POST /inbox/admin/kb/preview), so what the preview shows is what the article will show.
 (function () {
   "use strict";
-  // The page's words in its language: base.html renders them as JSON (#i18n, _i18n.html) by a short
-  // name; the English here is the source and what an English page shows.
-  var WORDS = (function () { try { return JSON.parse(document.getElementById("i18n").textContent) || {}; } catch (e) { return {}; } })();
-  function T(name, english, values) {
-    return (WORDS[name] || english).replace(/%\((\w+)\)s/g, function (m, k) { return values && k in values ? String(values[k]) : m; });
-  }
+  // The page's words, its CSRF token and a form post: static/i18n.js, loaded before every page script.
+  var shared = window.servicehub, T = shared.T;
   var form = document.querySelector("[data-kb-editor]");
   if (!form) return;
   var body = form.querySelector("#kb-body"), format = form.querySelector("#kb-format"), preview = document.getElementById("kb-preview");
-  var csrf = document.querySelector('meta[name="csrf-token"]');
   var timer = null, asked = 0;
   function refresh() {
     var mine = ++asked;
     var data = new URLSearchParams();
     data.set("body", body.value);
     data.set("format", format.value);
-    fetch("/inbox/admin/kb/preview", {method: "POST", body: data, credentials: "same-origin",
-                                       headers: {"X-CSRF-Token": csrf ? csrf.content : ""}})
+    shared.post("/inbox/admin/kb/preview", data, "text/html")
       .then(function (resp) { return resp.ok ? resp.text() : null; })
       .then(function (html) {
         if (html === null || mine !== asked) return; // an older answer arriving late is dropped

@@ -3,12 +3,8 @@
 // old one in place. Without this script the same forms post and redirect.
 (function () {
   "use strict";
-  // The page's words in its language: base.html renders them as JSON (#i18n, _i18n.html) by a short
-  // name; the English here is the source and what an English page shows.
-  var WORDS = (function () { try { return JSON.parse(document.getElementById("i18n").textContent) || {}; } catch (e) { return {}; } })();
-  function T(name, english, values) {
-    return (WORDS[name] || english).replace(/%\((\w+)\)s/g, function (m, k) { return values && k in values ? String(values[k]) : m; });
-  }
+  // The page's words, its CSRF token and a form post: static/i18n.js, loaded before every page script.
+  var shared = window.servicehub, T = shared.T;
 
   function panelOf(node) { return node.closest ? node.closest("[data-customer-panel]") : null; }
 
@@ -49,7 +45,7 @@
           if (!fresh) throw new Error("unexpected answer");
           panel.replaceWith(fresh);
           Array.prototype.forEach.call(fresh.querySelectorAll("details"), function (d, i) { if (open[i]) d.open = true; });
-          say(fresh, "Saved.");
+          say(fresh, T("saved", "Saved."));
           // Keep the agent where they were: the same form's first field, ready for the next one.
           var again = fresh.querySelector('form.panel-form input[name="action"][value="' + action + '"]');
           var field = again && again.form.querySelector("input:not([type=hidden]), textarea");

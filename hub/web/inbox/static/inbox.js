@@ -5,15 +5,10 @@
 // forms post and redirect.
 (function () {
   "use strict";
-  // The page's words in its language: base.html renders them as JSON (#i18n, _i18n.html) by a short
-  // name; the English here is the source and what an English page shows.
-  var WORDS = (function () { try { return JSON.parse(document.getElementById("i18n").textContent) || {}; } catch (e) { return {}; } })();
-  function T(name, english, values) {
-    return (WORDS[name] || english).replace(/%\((\w+)\)s/g, function (m, k) { return values && k in values ? String(values[k]) : m; });
-  }
+  // The page's words, its CSRF token and a form post: static/i18n.js, loaded before every page script.
+  var shared = window.servicehub, T = shared.T;
   var body = document.body;
-  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
-  var csrf = csrfMeta ? csrfMeta.content : "";
+  var csrf = shared.csrf, post = shared.post;
 
   function debounce(fn, ms) {
     var timer = null;
@@ -21,14 +16,6 @@
       clearTimeout(timer);
       timer = setTimeout(fn, ms);
     };
-  }
-
-  function post(url, data) {
-    var form = new URLSearchParams(data);
-    return fetch(url, {
-      method: "POST", body: form, credentials: "same-origin",
-      headers: { "X-CSRF-Token": csrf, "Accept": "application/json" }
-    });
   }
 
   // A live region whose server-rendered fragment (every value escaped by the template) is fetched
@@ -57,11 +44,14 @@
     document.addEventListener("pointerup", released);  // the press may end outside the region
     document.addEventListener("pointercancel", released);
     var refresh = debounce(function () {
-      fetch(url(), { credentials: "same-origin", headers: { "Accept": "text/html" } }).then(function (r) {
-        if (r.ok) return r.text().then(show);
+      var asked = url();
+      fetch(asked, { credentials: "same-origin", headers: { "Accept": "text/html" } }).then(function (r) {
+        // An answer for what the region no longer shows (the list changed to another view meanwhile) is dropped.
+        if (r.ok) return r.text().then(function (html) { if (asked === url()) show(html); });
       });
     }, 250);
     refresh.element = element;
+    refresh.show = show;  // HTML fetched along with something else (the list pane) goes in the same way
     return refresh;
   }
 
@@ -325,7 +315,7 @@
           paneEl.innerHTML = html;
           var root = document.getElementById("conversation");
           setup(root);
-          if (options.push !== false) history.pushState({ conversation: id }, "", conversationUrl(id));
+          if (options.push !== false) remember({ conversation: id }, conversationUrl(id));
           document.title = root.dataset.title + " · servicehub";
           showPane("conversation");
           if (window.matchMedia && window.matchMedia("(max-width: 820px)").matches) window.scrollTo(0, 0);
@@ -341,7 +331,7 @@
 
   function showList(push) {
     showPane("list");
-    if (push) history.pushState({ list: true }, "", listUrl());
+    if (push) remember({ list: true }, listUrl());
     var row = rowList()[Math.max(0, lastIndex)];
     var link = row && row.querySelector("a[href^='/inbox/c/']");
     if (link) link.focus({ preventScroll: false });
@@ -389,15 +379,90 @@
   workspace.showList = function () { showList(true); };
   workspace.current = function () { return current ? current.id : null; };
   workspace.refreshList = refreshRows;
-  // The list's filters in place: a query string (view=mine&q=...) the rows are fetched with from now on.
-  workspace.setListQuery = function (query) {
-    body.dataset.listQuery = String(query || "").replace(/^\?/, "");
-    refreshRows();
-  };
+  // Another view, filter, sort or page of the list in place (view=mine&q=...): its pane is fetched
+  // and put beside the conversation, which stays open; the address follows.
+  workspace.setListQuery = function (query, options) { return loadList(query, options); };
+  // The customer panel (customer.js) changed the customer: whom the reply goes to may have changed.
+  document.addEventListener("customer-panel-changed", function (ev) {
+    if (current && current.refreshRecipient && (!ev.detail || String(ev.detail.customer) === current.customerId)) current.refreshRecipient();
+  });
   workspace.refreshConversation = function () { if (current) { current.refreshTimeline(); current.refreshSide(); } };
   // Other parts of the page (the customer panel) wire their own elements each time a conversation opens.
   workspace.onOpen = function (fn) { openHooks.push(fn); if (current) fn(current.root, current.id); };
   workspace.say = say;
+
+  // A new history entry (or, push false, the current one) for the address, with the list's query
+  // in its state so back and forward show the same list. The language switch comes back here.
+  function remember(state, url, push) {
+    state.listQuery = listQuery();
+    if (push === false) history.replaceState(state, "", url); else history.pushState(state, "", url);
+    var next = document.querySelector("form.language input[name=next]");
+    if (next) next.value = url;
+  }
+
+  function here() {
+    return current && body.dataset.pane === "conversation" ? conversationUrl(current.id) : listUrl();
+  }
+
+  // The focused element's place in a part of the list pane that is about to be replaced: the same
+  // place in the new part takes the focus (the view link pressed, the filter changed).
+  var FOCUSABLE = "a[href], button, input:not([type=hidden]), select, textarea";
+  function focusPlace(root) {
+    var active = document.activeElement;
+    if (!active || active === document.body) return null;
+    var part = active.closest ? active.closest("[data-list-part]") : null;
+    if (!part || !root.contains(part)) return null;
+    return { part: part.dataset.listPart, index: Array.prototype.indexOf.call(part.querySelectorAll(FOCUSABLE), active) };
+  }
+
+  var listAsked = 0;
+  function loadList(query, options) {
+    options = options || {};
+    query = String(query || "").replace(/^\?/, "");
+    var pane = document.getElementById("list-pane"), mine = ++listAsked;
+    if (!pane) { body.dataset.listQuery = query; refreshRows(); return Promise.resolve(); }
+    body.dataset.listLoading = "on";
+    return fetch("/inbox/list" + (query ? "?" + query : ""), { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (r) {
+        if (r.redirected && r.url.indexOf("/inbox/login") !== -1) { window.location.href = r.url; return; }
+        return r.text().then(function (html) {
+          if (mine !== listAsked) return;  // the agent asked for another list meanwhile
+          if (!r.ok) { say(errorText(html, r.status)); return; }  // a refused filter: the list stays as it was
+          var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-list-pane]");
+          if (!fresh) return;
+          var place = options.focus === false ? null : focusPlace(pane);
+          pane.querySelectorAll("[data-list-part]").forEach(function (old) {
+            var part = fresh.querySelector('[data-list-part="' + old.dataset.listPart + '"]');
+            if (part) old.replaceWith(document.importNode(part, true));
+          });
+          var back = fresh.querySelector("#bulk input[name=back]"), ourBack = pane.querySelector("#bulk input[name=back]");
+          if (back && ourBack) ourBack.value = back.value;
+          body.dataset.listQuery = fresh.dataset.listQuery || "";
+          var freshRows = fresh.querySelector("#rows");
+          if (freshRows && refreshRows.show) refreshRows.show(freshRows.innerHTML);
+          if (!current) document.title = fresh.dataset.title + " · servicehub";
+          if (options.push !== false) remember(current ? { conversation: current.id } : { list: true }, here());
+          document.dispatchEvent(new CustomEvent("workspace:list", { detail: { query: listQuery() } }));
+          localTimes(pane);
+          if (options.focus === false) return;
+          var target = null;
+          if (place && !options.toRows) {
+            var now = pane.querySelector('[data-list-part="' + place.part + '"]');
+            target = now && now.querySelectorAll(FOCUSABLE)[place.index];
+          }
+          if (!target) {
+            // The next page, or a link that went away with its part: the first conversation of the list.
+            target = pane.querySelector("#rows a[href^='/inbox/c/']");
+            pane.scrollTop = 0;
+          }
+          if (!target) return;
+          target.focus({ preventScroll: !options.toRows });
+          // A search field taken over: the caret at the end of the words, where the agent was typing.
+          if (target.tagName === "INPUT" && /^(search|text)$/.test(target.type)) target.setSelectionRange(target.value.length, target.value.length);
+        });
+      }, function () { say(T("the-list-could-not-be", "The list could not be loaded: the hub could not be reached.")); })
+      .then(function () { body.dataset.listLoading = "off"; });
+  }
 
   function errorText(html, status) {
     try {
@@ -457,23 +522,22 @@
     listen();
     localTimes(root);
 
-    if (reply) {
-      var lastBeat = 0;
-      reply.addEventListener("input", function () {
-        var now = Date.now();
-        if (now - lastBeat < 3000) return;
-        lastBeat = now;
-        post("/inbox/presence", { conversation_id: conversationId, typing: "1" });
-      });
+    var lastBeat = 0;
+    function typing() {
+      var now = Date.now();
+      if (now - lastBeat < 3000) return;
+      lastBeat = now;
+      post("/inbox/presence", { conversation_id: conversationId, typing: "1" });
     }
 
     // Whom the reply goes to follows the channel chosen.
-    var channelSelect = root.querySelector("#reply-channel");
-    if (channelSelect) {
+    function wireChannel() {
+      var channelSelect = root.querySelector("#reply-channel");
+      if (!channelSelect) return;
       channelSelect.addEventListener("change", function () {
         var option = channelSelect.options[channelSelect.selectedIndex];
         root.querySelector("#reply-to .recipient").textContent = option.dataset.address;
-        root.querySelector("#reply-to .reply-channel").textContent = option.value;
+        root.querySelector("#reply-to .reply-channel").textContent = option.dataset.label || option.value;
       });
     }
 
@@ -497,17 +561,14 @@
 
     // Reply and note post in place: the timeline refreshes, the text box empties, a refusal shows
     // beside the form and the text stays.
-    root.querySelectorAll("form.compose-form").forEach(function (form) {
+    function wireCompose(form) {
       form.addEventListener("submit", function (ev) {
         ev.preventDefault();
         var area = form.querySelector("textarea"), error = form.querySelector(".form-error");
         var button = form.querySelector("button[type=submit]");
         error.textContent = "";
         button.disabled = true;
-        fetch(form.action, {
-          method: "POST", body: new URLSearchParams(new FormData(form)), credentials: "same-origin",
-          headers: { "X-CSRF-Token": csrf, "Accept": "application/json" }
-        }).then(function (r) {
+        post(form.action, new URLSearchParams(new FormData(form))).then(function (r) {
           if (r.ok && !r.redirected) {
             area.value = "";
             r.json().then(function (data) { current.refreshSide.take(data.state); }, function () { current.refreshSide(); });
@@ -520,7 +581,7 @@
         }, function () { error.textContent = T("not-sent-the-hub-could", "Not sent: the hub could not be reached. Try again."); })
           .then(function () { button.disabled = false; });
       });
-    });
+    }
 
     // Canned responses: the picker without script loads the page with the text; with it, the
     // text goes in at the cursor. In the reply box, "/" opens them inline.
@@ -528,17 +589,60 @@
     var macroList = [];
     try { macroList = JSON.parse(macroData ? macroData.textContent : "[]"); } catch (e) { macroList = []; }
     var pick = root.querySelector("form.macro-pick");
-    if (pick && reply) {
+    if (pick) {
       pick.addEventListener("submit", function (ev) {
+        if (!reply) return;  // no reply form: the picker loads the page, which says why
         ev.preventDefault();
         var id = Number(pick.elements.macro.value);
         var m = macroList.filter(function (x) { return x.id === id; })[0];
         if (m) insertAt(reply, m.body);
       });
     }
-    if (reply && macroList.length) macroMenu(reply, macroList, insertAt);
 
-    wireSuggestions(root, reply, insertAt, conversationId);
+    // The reply form's own parts: typing news, the channel, posting in place, "/" for canned responses.
+    function wireReply(form) {
+      reply = form.querySelector("#reply-text");
+      reply.addEventListener("input", typing);
+      wireChannel();
+      wireCompose(form);
+      if (macroList.length) macroMenu(reply, macroList, insertAt);
+    }
+    var replyForm = root.querySelector("#reply-form");
+    if (replyForm) wireReply(replyForm);
+    root.querySelectorAll("form.compose-form:not(#reply-form)").forEach(wireCompose);
+
+    // Whom the reply goes to, again: after the customer panel added (or took away) an address.
+    // Where a reply form is, only its recipient part changes (the draft and the channel chosen
+    // stay, when that channel can still receive); where there was none, the form comes in.
+    current.refreshRecipient = function () {
+      return fetch("/inbox/c/" + conversationId + "/recipient", { credentials: "same-origin", headers: { "Accept": "text/html" } })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) {
+          var part = root.querySelector("#reply-part");
+          if (html === null || !part || !root.isConnected) return;
+          var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("#reply-part");
+          if (!fresh) return;
+          fresh = document.importNode(fresh, true);
+          var form = part.querySelector("#reply-form"), freshForm = fresh.querySelector("#reply-form");
+          if (form && freshForm) {
+            var select = form.querySelector("#reply-channel"), chosen = select ? select.value : null;
+            form.querySelector("#reply-recipient").replaceWith(freshForm.querySelector("#reply-recipient"));
+            var now = form.querySelector("#reply-channel");
+            if (chosen && now && Array.prototype.some.call(now.options, function (o) { return o.value === chosen; })) {
+              now.value = chosen;
+              var option = now.options[now.selectedIndex];
+              form.querySelector("#reply-to .recipient").textContent = option.dataset.address;
+              form.querySelector("#reply-to .reply-channel").textContent = option.dataset.label || option.value;
+            }
+            wireChannel();
+            return;
+          }
+          part.replaceWith(fresh);
+          if (freshForm) wireReply(freshForm); else reply = null;
+        });
+    };
+
+    wireSuggestions(root, function () { return reply; }, insertAt, conversationId);
     wireForms(root);
     openHooks.forEach(function (fn) { try { fn(root, conversationId); } catch (e) { /* a hook never breaks the page */ } });
   }
@@ -609,7 +713,7 @@
 
   // Knowledge-base suggestions: "Insert" puts the whole passage in as clean text and records
   // "used"; "Not helpful" records that. While the knowledge base loads, the panel asks again.
-  function wireSuggestions(root, reply, insertAt, conversationId) {
+  function wireSuggestions(root, replyBox, insertAt, conversationId) {
     var panel = root.querySelector("#suggestions");
     var list = root.querySelector("#suggestion-list");
     function feedback(button, verdict) {
@@ -622,7 +726,7 @@
     function wire(scope) {
       scope.querySelectorAll("button.insert-suggestion").forEach(function (button) {
         button.addEventListener("click", function () {
-          if (reply) insertAt(reply, button.dataset.text);
+          if (replyBox()) insertAt(replyBox(), button.dataset.text);
           button.disabled = true;
           button.textContent = T("inserted", "Inserted");
           feedback(button, "used");
@@ -638,7 +742,7 @@
         });
       });
       scope.querySelectorAll("button.insert-draft").forEach(function (button) {
-        button.addEventListener("click", function () { if (reply) insertAt(reply, button.dataset.text); });
+        button.addEventListener("click", function () { if (replyBox()) insertAt(replyBox(), button.dataset.text); });
       });
     }
     wire(root);
@@ -682,11 +786,8 @@
           var side = document.getElementById("side-fields");
           if (side && side.elements.version) form.elements.version.value = side.elements.version.value;
         }
-        fetch(form.action, {
-          // The pressed button's name and value (the survey choice) go along, as a plain post would send them.
-          method: "POST", body: new URLSearchParams(new FormData(form, ev.submitter || null)), credentials: "same-origin",
-          headers: { "X-CSRF-Token": csrf, "Accept": "text/html" }
-        }).then(function (r) {
+        // The pressed button's name and value (the survey choice) go along, as a plain post would send them.
+        post(form.action, new URLSearchParams(new FormData(form, ev.submitter || null)), "text/html").then(function (r) {
           var path = new URL(r.url).pathname, match = /^\/inbox\/c\/(\d+)$/.exec(path);
           if (r.ok && resolving) { if (refreshRows) refreshRows(); return openNext(); }
           if (r.ok && match) return open(match[1], { push: !current || match[1] !== current.id, focus: false });
@@ -706,21 +807,52 @@
       var url = new URL(a.href, window.location.href);
       if (url.origin !== window.location.origin) return;
       if (a.classList.contains("back-to-list")) { ev.preventDefault(); showList(true); return; }
+      if (url.pathname === "/inbox" && url.search && !url.hash) {
+        // Another view, sort, tag or page of the list: in place, the conversation stays open.
+        ev.preventDefault();
+        var inList = a.closest("#list-pane");
+        if (!inList && window.matchMedia && window.matchMedia("(max-width: 820px)").matches) showPane("list");
+        loadList(url.search, { toRows: a.classList.contains("next") || !inList });
+        return;
+      }
       var match = /^\/inbox\/c\/(\d+)$/.exec(url.pathname);
       if (!match || url.search) return;  // ?macro= and the like load the page as the link says
       ev.preventDefault();
-      if (current && match[1] === current.id) { showPane("conversation"); return; }
+      if (current && match[1] === current.id) {
+        // Already open (a phone showed the list): back to it, the draft kept, the address its own.
+        if (body.dataset.pane !== "conversation") { showPane("conversation"); remember({ conversation: current.id }, conversationUrl(current.id)); }
+        return;
+      }
       open(match[1]).then(function () {
         if (url.hash) { var target = document.getElementById(url.hash.slice(1)); if (target) target.scrollIntoView(); }
       });
     });
 
-    window.addEventListener("popstate", function () {
+    // The filter form: in place too; a choice in one of its lists applies at once.
+    document.addEventListener("submit", function (ev) {
+      var form = ev.target;
+      if (ev.defaultPrevented || !form.matches || !form.matches("#list-pane form.filters")) return;
+      ev.preventDefault();
+      loadList(new URLSearchParams(new FormData(form)).toString());
+    });
+    var applyFilters = debounce(function () {
+      var form = document.querySelector("#list-pane form.filters");
+      if (form) loadList(new URLSearchParams(new FormData(form)).toString());
+    }, 200);
+    document.addEventListener("change", function (ev) {
+      if (ev.target.tagName === "SELECT" && ev.target.closest("#list-pane form.filters")) applyFilters();
+    });
+
+    window.addEventListener("popstate", function (ev) {
+      var state = ev.state || {};
       var match = /^\/inbox\/c\/(\d+)$/.exec(window.location.pathname);
-      if (match) open(match[1], { push: false });
+      var query = typeof state.listQuery === "string" ? state.listQuery : window.location.search.replace(/^\?/, "");
+      if (query !== listQuery()) loadList(query, { push: false, focus: false });
+      if (match && current && match[1] === current.id) showPane("conversation");
+      else if (match) open(match[1], { push: false });
       else showPane("list");
     });
-    history.replaceState(current ? { conversation: current.id } : { list: true }, "", window.location.href);
+    remember(current ? { conversation: current.id } : { list: true }, window.location.href, false);
 
     var dialog = document.getElementById("shortcuts");
     function editing(el) {

@@ -3,24 +3,15 @@
 // redirect); with it, forms post with fetch and the page is updated in place.
 (function () {
   "use strict";
-  // The page's words in its language: base.html renders them as JSON (#i18n, _i18n.html) by a short
-  // name; the English here is the source and what an English page shows.
-  var WORDS = (function () { try { return JSON.parse(document.getElementById("i18n").textContent) || {}; } catch (e) { return {}; } })();
-  function T(name, english, values) {
-    return (WORDS[name] || english).replace(/%\((\w+)\)s/g, function (m, k) { return values && k in values ? String(values[k]) : m; });
-  }
+  // The page's words, its CSRF token and a form post: static/i18n.js, loaded before every page script.
+  var shared = window.servicehub, T = shared.T;
   if (window.serviceHubList) return;  // a page may include it with the list and with the tag editor
   window.serviceHubList = true;
-  var meta = document.querySelector('meta[name="csrf-token"]');
-  var csrf = meta ? meta.content : "";
 
   function send(form, extra) {
     var data = new URLSearchParams(new FormData(form));
     (extra || []).forEach(function (pair) { data.append(pair[0], pair[1]); });
-    return fetch(form.getAttribute("action"), {
-      method: "POST", body: data, credentials: "same-origin",
-      headers: { "X-CSRF-Token": csrf, "Accept": "application/json" }
-    }).then(function (r) {
+    return shared.post(form.getAttribute("action"), data).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (body) { return { ok: r.ok, body: body }; });
     });
   }
@@ -63,7 +54,7 @@
 
     var boxes = function () { return rows.querySelectorAll('input[name="ids"]'); };
     var showCount = function (text) {
-      count.textContent = text || (picked.size ? picked.size + " selected" : idle);
+      count.textContent = text || (picked.size ? T("num-selected", "%(num)s selected", { num: picked.size }) : idle);
       bulk.classList.toggle("active", picked.size > 0);
     };
     // The list is fetched again on live news: the rows checked stay checked.
@@ -93,8 +84,16 @@
     action.addEventListener("change", showArgs);
     showArgs();
 
+    // Another view or filter of the list (in place, inbox.js): what was checked in the last one is let go.
+    document.addEventListener("workspace:list", function () {
+      picked.clear();
+      restore();
+      showCount();
+    });
+
     var refresh = function () {
-      return fetch("/inbox/rows" + window.location.search, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      var query = document.body.dataset.listQuery || "";
+      return fetch("/inbox/rows" + (query ? "?" + query : ""), { credentials: "same-origin", headers: { "Accept": "text/html" } })
         .then(function (r) { return r.ok ? r.text() : null; })
         .then(function (html) { if (html !== null) rows.innerHTML = html; });
     };
@@ -110,8 +109,7 @@
       form.delete("ids");
       var body = new URLSearchParams(form);
       data.forEach(function (pair) { body.append(pair[0], pair[1]); });
-      fetch(bulk.getAttribute("action"), { method: "POST", body: body, credentials: "same-origin",
-                           headers: { "X-CSRF-Token": csrf, "Accept": "application/json" } })
+      shared.post(bulk.getAttribute("action"), body)
         .then(function (r) { return r.json().then(function (b) { return { ok: r.ok, body: b }; }); })
         .then(function (result) {
           if (!result.ok) { showCount(problem(result)); return; }

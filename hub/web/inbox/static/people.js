@@ -3,15 +3,9 @@
 // Without this script "@Name" still works when typed, and the bell is a link to the list.
 (function () {
   "use strict";
-  // The page's words in its language: base.html renders them as JSON (#i18n, _i18n.html) by a short
-  // name; the English here is the source and what an English page shows.
-  var WORDS = (function () { try { return JSON.parse(document.getElementById("i18n").textContent) || {}; } catch (e) { return {}; } })();
-  function T(name, english, values) {
-    return (WORDS[name] || english).replace(/%\((\w+)\)s/g, function (m, k) { return values && k in values ? String(values[k]) : m; });
-  }
+  // The page's words, its CSRF token and a form post: static/i18n.js, loaded before every page script.
+  var shared = window.servicehub, T = shared.T;
   var body = document.body;
-  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
-  var csrf = csrfMeta ? csrfMeta.content : "";
 
   // --- @mention autocomplete -----------------------------------------------------------------
   // The "@" being typed: after the start or a space, up to the caret, letters of a name.
@@ -118,10 +112,7 @@
   function markRead(ids) {
     var form = new URLSearchParams();
     ids.forEach(function (id) { form.append("id", id); });
-    return fetch("/inbox/notifications/read", {
-      method: "POST", body: form, credentials: "same-origin",
-      headers: { "X-CSRF-Token": csrf, "Accept": "application/json" }
-    }).then(function (r) { return r.ok ? r.json() : null; }).then(function (data) { if (data) render(data); });
+    return shared.post("/inbox/notifications/read", form).then(function (r) { return r.ok ? r.json() : null; }).then(function (data) { if (data) render(data); });
   }
 
   function render(data) {
