@@ -5,18 +5,12 @@ as a card, with nothing wider than the screen."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
-from aiohttp.test_utils import TestServer
 
-from hub.auth.accounts import create_agent
-from hub.config.settings import KnowledgeSettings, ScmSettings, Settings, SlaSettings
-from hub.contract.messages import InboundMessage, Sender
-from hub.ingest.pipeline import ingest
+from hub.config.settings import ScmSettings
+from hub.contract.messages import Sender
 from hub.store.db import make_engine
-from hub.web.app import create_app
-from tests.support.serverproc import free_port
+from tests.support.hub import add_agent, fresh_sqlite, make_settings, seed_conversation, serve_app
 
 SIZES = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 
@@ -26,27 +20,17 @@ pytestmark = pytest.mark.timeout(180)
 @pytest.fixture
 async def hub(tmp_path, sqlite_template):
     """An agent; Chloé Martin by phone, Ana Silva by email, and 60 more customers (two pages)."""
-    db = tmp_path / "servicehub.db"
-    shutil.copy(sqlite_template, db)
-    port = free_port()
-    settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{db}", public_url=f"http://127.0.0.1:{port}",
-                        login_rate_per_minute=1000, kb=KnowledgeSettings(warm_up=False),
-                        sla=SlaSettings(assignment="off"), scm=ScmSettings(enabled=False, demand_push=False))
+    settings = make_settings(tmp_path, fresh_sqlite(tmp_path, sqlite_template), scm=ScmSettings(enabled=False, demand_push=False))
     engine = make_engine(settings.effective_database_url)
-    create_agent(engine, "bo@example.com", "bo password", role="agent", name="Bo Diddley")
-    chloe = ingest(engine, InboundMessage("voice", "call-1", Sender("+44 20 7946 0958", "Chloé Martin"),
-                                          "Customer: where is my order?", subject="Call"))
-    ingest(engine, InboundMessage("email", "<a1@example.com>", Sender("ana@example.com", "Ana Silva"), "Hello", subject="Hi"))
+    add_agent(engine, "Bo Diddley")
+    chloe = seed_conversation(engine, 0, channel="voice", external_id="call-1", sender=Sender("+44 20 7946 0958", "Chloé Martin"),
+                              text="Customer: where is my order?", subject="Call")
+    seed_conversation(engine, 1, sender=Sender("ana@example.com", "Ana Silva"), text="Hello", subject="Hi")
     for i in range(60):
-        ingest(engine, InboundMessage("email", f"<p{i}@example.com>", Sender(f"person{i}@example.net", f"Person {i}"),
-                                      "Hello", subject="Hi"))
-    server = TestServer(create_app(settings), host="127.0.0.1", port=port)
-    await server.start_server()
-    server.base = f"http://127.0.0.1:{port}"
-    server.chloe = chloe
-    yield server
-    await server.close()
-    engine.dispose()
+        seed_conversation(engine, 100 + i, sender=Sender(f"person{i}@example.net", f"Person {i}"))
+    async with serve_app(settings, engine) as server:
+        server.chloe = chloe
+        yield server
 
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])

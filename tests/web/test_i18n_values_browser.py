@@ -4,18 +4,13 @@ customer panel's script shows without a reload (an address another customer has)
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
-from aiohttp.test_utils import TestServer
 
-from hub.auth.accounts import create_agent
-from hub.config.settings import KnowledgeSettings, ScmSettings, Settings, SlaSettings
+from hub.config.settings import ScmSettings
 from hub.contract.messages import InboundMessage, Sender
 from hub.ingest.pipeline import ingest
 from hub.store.db import make_engine
-from hub.web.app import create_app
-from tests.support.serverproc import free_port
+from tests.support.hub import add_agent, fresh_sqlite, make_settings, serve_app
 
 SIZES = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 
@@ -24,25 +19,16 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.fixture
 async def hub(tmp_path, sqlite_template):
-    db = tmp_path / "servicehub.db"
-    shutil.copy(sqlite_template, db)
-    port = free_port()
-    settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{db}", public_url=f"http://127.0.0.1:{port}",
-                        login_rate_per_minute=1000, kb=KnowledgeSettings(warm_up=False),
-                        sla=SlaSettings(assignment="off"), scm=ScmSettings(enabled=False, demand_push=False))
+    settings = make_settings(tmp_path, fresh_sqlite(tmp_path, sqlite_template), scm=ScmSettings(enabled=False, demand_push=False))
     engine = make_engine(settings.effective_database_url)
-    create_agent(engine, "wang@example.com", "wang password", role="agent", name="王芳")
+    add_agent(engine, "王芳", email="wang@example.com", password="wang password")
     ingest(engine, InboundMessage("voice", "call-1", Sender("+44 20 7946 0958", "Chloé Martin"), "Customer: charged twice"))
     form = ingest(engine, InboundMessage("webform", "form-1", Sender("dmitri@example.org", "Dmitri Volkov"), "Which is right?",
-                                  subject="Delivery"))
+                                         subject="Delivery"))
     ana = ingest(engine, InboundMessage("email", "<a1@example.com>", Sender("ana@example.com", "Ana Silva"), "Hello", subject="Hi"))
-    server = TestServer(create_app(settings), host="127.0.0.1", port=port)
-    await server.start_server()
-    server.base = f"http://127.0.0.1:{port}"
-    server.ana, server.dmitri = ana, form.customer_id
-    yield server
-    await server.close()
-    engine.dispose()
+    async with serve_app(settings, engine) as server:
+        server.ana, server.dmitri = ana, form.customer_id
+        yield server
 
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])
