@@ -14,6 +14,7 @@ import idna
 import phonenumbers
 
 from hub.contract.errors import RejectedInput
+from hub.contract.i18n import N_
 
 
 class IdentityKind(StrEnum):
@@ -55,11 +56,11 @@ def normalise_email(address: str) -> str:
     value = address.strip().strip("<>").strip()
     local, sep, domain = value.rpartition("@")
     if not sep or not local or not domain or any(c.isspace() for c in value):
-        raise RejectedInput(f"{address!r} is not an email address")
+        raise RejectedInput(N_("%(address)s is not an email address"), params={"address": repr(address)})
     try:
         ascii_domain = _ascii_domain(domain.rstrip("."))
     except idna.IDNAError as exc:
-        raise RejectedInput(f"{address!r} has an invalid domain: {exc}") from None
+        raise RejectedInput(N_("%(address)s has an invalid domain: %(detail)s"), params={"address": repr(address), "detail": str(exc)}) from None
     return f"{local.lower()}@{ascii_domain}"
 
 
@@ -75,24 +76,26 @@ def normalise_phone(address: str, default_region: str | None = None) -> str:
     try:
         number = phonenumbers.parse(address, default_region)
     except phonenumbers.NumberParseException as exc:
-        hint = "" if default_region else " (include the country code, e.g. +44...)"
-        raise RejectedInput(f"{address!r} is not a phone number: {exc}{hint}") from None
+        if default_region:
+            raise RejectedInput(N_("%(address)s is not a phone number: %(detail)s"), params={"address": repr(address), "detail": str(exc)}) from None
+        raise RejectedInput(N_("%(address)s is not a phone number: %(detail)s (include the country code, e.g. +44...)"),
+                            params={"address": repr(address), "detail": str(exc)}) from None
     if not phonenumbers.is_possible_number(number):
-        raise RejectedInput(f"{address!r} is not a possible phone number")
+        raise RejectedInput(N_("%(address)s is not a possible phone number"), params={"address": repr(address)})
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def normalise_telegram(address: str) -> str:
     value = address.strip()
     if not value.lstrip("-").isdigit():
-        raise RejectedInput(f"{address!r} is not a Telegram user id (digits)")
+        raise RejectedInput(N_("%(address)s is not a Telegram user id (digits)"), params={"address": repr(address)})
     return str(int(value))
 
 
 def normalise_web(address: str) -> str:
     value = address.strip()
     if not value or len(value) > 320:
-        raise RejectedInput("a web visitor address must have 1 to 320 characters")
+        raise RejectedInput(N_("a web visitor address must have 1 to 320 characters"))
     return value
 
 

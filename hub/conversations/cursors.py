@@ -14,6 +14,7 @@ import binascii
 from datetime import datetime
 
 from hub.contract.errors import RejectedInput
+from hub.contract.i18n import N_
 from hub.contract.timefmt import iso, parse_iso
 
 
@@ -41,7 +42,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         when, ident = _decode(cursor, 2)
         return parse_iso(when), int(ident)
     except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise RejectedInput("the cursor is not valid; use the next_cursor of a previous page") from None
+        raise RejectedInput(N_("the cursor is not valid; use the next_cursor of a previous page")) from None
 
 
 def encode_priority_cursor(level: int, when: datetime, conversation_id: int) -> str:
@@ -60,4 +61,4 @@ def decode_priority_cursor(cursor: str, levels: int) -> tuple[int, datetime, int
             raise ValueError(level)
         return level_i, parse_iso(when), int(ident)
     except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise RejectedInput("the cursor is not valid; use the link to the next page") from None
+        raise RejectedInput(N_("the cursor is not valid; use the link to the next page")) from None

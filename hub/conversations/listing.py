@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, tuple_
 
 from hub.contract.errors import RejectedInput
+from hub.contract.i18n import N_
 from hub.conversations.cursors import decode_cursor, decode_priority_cursor, encode_cursor, encode_priority_cursor
 from hub.conversations.queries import conversation_row, conversation_t, customer_t, listed
 from hub.conversations.search.page import search_page
@@ -43,7 +44,7 @@ def list_conversations(engine: Engine, f: ConversationFilter) -> dict[str, Any]:
     """Newest activity first, keyset-paginated: a page costs the same at any depth.
     {"items": [conversation_row...], "next_cursor": str | None}."""
     if f.status is not None and f.status not in ConversationStatus.__members__:
-        raise RejectedInput(f"status must be one of: {', '.join(ConversationStatus.__members__)}")
+        raise RejectedInput(N_("%(name)s must be one of: %(choices)s"), params={"name": "status", "choices": ", ".join(ConversationStatus.__members__)})
     limit = max(1, min(f.limit, MAX_PAGE))
     own: list = []  # conditions on the conversation's own columns
     if f.status:
@@ -62,7 +63,7 @@ def list_conversations(engine: Engine, f: ConversationFilter) -> dict[str, Any]:
     on_customer: list = []
     if f.segment is not None:
         if f.segment not in Segment.__members__:
-            raise RejectedInput(f"segment must be one of: {', '.join(Segment.__members__)}")
+            raise RejectedInput(N_("%(name)s must be one of: %(choices)s"), params={"name": "segment", "choices": ", ".join(Segment.__members__)})
         on_customer.append(customer_t.c.segment == f.segment)
     stmt = listed().where(*own, *on_customer)
     stmt = stmt.order_by(conversation_t.c.last_message_at.desc(), conversation_t.c.id.desc()).limit(limit + 1)

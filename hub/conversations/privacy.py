@@ -81,9 +81,11 @@ def resolve_conversations(conn, subject: Subject) -> None:
     subject.audit_targets += [f"conversation:{i}" for i in subject.conversation_ids]
 
 
-# Where a message's metadata names a person by a number: a Telegram contact card (user_id), a forward
-# (forward_from.id, forward_origin.sender_user.id). Only under these keys is a number taken for a
-# Telegram user id: elsewhere the same digits are a message id, an update id, an amount.
+# Where a message's metadata holds a record about a person, naming them by their Telegram user id:
+# a contact card (contact.user_id), a forward's sender (forward_from.id, forward_origin.sender_user.id).
+# Only there is a number taken for a Telegram user id: elsewhere the same digits are a message id,
+# an update id, an amount, or the all-digit address of a web visitor.
+_PERSON_KEYS = ("contact", "forward_from", "sender_user")
 _USER_ID_KEYS = ("id", "user_id")
 _PHONE_LIKE = re.compile(r"\+?[\d\s().-]{6,40}")
 
@@ -112,31 +114,30 @@ class _Listed:
         """Texts one of which the stored JSON holds wherever it lists them (what the store is searched for)."""
         return self.emails + self.phones + self.telegram_ids
 
-    def names(self, value, key: str | None = None) -> bool:
-        """Whether a metadata value (under `key`, when in a dict) is one of their addresses."""
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
+    def names(self, value) -> bool:
+        """Whether a metadata value is (or holds) one of their email addresses or phone numbers."""
+        if not isinstance(value, str):
             return False
-        if isinstance(value, int):
-            return key in _USER_ID_KEYS and str(value) in self.telegram_ids
         low = value.lower()
         if any(e in low for e in self.emails):
             return True
-        if self.phones and len(value) <= 40 and _PHONE_LIKE.fullmatch(value):
-            if "".join(c for c in value if c.isdigit()) in self.phones:
-                return True
-        return key in _USER_ID_KEYS and value.strip() in self.telegram_ids
+        return (bool(self.phones) and len(value) <= 40 and _PHONE_LIKE.fullmatch(value) is not None
+                and "".join(c for c in value if c.isdigit()) in self.phones)
 
-    def about_them(self, value) -> bool:
-        """A record about them (a contact card, a forward's sender): a dict whose id is theirs. It
-        goes whole: its name and username say who they are as much as the id does."""
-        return isinstance(value, dict) and any(self.names(value.get(k), k) for k in _USER_ID_KEYS)
+    def about_them(self, key: str, value) -> bool:
+        """A record about them under one of _PERSON_KEYS: a dict whose id is their Telegram user id.
+        It goes whole: its name and username say who they are as much as the id does."""
+        if key not in _PERSON_KEYS or not isinstance(value, dict):
+            return False
+        ids = (value.get(k) for k in _USER_ID_KEYS)
+        return any(str(i).strip() in self.telegram_ids for i in ids if isinstance(i, (int, str)) and not isinstance(i, bool))
 
     def without(self, value):
         """The metadata with every value naming them left out (list items, dict entries, records about them)."""
         if isinstance(value, dict):
-            return {k: self.without(v) for k, v in value.items() if not self.names(v, k) and not self.about_them(v)}
+            return {k: self.without(v) for k, v in value.items() if not self.names(v) and not self.about_them(k, v)}
         if isinstance(value, list):
-            return [self.without(v) for v in value if not self.names(v) and not self.about_them(v)]
+            return [self.without(v) for v in value if not self.names(v)]
         return value
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from hub.contract.errors import RejectedInput
+from hub.contract.i18n import N_
 from hub.contract.timefmt import iso
 from hub.conversations import as_phone, customers_holding
 from hub.store.db import read_tx
@@ -34,7 +35,7 @@ def list_customers(engine: Engine, q: str | None = None, *, after: str | None = 
         customer_t.c.merged_into.is_(None))
     if after:
         if not (after.isascii() and after.isdigit()) or len(after) > 18:
-            raise RejectedInput("the cursor is not valid; use the next_cursor of a previous page")
+            raise RejectedInput(N_("the cursor is not valid; use the next_cursor of a previous page"))
         stmt = stmt.where(customer_t.c.id < int(after))
     with read_tx(engine) as conn:
         if q:

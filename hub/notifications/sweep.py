@@ -85,7 +85,9 @@ def start(engine: Engine) -> Watermarks:
 
 
 def _save(engine: Engine, marks: Watermarks) -> None:
-    # Two sweepers each save where they got to: never move the saved marks back.
+    # Two sweepers each save where they got to, keeping the higher marks they read. Two saves that
+    # race may still move the marks back; the next pass then sweeps those rows again, which the
+    # dedupe key makes harmless (nobody is told twice).
     marks.saved_at, marks.saved_as = time.monotonic(), (marks.audit, marks.sla)
     saved = _saved(engine)
     if saved is not None and saved.audit >= marks.audit and saved.sla >= marks.sla:

@@ -13,7 +13,9 @@ base's model and index are loaded, the intent classifier is trained. Garbage mad
 collected first, so that nothing unreachable is frozen. Frozen objects are never collected, even
 once unreachable: an app that stops (a test starts and stops hundreds) gives them back with
 release(), and settle() does nothing while no app runs (a loader thread finishing after its app
-stopped).
+stopped). A settle() from a loader thread while requests are served also freezes what those
+requests hold at that moment; that is a few objects, kept until the app stops, and its one
+collection pauses the event loop once.
 """
 
 from __future__ import annotations

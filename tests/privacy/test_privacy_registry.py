@@ -196,7 +196,8 @@ async def test_a_contact_card_or_a_forward_naming_them_in_another_customers_chat
     ))
     same_digits = await ingest_message(app, InboundMessage(
         channel="telegram", external_id="tg-4", sender=Sender("7009999999", "Olga Ownership", "telegram"), subject=None,
-        text="order 7001234567?", metadata={"chat_id": 7009999999, "update_id": int(theirs_id), "message_id": int(theirs_id)},
+        text="order 7001234567?", metadata={"chat_id": 7009999999, "update_id": int(theirs_id), "message_id": int(theirs_id),
+                                            "order": {"id": int(theirs_id), "total": 12}},
     ))
     assert len({shared.customer_id, forwarded.customer_id, same_digits.customer_id} - {subject.customer_id}) == 1
 
@@ -208,5 +209,6 @@ async def test_a_contact_card_or_a_forward_naming_them_in_another_customers_chat
     assert "forward_from" not in meta[forwarded.message_id] and "sender_user" not in meta[forwarded.message_id]["forward_origin"]
     assert meta[forwarded.message_id]["forwarded"] is True
     assert meta[same_digits.message_id]["update_id"] == int(theirs_id), "an update id with the same digits is not theirs"
+    assert meta[same_digits.message_id]["order"] == {"id": int(theirs_id), "total": 12}, "nor a record that is not about a person"
     # (The other customer's own words, "[contact Casimir Colleaguesson]", are theirs and stay.)
     assert traces(engine, ("thistledown", theirs_phone[1:])) == []

@@ -302,6 +302,15 @@ async def test_an_address_added_in_the_panel_changes_whom_the_reply_goes_to(hub,
     await panel.locator(".identities li", has_text="paula.caller@example.org").wait_for()
     await page.locator("#reply-to", has_text="by email").wait_for()
     assert await page.get_by_label("Your reply").input_value() == "Draft kept"
+
+    # both addresses taken away again: no channel can receive, the notice says so, the draft stays unsent
+    for address in ("paula.caller@example.org", "paula@example.com"):
+        await panel.get_by_role("button", name=f"Remove {address}").click()
+        await panel.locator(".identities li", has_text=address).wait_for(state="detached")
+    await notice.wait_for()
+    assert "No reply can reach Paula Caller" in await notice.inner_text()
+    assert await page.get_by_label("Your reply").input_value() == "Draft kept"
+    assert await page.get_by_role("button", name="Send reply").is_disabled()
     assert await not_reloaded(page), page.navigations
     assert not csp_errors(page), page.console_errors
 

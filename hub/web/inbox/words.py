@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from hub.contract.i18n import N_, gettext
+from hub.contract.i18n import N_, Word, fill, gettext
 
 STATUSES = (N_("open"), N_("pending"), N_("resolved"), N_("closed"))
 PRIORITIES = (N_("low"), N_("normal"), N_("high"), N_("urgent"))
@@ -60,7 +60,7 @@ def draft_reason(reason: str | None) -> str:
     ("order_on_hold"), or the back end's error code."""
     reason = reason or ""
     if reason.startswith("order_"):
-        return gettext(N_("order %(state)s")) % {"state": shown(reason[len("order_"):])}
+        return fill(N_("order %(state)s"), {"state": shown(reason[len("order_"):])})
     if reason in FACT_ERRORS and reason not in ("unknown_order", "unknown_product"):
         return fact_error(reason)
     return shown(reason)
@@ -70,6 +70,8 @@ def fact_error(code: str | None) -> str:
     """Why a fact is missing, in the current language; an unknown code is shown as it is."""
     message = FACT_ERRORS.get(code or "")
     return gettext(message) if message else (code or "").replace("_", " ")
+
+
 # The fixed reasons of hub.scm.autoanswer for a draft instead of an answer, as _facts.html shows
 # them (underscores as spaces); order_<state> and the back end's error codes: draft_reason.
 DRAFT_REASONS = (N_("no order reference"), N_("too many orders"), N_("privacy"), N_("unknown order"), N_("no product"),
@@ -135,8 +137,8 @@ def event_text(text: str | None) -> str:
             values = match.groupdict()
             for word in ("target", "status", "timer"):
                 if word in values:
-                    values[word] = gettext(values[word])
-            return gettext(message) % values
+                    values[word] = Word(values[word])
+            return fill(message, values)
     return text
 
 
@@ -147,10 +149,10 @@ def notification_text(text: str) -> str:
         if match:
             values = match.groupdict()
             if "timer" in values:
-                values["timer"] = gettext(values["timer"])
+                values["timer"] = Word(values["timer"])
             if values.get("author") == "Someone":
-                values["author"] = gettext("Someone")
-            return gettext(message) % values
+                values["author"] = Word(N_("Someone"))
+            return fill(message, values)
     return text
 
 

@@ -613,7 +613,8 @@
 
     // Whom the reply goes to, again: after the customer panel added (or took away) an address.
     // Where a reply form is, only its recipient part changes (the draft and the channel chosen
-    // stay, when that channel can still receive); where there was none, the form comes in.
+    // stay, when that channel can still receive; when none can, the draft stays behind the
+    // notice); where there was none, the form comes in.
     current.refreshRecipient = function () {
       return fetch("/inbox/c/" + conversationId + "/recipient", { credentials: "same-origin", headers: { "Accept": "text/html" } })
         .then(function (r) { return r.ok ? r.text() : null; })
@@ -624,7 +625,20 @@
           if (!fresh) return;
           fresh = document.importNode(fresh, true);
           var form = part.querySelector("#reply-form"), freshForm = fresh.querySelector("#reply-form");
+          var notice = part.querySelector(".no-channel");
+          if (form && !freshForm) {
+            // No channel can receive any more (an address taken away): the draft stays, the
+            // notice says why, and the form cannot send until an address is back.
+            if (notice) notice.remove();
+            var why = fresh.querySelector(".no-channel");
+            if (why) form.parentNode.insertBefore(why, form);
+            form.querySelector("#reply-recipient").hidden = true;
+            form.querySelector("button[type=submit]").disabled = true;
+            return;
+          }
           if (form && freshForm) {
+            if (notice) notice.remove();
+            form.querySelector("button[type=submit]").disabled = false;
             var select = form.querySelector("#reply-channel"), chosen = select ? select.value : null;
             form.querySelector("#reply-recipient").replaceWith(freshForm.querySelector("#reply-recipient"));
             var now = form.querySelector("#reply-channel");
