@@ -44,10 +44,17 @@ def duration(seconds: float | None) -> str:
     return _("%(d)s d %(h)s h") % {"d": days, "h": hours} if hours else _("%(d)s d") % {"d": days}
 
 
+# Columns whose values are words of the data (a channel, a status), shown in the reader's language
+# as the inbox shows them (hub/web/inbox/words.py lists them for the catalog).
+WORD_COLUMNS = ("channel", "status", "priority", "segment")
+
+
 def cell(column: str, value: Any) -> str:
     """One value of a report as the page shows it."""
     if value is None:
         return "–"
+    if column in WORD_COLUMNS and isinstance(value, str):
+        return _(value.replace("_", " "))
     if column.endswith("_s"):
         return duration(value)
     if column.endswith("_pct"):

@@ -37,3 +37,13 @@ def test_charts_use_the_distinct_palette_on_a_transparent_background():
         assert colour.lower() in svg.lower()
     assert "<script" not in svg
     assert len(set(reports.PALETTE)) == len(reports.PALETTE)
+
+
+def test_channels_in_a_table_are_words_of_the_readers_language():
+    from hub.contract import i18n
+
+    report = {"columns": ["day", "channel", "inbound_messages"], "rows": [{"day": "2026-01-05", "channel": "email", "inbound_messages": 3}]}
+    assert labels.table(report)["rows"] == [["2026-01-05", "email", "3"]]
+    with i18n.use("zh"):
+        assert labels.table(report)["rows"] == [["2026-01-05", "邮箱", "3"]]
+        assert labels.cell("channel", "carrier_pigeon") == "carrier pigeon", "a channel the catalog does not know stays as it is"
