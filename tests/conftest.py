@@ -16,6 +16,7 @@ import pytest
 
 from hub.config.settings import KnowledgeSettings, Settings, SlaSettings
 from hub.contract import clock
+from hub.runtime import heap
 from hub.store.db import make_engine
 from hub.store.migrate import upgrade
 
@@ -23,6 +24,10 @@ from hub.store.migrate import upgrade
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# This process starts hundreds of apps: the garbage collection each start makes before setting the
+# hub's long-lived objects aside would cost ~0.5 s apiece (tests/runtime/test_heap.py turns it on).
+heap.ENABLED = False
 
 
 def need(condition: bool, reason: str) -> None:

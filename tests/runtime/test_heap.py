@@ -10,6 +10,7 @@ from hub.runtime import heap
 def test_settle_freezes_only_while_an_app_runs_and_release_gives_everything_back(monkeypatch):
     # As in a process where no app runs (an app of another test module may run in this one).
     monkeypatch.setattr(heap, "_running", 0)
+    monkeypatch.setattr(heap, "ENABLED", True)  # off for the rest of the suite (tests/conftest.py)
     gc.unfreeze()
     heap.settle("nothing runs")
     assert gc.get_freeze_count() == 0  # a loader thread finishing after its app stopped
@@ -27,6 +28,7 @@ def test_settle_freezes_only_while_an_app_runs_and_release_gives_everything_back
 
 def test_garbage_made_before_settling_is_collected_not_frozen(monkeypatch):
     monkeypatch.setattr(heap, "_running", 0)
+    monkeypatch.setattr(heap, "ENABLED", True)
     class Node:
         pass
 
